@@ -1,0 +1,1 @@
+"""A small example shop that reacts to Redo returns."""

@@ -1,0 +1,45 @@
+"""The example shop's handlers: what a merchant's own code looks like.
+
+Run it with the two commands of the README, or as the Procfile does::
+
+    redo-hooks serve examples.shop.hooks:hooks
+    redo-hooks worker examples.shop.hooks:hooks
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from redo_hooks import RedoHooks, ReturnEvent, ReturnStatus
+
+log = structlog.get_logger("shop")
+
+hooks = RedoHooks()
+
+
+@hooks.on("return.created", "return.backfill")
+def notify_warehouse(event: ReturnEvent) -> None:
+    """Tell the warehouse which items are coming back."""
+    items = event.return_.items or []
+    log.info(
+        "warehouse_notified",
+        return_id=event.subject,
+        order=event.return_.order.name if event.return_.order else None,
+        items=sum(int(item.quantity or 0) for item in items),
+    )
+
+
+@hooks.on("return.updated")
+async def sync_refund(event: ReturnEvent) -> None:
+    """Mirror the refund total into the shop's books once the return completes."""
+    if event.return_.status != ReturnStatus.COMPLETE:
+        log.info("return_progressed", return_id=event.subject, status=event.return_.status)
+        return
+    totals = event.return_.totals
+    refund = totals.refund.amount if totals and totals.refund else None
+    log.info(
+        "refund_recorded",
+        return_id=event.subject,
+        amount=str(refund.amount) if refund else None,
+        currency=refund.currency if refund else None,
+    )

@@ -1,0 +1,22 @@
+"""redo-hooks: receive Redo return webhooks and run your handlers on them.
+
+Reliably, in order per return, at scale: see ``README.md`` and ``docs/``.
+"""
+
+from .errors import ConfigurationError, RedoHooksError
+from .hooks import RedoHooks
+from .models import EventKind, ReturnEvent, ReturnStatus
+from .registry import EVENT_NAMES, Handler
+from .settings import Settings
+
+__all__ = [
+    "EVENT_NAMES",
+    "ConfigurationError",
+    "EventKind",
+    "Handler",
+    "RedoHooks",
+    "RedoHooksError",
+    "ReturnEvent",
+    "ReturnStatus",
+    "Settings",
+]

@@ -1,0 +1,213 @@
+"""The Starlette adapter: HTTP in, :mod:`receive` and :mod:`queue` do the work.
+
+``POST /`` — verify the bearer (before reading the body), read at most
+``max_body_bytes``, parse, route, store; 202 once Redis confirmed, 200 for a
+duplicate (header ``Redo-Hooks-Duplicate: true``), 202 with status
+``unhandled`` for an event no handler wants (stored, never run), 4xx
+problem+json for a refused request, 503 + ``Retry-After`` when Redis did not
+confirm. ``GET /healthz`` — the process answers. ``GET /readyz`` — Redis answers.
+
+Nothing here needs the lifespan protocol, so the app works the same when
+mounted inside another app (whose lifespan never reaches it): the Redis
+client and the ingestor are created on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import structlog
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .auth import BearerVerifier
+from .errors import (
+    ConfigurationError,
+    PayloadTooLarge,
+    RejectedRequest,
+    StoreUnavailable,
+    problem_for,
+)
+from .keys import Keys
+from .queue import Ingestor, Routed
+from .receive import parse_body
+
+if TYPE_CHECKING:
+    from .hooks import RedoHooks
+
+log = structlog.get_logger("redo_hooks.app")
+
+DUPLICATE_HEADER = "Redo-Hooks-Duplicate"
+
+
+class Receiver:
+    """The state behind one receiver app: verifier, Redis client, ingestor."""
+
+    def __init__(self, hooks: RedoHooks) -> None:
+        self.hooks = hooks
+        self.settings = hooks.settings
+        self._verifier: BearerVerifier | None = None
+        self._redis: AsyncRedis | None = None
+        self._ingestor: Ingestor | None = None
+
+    def verifier(self) -> BearerVerifier:
+        """The bearer verifier; ``ConfigurationError`` if no secret is set."""
+        if self._verifier is None:
+            self._verifier = BearerVerifier(self.settings.secrets)
+        return self._verifier
+
+    def redis(self) -> AsyncRedis:
+        """The asyncio Redis client, created on first use."""
+        if self._redis is None:
+            timeout = self.settings.redis_timeout
+            self._redis = AsyncRedis.from_url(
+                self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        return self._redis
+
+    def ingestor(self) -> Ingestor:
+        """The group-committing writer, created on first use."""
+        if self._ingestor is None:
+            keys = Keys(self.settings.key_prefix)
+            self._ingestor = Ingestor(self.redis(), self.settings, keys)
+        return self._ingestor
+
+    async def close(self) -> None:
+        """Close the Redis client."""
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+            self._ingestor = None
+
+    async def receive(self, request: Request) -> Response:
+        """``POST /``."""
+        try:
+            try:
+                verifier = self.verifier()
+            except ConfigurationError:
+                log.error("receiver_has_no_secret")
+                raise StoreUnavailable("the receiver is not configured") from None
+            verifier.verify(_header(request, b"authorization"))
+            body = await _read_body(request, self.settings.max_body_bytes)
+            incoming = parse_body(body, max_depth=self.settings.max_json_depth)
+            handlers = self.hooks.registry.for_type(incoming.type)
+            fresh = await self.ingestor().submit(Routed(incoming, handlers))
+        except (RejectedRequest, StoreUnavailable) as error:
+            return self._refuse(error)
+        except ClientDisconnect:
+            log.info("request_rejected", reason="client_disconnected")
+            return Response(status_code=400)
+        except Exception:
+            # A bug must not become a 500 (which Redo would not retry the same
+            # way everywhere): 503 makes Redo retry, and dedupe absorbs a
+            # retry of an event that was in fact stored.
+            log.exception("receiver_error")
+            return self._refuse(StoreUnavailable("internal error; retry later"))
+        context = {
+            "subject": incoming.subject,
+            "event_type": incoming.type,
+            "event_key": incoming.key,
+        }
+        if incoming.schema_errors:
+            log.warning("event_schema_mismatch", errors=incoming.schema_errors[:10], **context)
+        if not fresh:
+            log.info("event_duplicate", **context)
+            return _json(200, {"status": "duplicate", "event": incoming.key}, duplicate=True)
+        if not handlers:
+            log.info("event_unhandled", **context)
+            return _json(202, {"status": "unhandled", "event": incoming.key})
+        log.info("event_accepted", handlers=len(handlers), **context)
+        return _json(202, {"status": "accepted", "event": incoming.key})
+
+    def _refuse(self, error: RejectedRequest | StoreUnavailable) -> Response:
+        status, problem = problem_for(error)
+        headers = {}
+        if isinstance(error, StoreUnavailable):
+            headers["Retry-After"] = str(self.settings.retry_after)
+            log.error("request_deferred", reason=error.reason, detail=str(error))
+        else:
+            log.warning("request_rejected", status=status, reason=error.reason, detail=str(error))
+        return Response(
+            orjson.dumps(problem),
+            status_code=status,
+            headers=headers,
+            media_type="application/problem+json",
+        )
+
+    async def healthz(self, request: Request) -> Response:
+        """``GET /healthz``: the process is alive."""
+        return _json(200, {"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """``GET /readyz``: Redis answers a PING within ``redis_timeout``."""
+        try:
+            async with asyncio.timeout(self.settings.redis_timeout):
+                await self.redis().ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("not_ready", error=type(exc).__name__)
+            return _json(503, {"status": "unavailable", "redis": type(exc).__name__})
+        return _json(200, {"status": "ready"})
+
+
+def create_app(hooks: RedoHooks) -> Starlette:
+    """The receiver app for ``hooks`` (see :meth:`RedoHooks.asgi`)."""
+    receiver = Receiver(hooks)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Run standalone, refuse to start without a secret. (Mounted apps get
+        # no lifespan; they answer 503 and log an error until configured.)
+        receiver.verifier()
+        yield
+        await receiver.close()
+
+    app = Starlette(
+        lifespan=lifespan,
+        routes=[
+            Route("/", receiver.receive, methods=["POST"]),
+            Route("/healthz", receiver.healthz, methods=["GET"]),
+            Route("/readyz", receiver.readyz, methods=["GET"]),
+        ],
+    )
+    app.state.receiver = receiver
+    return app
+
+
+def _header(request: Request, name: bytes) -> bytes | None:
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = _header(request, b"content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge(f"body of {int(declared)} bytes is over {limit}")
+        except ValueError:
+            pass  # the server rejects a malformed Content-Length itself
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(status: int, content: dict[str, Any], *, duplicate: bool = False) -> Response:
+    headers = {DUPLICATE_HEADER: "true"} if duplicate else None
+    return Response(
+        orjson.dumps(content), status_code=status, headers=headers, media_type="application/json"
+    )

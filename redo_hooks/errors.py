@@ -1,0 +1,102 @@
+"""Every exception redo-hooks raises, under one base class.
+
+::
+
+    RedoHooksError
+    ├── ConfigurationError        bad settings, handler or app string (at definition time)
+    ├── RejectedRequest           a request the receiver refuses; carries status and problem
+    │   ├── Unauthorized          401  missing or wrong bearer secret
+    │   ├── PayloadTooLarge       413  body over ``max_body_bytes``
+    │   ├── MalformedBody         400  not strict JSON, not an object, too deep
+    │   └── UnprocessableEvent    422  JSON, but without what routing needs
+    └── StoreUnavailable          503  Redis unreachable or too slow: the sender must retry
+
+``problem_for`` is the one place that maps an error to an HTTP status and an
+RFC 9457 problem document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RedoHooksError(Exception):
+    """Base of every redo-hooks exception."""
+
+
+class ConfigurationError(RedoHooksError):
+    """Settings, a handler registration or an import string is wrong."""
+
+
+class RejectedRequest(RedoHooksError):
+    """A webhook request the receiver refuses. ``reason`` is a stable slug."""
+
+    status: int = 400
+    title: str = "Bad Request"
+    reason: str = "rejected"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if reason is not None:
+            self.reason = reason
+
+
+class Unauthorized(RejectedRequest):
+    """Missing, malformed or unknown bearer secret."""
+
+    status = 401
+    title = "Unauthorized"
+    reason = "unauthorized"
+
+
+class PayloadTooLarge(RejectedRequest):
+    """The body is larger than ``max_body_bytes``."""
+
+    status = 413
+    title = "Content Too Large"
+    reason = "too_large"
+
+
+class MalformedBody(RejectedRequest):
+    """The body is not strict RFC 8259 JSON, not an object, or nested too deep."""
+
+    status = 400
+    title = "Malformed Body"
+    reason = "malformed_json"
+
+
+class UnprocessableEvent(RejectedRequest):
+    """Valid JSON that lacks what routing needs (``type``, ``return.id``)."""
+
+    status = 422
+    title = "Unprocessable Event"
+    reason = "invalid_event"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
+
+
+class StoreUnavailable(RedoHooksError):
+    """Redis could not take the event; nothing was acknowledged."""
+
+    status = 503
+    title = "Service Unavailable"
+    reason = "store_unavailable"
+
+
+PROBLEM_BASE = "urn:redo-hooks:problem:"
+
+
+def problem_for(error: RejectedRequest | StoreUnavailable) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and RFC 9457 problem document for a refused request."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + error.reason.replace("_", "-"),
+        "title": error.title,
+        "status": error.status,
+        "detail": str(error),
+    }
+    if isinstance(error, UnprocessableEvent) and error.errors:
+        body["errors"] = error.errors
+    return error.status, body

@@ -1,0 +1,80 @@
+"""``RedoHooks``: the facade users create, decorate and run.
+
+Creating it and decorating handlers touches no network and needs no secret
+(it happens at import time in the user's app). The receiver checks for a
+secret when it starts; workers need none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .registry import Handler, Registry
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RedoHooks:
+    """Handlers for Redo's return webhooks, and the receiver that feeds them.
+
+    ::
+
+        hooks = RedoHooks()                 # settings from REDO_HOOKS_* variables
+
+        @hooks.on("return.created")
+        def notify_warehouse(event: ReturnEvent) -> None: ...
+
+        app = hooks.asgi()                  # run it, or mount it in your app
+
+    Keyword arguments override the environment: ``RedoHooks(secrets=["..."],
+    redis_url="redis://...")``. Unknown settings raise ``ConfigurationError``.
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        if settings is not None and overrides:
+            settings = settings.model_copy(update=Settings.load({}, **overrides).model_dump())
+        self.settings = settings if settings is not None else Settings.load(**overrides)
+        self.registry = Registry()
+
+    def on(
+        self, *events: str, name: str | None = None, retries: int | None = None
+    ) -> Callable[[F], F]:
+        """Register the decorated function for ``events``.
+
+        ``events``: ``"return.created"``, ``"return.updated"``,
+        ``"return.backfill"``, ``"return"`` (every return event) or ``"*"``.
+        ``name`` identifies the handler's lanes in Redis (default
+        ``module.qualname``); ``retries`` overrides ``Settings.retries``.
+        """
+        return self.registry.on(*events, name=name, retries=retries)
+
+    def add(
+        self,
+        func: Callable[..., Any],
+        *events: str,
+        name: str | None = None,
+        retries: int | None = None,
+    ) -> Handler:
+        """Register ``func`` for ``events`` (what ``on`` does); return the handler."""
+        return self.registry.add(func, *events, name=name, retries=retries)
+
+    def handlers_for(self, event_type: str) -> list[Handler]:
+        """The handlers an event of ``type`` (e.g. ``"created"``) would run."""
+        return self.registry.for_type(event_type)
+
+    def asgi(self) -> Starlette:
+        """The receiver, a Starlette app: ``POST /``, ``GET /healthz``, ``GET /readyz``."""
+        from .app import create_app
+
+        return create_app(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<RedoHooks redis={self.settings.redis_url_safe} queue={self.settings.queue!r}\n"
+            f"{self.registry!r}>"
+        )

@@ -1,0 +1,66 @@
+"""Every Redis key redo-hooks writes, in one place.
+
+Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
+
+    <p>:seen:<key>              string  dedupe mark of an event key, EX dedupe_ttl
+    <p>:ev:<key>                hash    body, type, subject, received_at, pending
+                                        (lanes still holding it); EX retention once
+                                        pending reaches 0 (or at once if unrouted)
+    <p>:lane:<handler>:<subject>  list  event keys waiting for one handler on one
+                                        return, oldest first: the unit of ordering
+    <p>:lanestate:<handler>:<subject>
+                                hash    owner (id of the one RQ job allowed to run
+                                        the lane), attempts (of the head event)
+    <p>:dead                    hash    dead-letter id -> JSON record
+    <p>:dead:ids                zset    dead-letter ids by time
+
+RQ's own keys (``rq:job:<id>``, ``rq:queue:<name>``, registries) are RQ's; the
+ingest script writes a job hash and queue entry exactly as ``Queue.enqueue``
+would (see ``jobspec.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix."""
+
+    prefix: str = "rh"
+
+    def seen(self, key: str) -> str:
+        """Dedupe mark of an event key."""
+        return f"{self.prefix}:seen:{key}"
+
+    @property
+    def event_prefix(self) -> str:
+        """Prefix of event hashes; the Lua scripts append the event key."""
+        return f"{self.prefix}:ev:"
+
+    def event(self, key: str) -> str:
+        """Stored event."""
+        return f"{self.event_prefix}{key}"
+
+    def lane(self, handler: str, subject: str) -> str:
+        """Waiting event keys of one handler for one subject."""
+        return f"{self.prefix}:lane:{handler}:{subject}"
+
+    def lane_state(self, handler: str, subject: str) -> str:
+        """Owner job and head attempts of a lane."""
+        return f"{self.prefix}:lanestate:{handler}:{subject}"
+
+    @property
+    def dead(self) -> str:
+        """Dead-letter records."""
+        return f"{self.prefix}:dead"
+
+    @property
+    def dead_ids(self) -> str:
+        """Dead-letter ids by time."""
+        return f"{self.prefix}:dead:ids"
+
+    def pattern(self) -> str:
+        """Glob matching every key under the prefix."""
+        return f"{self.prefix}:*"

@@ -1,0 +1,68 @@
+"""Typed, tolerant models of Redo's return webhook (``shared/spec/redo-openapi.yaml``).
+
+Hand-written from the ``webhooks: return:`` body and the 15 component schemas
+it references; the tolerance rules are in :mod:`redo_hooks.models.base`.
+"""
+
+from .base import Money, RedoModel, TaxedMoney
+from .common import Address, PersonName, Product, ProductVariant, Weight
+from .enums import (
+    CompensationMethod,
+    EventKind,
+    ExchangeProvision,
+    ExternalProvider,
+    LabelPayer,
+    LabelPayerReason,
+    ReturnStatus,
+    ReturnType,
+    ShipmentStatus,
+)
+from .event import ReturnEvent
+from .order import Customer, Order, OrderLineItem, OrderProtection
+from .return_ import (
+    Contact,
+    Exchange,
+    ExchangeItem,
+    GiftCard,
+    Return,
+    ReturnDropoff,
+    ReturnItem,
+    ReturnProtection,
+    ReturnShipment,
+    Totals,
+)
+
+__all__ = [
+    "Address",
+    "CompensationMethod",
+    "Contact",
+    "Customer",
+    "EventKind",
+    "Exchange",
+    "ExchangeItem",
+    "ExchangeProvision",
+    "ExternalProvider",
+    "GiftCard",
+    "LabelPayer",
+    "LabelPayerReason",
+    "Money",
+    "Order",
+    "OrderLineItem",
+    "OrderProtection",
+    "PersonName",
+    "Product",
+    "ProductVariant",
+    "RedoModel",
+    "Return",
+    "ReturnDropoff",
+    "ReturnEvent",
+    "ReturnItem",
+    "ReturnProtection",
+    "ReturnShipment",
+    "ReturnStatus",
+    "ReturnType",
+    "ShipmentStatus",
+    "TaxedMoney",
+    "Totals",
+    "Weight",
+]

@@ -1,0 +1,114 @@
+"""Known values of the open enums in Redo's schema (``components.schemas``).
+
+Fields typed with these also accept any other string: a new value Redo adds
+tomorrow is kept as a plain ``str`` rather than rejected. Members are ``StrEnum``
+so ``event.return_.status == ReturnStatus.COMPLETE`` works either way.
+"""
+
+from enum import StrEnum
+from typing import Annotated
+
+from .base import opener
+
+
+class EventKind(StrEnum):
+    """``type`` of the return webhook body."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    BACKFILL = "backfill"
+
+
+class ReturnStatus(StrEnum):
+    """``return-status.schema``."""
+
+    OPEN = "open"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    NEEDS_REVIEW = "needs_review"
+    IN_REVIEW = "in_review"
+    COMPLETE = "complete"
+    REJECTED = "rejected"
+    FLAGGED = "flagged"
+    PRE_SHIPMENT = "pre_shipment"
+    DELETED = "deleted"
+
+
+class ReturnType(StrEnum):
+    """``return-type.schema``."""
+
+    CLAIM = "claim"
+    RETURN = "return"
+    WARRANTY = "warranty"
+
+
+class ExchangeProvision(StrEnum):
+    """``exchange-provision.schema``."""
+
+    INSTANT = "instant"
+    DEFERRED = "deferred"
+
+
+class ShipmentStatus(StrEnum):
+    """``return-shipment.schema`` ``status``."""
+
+    UNKNOWN = "unknown"
+    PRE_TRANSIT = "pre_transit"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup"
+    CANCELLED = "cancelled"
+    DELIVERED = "delivered"
+    ERROR = "error"
+    FAILURE = "failure"
+    RETURN_TO_SENDER = "return_to_sender"
+    EXPIRED = "expired"
+
+
+class CompensationMethod(StrEnum):
+    """``return-read.schema`` ``compensationMethods[]``."""
+
+    REFUND = "refund"
+    STORE_CREDIT = "store_credit"
+    EXCHANGE = "exchange"
+
+
+class ExternalProvider(StrEnum):
+    """``return-read.schema`` ``externalReturnIds[].provider``."""
+
+    SHOPIFY = "shopify"
+
+
+class LabelPayer(StrEnum):
+    """``return-read.schema`` ``protection.labelPayer``."""
+
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    REDO = "redo"
+
+
+class LabelPayerReason(StrEnum):
+    """``return-read.schema`` ``protection.labelPayerReason``."""
+
+    REDO_PAYS_ALL_LABELS = "REDO_PAYS_ALL_LABELS"
+    REDO_ORDER_HAS_FINAL_SALE_PROTECTION = "REDO_ORDER_HAS_FINAL_SALE_PROTECTION"
+    REDO_ORDER_HAS_RETURNS_COVERAGE = "REDO_ORDER_HAS_RETURNS_COVERAGE"
+    REDO_ORDER_HAS_WARRANTY_COVERAGE = "REDO_ORDER_HAS_WARRANTY_COVERAGE"
+    REDO_RECYCLING_SETTING = "REDO_RECYCLING_SETTING"
+    MERCHANT_DAMAGED_OR_WRONG_PRODUCT = "MERCHANT_DAMAGED_OR_WRONG_PRODUCT"
+    MERCHANT_SAFETY_NET = "MERCHANT_SAFETY_NET"
+    MERCHANT_RECYCLING_SETTING = "MERCHANT_RECYCLING_SETTING"
+    SHOPPER_UNCOVERED = "SHOPPER_UNCOVERED"
+    SHOPPER_RECYCLING_SETTING = "SHOPPER_RECYCLING_SETTING"
+
+
+# Field types: a member when the value is known, else the string as sent.
+OpenEventKind = Annotated[EventKind | str, opener(EventKind)]
+OpenReturnStatus = Annotated[ReturnStatus | str, opener(ReturnStatus)]
+OpenReturnType = Annotated[ReturnType | str, opener(ReturnType)]
+OpenExchangeProvision = Annotated[ExchangeProvision | str, opener(ExchangeProvision)]
+OpenShipmentStatus = Annotated[ShipmentStatus | str, opener(ShipmentStatus)]
+OpenCompensationMethod = Annotated[CompensationMethod | str, opener(CompensationMethod)]
+OpenExternalProvider = Annotated[ExternalProvider | str, opener(ExternalProvider)]
+OpenLabelPayer = Annotated[LabelPayer | str, opener(LabelPayer)]
+OpenLabelPayerReason = Annotated[LabelPayerReason | str, opener(LabelPayerReason)]

@@ -1,0 +1,262 @@
+"""``return-read.schema`` and the schemas only it uses.
+
+Shipments (``return-shipment.schema``), dropoffs (``return-dropoff.schema``),
+items, exchange, totals and protection. Field names follow the spec in
+snake_case; the wire names are their camelCase aliases.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from .base import Money, RedoModel, TaxedMoney
+from .common import Address, PersonName, Product, ProductVariant, Quantity
+from .enums import (
+    OpenCompensationMethod,
+    OpenExchangeProvision,
+    OpenExternalProvider,
+    OpenLabelPayer,
+    OpenLabelPayerReason,
+    OpenReturnStatus,
+    OpenReturnType,
+    OpenShipmentStatus,
+)
+
+
+class ReturnShipment(RedoModel):
+    """``return-shipment.schema``."""
+
+    carrier: str | None = None
+    status: OpenShipmentStatus | None = None
+    tracker: str | None = None
+    tracking_url: str | None = None
+    postage_label: str | None = None
+    form_label: str | None = None
+    shipment_group_id: str | None = None
+    item_ids: list[str] | None = None
+    external_location_id: str | None = None
+    # Typed as plain strings in the spec (no ``format``), so kept as such.
+    estimated_delivery_date: str | None = None
+    delivered_at: str | None = None
+
+
+class ReturnDropoff(RedoModel):
+    """``return-dropoff.schema``."""
+
+    shipment_group_id: str | None = None
+    provider: str | None = None
+    qr_code: str | None = None
+    qr_code_url: str | None = None
+
+
+class ExternalReturnId(RedoModel):
+    """``externalReturnIds[]``."""
+
+    provider: OpenExternalProvider | None = None
+    value: str | None = None
+
+
+class Contact(RedoModel):
+    """``source`` / ``destination`` of a return."""
+
+    email_address: str | None = None
+    name: PersonName | None = None
+    mailing_address: Address | None = None
+    phone_number: str | None = None
+
+
+class OrderItemRef(RedoModel):
+    """``items[].orderItem``: a reference to the order's line item."""
+
+    id: str | None = None
+    # The only snake_case name on the wire.
+    line_item_id: str | None = Field(default=None, alias="line_item_id")
+
+
+class ExchangeItemRef(RedoModel):
+    """``items[].exchangeItem``."""
+
+    product: Product | None = None
+    variant: ProductVariant | None = None
+    quantity: Quantity | None = None
+
+
+class AmountHolder(RedoModel):
+    """An object whose only documented field is ``amount: money``."""
+
+    amount: Money | None = None
+
+
+class Refund(AmountHolder):
+    """``items[].refund``."""
+
+    type: str | None = None
+
+
+class QuestionAnswer(RedoModel):
+    """``items[].multipleChoiceQuestions[]``."""
+
+    question: str | None = None
+    answer: str | None = None
+
+
+class AssessmentUser(RedoModel):
+    """``items[].assessments[].assignedUser``."""
+
+    id: str | None = None
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+
+
+class AssessmentResponse(RedoModel):
+    """One of the ``oneOf`` response kinds, keyed by ``type``; ``value`` as sent."""
+
+    type: str | None = None
+    value: Any = None
+
+
+class Assessment(RedoModel):
+    """``items[].assessments[]`` (warranties only)."""
+
+    assigned_user: AssessmentUser | None = None
+    responses: list[AssessmentResponse] | None = None
+
+
+class ReturnItem(RedoModel):
+    """``items[]`` of a return."""
+
+    id: str | None = None
+    order_item: OrderItemRef | None = None
+    product_id: str | None = None
+    variant_id: str | None = None
+    sku: str | None = None
+    upc: str | None = None
+    quantity: Quantity | None = None
+    status: str | None = None
+    grade: str | None = None
+    outcome: str | None = None
+    green_return: bool | None = None
+    reason: str | None = None
+    reason_code: str | None = None
+    reasons: list[str] | None = None
+    reason_codes: list[str] | None = None
+    customer_comment: str | None = None
+    multiple_choice_questions: list[QuestionAnswer] | None = None
+    shipment_group_ids: list[str] | None = None
+    external_return_line_item_id: str | None = None
+    exchange_item: ExchangeItemRef | None = None
+    refund: Refund | None = None
+    product_value_no_tax_no_adjustment: AmountHolder | None = None
+    product_adjustment: str | None = None
+    assessments: list[Assessment] | None = None
+
+
+class ExchangeItem(RedoModel):
+    """``exchange.items[]``."""
+
+    id: str | None = None
+    original_price: Money | None = None
+    price: TaxedMoney | None = None
+    product: Product | None = None
+    variant: ProductVariant | None = None
+    quantity: Quantity | None = None
+
+
+class ExchangeOrderRef(RedoModel):
+    """``exchange.order``."""
+
+    external_id: str | None = None
+
+
+class Exchange(RedoModel):
+    """``exchange``: the exchange order of a return."""
+
+    item_count: int | None = None
+    items: list[ExchangeItem] | None = None
+    order: ExchangeOrderRef | None = None
+    provision: OpenExchangeProvision | None = None
+    total_tax: Money | None = None
+
+
+class GiftCard(RedoModel):
+    """``giftCards[]``."""
+
+    amount: Money | None = None
+    code: str | None = None
+    external_id: str | None = None
+
+
+class Note(RedoModel):
+    """``notes[]``."""
+
+    message: str | None = None
+    image: str | None = None
+
+
+class Tag(RedoModel):
+    """``tags[]``."""
+
+    name: str | None = None
+    source: str | None = None
+
+
+class ReturnOrderRef(RedoModel):
+    """``order`` inside the return: a reference to the original order."""
+
+    id: str | None = None
+    name: str | None = None
+
+
+class ReturnProtection(RedoModel):
+    """``protection`` of a return."""
+
+    covered: bool | None = None
+    returns_coverage: bool | None = None
+    package_protection: bool | None = None
+    final_sale_coverage: bool | None = None
+    label_payer: OpenLabelPayer | None = None
+    label_payer_reason: OpenLabelPayerReason | None = None
+
+
+class Totals(RedoModel):
+    """``totals`` of a return."""
+
+    refund: AmountHolder | None = None
+    exchange: AmountHolder | None = None
+    store_credit: AmountHolder | None = None
+    charge: AmountHolder | None = None
+    shipping_fee: AmountHolder | None = None
+
+
+class Return(RedoModel):
+    """``return-read.schema``. Only ``id`` is required: it is the routing subject."""
+
+    id: str = Field(min_length=1)
+    type: OpenReturnType | None = None
+    status: OpenReturnStatus | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    order: ReturnOrderRef | None = None
+    external_order_ids: list[str] | None = None
+    external_return_ids: list[ExternalReturnId] | None = None
+    shopify_order_ids: list[str] | None = None
+    compensation_methods: list[OpenCompensationMethod] | None = None
+    complete_with_no_action: bool | None = None
+    internal_created_by_name: str | None = None
+    items: list[ReturnItem] | None = None
+    source: Contact | None = None
+    destination: Contact | None = None
+    shipment: ReturnShipment | None = None
+    shipments: list[ReturnShipment] | None = None
+    dropoffs: list[ReturnDropoff] | None = None
+    gift_cards: list[GiftCard] | None = None
+    exchange: Exchange | None = None
+    totals: Totals | None = None
+    tags: list[Tag] | None = None
+    notes: list[Note] | None = None
+    protection: ReturnProtection | None = None

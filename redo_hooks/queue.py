@@ -1,0 +1,128 @@
+"""The web side's one atomic Redis step: dedupe + store + route (``lua/ingest.lua``).
+
+Requests are *group-committed*: while one ``EVALSHA`` is in flight, the events
+of the requests that arrive meanwhile wait in a list and go together in the
+next call. Each request still gets its answer only after Redis has replied for
+its own event, so the 2xx still means "stored" (guarantee 1) — but one round
+trip and one client-side command encoding serve many requests, which is what
+lets ingest keep up with parsing (redis-py's asyncio client costs ~360 µs of
+CPU per call inside uvicorn; see ``shared/notes/perf-baselines.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from . import scripts
+from .errors import StoreUnavailable
+from .jobspec import lane_job, queued_fields
+from .keys import Keys
+from .receive import Incoming
+from .registry import Handler
+from .settings import Settings
+
+log = structlog.get_logger("redo_hooks.queue")
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """An incoming event and the handlers it goes to."""
+
+    incoming: Incoming
+    handlers: Sequence[Handler]
+
+
+class IngestPlan:
+    """Builds the ``KEYS``/``ARGV`` of one ``ingest`` call; pure, no I/O."""
+
+    def __init__(self, settings: Settings, keys: Keys) -> None:
+        self._settings = settings
+        self._keys = keys
+        # Job.create needs a connection object; it never uses it here.
+        self._stub = Redis()
+        queue_key = Queue.redis_queue_namespace_prefix + settings.queue
+        self._head_keys = [queue_key, Queue.redis_queues_keys]
+
+    def build(self, batch: Sequence[Routed]) -> tuple[list[Any], list[Any]]:
+        """``(keys, args)`` for ``ingest.lua``."""
+        s, k = self._settings, self._keys
+        keys: list[Any] = list(self._head_keys)
+        args: list[Any] = [s.dedupe_ttl, s.retention, len(batch)]
+        received = f"{time.time():.6f}"
+        for routed in batch:
+            inc = routed.incoming
+            keys += [k.seen(inc.key), k.event(inc.key)]
+            args += [inc.key, inc.body, inc.type, inc.subject, received, len(routed.handlers)]
+            for handler in routed.handlers:
+                job = lane_job(
+                    self._stub, s.queue, handler.name, inc.subject, timeout=s.job_timeout
+                )
+                fields = queued_fields(job)
+                keys += [
+                    k.lane(handler.name, inc.subject),
+                    k.lane_state(handler.name, inc.subject),
+                    job.key,
+                ]
+                args += [job.id, len(fields), *fields]
+        return keys, args
+
+
+class Ingestor:
+    """Writes routed events to Redis in group-committed batches.
+
+    One per process and event loop; created lazily by the ASGI app.
+    """
+
+    def __init__(self, redis: AsyncRedis, settings: Settings, keys: Keys) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._plan = IngestPlan(settings, keys)
+        self._script = redis.register_script(scripts.source("ingest"))
+        self._pending: list[tuple[Routed, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, routed: Routed) -> bool:
+        """Store one event; ``True`` if new, ``False`` if a duplicate.
+
+        Raises ``StoreUnavailable`` when Redis did not confirm the write.
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((routed, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        limit = self._settings.ingest_batch
+        while self._pending:
+            batch, self._pending = self._pending[:limit], self._pending[limit:]
+            try:
+                keys, args = self._plan.build([routed for routed, _ in batch])
+                async with asyncio.timeout(self._settings.redis_timeout):
+                    results = await self._script(keys=keys, args=args)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._fail(batch, f"Redis did not confirm the write ({type(exc).__name__})")
+                continue
+            except Exception:  # a bug here must not leave requests hanging
+                log.exception("ingest_failed")
+                self._fail(batch, "the event could not be stored")
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(int(result) == 1)
+
+    @staticmethod
+    def _fail(batch: list[tuple[Routed, asyncio.Future[bool]]], detail: str) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(StoreUnavailable(detail))

@@ -1,0 +1,154 @@
+"""Handlers and routing: which functions run for which event.
+
+``@hooks.on(...)`` is sugar over :meth:`Registry.add`. Mistakes (an unknown
+event name, a function that cannot take the event, a duplicate name) raise
+``ConfigurationError`` at registration, with the valid choices in the message.
+Handlers for one event run in registration order of their lanes, each in its
+own lane: one handler's failure never re-runs another.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import ConfigurationError
+from .models import EventKind, ReturnEvent
+
+#: Every name a handler can subscribe to.
+EVENT_NAMES: tuple[str, ...] = (
+    *(f"return.{kind.value}" for kind in EventKind),
+    "return",  # every return event, whatever its type (new types included)
+    "*",  # every event
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+HandlerFunc = Callable[[ReturnEvent], None] | Callable[[ReturnEvent], Awaitable[None]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """A registered handler: its stable name, function and subscriptions.
+
+    The name identifies the handler's lanes in Redis, so it must stay the same
+    across deploys; it defaults to ``module.qualname``.
+    """
+
+    name: str
+    func: Callable[..., Any]
+    events: tuple[str, ...]
+    is_async: bool
+    retries: int | None
+
+    def wants(self, event_type: str) -> bool:
+        """Whether an event of this ``type`` (e.g. ``"created"``) is routed here."""
+        return (
+            "*" in self.events or "return" in self.events or f"return.{event_type}" in self.events
+        )
+
+
+class Registry:
+    """The routing table. ``repr()`` prints it."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def add(
+        self,
+        func: Callable[..., Any],
+        *events: str,
+        name: str | None = None,
+        retries: int | None = None,
+    ) -> Handler:
+        """Register ``func`` for ``events``; return the :class:`Handler`."""
+        if not events:
+            raise ConfigurationError(
+                f"{_describe(func)}: name at least one event, one of {', '.join(EVENT_NAMES)}"
+            )
+        for event in events:
+            if event not in EVENT_NAMES:
+                raise ConfigurationError(
+                    f"{_describe(func)}: unknown event {event!r}; "
+                    f"valid events are {', '.join(EVENT_NAMES)}"
+                )
+        _check_signature(func)
+        if retries is not None and (not isinstance(retries, int) or retries < 0):
+            raise ConfigurationError(f"{_describe(func)}: retries must be an int >= 0")
+        handler_name = name or f"{func.__module__}.{func.__qualname__}"
+        if not _NAME.match(handler_name):
+            raise ConfigurationError(
+                f"handler name {handler_name!r} must match {_NAME.pattern}; pass name='...'"
+            )
+        if handler_name in self._handlers:
+            raise ConfigurationError(
+                f"a handler named {handler_name!r} is already registered; pass name='...'"
+            )
+        handler = Handler(
+            name=handler_name,
+            func=func,
+            events=tuple(dict.fromkeys(events)),
+            is_async=inspect.iscoroutinefunction(func),
+            retries=retries,
+        )
+        self._handlers[handler_name] = handler
+        return handler
+
+    def on(
+        self, *events: str, name: str | None = None, retries: int | None = None
+    ) -> Callable[[F], F]:
+        """Decorator form of :meth:`add`; returns the function unchanged."""
+
+        def decorate(func: F) -> F:
+            self.add(func, *events, name=name, retries=retries)
+            return func
+
+        return decorate
+
+    def for_type(self, event_type: str) -> list[Handler]:
+        """The handlers an event of this ``type`` goes to, in registration order."""
+        return [h for h in self._handlers.values() if h.wants(event_type)]
+
+    def get(self, name: str) -> Handler | None:
+        """The handler registered under ``name``, if any."""
+        return self._handlers.get(name)
+
+    def __iter__(self) -> Iterator[Handler]:
+        return iter(self._handlers.values())
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+    def __repr__(self) -> str:
+        if not self._handlers:
+            return "<Registry: no handlers>"
+        width = max(len(", ".join(h.events)) for h in self._handlers.values())
+        lines = [f"<Registry: {len(self._handlers)} handler(s)"]
+        for h in self._handlers.values():
+            kind = "async" if h.is_async else "sync"
+            lines.append(f"  {', '.join(h.events):<{width}}  ->  {h.name} ({kind})")
+        return "\n".join(lines) + ">"
+
+
+def _describe(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", repr(func))
+
+
+def _check_signature(func: Callable[..., Any]) -> None:
+    if not callable(func):
+        raise ConfigurationError(f"{func!r} is not callable")
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: let them be
+    try:
+        signature.bind(object())
+    except TypeError:
+        raise ConfigurationError(
+            f"{_describe(func)}{signature}: a handler must accept exactly one "
+            "positional argument, the event (def handler(event: ReturnEvent) -> None)"
+        ) from None

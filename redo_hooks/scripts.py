@@ -1,0 +1,21 @@
+"""The Lua scripts that make each multi-step Redis update atomic.
+
+Each script's ``KEYS``/``ARGV`` are documented at the top of its file in
+``redo_hooks/lua/``. Scripts are registered per client; redis-py sends
+``EVALSHA`` and falls back to ``EVAL`` when the server does not know them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+NAMES = ("ingest", "lane_next", "lane_fail", "lane_dead")
+
+
+@cache
+def source(name: str) -> str:
+    """The Lua source of script ``name``."""
+    if name not in NAMES:
+        raise KeyError(name)
+    return (files("redo_hooks") / "lua" / f"{name}.lua").read_text()

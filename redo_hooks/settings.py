@@ -1,0 +1,166 @@
+"""One typed settings object, read from ``REDO_HOOKS_*`` environment variables.
+
+Built once at the edge (the CLI, or the user's ``RedoHooks(...)`` call) and
+handed down; nothing reads the environment anywhere else. Unknown settings are
+errors, whether passed as keyword arguments or as ``REDO_HOOKS_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+ENV_PREFIX = "REDO_HOOKS_"
+
+
+class Settings(BaseSettings):
+    """Every setting of redo-hooks, with its default.
+
+    Each field can be set as ``REDO_HOOKS_<NAME>`` in the environment, or as a
+    keyword argument of ``RedoHooks(...)`` / ``Settings(...)``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    redis_url: str = Field(
+        default="redis://localhost:6379/0",
+        description="Redis that holds events, lanes and RQ jobs.",
+        # May carry a password: shown masked by ``redis_url_safe`` only.
+        repr=False,
+    )
+    secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Accepted bearer secrets, comma-separated. Several at once let a secret "
+            "be rotated with no downtime. The receiver refuses to start without one."
+        ),
+    )
+    queue: str = Field(default="redo-hooks", description="Name of the RQ queue.")
+    key_prefix: str = Field(
+        default="rh", description="Prefix of every Redis key redo-hooks writes (not RQ's)."
+    )
+    dedupe_ttl: int = Field(
+        default=86_400, gt=0, description="Seconds a delivered event is remembered as seen."
+    )
+    retention: int = Field(
+        default=7 * 86_400,
+        gt=0,
+        description="Seconds a processed event body is kept after every handler is done.",
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20, gt=0, description="Largest accepted body; larger gets 413."
+    )
+    max_json_depth: int = Field(
+        default=32, gt=1, description="Deepest accepted JSON nesting; deeper gets 400."
+    )
+    redis_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds the receiver waits on Redis before a 503."
+    )
+    retry_after: int = Field(
+        default=5, gt=0, description="Seconds in the Retry-After header of a 503."
+    )
+    retries: int = Field(
+        default=3, ge=0, description="Default number of retries of a failing handler."
+    )
+    backoff: float = Field(
+        default=2.0,
+        ge=0,
+        description="Base of the exponential backoff between retries, in seconds.",
+    )
+    backoff_cap: float = Field(
+        default=300.0, ge=0, description="Longest wait between two retries, in seconds."
+    )
+    lane_batch: int = Field(
+        default=100,
+        gt=0,
+        description=(
+            "Events one job runs from one lane before it yields the worker to other lanes."
+        ),
+    )
+    job_timeout: int = Field(
+        default=600, gt=0, description="Seconds one lane job (a batch of events) may run."
+    )
+    ingest_batch: int = Field(
+        default=256, gt=0, description="Most events the receiver writes in one Redis call."
+    )
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``) and keyword overrides.
+
+        Raises ``ConfigurationError`` naming any unknown ``REDO_HOOKS_*``
+        variable or keyword, and any invalid value.
+        """
+        env = os.environ if environ is None else environ
+        known = {name.upper() for name in cls.model_fields}
+        unknown = sorted(
+            key
+            for key in env
+            if key.upper().startswith(ENV_PREFIX) and key.upper()[len(ENV_PREFIX) :] not in known
+        )
+        unknown += sorted(k for k in overrides if k not in cls.model_fields)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s): {', '.join(unknown)}; "
+                f"valid settings are {', '.join(sorted(cls.model_fields))}"
+            )
+        try:
+            if environ is None:
+                return cls(**overrides)
+            values = {
+                key[len(ENV_PREFIX) :].lower(): value
+                for key, value in env.items()
+                if key.upper().startswith(ENV_PREFIX)
+            }
+            values.update(overrides)
+            # ``model_validate`` skips the settings sources: only ``values`` count.
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc)) from None
+
+    @property
+    def redis_url_safe(self) -> str:
+        """``redis_url`` with any password masked, for logs and messages."""
+        parts = urlsplit(self.redis_url)
+        if parts.password is None:
+            return self.redis_url
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        user = parts.username or ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _no_empty_secret(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(not s.get_secret_value() for s in value):
+            raise ValueError("a secret must not be empty")
+        return value
+
+
+def _describe(exc: Any) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        # Never echo the input: it may be a secret.
+        lines.append(f"{where}: {err['msg']}")
+    return "invalid settings: " + "; ".join(lines)

@@ -1,0 +1,212 @@
+"""Helpers for testing code that uses redo-hooks (ours and our users').
+
+* :class:`RedisServer` — a private, real ``redis-server`` on a free port.
+* :func:`sample_event` — a realistic return event (the spec's example) with
+  fresh ids and timestamps, and any overrides.
+* :func:`drain` — run everything queued for a ``RedoHooks`` app in this
+  process until nothing is left, raising if a handler's event was
+  dead-lettered.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib.resources import files
+from types import TracebackType
+from typing import Any
+
+import orjson
+from redis import Redis
+
+from . import jobs
+from .errors import RedoHooksError
+from .hooks import RedoHooks
+from .keys import Keys
+from .worker import build, promote_scheduled
+
+
+class DeadLettered(RedoHooksError):
+    """A handler exhausted its retries during :func:`drain`."""
+
+
+def sample_event(
+    type: str = "created",
+    *,
+    subject: str | None = None,
+    status: str | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A return event body as Redo sends it, with a fresh return id and times.
+
+    ``overrides`` replace top-level fields; ``subject`` and ``status`` set
+    ``return.id`` and ``return.status``.
+    """
+    body: dict[str, Any] = copy.deepcopy(_example())
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    body["type"] = type
+    body["at"] = now
+    body["return"]["id"] = subject or uuid.uuid4().hex[:24]
+    body["return"]["updatedAt"] = now
+    if status is not None:
+        body["return"]["status"] = status
+    body.update(overrides)
+    return body
+
+
+def sample_body(type: str = "created", **kwargs: Any) -> bytes:
+    """:func:`sample_event` as JSON bytes."""
+    return orjson.dumps(sample_event(type, **kwargs))
+
+
+_EXAMPLE: dict[str, Any] | None = None
+
+
+def _example() -> dict[str, Any]:
+    global _EXAMPLE
+    if _EXAMPLE is None:
+        text = (files("redo_hooks") / "data" / "return-event.json").read_bytes()
+        _EXAMPLE = orjson.loads(text)
+    return _EXAMPLE
+
+
+class RedisServer:
+    """A private ``redis-server`` process for tests, started on a free port.
+
+    ::
+
+        with RedisServer() as server:
+            hooks = RedoHooks(redis_url=server.url, secrets=["s"])
+    """
+
+    def __init__(self, *, appendonly: bool = False, binary: str | None = None) -> None:
+        self.binary = binary or shutil.which("redis-server") or ""
+        if not self.binary:
+            raise RedoHooksError(
+                "redis-server is not installed: run scripts/setup, or "
+                "`apt-get install redis-server`"
+            )
+        self.appendonly = appendonly
+        self.dir = tempfile.mkdtemp(prefix="redo-hooks-redis-")
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://`` URL of database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start the server and wait until it answers PING."""
+        self.process = subprocess.Popen(  # noqa: S603 - our own fixed argv
+            [
+                self.binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", self.dir,
+                "--save", "",
+                "--appendonly", "yes" if self.appendonly else "no",
+                "--maxmemory-policy", "noeviction",
+                "--loglevel", "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except OSError:
+                pass
+            except Exception as exc:  # redis.ConnectionError is not an OSError
+                if time.monotonic() > deadline:
+                    raise RedoHooksError(f"redis-server did not start: {exc}") from exc
+            if self.process.poll() is not None:
+                raise RedoHooksError("redis-server exited at start")
+            time.sleep(0.02)
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (its data directory stays until :meth:`close`)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def close(self) -> None:
+        """Stop the server and delete its data."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0) -> int:
+    """Run every queued job of ``hooks`` in this process until none is left.
+
+    Scheduled retries are run as they come due. Returns the number of jobs
+    run; raises :class:`DeadLettered` if an event was dead-lettered meanwhile
+    (unless ``raise_on_dead`` is false).
+    """
+    worker, runtime = build(hooks)
+    keys = Keys(hooks.settings.key_prefix)
+    dead_before = runtime.connection.zcard(keys.dead_ids)
+    deadline = time.monotonic() + timeout
+    ran = 0
+    try:
+        while True:
+            before = worker.successful_job_count + worker.failed_job_count
+            worker.work(burst=True, logging_level="WARNING")
+            ran += worker.successful_job_count + worker.failed_job_count - before
+            if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
+                break
+            if time.monotonic() > deadline:
+                raise RedoHooksError(f"drain did not finish in {timeout} s")
+    finally:
+        runtime.loop.close()
+        jobs.bind(None)
+    dead_after = runtime.connection.zcard(keys.dead_ids)
+    if raise_on_dead and dead_after > dead_before:
+        records = runtime.connection.hvals(keys.dead)
+        errors = [orjson.loads(r)["error"] for r in records][-5:]
+        raise DeadLettered(f"{dead_after - dead_before} event(s) dead-lettered: {errors}")
+    return ran
+
+
+def env_without_redo_hooks() -> dict[str, str]:
+    """A copy of ``os.environ`` without any ``REDO_HOOKS_*`` variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REDO_HOOKS_")}
+
+
+__all__ = [
+    "DeadLettered",
+    "RedisServer",
+    "drain",
+    "env_without_redo_hooks",
+    "sample_body",
+    "sample_event",
+]

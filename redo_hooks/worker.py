@@ -1,0 +1,132 @@
+"""Building and running workers: RQ ``SimpleWorker`` processes bound to an app.
+
+``SimpleWorker`` runs jobs in the worker process itself: the fork per job of
+RQ's default ``Worker`` costs ~14 ms and a fresh Redis connection per job
+(``shared/notes/perf-baselines.md``). ``--concurrency N`` starts N such
+processes; each handles SIGTERM as RQ does (finish the current job, then exit).
+
+Burst mode drains: it runs until the queue is empty *and* no retry is
+scheduled, moving scheduled retries onto the queue as they come due. Tests
+and benchmarks rely on this.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import structlog
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+
+from . import jobs
+from .hooks import RedoHooks
+
+log = structlog.get_logger("redo_hooks.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """How to run workers."""
+
+    burst: bool = False
+    concurrency: int = 1
+    # RQ's own log level; its per-job INFO lines cost more than a no-op job.
+    rq_log_level: str = "WARNING"
+
+
+def build(hooks: RedoHooks) -> tuple[SimpleWorker, jobs.Runtime]:
+    """A worker for ``hooks`` in this process, with its runtime bound."""
+    settings = hooks.settings
+    connection = Redis.from_url(settings.redis_url)
+    queue = Queue(settings.queue, connection=connection)
+    runtime = jobs.Runtime(
+        registry=hooks.registry, settings=settings, connection=connection, queue=queue
+    )
+    jobs.bind(runtime)
+    worker = SimpleWorker([queue], connection=connection)
+    return worker, runtime
+
+
+def work(hooks: RedoHooks, options: WorkerOptions) -> int:
+    """Run one worker in this process until stopped (or drained, in burst mode)."""
+    worker, runtime = build(hooks)
+    log.info(
+        "worker_started",
+        worker=worker.name,
+        queue=runtime.queue.name,
+        redis=hooks.settings.redis_url_safe,
+        burst=options.burst,
+        handlers=len(hooks.registry),
+    )
+    if not options.burst:
+        worker.work(with_scheduler=True, logging_level=options.rq_log_level)
+        return 0
+    while True:
+        worker.work(burst=True, logging_level=options.rq_log_level)
+        if worker._stop_requested:
+            return 0
+        if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
+            return 0
+
+
+def promote_scheduled(connection: Redis, queue: Queue, *, wait: bool) -> bool:
+    """Move due scheduled jobs onto the queue; ``False`` when none is scheduled.
+
+    With ``wait``, sleeps until the earliest scheduled job is due. Each job is
+    taken with a ZREM that only one caller can win, so concurrent burst
+    workers never enqueue the same job twice.
+    """
+    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+    while True:
+        earliest = connection.zrange(registry.key, 0, 0, withscores=True)
+        if not earliest:
+            return False
+        due_in = float(earliest[0][1]) - time.time()
+        if due_in <= 0:
+            break
+        if not wait:
+            return True
+        time.sleep(min(due_in, 0.25))
+    for job_id in registry.get_jobs_to_schedule():
+        if connection.zrem(registry.key, job_id):
+            job = Job.fetch(job_id, connection=connection)
+            queue.enqueue_job(job)
+    return True
+
+
+def run(hooks: RedoHooks, options: WorkerOptions) -> int:
+    """Run ``options.concurrency`` worker processes; return the exit code."""
+    if options.concurrency <= 1:
+        return work(hooks, options)
+    context = multiprocessing.get_context("fork")
+    children = [
+        context.Process(target=_child, args=(hooks, options), name=f"redo-hooks-worker-{i}")
+        for i in range(options.concurrency)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    for child in children:
+        child.join()
+        code = code or (child.exitcode or 0)
+    return code
+
+
+def _child(hooks: RedoHooks, options: WorkerOptions) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SystemExit(work(hooks, options))

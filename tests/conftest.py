@@ -1,0 +1,84 @@
+"""Shared fixtures: a private real Redis for the session, flushed around each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from redo_hooks import RedoHooks
+from redo_hooks.testing import RedisServer
+
+SECRET = "test-secret-0123456789"
+SECOND_SECRET = "rotated-secret-9876543210"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("REDO_HOOKS_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    client = Redis.from_url(redis_server.url)
+    client.flushall()
+    yield redis_server.url
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+MakeHooks = Callable[..., RedoHooks]
+
+
+@pytest.fixture
+def make_hooks(redis_url: str) -> MakeHooks:
+    """A RedoHooks on the test Redis, with a secret and no retry backoff."""
+
+    def make(**overrides: Any) -> RedoHooks:
+        settings: dict[str, Any] = {
+            "redis_url": redis_url,
+            "secrets": [SECRET, SECOND_SECRET],
+            "backoff": 0,
+        }
+        settings.update(overrides)
+        return RedoHooks(**settings)
+
+    return make
+
+
+def snapshot(client: Redis) -> dict[bytes, Any]:
+    """Every key and its value: to prove a request wrote nothing."""
+    out: dict[bytes, Any] = {}
+    for key in client.scan_iter():
+        kind = client.type(key)
+        if kind == b"string":
+            out[key] = client.get(key)
+        elif kind == b"hash":
+            out[key] = client.hgetall(key)
+        elif kind == b"list":
+            out[key] = client.lrange(key, 0, -1)
+        elif kind == b"set":
+            out[key] = client.smembers(key)
+        elif kind == b"zset":
+            out[key] = client.zrange(key, 0, -1, withscores=True)
+        else:
+            out[key] = kind
+    return out

@@ -1,0 +1,60 @@
+"""Bearer verification."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from redo_hooks.auth import BearerVerifier
+from redo_hooks.errors import ConfigurationError, Unauthorized
+
+from .conftest import SECOND_SECRET, SECRET
+
+
+@pytest.fixture
+def verifier() -> BearerVerifier:
+    return BearerVerifier([SecretStr(SECRET), SECOND_SECRET])
+
+
+@pytest.mark.parametrize("secret", [SECRET, SECOND_SECRET])
+def test_every_configured_secret_is_accepted(verifier: BearerVerifier, secret: str) -> None:
+    verifier.verify(f"Bearer {secret}".encode())
+    verifier.verify(f"bearer  {secret} ".encode())
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "missing_bearer"),
+        (b"", "missing_bearer"),
+        (b"Basic dXNlcjpwYXNz", "malformed_bearer"),
+        (b"Bearer", "malformed_bearer"),
+        (b"Bearer ", "malformed_bearer"),
+        (SECRET.encode(), "malformed_bearer"),
+        (b"Bearer wrong", "wrong_bearer"),
+        (f"Bearer {SECRET}x".encode(), "wrong_bearer"),
+        (f"Bearer {SECRET[:-1]}".encode(), "wrong_bearer"),
+    ],
+)
+def test_anything_else_is_unauthorized(
+    verifier: BearerVerifier, header: bytes | None, reason: str
+) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        verifier.verify(header)
+    assert caught.value.reason == reason and caught.value.status == 401
+    assert SECRET not in str(caught.value)
+
+
+@given(token=st.binary(max_size=64))
+def test_random_tokens_never_verify(token: bytes) -> None:
+    verifier = BearerVerifier([SECRET])
+    with pytest.raises(Unauthorized):
+        verifier.verify(b"Bearer " + token)
+
+
+def test_no_secret_is_a_configuration_error_and_repr_hides_secrets() -> None:
+    with pytest.raises(ConfigurationError, match="REDO_HOOKS_SECRETS"):
+        BearerVerifier([])
+    assert SECRET not in repr(BearerVerifier([SECRET]))

@@ -1,0 +1,117 @@
+"""Sans-I/O parsing: strict bytes, tolerant shape, typed errors."""
+
+from __future__ import annotations
+
+import contextlib
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from redo_hooks.errors import MalformedBody, RejectedRequest, UnprocessableEvent
+from redo_hooks.receive import event_key, parse_body
+from redo_hooks.testing import sample_body
+
+
+def test_a_valid_body_gives_type_subject_and_key() -> None:
+    body = sample_body("updated", subject="ret-1")
+    incoming = parse_body(body)
+    assert (incoming.type, incoming.subject, incoming.name) == (
+        "updated",
+        "ret-1",
+        "return.updated",
+    )
+    assert incoming.key == event_key(body) and len(incoming.key) == 32
+    assert incoming.event is not None and incoming.schema_errors == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty_body"),
+        (b'{"type": "created", "return": {"id": "r"', "malformed_json"),  # truncated
+        (b'{"type": "created", "return": {"id": "r"}, "n": NaN}', "malformed_json"),
+        (b'{"type": "created", "return": {"id": "r"}, "n": Infinity}', "malformed_json"),
+        (b'{"type": "created", "return": {"id": "r"}} {}', "malformed_json"),  # trailing data
+        (b'{"type": "cr\xff", "return": {"id": "r"}}', "malformed_json"),  # invalid UTF-8
+        (b"[1, 2]", "not_an_object"),
+        (b'"created"', "not_an_object"),
+        (b"null", "not_an_object"),
+    ],
+)
+def test_bytes_that_are_not_a_strict_json_object_are_malformed(body: bytes, reason: str) -> None:
+    with pytest.raises(MalformedBody) as caught:
+        parse_body(body)
+    assert caught.value.reason == reason
+    assert caught.value.status == 400
+
+
+def test_nesting_deeper_than_the_limit_is_malformed() -> None:
+    deep = b'{"type":"created","return":{"id":"r"},"x":' + b"[" * 40 + b"]" * 40 + b"}"
+    with pytest.raises(MalformedBody) as caught:
+        parse_body(deep, max_depth=32)
+    assert caught.value.reason == "too_deep"
+    assert parse_body(deep, max_depth=64).subject == "r"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"return": {"id": "r"}},
+        {"type": "created"},
+        {"type": "created", "return": {}},
+        {"type": "created", "return": {"id": ""}},
+        {"type": "created", "return": {"id": None}},
+        {"type": "created", "return": "r"},
+        {"type": None, "return": {"id": "r"}},
+        {"type": {"a": 1}, "return": {"id": "r"}},
+    ],
+)
+def test_bodies_without_what_routing_needs_are_unprocessable(raw: object) -> None:
+    with pytest.raises(UnprocessableEvent) as caught:
+        parse_body(orjson.dumps(raw))
+    assert caught.value.status == 422
+    assert caught.value.errors, "the problem lists where"
+
+
+def test_a_routable_body_with_off_schema_fields_is_accepted_with_the_errors_noted() -> None:
+    raw = orjson.loads(sample_body(subject="r9"))
+    raw["return"]["createdAt"] = "not a date"
+    incoming = parse_body(orjson.dumps(raw))
+    assert incoming.subject == "r9" and incoming.event is None
+    assert any("createdAt" in e for e in incoming.schema_errors)
+
+
+def test_the_secret_inputs_are_never_echoed_in_errors() -> None:
+    with pytest.raises(UnprocessableEvent) as caught:
+        parse_body(orjson.dumps({"type": "created", "return": {"id": "", "x": "SECRET-VALUE"}}))
+    assert "SECRET-VALUE" not in repr(caught.value.errors) + str(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300))
+def test_arbitrary_bytes_give_an_event_or_a_rejection_never_another_error(body: bytes) -> None:
+    with contextlib.suppress(RejectedRequest):
+        parse_body(body)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values)
+def test_arbitrary_json_gives_an_event_or_a_rejection(value: object) -> None:
+    try:
+        incoming = parse_body(orjson.dumps(value))
+    except RejectedRequest:
+        return
+    assert isinstance(value, dict) and incoming.subject

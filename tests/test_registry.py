@@ -1,0 +1,92 @@
+"""Handler registration and routing."""
+
+from __future__ import annotations
+
+import pytest
+
+from redo_hooks import EVENT_NAMES, ConfigurationError, RedoHooks, ReturnEvent
+
+
+def created(event: ReturnEvent) -> None: ...
+
+
+def updated(event: ReturnEvent) -> None: ...
+
+
+async def every(event: ReturnEvent) -> None: ...
+
+
+def test_decorators_route_by_event_type_in_registration_order() -> None:
+    hooks = RedoHooks()
+    hooks.on("return.created", "return.backfill")(created)
+    hooks.on("return.updated")(updated)
+    hooks.on("return")(every)
+    names = {t: [h.func for h in hooks.handlers_for(t)] for t in ("created", "updated", "new-kind")}
+    assert names == {
+        "created": [created, every],
+        "updated": [updated, every],
+        "new-kind": [every],
+    }
+    assert hooks.registry.get(f"{__name__}.every") is not None
+    assert hooks.registry.get(f"{__name__}.every").is_async  # type: ignore[union-attr]
+
+
+def test_star_matches_every_type_and_unmatched_types_have_no_handlers() -> None:
+    hooks = RedoHooks()
+    hooks.add(created, "return.created")
+    assert hooks.handlers_for("updated") == []
+    hooks.add(updated, "*")
+    assert [h.func for h in hooks.handlers_for("updated")] == [updated]
+
+
+def test_repr_shows_the_routing_table() -> None:
+    hooks = RedoHooks()
+    hooks.add(created, "return.created")
+    hooks.add(every, "*", name="audit")
+    text = repr(hooks.registry)
+    assert "return.created  ->  tests.test_registry.created (sync)" in text
+    assert "*               ->  audit (async)" in text
+    assert "audit" in repr(hooks)
+
+
+def test_an_unknown_event_name_fails_at_decoration_listing_the_valid_ones() -> None:
+    hooks = RedoHooks()
+    with pytest.raises(ConfigurationError) as caught:
+        hooks.on("return.create")(created)
+    assert "return.create" in str(caught.value)
+    for name in EVENT_NAMES:
+        assert name in str(caught.value)
+    assert len(hooks.registry) == 0
+
+
+@pytest.mark.parametrize(
+    "func",
+    [
+        lambda: None,
+        lambda a, b: None,
+        lambda *, event: None,
+    ],
+)
+def test_a_function_that_cannot_take_the_event_fails_at_decoration(func: object) -> None:
+    with pytest.raises(ConfigurationError, match="exactly one positional argument"):
+        RedoHooks().add(func, "return")  # type: ignore[arg-type]
+
+
+def test_no_events_duplicate_names_and_bad_retries_fail() -> None:
+    hooks = RedoHooks()
+    with pytest.raises(ConfigurationError, match="at least one event"):
+        hooks.add(created)
+    hooks.add(created, "return")
+    with pytest.raises(ConfigurationError, match="already registered"):
+        hooks.add(created, "return.updated")
+    with pytest.raises(ConfigurationError, match="must match"):
+        hooks.add(updated, "return", name="has space")
+    with pytest.raises(ConfigurationError, match="retries"):
+        hooks.add(updated, "return", retries=-1)
+    assert len(hooks.registry) == 1
+
+
+def test_creating_and_decorating_needs_no_network_and_no_secret() -> None:
+    hooks = RedoHooks(redis_url="redis://203.0.113.1:1/0")  # unroutable: never contacted
+    hooks.on("return")(created)
+    assert hooks.settings.secrets == []
