@@ -124,3 +124,7 @@ def sample(type: str, subject: str | None, status: str | None) -> None:
     from .testing import sample_body
 
     click.echo(sample_body(type, subject=subject, status=status).decode())
+
+
+if __name__ == "__main__":
+    main()

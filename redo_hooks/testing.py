@@ -26,10 +26,12 @@ from typing import Any
 import orjson
 from redis import Redis
 
-from . import jobs
+from . import jobs, scripts
 from .errors import RedoHooksError
 from .hooks import RedoHooks
 from .keys import Keys
+from .queue import IngestPlan, Routed
+from .receive import parse_body
 from .worker import build, promote_scheduled
 
 
@@ -165,6 +167,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def deliver(hooks: RedoHooks, body: bytes | dict[str, Any]) -> bool:
+    """Store and route one event as the receiver would, without HTTP.
+
+    Runs the same parsing and the same atomic ingest script; returns ``True``
+    if the event was new, ``False`` if it was a duplicate. Raises the
+    receiver's ``RejectedRequest`` errors for bodies it would refuse.
+    """
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    incoming = parse_body(raw, max_depth=hooks.settings.max_json_depth)
+    routed = Routed(incoming, hooks.registry.for_type(incoming.type))
+    settings = hooks.settings
+    plan = IngestPlan(settings, Keys(settings.key_prefix))
+    keys, args = plan.build([routed])
+    with Redis.from_url(settings.redis_url) as client:
+        script = client.register_script(scripts.source("ingest"))
+        (result,) = script(keys=keys, args=args)
+    return int(result) == 1
+
+
 def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0) -> int:
     """Run every queued job of ``hooks`` in this process until none is left.
 
@@ -176,12 +197,9 @@ def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0
     keys = Keys(hooks.settings.key_prefix)
     dead_before = runtime.connection.zcard(keys.dead_ids)
     deadline = time.monotonic() + timeout
-    ran = 0
     try:
         while True:
-            before = worker.successful_job_count + worker.failed_job_count
             worker.work(burst=True, logging_level="WARNING")
-            ran += worker.successful_job_count + worker.failed_job_count - before
             if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
                 break
             if time.monotonic() > deadline:
@@ -194,7 +212,7 @@ def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0
         records = runtime.connection.hvals(keys.dead)
         errors = [orjson.loads(r)["error"] for r in records][-5:]
         raise DeadLettered(f"{dead_after - dead_before} event(s) dead-lettered: {errors}")
-    return ran
+    return worker.jobs_run
 
 
 def env_without_redo_hooks() -> dict[str, str]:
@@ -205,6 +223,7 @@ def env_without_redo_hooks() -> dict[str, str]:
 __all__ = [
     "DeadLettered",
     "RedisServer",
+    "deliver",
     "drain",
     "env_without_redo_hooks",
     "sample_body",

@@ -40,7 +40,18 @@ class WorkerOptions:
     rq_log_level: str = "WARNING"
 
 
-def build(hooks: RedoHooks) -> tuple[SimpleWorker, jobs.Runtime]:
+class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
+    """RQ's ``SimpleWorker`` that counts the jobs it ran."""
+
+    jobs_run = 0
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run ``job`` in this process (see ``SimpleWorker``)."""
+        self.jobs_run += 1
+        super().execute_job(job, queue)
+
+
+def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
     """A worker for ``hooks`` in this process, with its runtime bound."""
     settings = hooks.settings
     connection = Redis.from_url(settings.redis_url)
@@ -49,7 +60,7 @@ def build(hooks: RedoHooks) -> tuple[SimpleWorker, jobs.Runtime]:
         registry=hooks.registry, settings=settings, connection=connection, queue=queue
     )
     jobs.bind(runtime)
-    worker = SimpleWorker([queue], connection=connection)
+    worker = LaneWorker([queue], connection=connection)
     return worker, runtime
 
 

@@ -1,0 +1,75 @@
+"""Real receiver and worker processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "redo_hooks.cli"]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("REDO_HOOKS_")}
+    out.update(
+        REDO_HOOKS_REDIS_URL=redis_url,
+        REDO_HOOKS_SECRETS=secret,
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return out
+
+
+def start_server(app: str, environ: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "--log-level", "WARNING", "serve", app, "--port", str(port)],
+        env=environ,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}")
+        try:
+            return httpx.get(url + "/healthz", timeout=0.5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(healthy, 20, "the receiver to answer /healthz")
+    return process, url
+
+
+def start_workers(app: str, environ: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*CLI, "--log-level", "WARNING", "worker", app, *args], env=environ, cwd=ROOT
+    )
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.terminate()
+    return process.wait(timeout=timeout)

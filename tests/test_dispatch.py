@@ -1,0 +1,208 @@
+"""Dispatch: lanes run in order, failures retry or dead-letter, handlers are isolated.
+
+Workers run in this process (``redo_hooks.testing.drain``), so handlers can
+record what they saw in plain lists.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import orjson
+import pytest
+from redis import Redis
+from rq import Queue
+
+from redo_hooks import RedoHooks, ReturnEvent
+from redo_hooks.keys import Keys
+from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event
+
+from .conftest import MakeHooks
+
+Seen = dict[str, list[int]]
+
+
+def seq(event: ReturnEvent) -> int:
+    return int(event.raw["seq"])
+
+
+def post_series(hooks: RedoHooks, subjects: list[str], per_subject: int) -> None:
+    # Interleaved across returns, in order within each return (as Redo sends).
+    for n in range(per_subject):
+        for subject in subjects:
+            kind = "created" if n == 0 else "updated"
+            assert deliver(hooks, sample_event(kind, subject=subject, seq=n))
+
+
+def recorder(seen: Seen):  # type: ignore[no-untyped-def]
+    def record(event: ReturnEvent) -> None:
+        seen[event.subject].append(seq(event))
+
+    return record
+
+
+def test_each_handler_sees_each_returns_events_once_in_order(make_hooks: MakeHooks) -> None:
+    hooks = make_hooks()
+    first: Seen = defaultdict(list)
+    second: Seen = defaultdict(list)
+    hooks.add(recorder(first), "return", name="first")
+    hooks.add(recorder(second), "return", name="second")
+    subjects = [f"ret-{i}" for i in range(6)]
+    post_series(hooks, subjects, 5)
+    drain(hooks)
+    expected = {s: [0, 1, 2, 3, 4] for s in subjects}
+    assert dict(first) == expected
+    assert dict(second) == expected
+
+
+def test_events_arriving_while_a_lane_runs_join_it_in_order(make_hooks: MakeHooks) -> None:
+    hooks = make_hooks()
+    seen: Seen = defaultdict(list)
+
+    def record_and_deliver_next(event: ReturnEvent) -> None:
+        seen[event.subject].append(seq(event))
+        if seq(event) < 4:  # Redo sends the next one while this one is handled
+            deliver(hooks, sample_event("updated", subject=event.subject, seq=seq(event) + 1))
+
+    hooks.add(record_and_deliver_next, "return", name="chain")
+    deliver(hooks, sample_event("created", subject="ret-x", seq=0))
+    drain(hooks)
+    assert seen == {"ret-x": [0, 1, 2, 3, 4]}
+
+
+def test_a_failing_event_retries_holding_only_its_own_lane(make_hooks: MakeHooks) -> None:
+    hooks = make_hooks(retries=3)
+    flaky_log: list[tuple[str, int]] = []
+    steady: Seen = defaultdict(list)
+    failures = {("ret-a", 1): 2}  # event 1 of ret-a fails twice, then succeeds
+
+    def flaky(event: ReturnEvent) -> None:
+        flaky_log.append((event.subject, seq(event)))
+        key = (event.subject, seq(event))
+        if failures.get(key, 0) > 0:
+            failures[key] -= 1
+            raise RuntimeError("downstream unavailable")
+
+    hooks.add(flaky, "return", name="flaky")
+    hooks.add(recorder(steady), "return", name="steady")
+    post_series(hooks, ["ret-a", "ret-b"], 4)
+    drain(hooks)
+    a = [n for s, n in flaky_log if s == "ret-a"]
+    assert a == [0, 1, 1, 1, 2, 3]  # two failed attempts, then in order
+    assert [n for s, n in flaky_log if s == "ret-b"] == [0, 1, 2, 3]
+    # The other handler ran every event exactly once: failures never re-run it.
+    assert dict(steady) == {"ret-a": [0, 1, 2, 3], "ret-b": [0, 1, 2, 3]}
+
+
+def test_an_always_failing_event_is_dead_lettered_and_the_lane_moves_on(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(retries=2)
+    attempts: list[int] = []
+
+    def broken_on_one(event: ReturnEvent) -> None:
+        attempts.append(seq(event))
+        if seq(event) == 1:
+            raise ValueError("cannot handle event one")
+
+    hooks.add(broken_on_one, "return", name="broken")
+    post_series(hooks, ["ret-d"], 3)
+    with pytest.raises(DeadLettered, match="cannot handle event one"):
+        drain(hooks)
+    assert attempts == [0, 1, 1, 1, 2]  # 1 attempt + 2 retries, then the lane moved on
+    keys = Keys()
+    (record,) = [orjson.loads(r) for r in redis.hvals(keys.dead)]
+    assert record["handler"] == "broken" and record["subject"] == "ret-d"
+    assert record["attempts"] == 3 and record["reason"] == "handler_failed"
+    assert "ValueError: cannot handle event one" in record["traceback"]
+    # The dead event's body is kept for replay: it does not expire.
+    assert redis.ttl(keys.event(record["event_key"])) == -1
+    assert redis.zcard(keys.dead_ids) == 1
+    assert list(redis.scan_iter("rh:lane*")) == []
+
+
+def test_an_event_the_models_reject_is_dead_lettered_without_retries(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(retries=5)
+    ran: list[str] = []
+    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
+    raw = sample_event(subject="ret-bad")
+    raw["return"]["items"] = "not a list"
+    assert deliver(hooks, raw)
+    assert deliver(hooks, sample_event("updated", subject="ret-bad"))
+    with pytest.raises(DeadLettered):
+        drain(hooks)
+    assert ran == ["ret-bad"]  # the later, valid event still ran
+    (record,) = [orjson.loads(r) for r in redis.hvals(Keys().dead)]
+    assert record["reason"] == "invalid_event" and record["attempts"] == 0
+    assert "items" in record["error"]
+
+
+def test_async_handlers_run(make_hooks: MakeHooks) -> None:
+    hooks = make_hooks()
+    seen: Seen = defaultdict(list)
+
+    async def record(event: ReturnEvent) -> None:
+        seen[event.subject].append(seq(event))
+
+    hooks.add(record, "return", name="async")
+    post_series(hooks, ["ret-1", "ret-2"], 3)
+    drain(hooks)
+    assert dict(seen) == {"ret-1": [0, 1, 2], "ret-2": [0, 1, 2]}
+
+
+def test_a_long_lane_yields_the_worker_in_batches_keeping_order(
+    make_hooks: MakeHooks,
+) -> None:
+    hooks = make_hooks(lane_batch=3)
+    seen: Seen = defaultdict(list)
+    hooks.add(recorder(seen), "return", name="h")
+    post_series(hooks, ["ret-long"], 10)
+    ran = drain(hooks)
+    assert seen == {"ret-long": list(range(10))}
+    assert ran == 4  # 3 + 3 + 3 + 1 events, one job each
+
+
+def test_a_retry_with_backoff_goes_through_rq_s_scheduled_registry(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(retries=1, backoff=0.05, backoff_cap=0.05)
+    calls: list[int] = []
+
+    def fail_once(event: ReturnEvent) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            # While this fails, the retry is not yet scheduled...
+            assert redis.zcard("rq:scheduled:redo-hooks") == 0
+            raise RuntimeError("first time")
+
+    hooks.add(fail_once, "return", name="h")
+    deliver(hooks, sample_body(subject="ret-s"))
+    drain(hooks)
+    assert len(calls) == 2
+
+
+def test_a_job_that_does_not_own_its_lane_does_nothing(make_hooks: MakeHooks, redis: Redis) -> None:
+    hooks = make_hooks()
+    ran: list[str] = []
+    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
+    deliver(hooks, sample_body(subject="ret-o"))
+    # A stray second job for the same lane (e.g. a duplicate from a crash).
+    Queue("redo-hooks", connection=redis).enqueue(
+        "redo_hooks.jobs.run_lane", args=("h", "ret-o"), job_id="stray", at_front=True
+    )
+    drain(hooks)
+    assert ran == ["ret-o"]
+
+
+def test_duplicates_are_not_routed_again(make_hooks: MakeHooks) -> None:
+    hooks = make_hooks()
+    seen: list[str] = []
+    hooks.add(lambda event: seen.append(event.key), "return", name="h")
+    body = sample_body(subject="ret-dup")
+    assert deliver(hooks, body) is True
+    assert deliver(hooks, body) is False
+    drain(hooks)
+    assert drain(hooks) == 0
+    assert len(seen) == 1
