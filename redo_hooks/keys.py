@@ -30,9 +30,14 @@ class Keys:
 
     prefix: str = "rh"
 
+    @property
+    def seen_prefix(self) -> str:
+        """Prefix of dedupe marks; the ingest script appends the event key."""
+        return f"{self.prefix}:seen:"
+
     def seen(self, key: str) -> str:
         """Dedupe mark of an event key."""
-        return f"{self.prefix}:seen:{key}"
+        return f"{self.seen_prefix}{key}"
 
     @property
     def event_prefix(self) -> str:
@@ -43,13 +48,23 @@ class Keys:
         """Stored event."""
         return f"{self.event_prefix}{key}"
 
+    @property
+    def lane_prefix(self) -> str:
+        """Prefix of lanes; the ingest script appends ``<handler>:<subject>``."""
+        return f"{self.prefix}:lane:"
+
+    @property
+    def lane_state_prefix(self) -> str:
+        """Prefix of lane states; the ingest script appends ``<handler>:<subject>``."""
+        return f"{self.prefix}:lanestate:"
+
     def lane(self, handler: str, subject: str) -> str:
         """Waiting event keys of one handler for one subject."""
-        return f"{self.prefix}:lane:{handler}:{subject}"
+        return f"{self.lane_prefix}{handler}:{subject}"
 
     def lane_state(self, handler: str, subject: str) -> str:
         """Owner job and head attempts of a lane."""
-        return f"{self.prefix}:lanestate:{handler}:{subject}"
+        return f"{self.lane_state_prefix}{handler}:{subject}"
 
     @property
     def dead(self) -> str:

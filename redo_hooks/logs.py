@@ -13,6 +13,7 @@ import logging
 import sys
 from typing import Any
 
+import orjson
 import structlog
 
 _SHARED: list[Any] = [
@@ -29,19 +30,19 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
             *_SHARED,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # Calls below the level are no-ops before any processor runs.
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
@@ -56,3 +57,7 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     root.setLevel(numeric)
     # uvicorn's access log duplicates our request lines; its errors still show.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def _dumps(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=str).decode()

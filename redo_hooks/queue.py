@@ -22,10 +22,11 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import Job
 
 from . import scripts
 from .errors import StoreUnavailable
-from .jobspec import lane_job, queued_fields
+from .jobspec import LaneJobTemplate, new_job_id, rq_timestamp
 from .keys import Keys
 from .receive import Incoming
 from .registry import Handler
@@ -50,31 +51,51 @@ class IngestPlan:
         self._keys = keys
         # Job.create needs a connection object; it never uses it here.
         self._stub = Redis()
+        self._templates: dict[str, LaneJobTemplate] = {}
         queue_key = Queue.redis_queue_namespace_prefix + settings.queue
         self._head_keys = [queue_key, Queue.redis_queues_keys]
 
     def build(self, batch: Sequence[Routed]) -> tuple[list[Any], list[Any]]:
         """``(keys, args)`` for ``ingest.lua``."""
         s, k = self._settings, self._keys
-        keys: list[Any] = list(self._head_keys)
-        args: list[Any] = [s.dedupe_ttl, s.retention, len(batch)]
-        received = f"{time.time():.6f}"
+        index: dict[str, int] = {}
+        templates: list[Any] = []
+        events: list[Any] = []
         for routed in batch:
             inc = routed.incoming
-            keys += [k.seen(inc.key), k.event(inc.key)]
-            args += [inc.key, inc.body, inc.type, inc.subject, received, len(routed.handlers)]
+            events += [inc.key, inc.body, inc.type, inc.subject, len(routed.handlers)]
             for handler in routed.handlers:
-                job = lane_job(
-                    self._stub, s.queue, handler.name, inc.subject, timeout=s.job_timeout
-                )
-                fields = queued_fields(job)
-                keys += [
-                    k.lane(handler.name, inc.subject),
-                    k.lane_state(handler.name, inc.subject),
-                    job.key,
-                ]
-                args += [job.id, len(fields), *fields]
-        return keys, args
+                template = self._template(handler.name)
+                if handler.name not in index:
+                    index[handler.name] = len(index) + 1
+                    templates += [handler.name, len(template.static_fields)]
+                    templates += template.static_fields
+                events += [index[handler.name], new_job_id(), template.data(inc.subject)]
+        args: list[Any] = [
+            s.dedupe_ttl,
+            s.retention,
+            f"{time.time():.6f}",
+            rq_timestamp(),
+            len(batch),
+            len(index),
+            k.seen_prefix,
+            k.event_prefix,
+            k.lane_prefix,
+            k.lane_state_prefix,
+            Job.redis_job_namespace_prefix,
+            *templates,
+            *events,
+        ]
+        return list(self._head_keys), args
+
+    def _template(self, handler: str) -> LaneJobTemplate:
+        template = self._templates.get(handler)
+        if template is None:
+            template = LaneJobTemplate(
+                self._stub, self._settings.queue, handler, timeout=self._settings.job_timeout
+            )
+            self._templates[handler] = template
+        return template
 
 
 class Ingestor:

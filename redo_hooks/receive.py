@@ -36,13 +36,18 @@ class _Routing(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """A body that can be routed: its type, subject, dedupe key and bytes."""
+    """A body that can be routed: its type, subject, dedupe key and bytes.
+
+    The validated model itself is not kept: the receiver only routes and
+    stores bytes, and holding every in-flight request's object graph until
+    Redis answers made the garbage collector the receiver's largest cost.
+    Workers validate again when they build the event for a handler.
+    """
 
     type: str
     subject: str
     key: str
     body: bytes
-    event: ReturnEvent | None
     schema_errors: list[str] = field(default_factory=list)
 
     @property
@@ -70,7 +75,7 @@ def parse_body(body: bytes, *, max_depth: int = 32) -> Incoming:
         )
     # Brackets bound the depth from above: only walk the tree when they could
     # exceed the limit, which no ordinary event does.
-    if body.count(b"{") + body.count(b"[") > max_depth and _depth(raw) > max_depth:
+    if body.count(b"{") + body.count(b"[") > max_depth and _deeper_than(raw, max_depth):
         raise MalformedBody(f"JSON nested deeper than {max_depth}", reason="too_deep")
     key = event_key(body)
     try:
@@ -88,10 +93,9 @@ def parse_body(body: bytes, *, max_depth: int = 32) -> Incoming:
             subject=routing.return_.id,
             key=key,
             body=body,
-            event=None,
             schema_errors=[f"{e['loc']}: {e['msg']}" for e in _locations(full)],
         )
-    return Incoming(type=str(event.type), subject=event.subject, key=key, body=body, event=event)
+    return Incoming(type=str(event.type), subject=event.subject, key=key, body=body)
 
 
 def _locations(exc: ValidationError) -> list[dict[str, Any]]:
@@ -101,14 +105,17 @@ def _locations(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _depth(value: Any) -> int:
-    deepest = 0
+def _deeper_than(value: Any, limit: int) -> bool:
+    # Iterative (no recursion to exhaust) and visits containers only.
     stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(node, dict):
-            stack.extend((v, level + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, level + 1) for v in node if isinstance(v, dict | list))
-    return deepest
+        node, level = pop()
+        if level > limit:
+            return True
+        children = node.values() if type(node) is dict else node
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                push((child, level + 1))
+    return False

@@ -1,0 +1,217 @@
+"""Ingest benchmark: the receiver against two baselines, measured in the same run.
+
+    .venv/bin/python -m benchmarks.ingest [--duration 10] [--rounds 3]
+
+wrk (``apt-get install wrk``) posts realistic events (the spec's example,
+~4.7 KB) with a unique ``at`` per request and ``return.id`` cycling over
+``--subjects`` returns, so dedupe never hits. Three single-process uvicorn
+servers are measured, interleaved within each round:
+
+* ``bare``      — Starlette reads the body and answers 202;
+* ``validate``  — bearer check + strict parse + full model validation, 202;
+* ``receiver``  — ``redo-hooks serve`` with one handler: all of the above plus
+                  the atomic dedupe + store + route step in Redis (AOF off),
+                  logging at INFO to /dev/null.
+
+The table shows the median of the rounds; the ratio column is against
+``validate`` (target: receiver >= 0.5x). After each receiver run the number of
+events stored in Redis is checked against the 2xx responses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import orjson
+from redis import Redis
+
+from redo_hooks.testing import RedisServer, sample_event
+
+from .common import (
+    SECRET,
+    child_env,
+    median,
+    need,
+    parse_wrk,
+    python,
+    start,
+    stop,
+    table,
+)
+
+LUA = """
+local template = [==[%(template)s]==]
+local subjects = %(subjects)d
+local nonce = "%(nonce)s"
+local n = 0
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer %(secret)s"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  local at = string.format("2026-01-01T%%02d:%%02d:%%02d.%%06dZ",
+    math.floor(n / 3600000000) %% 24, math.floor(n / 60000000) %% 60,
+    math.floor(n / 1000000) %% 60, n %% 1000000)
+  local values = {subject = "ret-" .. (n %% subjects), at = at, nonce = nonce}
+  local body = template:gsub("@(%%a+)@", values)
+  return wrk.format(nil, "/", nil, body)
+end
+"""
+
+
+def lua_script(subjects: int, nonce: str) -> str:
+    event = sample_event("updated", subject="SUBJECT")
+    event["at"] = "AT"
+    event["benchNonce"] = "NONCE"  # an unknown field: kept, and unique per run
+    template = orjson.dumps(event).decode()
+    for name in ("SUBJECT", "AT", "NONCE"):
+        template = template.replace(f'"{name}"', f'"@{name.lower()}@"')
+    return LUA % {"template": template, "subjects": subjects, "nonce": nonce, "secret": SECRET}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu(redis: Redis) -> float:
+    info = redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def servers(port: int, redis_url: str) -> dict[str, list[str]]:
+    uvicorn = [
+        python(),
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return {
+        "bare": [*uvicorn, "benchmarks.baselines:bare"],
+        "validate": [*uvicorn, "benchmarks.baselines:validate"],
+        "receiver": [
+            python(),
+            "-m",
+            "redo_hooks.cli",
+            "--log-format",
+            "json",
+            "serve",
+            "benchmarks.bench_app:hooks",
+            "--port",
+            str(port),
+        ],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--subjects", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=8799)
+    args = parser.parse_args()
+    wrk = need("wrk", "apt-get install wrk")
+
+    results: dict[str, list[dict[str, float]]] = {}
+    with RedisServer() as server, tempfile.TemporaryDirectory() as tmp:
+        redis = Redis.from_url(server.url)
+        env = child_env(REDO_HOOKS_REDIS_URL=server.url, REDO_HOOKS_SECRETS=SECRET)
+        url = f"http://127.0.0.1:{args.port}"
+        for round_no in range(args.rounds):
+            for name, argv in servers(args.port, server.url).items():
+                redis.flushall()
+                script = Path(tmp) / f"{name}-{round_no}.lua"
+                script.write_text(lua_script(args.subjects, uuid.uuid4().hex[:8]))
+                process = start(argv, env, url + "/healthz")
+                try:
+                    base = [
+                        wrk,
+                        "-t1",
+                        f"-c{args.connections}",
+                        "--timeout",
+                        "5s",
+                        "-s",
+                        str(script),
+                    ]
+                    subprocess.run([*base, "-d2s", url], check=True, capture_output=True)
+                    cpu0, rcpu0 = cpu_seconds(process.pid), redis_cpu(redis)
+                    out = subprocess.run(
+                        [*base, "--latency", f"-d{args.duration}s", url],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                    cpu1, rcpu1 = cpu_seconds(process.pid), redis_cpu(redis)
+                finally:
+                    stop(process)
+                measured = parse_wrk(out)
+                measured["cpu_us"] = (cpu1 - cpu0) / measured["requests"] * 1e6
+                measured["redis_us"] = (rcpu1 - rcpu0) / measured["requests"] * 1e6
+                if name == "receiver":
+                    stored = sum(1 for _ in redis.scan_iter("rh:ev:*", count=5000))
+                    measured["stored"] = stored
+                results.setdefault(name, []).append(measured)
+                print(f"round {round_no + 1} {name}: {measured['rps']:,.0f} req/s", flush=True)
+        redis.close()
+
+    validate = median([r["rps"] for r in results["validate"]])
+    rows = []
+    for name, runs in results.items():
+        rps = median([r["rps"] for r in runs])
+        rows.append(
+            [
+                name,
+                rps,
+                median([r["p50"] for r in runs]),
+                median([r["p99"] for r in runs]),
+                " / ".join(f"{r['rps']:,.0f}" for r in runs),
+                median([r["cpu_us"] for r in runs]),
+                median([r["redis_us"] for r in runs]),
+                int(sum(r["non2xx"] for r in runs)),
+                f"{rps / validate:.2f}x",
+            ]
+        )
+    print()
+    print(
+        f"ingest: {args.rounds} rounds x {args.duration} s, wrk -t1 -c{args.connections}, "
+        f"{args.subjects} returns, one uvicorn process each"
+    )
+    print(
+        table(
+            [
+                "endpoint",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "per round",
+                "server CPU µs/req",
+                "redis CPU µs/req",
+                "non-2xx",
+                "vs validate",
+            ],
+            rows,
+        )
+    )
+    for run in results["receiver"]:
+        # wrk's total includes the 2 s warm-up's requests? No: warm-up is a separate run.
+        print(
+            f"receiver run: {int(run['requests'])} requests, {int(run['stored'])} events stored "
+            "(stored includes the 2 s warm-up)"
+        )
+
+
+if __name__ == "__main__":
+    main()
