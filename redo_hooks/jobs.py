@@ -1,26 +1,34 @@
-"""What a worker runs: one RQ job drains one lane (a handler's events for one return).
+"""What a worker runs: one RQ job drains the lanes given to it, one after another.
 
-A lane is the list ``<p>:lane:<handler>:<subject>``; exactly one RQ job owns
-it at a time (``lanestate.owner``), so the handler sees that return's events
-one after another in arrival order (guarantee 4), while other lanes — other
-returns, other handlers — run in parallel on other workers (guarantee 5).
+A lane is the list ``<p>:lane:<handler>:<subject>``: one handler's waiting
+events for one return. Exactly one RQ job owns a lane at a time
+(``lanestate.owner``), so the handler sees that return's events one after
+another in arrival order (guarantee 4), while other lanes — other returns,
+other handlers — run in parallel in other jobs (guarantee 5).
 
-The job loops: take the head event, run the handler, acknowledge (pop) it and
-take the next head in one script call (``lane_next.lua``). It stops when:
+The ingest script gives an idle lane to the handler's *open* job (queued, not
+started, fewer than ``lanes_per_job`` lanes) or to a new one. A job starts by
+claiming its lanes (``job_claim.lua``: no lane is added after that), then
+drains each: take the head event, run the handler, acknowledge (pop) it and
+take the next head in one script call (``lane_next.lua``). A lane ends when:
 
-* the lane is empty — ownership is released atomically with the emptiness
-  check, so the next ingest creates a fresh job;
-* it has run ``lane_batch`` events — it hands the lane to a new job at the back
-  of the queue, so one busy return cannot monopolise a worker;
+* it is empty — ownership is released atomically with the emptiness check,
+  so the next ingest gives the lane to a job again;
+* it has run ``lane_batch`` events — it is handed to a new job at the back of
+  the queue, so one busy return cannot monopolise a worker;
 * the handler raised — the attempt is counted; with retries left, the lane is
   handed to a job scheduled after the backoff (later events of this return
   wait for this handler only); with none left, the event is dead-lettered and
   the lane moves on;
-* another job owns the lane (``lost``) — it stops without touching anything.
+* another job owns it (``lost``) — nothing is touched.
 
-A crash mid-handler leaves the job in RQ's StartedJobRegistry; RQ re-queues
-the abandoned job (it carries ``Retry``) and, still the owner, it resumes at
-the same head event: at-least-once (guarantee 6).
+After ``TIME_SLICE`` seconds a job hands all its remaining lanes to a new job.
+A hand-off enqueues (or schedules) the new job and moves the lanes to it in
+one MULTI/EXEC, so a lane is never without an owner job, nor with two.
+
+A crash mid-handler leaves the job in RQ's StartedJobRegistry; RQ re-queues the
+abandoned job (it carries ``Retry``) and, still the owner, it resumes each of
+its lanes at the head event: at-least-once (guarantee 6).
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ import random
 import time
 import traceback
 import uuid
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -39,7 +49,6 @@ import structlog
 from pydantic import ValidationError
 from redis import Redis
 from redis.commands.core import Script
-from redis.exceptions import WatchError
 from rq import Queue
 from rq.job import get_current_job
 from rq.registry import ScheduledJobRegistry
@@ -55,7 +64,7 @@ from .settings import Settings
 
 log = structlog.get_logger("redo_hooks.jobs")
 
-# A lane job yields the worker after this long even if its batch is not done.
+# A lane job yields the worker after this long, handing its lanes on.
 TIME_SLICE = 5.0
 
 
@@ -74,11 +83,12 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.settings.key_prefix)
-        self.scheduled_key = str(ScheduledJobRegistry(queue=self.queue).key)  # type: ignore[no-untyped-call]
+        registry = ScheduledJobRegistry(queue=self.queue)  # type: ignore[no-untyped-call]
+        self.scheduled_key = str(registry.key)
         self.loop = asyncio.new_event_loop()
         self._scripts = {
             name: self.connection.register_script(scripts.source(name))
-            for name in ("lane_next", "lane_fail", "lane_dead")
+            for name in ("job_claim", "lane_next", "lane_fail", "lane_dead", "lanes_transfer")
         }
 
     def script(self, name: str) -> Script:
@@ -99,8 +109,8 @@ def bind(runtime: Runtime | None) -> None:
     _runtime = runtime
 
 
-def run_lane(handler_name: str, subject: str) -> dict[str, int]:
-    """RQ job function: drain the ``(handler, subject)`` lane. See module docs."""
+def run_lane(handler_name: str) -> dict[str, int]:
+    """RQ job function: drain the lanes of ``handler_name`` given to this job."""
     if _runtime is None:
         raise ConfigurationError(
             "no redo-hooks runtime in this worker: run lane jobs with "
@@ -115,55 +125,112 @@ def run_lane(handler_name: str, subject: str) -> dict[str, int]:
             f"no handler named {handler_name!r} is registered in this worker's app; "
             "a deploy removed or renamed it while events were waiting"
         )
-    return LaneRun(_runtime, handler, subject, job.id).run()
+    return LaneJob(_runtime, handler, job.id).run()
 
 
-class LaneRun:
-    """One job's pass over one lane."""
+class LaneJob:
+    """One RQ job's pass over the lanes it was given."""
 
-    def __init__(self, rt: Runtime, handler: Handler, subject: str, job_id: str) -> None:
+    def __init__(self, rt: Runtime, handler: Handler, job_id: str) -> None:
         self.rt = rt
         self.handler = handler
-        self.subject = subject
         self.job_id = job_id
-        self.lane = rt.keys.lane(handler.name, subject)
-        self.state = rt.keys.lane_state(handler.name, subject)
         self.retries = rt.settings.retries if handler.retries is None else handler.retries
-        self.log = log.bind(handler=handler.name, subject=subject, job_id=job_id)
+        self.started = time.monotonic()
+        self.stats = {"lanes": 0, "processed": 0, "dead": 0, "retry_scheduled": 0}
 
     def run(self) -> dict[str, int]:
+        """Drain every lane; hand the rest on when the time slice is over."""
+        k = self.rt.keys
+        claim = self.rt.script("job_claim")
+        subjects = [
+            _text(s)
+            for s in claim(
+                keys=[k.open(self.handler.name), k.job_lanes(self.job_id)], args=[self.job_id]
+            )
+        ]
+        for index, subject in enumerate(subjects):
+            if self.out_of_time():
+                self.hand_off(subjects[index:], delay=0.0)
+                break
+            self.stats["lanes"] += 1
+            Lane(self, subject).run()
+        self.rt.connection.delete(k.job_lanes(self.job_id))
+        return self.stats
+
+    def out_of_time(self) -> bool:
+        """Whether this job has used its time slice."""
+        return time.monotonic() - self.started > TIME_SLICE
+
+    def hand_off(self, subjects: Sequence[str], delay: float) -> None:
+        """Give lanes this job owns to a new job (now, or after ``delay`` s), atomically.
+
+        One MULTI/EXEC enqueues (or schedules) the new job and, in
+        ``lanes_transfer.lua``, moves to it each lane this job still owns.
+        """
+        rt, k = self.rt, self.rt.keys
+        job = lane_job(
+            rt.connection, rt.queue.name, self.handler.name, timeout=rt.settings.job_timeout
+        )
+        with rt.connection.pipeline(transaction=True) as pipe:
+            if delay > 0:
+                when = now() + timedelta(seconds=delay)
+                rt.queue.schedule_job(job, when, pipeline=pipe)
+                # rq 2.12's ScheduledJobRegistry.schedule ignores the pipeline
+                # (registry.py:527): repeat its ZADD inside ours so the
+                # schedule commits with the lanes.
+                pipe.zadd(rt.scheduled_key, {job.id: int(when.timestamp())})
+            else:
+                rt.queue.enqueue_job(job, pipeline=pipe)
+            rt.script("lanes_transfer")(
+                keys=[k.job_lanes(job.id)] + [k.lane_state(self.handler.name, s) for s in subjects],
+                args=[self.job_id, job.id, *subjects],
+                client=pipe,
+            )
+            pipe.execute()
+
+
+class Lane:
+    """One lane's pass within a job."""
+
+    def __init__(self, job: LaneJob, subject: str) -> None:
+        self.job = job
+        self.rt = job.rt
+        self.handler = job.handler
+        self.subject = subject
+        self.lane = self.rt.keys.lane(self.handler.name, subject)
+        self.state = self.rt.keys.lane_state(self.handler.name, subject)
+        self.log = log.bind(handler=self.handler.name, subject=subject, job_id=job.job_id)
+
+    def run(self) -> None:
         """Process events until the lane is empty, yields, or must wait."""
-        rt, stats = self.rt, {"processed": 0, "dead": 0, "retry_scheduled": 0}
+        rt, stats = self.rt, self.job.stats
         acked = ""
-        started = time.monotonic()
+        processed = 0
         next_script = rt.script("lane_next")
         while True:
             reply = next_script(
                 keys=[self.lane, self.state],
-                args=[self.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
+                args=[self.job.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
             )
             acked = ""
             status = _text(reply[0])
-            if status == "lost":
-                self.log.info("lane_not_owned")
-                return stats
-            if status == "empty":
-                return stats
+            if status != "event":  # "empty" (released) or "lost" (not ours)
+                return
             key, body, attempts, found = _text(reply[1]), reply[2], int(reply[3]), int(reply[4])
-            if stats["processed"] >= rt.settings.lane_batch or (
-                time.monotonic() - started > TIME_SLICE
-            ):
-                self.hand_off(delay=0.0)
-                return stats
+            if processed >= rt.settings.lane_batch or self.job.out_of_time():
+                self.job.hand_off([self.subject], delay=0.0)
+                return
             outcome = self.process(key, body if found else None, attempts)
             if outcome == "ok":
                 acked = key
+                processed += 1
                 stats["processed"] += 1
             elif outcome == "dead":
                 stats["dead"] += 1
             else:  # "retry": the lane now belongs to a scheduled job
                 stats["retry_scheduled"] += 1
-                return stats
+                return
 
     def process(self, key: str, body: bytes | None, attempts: int) -> str:
         """Run the handler on one event: ``"ok"``, ``"dead"`` or ``"retry"``."""
@@ -171,8 +238,8 @@ class LaneRun:
         if body is None:
             return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
         try:
-            event = ReturnEvent.from_raw(orjson.loads(body), key)
-        except (ValidationError, orjson.JSONDecodeError) as exc:
+            event = ReturnEvent.from_raw(orjson.loads(zlib.decompress(body)), key)
+        except (ValidationError, orjson.JSONDecodeError, zlib.error) as exc:
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
             return self.dead_letter(key, "invalid_event", str(exc), "", attempts)
         log = log.bind(event_type=str(event.type))
@@ -188,16 +255,17 @@ class LaneRun:
 
     def failed(self, key: str, exc: Exception, log: Any) -> str:
         """Count a failed attempt; schedule a retry or dead-letter the event."""
-        attempts = int(self.rt.script("lane_fail")(keys=[self.state], args=[self.job_id]))
+        attempts = int(self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id]))
         if attempts < 0:
             return "retry"  # lost the lane meanwhile: stop, the owner carries on
         error = f"{type(exc).__name__}: {exc}"
-        if attempts <= self.retries:
+        retries = self.job.retries
+        if attempts <= retries:
             delay = backoff(attempts, self.rt.settings)
             log.warning(
                 "handler_failed_will_retry", attempt=attempts, retry_in=round(delay, 3), error=error
             )
-            self.hand_off(delay=delay)
+            self.job.hand_off([self.subject], delay=delay)
             return "retry"
         log.error("handler_failed_dead_lettered", attempts=attempts, error=error)
         return self.dead_letter(key, "handler_failed", error, traceback.format_exc(), attempts)
@@ -219,48 +287,11 @@ class LaneRun:
         k = self.rt.keys
         moved = self.rt.script("lane_dead")(
             keys=[self.lane, self.state, k.dead, k.dead_ids],
-            args=[self.job_id, key, dead_id, orjson.dumps(record), time.time()],
+            args=[self.job.job_id, key, dead_id, orjson.dumps(record), time.time()],
         )
         if int(moved):
             self.log.error("event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id)
         return "dead"
-
-    def hand_off(self, delay: float) -> bool:
-        """Give the lane to a new job (now, or after ``delay`` seconds), atomically.
-
-        The new job is enqueued (or scheduled) and made the owner in one
-        MULTI/EXEC guarded by WATCH on the lane state, so the lane is never
-        without an owner job nor with two.
-        """
-        rt = self.rt
-        with rt.connection.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(self.state)  # type: ignore[no-untyped-call]
-                    if _text(pipe.hget(self.state, "owner")) != self.job_id:
-                        return False
-                    job = lane_job(
-                        rt.connection,
-                        rt.queue.name,
-                        self.handler.name,
-                        self.subject,
-                        timeout=rt.settings.job_timeout,
-                    )
-                    pipe.multi()
-                    if delay > 0:
-                        when = now() + timedelta(seconds=delay)
-                        rt.queue.schedule_job(job, when, pipeline=pipe)
-                        # rq 2.12's ScheduledJobRegistry.schedule ignores the
-                        # pipeline (registry.py:527): repeat its ZADD inside ours
-                        # so the schedule commits with the ownership change.
-                        pipe.zadd(rt.scheduled_key, {job.id: int(when.timestamp())})
-                    else:
-                        rt.queue.enqueue_job(job, pipeline=pipe)
-                    pipe.hset(self.state, "owner", job.id)
-                    pipe.execute()
-                    return True
-                except WatchError:
-                    continue
 
 
 def backoff(attempt: int, settings: Settings) -> float:

@@ -1,4 +1,4 @@
-"""The RQ job that runs one lane, built the way ``Queue.enqueue`` builds it.
+"""The RQ job that runs a handler's lanes, built the way ``Queue.enqueue`` builds it.
 
 The ingest script writes this job's hash and queue entry itself (so that the
 dedupe mark, the lane entry and the job are one atomic step); the hash comes
@@ -10,7 +10,6 @@ RQ enqueued itself.
 from __future__ import annotations
 
 import uuid
-import zlib
 from typing import Any
 
 from redis import Redis
@@ -37,57 +36,42 @@ def lane_job(
     connection: Redis,
     queue: str,
     handler: str,
-    subject: str,
     *,
     job_id: str | None = None,
     timeout: int,
 ) -> Job:
-    """An unsaved RQ job that runs the ``(handler, subject)`` lane."""
+    """An unsaved RQ job that runs lanes of ``handler`` (listed in Redis)."""
     return Job.create(
         LANE_FUNC,
-        args=(handler, subject),
+        args=(handler,),
         connection=connection,
         id=job_id or new_job_id(),
         timeout=timeout,
         result_ttl=RESULT_TTL,
         retry=Retry(max=CRASH_RETRIES),
         origin=queue,
-        description=f"lane {handler} {subject}",
+        description=f"lanes of {handler}",
     )
 
 
 class LaneJobTemplate:
-    """The parts of a handler's queued lane job that ``ingest.lua`` needs.
+    """The hash of a handler's queued lane job, for ``ingest.lua`` to write.
 
-    ``Job.create(...).to_dict()`` costs ~45 µs, a fifth of a request. The
-    fields of a queued lane job differ only in id, times, description and
-    ``data`` — ``zlib(serializer((func, instance, args, kwargs)))`` as in
-    ``Job.data``/``Job.to_dict`` — so the rest is built once by RQ itself and
-    sent once per ingest call; the script adds the varying fields.
-    tests/test_jobspec.py checks the result against ``Queue.enqueue``.
+    A lane job's arguments are only the handler's name (its lanes are listed
+    in Redis), so the hash is the same for every job of a handler but for id
+    and times: built once by RQ itself, the script adds the times.
+    tests/test_jobspec.py checks it against ``Queue.enqueue``.
     """
 
-    VARYING = frozenset({"data", "description", "created_at", "enqueued_at"})
+    VARYING = frozenset({"created_at", "enqueued_at"})
 
     def __init__(self, connection: Redis, queue: str, handler: str, *, timeout: int) -> None:
-        job = lane_job(connection, queue, handler, "", job_id="template", timeout=timeout)
-        self.handler = handler
-        self._serializer = job.serializer
+        job = lane_job(connection, queue, handler, job_id="template", timeout=timeout)
         flat = queued_fields(job)
-        self.static_fields: list[Any] = []
+        self.fields: list[Any] = []
         for field, value in zip(flat[::2], flat[1::2], strict=True):
             if field not in self.VARYING:
-                self.static_fields += [field, value]
-
-    def data(self, subject: str) -> bytes:
-        """The job's ``data`` field for the lane of ``subject``."""
-        payload: tuple[str, None, tuple[str, str], dict[str, Any]] = (
-            LANE_FUNC,
-            None,
-            (self.handler, subject),
-            {},
-        )
-        return zlib.compress(self._serializer.dumps(payload))
+                self.fields += [field, value]
 
 
 def rq_timestamp() -> str:

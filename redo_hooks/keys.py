@@ -3,7 +3,8 @@
 Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
 
     <p>:seen:<key>              string  dedupe mark of an event key, EX dedupe_ttl
-    <p>:ev:<key>                hash    body, type, subject, received_at, pending
+    <p>:ev:<key>                hash    body (zlib-compressed JSON as received),
+                                        type, subject, received_at, pending
                                         (lanes still holding it); EX retention once
                                         pending reaches 0 (or at once if unrouted)
     <p>:lane:<handler>:<subject>  list  event keys waiting for one handler on one
@@ -11,6 +12,9 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
     <p>:lanestate:<handler>:<subject>
                                 hash    owner (id of the one RQ job allowed to run
                                         the lane), attempts (of the head event)
+    <p>:open:<handler>          string  id of the handler's queued job that idle
+                                        lanes are still being given to
+    <p>:joblanes:<job id>       list    subjects of the lanes given to a job
     <p>:dead                    hash    dead-letter id -> JSON record
     <p>:dead:ids                zset    dead-letter ids by time
 
@@ -65,6 +69,24 @@ class Keys:
     def lane_state(self, handler: str, subject: str) -> str:
         """Owner job and head attempts of a lane."""
         return f"{self.lane_state_prefix}{handler}:{subject}"
+
+    @property
+    def open_prefix(self) -> str:
+        """Prefix of open-job pointers; the ingest script appends the handler."""
+        return f"{self.prefix}:open:"
+
+    def open(self, handler: str) -> str:
+        """Id of the handler's job that still takes lanes."""
+        return f"{self.open_prefix}{handler}"
+
+    @property
+    def job_lanes_prefix(self) -> str:
+        """Prefix of job lane lists; the ingest script appends the job id."""
+        return f"{self.prefix}:joblanes:"
+
+    def job_lanes(self, job_id: str) -> str:
+        """Subjects of the lanes given to a job."""
+        return f"{self.job_lanes_prefix}{job_id}"
 
     @property
     def dead(self) -> str:

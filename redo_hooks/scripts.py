@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-NAMES = ("ingest", "lane_next", "lane_fail", "lane_dead")
+NAMES = ("ingest", "job_claim", "lane_next", "lane_fail", "lane_dead", "lanes_transfer")
 
 
 @cache

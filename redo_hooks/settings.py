@@ -89,8 +89,22 @@ class Settings(BaseSettings):
             "Events one job runs from one lane before it yields the worker to other lanes."
         ),
     )
+    lanes_per_job: int = Field(
+        default=20,
+        gt=0,
+        description=(
+            "Most lanes (returns) one queued job gathers while no worker is free; "
+            "an idle worker takes each lane at once."
+        ),
+    )
     job_timeout: int = Field(
-        default=600, gt=0, description="Seconds one lane job (a batch of events) may run."
+        default=300,
+        gt=0,
+        description=(
+            "Seconds one lane job may run; in practice it bounds one handler call, "
+            "since a job hands its lanes on after 5 s. A worker that dies is noticed "
+            "job_timeout + 60 s later (RQ's heartbeat), plus up to 60 s."
+        ),
     )
     ingest_batch: int = Field(
         default=256, gt=0, description="Most events the receiver writes in one Redis call."

@@ -60,7 +60,9 @@ def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
         registry=hooks.registry, settings=settings, connection=connection, queue=queue
     )
     jobs.bind(runtime)
-    worker = LaneWorker([queue], connection=connection)
+    # Maintenance (which re-queues jobs of dead workers) every minute, not RQ's
+    # default ten: it bounds how long a crashed worker's lanes wait.
+    worker = LaneWorker([queue], connection=connection, maintenance_interval=60)
     return worker, runtime
 
 

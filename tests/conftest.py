@@ -82,3 +82,12 @@ def snapshot(client: Redis) -> dict[bytes, Any]:
         else:
             out[key] = kind
     return out
+
+
+def as_bytes(value: object) -> bytes:
+    """A Redis reply as bytes (redis-py types replies as ``bytes | str``)."""
+    if isinstance(value, bytes):
+        return value
+    if value is None:
+        return b""
+    return str(value).encode()

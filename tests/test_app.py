@@ -5,6 +5,7 @@ Every refused request is checked to have written nothing to Redis.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 
 import anyio
@@ -21,7 +22,7 @@ from redo_hooks.keys import Keys
 from redo_hooks.receive import event_key
 from redo_hooks.testing import sample_body
 
-from .conftest import SECOND_SECRET, SECRET, MakeHooks, snapshot
+from .conftest import SECOND_SECRET, SECRET, MakeHooks, as_bytes, snapshot
 
 AUTH = {"Authorization": f"Bearer {SECRET}"}
 
@@ -51,7 +52,7 @@ def test_an_event_is_stored_routed_and_acknowledged_with_202(
     key = event_key(body)
     assert response.json() == {"status": "accepted", "event": key}
     keys = Keys()
-    assert redis.hget(keys.event(key), "body") == body
+    assert zlib.decompress(as_bytes(redis.hget(keys.event(key), "body"))) == body
     assert redis.lrange(keys.lane(f"{__name__}.handler", "ret-1"), 0, -1) == [key.encode()]
     owner = redis.hget(keys.lane_state(f"{__name__}.handler", "ret-1"), "owner")
     assert owner is not None and redis.lrange("rq:queue:redo-hooks", 0, -1) == [owner]
@@ -218,4 +219,8 @@ def test_concurrent_requests_are_group_committed_each_with_its_own_answer(
     assert sorted(statuses) == [200] * 10 + [202] * 60
     lanes = sum(redis.llen(k) for k in redis.scan_iter("rh:lane:*"))
     assert lanes == 60
-    assert redis.llen("rq:queue:redo-hooks") == 7
+    # No worker started: one queued job gathered all 7 returns' lanes.
+    (job_id,) = redis.lrange("rq:queue:redo-hooks", 0, -1)
+    assert sorted(redis.lrange(b"rh:joblanes:" + as_bytes(job_id), 0, -1)) == sorted(
+        f"ret-{i}".encode() for i in range(7)
+    )

@@ -190,8 +190,9 @@ def test_a_job_that_does_not_own_its_lane_does_nothing(make_hooks: MakeHooks, re
     deliver(hooks, sample_body(subject="ret-o"))
     # A stray second job for the same lane (e.g. a duplicate from a crash).
     Queue("redo-hooks", connection=redis).enqueue(
-        "redo_hooks.jobs.run_lane", args=("h", "ret-o"), job_id="stray", at_front=True
+        "redo_hooks.jobs.run_lane", args=("h",), job_id="stray", at_front=True
     )
+    redis.rpush("rh:joblanes:stray", "ret-o")
     drain(hooks)
     assert ran == ["ret-o"]
 

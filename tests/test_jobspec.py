@@ -28,12 +28,12 @@ def test_the_lua_written_job_matches_queue_enqueue(make_hooks: MakeHooks, redis:
     queue = Queue("redo-hooks", connection=redis)
     theirs_job = queue.enqueue(
         LANE_FUNC,
-        args=("h", "ret-1"),
+        args=("h",),
         job_id="reference",
         job_timeout=hooks.settings.job_timeout,
         result_ttl=RESULT_TTL,
         retry=Retry(max=CRASH_RETRIES),
-        description="lane h ret-1",
+        description="lanes of h",
     )
     theirs = redis.hgetall(theirs_job.key)
     assert set(ours) == set(theirs)
@@ -41,6 +41,7 @@ def test_the_lua_written_job_matches_queue_enqueue(make_hooks: MakeHooks, redis:
         k: v for k, v in theirs.items() if k not in VOLATILE
     }
     job = Job.fetch(ours_id, connection=redis)
-    assert job.func_name == LANE_FUNC and job.args == ("h", "ret-1")
+    assert job.func_name == LANE_FUNC and job.args == ("h",)
+    assert redis.lrange(f"rh:joblanes:{ours_id}", 0, -1) == [b"ret-1"]
     assert job.get_status() == "queued" and job.retries_left == CRASH_RETRIES
     assert b"rq:queue:redo-hooks" in redis.smembers("rq:queues")

@@ -5,33 +5,59 @@
 -- ARGV[1]  dedupe ttl (s)        ARGV[2]  retention (s)
 -- ARGV[3]  received_at (epoch s) ARGV[4]  RQ timestamp for created_at/enqueued_at
 -- ARGV[5]  number of events      ARGV[6]  number of handler templates H
--- ARGV[7..11]  key prefixes: seen, event, lane, lanestate, rq job (see keys.py)
--- then H templates:  handler name, N, then N field/value items of the job hash
---                    that are the same for every lane job of that handler
--- then per event:    event key, body, type, subject, number of handlers
---   then per handler: template index (1-based), job id, job `data`
+-- ARGV[7]  most lanes one job may gather
+-- ARGV[8..14]  key prefixes: seen, event, lane, lanestate, open, joblanes, rq job
+-- then H templates:  handler name, a new job id, N, then N field/value items:
+--                    the complete hash of a queued lane job for that handler
+-- then per event:    event key, body, type, subject, number of handlers,
+--                    then one template index (1-based) per handler
 --
 -- Returns one integer per event: 1 stored, 0 duplicate (already seen).
--- The dedupe mark, the stored body, the lane entries and (for a lane that was
--- idle) its RQ job are written in one script: no crash can leave one without
--- the others. A lane is idle when its state has no owner; the job created here
--- becomes its owner, so exactly one job runs a lane at any time.
--- Keys are built here from the prefixes the caller passes (keys.py defines
--- them): <lane prefix><handler>:<subject>, <event prefix><event key>, ...
-local seen_p, ev_p, lane_p, state_p, job_p = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+--
+-- Everything for one event is written here or nothing is: the dedupe mark,
+-- the stored body, its key on each handler's lane for the return, and the
+-- lane's RQ job. A lane with an owner is being run (or is about to be): the
+-- event just waits in it. An idle lane is given to the handler's *open* job
+-- -- a queued job no worker has started yet -- or, if there is none or it is
+-- full, to a new job created from the template. So under backlog one job
+-- gathers many lanes (one RQ job's overhead for many returns), and with idle
+-- workers every lane gets its own job at once. Keys are built from the
+-- prefixes keys.py defines: <lane prefix><handler>:<subject>, ...
+local seen_p, ev_p, lane_p, state_p = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local open_p, joblanes_p, job_p = ARGV[12], ARGV[13], ARGV[14]
+local cap = tonumber(ARGV[7])
 local stamp = ARGV[4]
-local a = 12
-local names, templates = {}, {}
+local a = 15
+local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
-  names[t] = ARGV[a]
-  local n = tonumber(ARGV[a + 1])
-  local fields = {}
-  for f = 1, n do
-    fields[f] = ARGV[a + 1 + f]
-  end
-  templates[t] = fields
-  a = a + 2 + n
+  names[t], new_ids[t] = ARGV[a], ARGV[a + 1]
+  local n = tonumber(ARGV[a + 2])
+  templates[t] = {unpack(ARGV, a + 3, a + 2 + n)}
+  a = a + 3 + n
 end
+
+local function owner_for(t)
+  local open_key = open_p .. names[t]
+  local open = redis.call('GET', open_key)
+  if open and redis.call('LLEN', joblanes_p .. open) < cap then
+    return open
+  end
+  -- The caller's fresh id; if this call already used it (the job it opened
+  -- filled up), a suffix keeps the next one unique.
+  used[t] = (used[t] or 0) + 1
+  local job_id = new_ids[t]
+  if used[t] > 1 then
+    job_id = job_id .. '-' .. used[t]
+  end
+  local jobkey = job_p .. job_id
+  redis.call('HSET', jobkey, unpack(templates[t]))
+  redis.call('HSET', jobkey, 'created_at', stamp, 'enqueued_at', stamp)
+  redis.call('RPUSH', KEYS[1], job_id)
+  redis.call('SADD', KEYS[2], KEYS[1])
+  redis.call('SET', open_key, job_id)
+  return job_id
+end
+
 local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -46,22 +72,17 @@ for i = 1, tonumber(ARGV[5]) do
       redis.call('EXPIRE', ev, ARGV[2])
     end
     for h = 1, nh do
-      local t, job_id, data = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
+      local t = tonumber(ARGV[a + h - 1])
       local lane = names[t] .. ':' .. subject
       redis.call('RPUSH', lane_p .. lane, ekey)
-      if redis.call('HSETNX', state_p .. lane, 'owner', job_id) == 1 then
-        local jobkey = job_p .. job_id
-        redis.call('HSET', jobkey, unpack(templates[t]))
-        redis.call('HSET', jobkey, 'data', data, 'description', 'lane ' .. names[t] .. ' ' .. subject,
-                   'created_at', stamp, 'enqueued_at', stamp)
-        redis.call('RPUSH', KEYS[1], job_id)
-        redis.call('SADD', KEYS[2], KEYS[1])
+      if redis.call('HEXISTS', state_p .. lane, 'owner') == 0 then
+        local job_id = owner_for(t)
+        redis.call('HSET', state_p .. lane, 'owner', job_id)
+        redis.call('RPUSH', joblanes_p .. job_id, subject)
       end
-      a = a + 3
     end
-  else
-    a = a + 3 * nh
   end
+  a = a + nh
   results[i] = fresh and 1 or 0
 end
 return results

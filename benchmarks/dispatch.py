@@ -1,0 +1,200 @@
+"""Dispatch benchmark: ``redo-hooks worker --burst`` against stock RQ, same run.
+
+    .venv/bin/python -m benchmarks.dispatch [--events 5000] [--returns 500 5000] [--rounds 3]
+
+For each shape (N events over M returns) and round:
+
+* ours  — N events are posted through a running receiver (each return's
+          events in order, returns concurrently; one no-op handler), then one
+          ``redo-hooks worker --burst`` process drains them;
+* stock — the same N bodies are enqueued as plain RQ jobs chained per return
+          with ``depends_on`` (each job depends on the previous event of its
+          return), then one ``rq worker --burst -w rq.SimpleWorker`` drains them.
+
+Both jobs parse and validate the event with the project's models and do
+nothing else, so the comparison is the framework's overhead. Times are wall
+times of the worker process minus the same command's start-up on an empty
+queue (measured in the same round). Memory is Redis ``used_memory`` per
+waiting event after loading. Ordering is on in both; the table's last
+column is ours / stock in events/s (target >= 2x per worker process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2 as httpx
+from redis import Redis
+from rq import Queue
+from rq.job import Dependency
+
+from redo_hooks.testing import RedisServer, sample_body
+
+from .common import SECRET, child_env, median, python, start, stop, table
+
+APP = "benchmarks.bench_app:hooks"
+
+
+def bodies(events: int, returns: int) -> dict[str, list[bytes]]:
+    per: dict[str, list[bytes]] = {f"ret-{r}": [] for r in range(returns)}
+    for n in range(events):
+        subject = f"ret-{n % returns}"
+        kind = "created" if len(per[subject]) == 0 else "updated"
+        per[subject].append(sample_body(kind, subject=subject, seq=n))
+    return per
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def load_through_receiver(url: str, per: dict[str, list[bytes]]) -> None:
+    def post_all(items: list[bytes]) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {SECRET}"}) as client:
+            for body in items:
+                response = client.post("/", content=body)
+                if response.status_code != 202:
+                    raise SystemExit(f"receiver answered {response.status_code}")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(post_all, per.values()))
+
+
+def load_stock(redis: Redis, per: dict[str, list[bytes]]) -> None:
+    queue = Queue("stock", connection=redis)
+    last: dict[str, str] = {}
+    longest = max(len(v) for v in per.values())
+    for n in range(longest):  # interleaved across returns, as events arrive
+        for subject, items in per.items():
+            if n < len(items):
+                depends = Dependency(jobs=[last[subject]]) if subject in last else None
+                job = queue.enqueue("benchmarks.bench_app.noop_job", items[n], depends_on=depends)
+                last[subject] = job.id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--returns", type=int, nargs="+", default=[500, 5000])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8798)
+    args = parser.parse_args()
+
+    rows = []
+    with RedisServer() as server:
+        redis = Redis.from_url(server.url)
+        env = child_env(REDO_HOOKS_REDIS_URL=server.url, REDO_HOOKS_SECRETS=SECRET)
+        ours_cmd = [
+            python(),
+            "-m",
+            "redo_hooks.cli",
+            "--log-level",
+            "WARNING",
+            "worker",
+            APP,
+            "--burst",
+        ]
+        stock_cmd = [
+            python(),
+            "-m",
+            "rq.cli",
+            "worker",
+            "--burst",
+            "-q",
+            "-w",
+            "rq.SimpleWorker",
+            "--url",
+            server.url,
+            "stock",
+        ]
+        for returns in args.returns:
+            per = bodies(args.events, returns)
+            ours_rates, stock_rates, ours_mem, stock_mem = [], [], [], []
+            for round_no in range(args.rounds):
+                # ours
+                redis.flushall()
+                startup = timed(ours_cmd, env)
+                receiver = start(
+                    [
+                        python(),
+                        "-m",
+                        "redo_hooks.cli",
+                        "--log-level",
+                        "WARNING",
+                        "serve",
+                        APP,
+                        "--port",
+                        str(args.port),
+                    ],
+                    env,
+                    f"http://127.0.0.1:{args.port}/healthz",
+                )
+                try:
+                    before = redis.info("memory")["used_memory"]
+                    load_through_receiver(f"http://127.0.0.1:{args.port}", per)
+                    ours_mem.append((redis.info("memory")["used_memory"] - before) / args.events)
+                finally:
+                    stop(receiver)
+                wall = timed(ours_cmd, env)
+                left = sum(redis.llen(k) for k in redis.scan_iter("rh:lane:*"))
+                if left or redis.llen("rq:queue:redo-hooks"):
+                    raise SystemExit(f"ours left {left} events behind")
+                ours_rates.append(args.events / max(wall - startup, 1e-9))
+                # stock
+                redis.flushall()
+                startup = timed(stock_cmd, env)
+                before = redis.info("memory")["used_memory"]
+                load_stock(redis, per)
+                stock_mem.append((redis.info("memory")["used_memory"] - before) / args.events)
+                wall = timed(stock_cmd, env)
+                if redis.llen("rq:queue:stock") or redis.zcard("rq:deferred:stock"):
+                    raise SystemExit("stock RQ left jobs behind")
+                stock_rates.append(args.events / max(wall - startup, 1e-9))
+                print(
+                    f"{returns} returns, round {round_no + 1}: ours {ours_rates[-1]:,.0f}/s, "
+                    f"stock {stock_rates[-1]:,.0f}/s",
+                    flush=True,
+                )
+            ours, stock = median(ours_rates), median(stock_rates)
+            shape = f"{args.events} events / {returns} returns"
+            rows.append(
+                [
+                    shape,
+                    "redo-hooks worker --burst",
+                    ours,
+                    " / ".join(f"{r:,.0f}" for r in ours_rates),
+                    median(ours_mem),
+                    f"{ours / stock:.2f}x",
+                ]
+            )
+            rows.append(
+                [
+                    shape,
+                    "rq SimpleWorker, depends_on chains",
+                    stock,
+                    " / ".join(f"{r:,.0f}" for r in stock_rates),
+                    median(stock_mem),
+                    "1.00x",
+                ]
+            )
+        redis.close()
+    print()
+    print(
+        f"dispatch: {args.rounds} rounds, one worker process each, no-op handler "
+        "(parse + validate only)"
+    )
+    print(
+        table(
+            ["shape", "worker", "events/s", "per round", "Redis bytes/waiting event", "vs stock"],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
