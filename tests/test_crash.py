@@ -13,7 +13,7 @@ from redis import Redis
 
 from redo_hooks.testing import deliver, sample_event
 
-from .conftest import SECRET, MakeHooks
+from .conftest import SECRET, MakeHooks, as_bytes
 from .crash_app import record
 from .processes import env, start_workers, wait_for
 
@@ -41,10 +41,9 @@ def test_sigkill_mid_handler_reruns_the_event_in_order(
     # Once the dead worker's heartbeat has expired, any worker's start-up
     # maintenance re-queues the job, and it carries on from event 1.
     def expired() -> bool:
-        entries: list[tuple[bytes, float]] = redis.zrange(
-            "rq:wip:redo-hooks", 0, 0, withscores=True
-        )
-        return entries[0][1] < _now(redis)
+        (member,) = redis.zrange("rq:wip:redo-hooks", 0, 0)
+        score = redis.zscore("rq:wip:redo-hooks", as_bytes(member))
+        return score is not None and score < _now(redis)
 
     wait_for(
         expired,
