@@ -178,3 +178,19 @@ def _describe(exc: Any) -> str:
         # Never echo the input: it may be a secret.
         lines.append(f"{where}: {err['msg']}")
     return "invalid settings: " + "; ".join(lines)
+
+
+def reference_table() -> str:
+    """Every setting as a Markdown table: name, environment variable, default, meaning.
+
+    ``docs/configuration.md`` embeds this table; a test keeps them equal.
+    """
+    rows = [
+        "| setting | environment variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "(none)" if default == [] else f"`{default}`"
+        rows.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | {shown} | {info.description} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,64 @@
+"""The `redo-hooks` command: import strings, refusals, routes, sample."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from redo_hooks.cli import main
+from redo_hooks.errors import ConfigurationError
+from redo_hooks.importer import import_from_string
+from redo_hooks.receive import parse_body
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("examples.shop.hooks", "module:attribute"),
+        ("examples.shop.nothere:hooks", "could not import module 'examples.shop.nothere'"),
+        ("examples.shop.hooks:nothere", "has no attribute 'nothere'"),
+    ],
+)
+def test_bad_import_strings_say_what_to_fix(spec: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        import_from_string(spec)
+
+
+def test_routes_prints_the_routing_table() -> None:
+    result = CliRunner().invoke(main, ["routes", "examples.shop.hooks:hooks"])
+    assert result.exit_code == 0, result.output
+    assert "return.created, return.backfill  ->  examples.shop.hooks.notify_warehouse" in (
+        result.output
+    )
+
+
+def test_an_app_string_that_is_not_a_redohooks_object_is_refused() -> None:
+    result = CliRunner().invoke(main, ["worker", "examples.shop.hooks:log"])
+    assert result.exit_code == 2
+    assert "not a RedoHooks object" in result.output
+
+
+def test_serve_without_a_secret_exits_2_and_says_how_to_set_one() -> None:
+    result = CliRunner().invoke(main, ["serve", "examples.shop.hooks:hooks", "--port", "1"])
+    assert result.exit_code == 2
+    assert "REDO_HOOKS_SECRETS" in result.output
+
+
+def test_an_unknown_setting_in_the_environment_stops_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDO_HOOKS_SECRETZ", "oops")
+    result = CliRunner().invoke(main, ["routes", "tests.e2e_app:hooks"])
+    assert result.exit_code != 0
+    assert "REDO_HOOKS_SECRETZ" in str(result.exception) + result.output
+
+
+def test_sample_prints_a_valid_event_for_the_given_return() -> None:
+    result = CliRunner().invoke(
+        main, ["sample", "updated", "--subject", "ret-9", "--status", "complete"]
+    )
+    assert result.exit_code == 0
+    incoming = parse_body(result.output.strip().encode())
+    assert (incoming.type, incoming.subject) == ("updated", "ret-9")
+    assert orjson.loads(result.output)["return"]["status"] == "complete"

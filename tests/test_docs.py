@@ -1,0 +1,58 @@
+"""The README and docs say what the code does: their examples run, the reference is current."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from redo_hooks.settings import reference_table
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def python_blocks() -> list[tuple[str, int, str]]:
+    blocks = []
+    for path in DOCS:
+        text = path.read_text()
+        for n, match in enumerate(re.finditer(r"```python\n(.*?)```", text, re.S)):
+            blocks.append((path.name, n, match.group(1)))
+    return blocks
+
+
+@pytest.mark.parametrize(
+    ("doc", "index", "code"),
+    python_blocks(),
+    ids=lambda v: str(v)[:20] if isinstance(v, str) else v,
+)
+def test_every_python_example_in_the_docs_runs(
+    doc: str, index: int, code: str, redis_url: str
+) -> None:
+    namespace = {"__name__": f"docs_{doc.replace('.', '_')}_{index}"}
+    exec(compile(code, f"{doc}[{index}]", "exec"), namespace)  # noqa: S102 - our own docs
+
+
+def test_the_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```sh\n(.*?)```", readme, re.S)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["./scripts/run-example", "./scripts/test"]
+    for command in commands:
+        assert (ROOT / command).stat().st_mode & 0o111, f"{command} is not executable"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "exec scripts/test" in ci
+
+
+def test_the_configuration_reference_matches_the_settings_object() -> None:
+    assert reference_table() in (ROOT / "docs" / "configuration.md").read_text()
+
+
+def test_the_procfile_runs_the_example_app_with_the_cli() -> None:
+    procfile = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert procfile["web"].split()[:3] == ["redo-hooks", "serve", "examples.shop.hooks:hooks"]
+    assert procfile["worker"].split()[:3] == ["redo-hooks", "worker", "examples.shop.hooks:hooks"]
