@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.resources import files
 from types import TracebackType
@@ -215,6 +216,19 @@ def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0
     return worker.jobs_run
 
 
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; raise ``TimeoutError`` after ``timeout`` s.
+
+    For tests that wait on another process: wait for a condition, never sleep
+    a fixed time.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
 def env_without_redo_hooks() -> dict[str, str]:
     """A copy of ``os.environ`` without any ``REDO_HOOKS_*`` variable."""
     return {k: v for k, v in os.environ.items() if not k.startswith("REDO_HOOKS_")}
@@ -228,4 +242,5 @@ __all__ = [
     "env_without_redo_hooks",
     "sample_body",
     "sample_event",
+    "wait_for",
 ]

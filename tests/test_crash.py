@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 from redis import Redis
 
-from redo_hooks.testing import deliver, sample_event
+from redo_hooks.testing import deliver, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks, as_bytes
 from .crash_app import record
-from .processes import env, start_workers, wait_for
+from .processes import env, start_workers
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from redo_hooks import RedoHooks, ReturnEvent
 from redo_hooks.keys import Keys
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event
 
-from .conftest import MakeHooks
+from .conftest import MakeHooks, as_bytes
 
 Seen = dict[str, list[int]]
 
@@ -207,3 +207,47 @@ def test_duplicates_are_not_routed_again(make_hooks: MakeHooks) -> None:
     drain(hooks)
     assert drain(hooks) == 0
     assert len(seen) == 1
+
+
+def test_under_backlog_one_job_gathers_up_to_lanes_per_job_returns(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(lanes_per_job=3)
+    seen: Seen = defaultdict(list)
+    hooks.add(recorder(seen), "return", name="h")
+    subjects = [f"ret-{i}" for i in range(7)]
+    post_series(hooks, subjects, 2)
+    jobs = [as_bytes(j).decode() for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
+    lanes = [[as_bytes(s).decode() for s in redis.lrange(f"rh:joblanes:{j}", 0, -1)] for j in jobs]
+    assert lanes == [subjects[0:3], subjects[3:6], subjects[6:7]]
+    assert drain(hooks) == 3
+    assert dict(seen) == {s: [0, 1] for s in subjects}
+    assert list(redis.scan_iter("rh:joblanes:*")) == []
+    assert list(redis.scan_iter("rh:open:*")) == []
+
+
+def test_a_started_job_takes_no_new_lanes_and_a_rerun_does_nothing_twice(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    seen: Seen = defaultdict(list)
+
+    def record_and_deliver_elsewhere(event: ReturnEvent) -> None:
+        seen[event.subject].append(seq(event))
+        if event.subject == "ret-1" and seq(event) == 0:
+            # Arrives while this job runs: must go to a new job, not this one.
+            deliver(hooks, sample_event("created", subject="ret-2", seq=0))
+
+    hooks.add(record_and_deliver_elsewhere, "return", name="h")
+    deliver(hooks, sample_event("created", subject="ret-1", seq=0))
+    first_job = as_bytes(redis.lrange("rq:queue:redo-hooks", 0, -1)[0])
+    assert drain(hooks) == 2
+    assert dict(seen) == {"ret-1": [0], "ret-2": [0]}
+    # RQ re-running a job (as after a crash) finds its lanes no longer its own.
+    redis.rpush("rh:joblanes:" + first_job.decode(), "ret-1")
+    Queue("redo-hooks", connection=redis).enqueue(
+        "redo_hooks.jobs.run_lane", args=("h",), job_id=first_job.decode()
+    )
+    deliver(hooks, sample_event("updated", subject="ret-1", seq=1))
+    drain(hooks)
+    assert dict(seen) == {"ret-1": [0, 1], "ret-2": [0]}

@@ -18,10 +18,10 @@ import httpx2 as httpx
 import pytest
 from redis import Redis
 
-from redo_hooks.testing import sample_body
+from redo_hooks.testing import sample_body, wait_for
 
 from .conftest import SECRET
-from .processes import CLI, env, start_server, start_workers, stop, wait_for
+from .processes import CLI, env, start_server, start_workers, stop
 
 pytestmark = pytest.mark.slow
 

@@ -31,6 +31,7 @@ def test_the_testing_helpers_are_exported() -> None:
         "env_without_redo_hooks",
         "sample_body",
         "sample_event",
+        "wait_for",
     ]
 
 
