@@ -49,7 +49,11 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_SHARED[1:]],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _drop_color_message,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()
@@ -61,3 +65,9 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
 
 def _dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
+
+
+def _drop_color_message(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    # uvicorn attaches an ANSI-coloured copy of its message to each record.
+    event.pop("color_message", None)
+    return event
