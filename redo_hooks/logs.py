@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -67,7 +68,9 @@ def _dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def _drop_color_message(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_color_message(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     # uvicorn attaches an ANSI-coloured copy of its message to each record.
     event.pop("color_message", None)
     return event
