@@ -36,9 +36,14 @@ class RedoHooks:
     """
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
-        if settings is not None and overrides:
-            settings = settings.model_copy(update=Settings.load({}, **overrides).model_dump())
-        self.settings = settings if settings is not None else Settings.load(**overrides)
+        if settings is None:
+            self.settings = Settings.load(**overrides)
+        elif overrides:
+            # Keyword arguments override the given settings; validated alike.
+            Settings.load({}, **overrides)  # names and values, with clear errors
+            self.settings = Settings.model_validate({**settings.model_dump(), **overrides})
+        else:
+            self.settings = settings
         self.registry = Registry()
 
     def on(

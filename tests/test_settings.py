@@ -57,3 +57,12 @@ def test_secrets_and_redis_passwords_never_show_in_reprs() -> None:
         assert "topsecret-1" not in text
         assert "hunter2" not in text
     assert hooks.settings.redis_url_safe == "redis://:***@db:6379/0"
+
+
+def test_a_settings_object_and_keyword_overrides_combine() -> None:
+    base = Settings.load({}, queue="q1", dedupe_ttl=60, secrets=["s1"])
+    hooks = RedoHooks(base, dedupe_ttl=120)
+    assert (hooks.settings.queue, hooks.settings.dedupe_ttl) == ("q1", 120)
+    assert [s.get_secret_value() for s in hooks.settings.secrets] == ["s1"]
+    with pytest.raises(ConfigurationError, match="dedupe_tl"):
+        RedoHooks(base, dedupe_tl=1)
