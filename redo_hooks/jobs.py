@@ -78,6 +78,9 @@ class Runtime:
     queue: Queue
     keys: Keys = field(init=False)
     scheduled_key: str = field(init=False)
+    #: Set when the worker was asked to stop: jobs hand their lanes on after
+    #: the event in hand, so a rolling restart waits for one handler call only.
+    stopping: bool = field(init=False, default=False)
     loop: asyncio.AbstractEventLoop = field(init=False)
     _scripts: dict[str, Script] = field(init=False)
 
@@ -159,8 +162,8 @@ class LaneJob:
         return self.stats
 
     def out_of_time(self) -> bool:
-        """Whether this job has used its time slice."""
-        return time.monotonic() - self.started > TIME_SLICE
+        """Whether this job must hand its lanes on: time slice used, or worker stopping."""
+        return self.rt.stopping or time.monotonic() - self.started > TIME_SLICE
 
     def hand_off(self, subjects: Sequence[str], delay: float) -> None:
         """Give lanes this job owns to a new job (now, or after ``delay`` s), atomically.

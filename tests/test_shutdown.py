@@ -1,0 +1,44 @@
+"""SIGTERM lets the running handler finish, takes no new work, exits 0, loses nothing."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from redis import Redis
+
+from redo_hooks.testing import deliver, sample_event, wait_for
+
+from .conftest import SECRET, MakeHooks
+from .processes import env, start_workers
+from .slow_app import record
+
+pytestmark = pytest.mark.slow
+
+APP = "tests.slow_app:hooks"
+
+
+def seqs(redis: Redis, key: str) -> list[int]:
+    return [int(x) for x in redis.lrange(key, 0, -1)]
+
+
+def test_sigterm_during_a_slow_handler_finishes_it_and_hands_the_rest_on(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    hooks.add(record, "return", name="slow.recorder")
+    for n in range(3):
+        deliver(hooks, sample_event("created" if n == 0 else "updated", subject="ret-s", seq=n))
+    environ = env(redis_url, SECRET)
+    worker = start_workers(APP, environ)
+    wait_for(lambda: seqs(redis, "started:ret-s") == [0], 30, "the first handler call")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    # The handler in progress finished; nothing after it was started.
+    assert seqs(redis, "done:ret-s") == [0]
+    assert seqs(redis, "started:ret-s") == [0]
+    # The rest waits for the next worker, in order, and nothing runs twice.
+    again = start_workers(APP, environ, "--burst")
+    assert again.wait(timeout=60) == 0
+    assert seqs(redis, "done:ret-s") == [0, 1, 2]
+    assert seqs(redis, "started:ret-s") == [0, 1, 2]
