@@ -15,7 +15,7 @@ from rq import Queue
 
 from redo_hooks import RedoHooks, ReturnEvent
 from redo_hooks.keys import Keys
-from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event
+from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
 
 from .conftest import MakeHooks, as_bytes
 
@@ -251,3 +251,37 @@ def test_a_started_job_takes_no_new_lanes_and_a_rerun_does_nothing_twice(
     deliver(hooks, sample_event("updated", subject="ret-1", seq=1))
     drain(hooks)
     assert dict(seen) == {"ret-1": [0, 1], "ret-2": [0]}
+
+
+def test_a_redelivery_after_the_dedupe_window_runs_again_and_keeps_its_body(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(dedupe_ttl=1, retention=3600)
+    seen: list[str] = []
+    hooks.add(lambda event: seen.append(event.key), "return", name="h")
+    body = sample_body(subject="ret-late")
+    assert deliver(hooks, body)
+    drain(hooks)
+    key = Keys().event(seen[0])
+    assert 0 < redis.ttl(key) <= 3600  # done: kept for the retention only
+    wait_for(lambda: not redis.exists(Keys().seen(seen[0])), 10, "the dedupe mark to expire")
+    assert deliver(hooks, body)  # outside the window: a new delivery
+    assert redis.ttl(key) == -1  # waiting again: no expiry while a lane holds it
+    drain(hooks)
+    assert seen == [seen[0], seen[0]]
+    assert 0 < redis.ttl(key) <= 3600
+
+
+def test_a_queued_job_deleted_by_hand_is_not_given_new_lanes(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    ran: list[str] = []
+    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
+    deliver(hooks, sample_body(subject="ret-a"))
+    Queue("redo-hooks", connection=redis).empty()  # an operator's `rq empty`
+    deliver(hooks, sample_body(subject="ret-b"))
+    drain(hooks)
+    # ret-b went to a new job. ret-a's lane stays owned by the deleted job:
+    # recovering such lanes is left to the operator tooling still to come.
+    assert ran == ["ret-b"]

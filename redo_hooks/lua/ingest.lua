@@ -39,8 +39,9 @@ end
 local function owner_for(t)
   local open_key = open_p .. names[t]
   local open = redis.call('GET', open_key)
-  if open and redis.call('LLEN', joblanes_p .. open) < cap then
-    return open
+  if open and redis.call('LLEN', joblanes_p .. open) < cap
+      and redis.call('EXISTS', job_p .. open) == 1 then
+    return open  -- (a job deleted by hand, e.g. `rq empty`, is not reused)
   end
   -- The caller's fresh id; if this call already used it (the job it opened
   -- filled up), a suffix keeps the next one unique.
@@ -65,10 +66,15 @@ for i = 1, tonumber(ARGV[5]) do
   a = a + 5
   local fresh = redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', ARGV[1])
   if fresh then
+    -- `pending` counts the lane entries still holding the event. It is added
+    -- to, not set: the same event delivered again after the dedupe window may
+    -- still be waiting in lanes from the first time.
     local ev = ev_p .. ekey
     redis.call('HSET', ev, 'body', body, 'type', etype, 'subject', subject,
-               'received_at', ARGV[3], 'pending', nh)
-    if nh == 0 then
+               'received_at', ARGV[3])
+    if redis.call('HINCRBY', ev, 'pending', nh) > 0 then
+      redis.call('PERSIST', ev)  -- kept until every lane is done with it
+    else
       redis.call('EXPIRE', ev, ARGV[2])
     end
     for h = 1, nh do
