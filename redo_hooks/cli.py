@@ -10,9 +10,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
+import orjson
 
 from . import logs
 from .errors import ConfigurationError, RedoHooksError
@@ -132,3 +134,117 @@ def sample(type: str, subject: str | None, status: str | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+@click.argument("app")
+@click.pass_context
+def dead(ctx: click.Context, app: str) -> None:
+    """Dead letters of APP: events a handler gave up on. See `dead APP list`."""
+    from redis import Redis
+
+    from .dead import DeadLetters
+
+    try:
+        hooks = _load(app)
+    except RedoHooksError as error:
+        _fail(error)
+        return
+    connection = Redis.from_url(hooks.settings.redis_url)
+    ctx.call_on_close(connection.close)
+    ctx.obj = DeadLetters(connection, hooks.settings, hooks.registry)
+
+
+def _dead_letters() -> Any:
+    return click.get_current_context().obj
+
+
+@dead.command("list")
+@click.option("--handler", help="Only this handler's.")
+@click.option("--return", "subject", help="Only this return's (its id).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def dead_list(handler: str | None, subject: str | None, as_json: bool) -> None:
+    """List dead letters, oldest first."""
+    letters = _dead_letters().list(handler=handler, subject=subject)
+    if as_json:
+        for letter in letters:
+            click.echo(orjson.dumps(letter.to_dict()).decode())
+        return
+    if not letters:
+        click.echo("no dead letters")
+        return
+    click.echo(f"{'id':32}  {'dead at (UTC)':19}  {'handler':30}  {'return':24}  tries  error")
+    for d in letters:
+        when = datetime.fromtimestamp(d.dead_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(
+            f"{d.id:32}  {when:19}  {d.handler[:30]:30}  {d.subject[:24]:24}  "
+            f"{d.attempts:>5}  {d.error[:60]}"
+        )
+
+
+@dead.command("show")
+@click.argument("dead_id")
+@click.option("--json", "as_json", is_flag=True)
+def dead_show(dead_id: str, as_json: bool) -> None:
+    """Show one dead letter, traceback included."""
+    letter = _dead_letters().get(dead_id)
+    if letter is None:
+        click.echo(f"redo-hooks: no dead letter {dead_id}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(orjson.dumps(letter.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    for name, value in letter.to_dict().items():
+        if name != "traceback":
+            click.echo(f"{name:10} {value}")
+    if letter.traceback:
+        click.echo(letter.traceback.rstrip())
+
+
+def _select(ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None) -> Any:
+    letters = _dead_letters()
+    if ids and (every or handler or subject):
+        raise click.UsageError("give ids, or --all/--handler/--return, not both")
+    if ids:
+        found = [letters.get(i) for i in ids]
+        missing = [i for i, d in zip(ids, found, strict=True) if d is None]
+        if missing:
+            raise click.UsageError(f"no dead letter {', '.join(missing)}")
+        return found
+    if not (every or handler or subject):
+        raise click.UsageError("give dead-letter ids, or --all, --handler or --return")
+    return letters.list(handler=handler, subject=subject)
+
+
+def _selection_options(command: Any) -> Any:
+    command = click.argument("ids", nargs=-1)(command)
+    command = click.option("--all", "every", is_flag=True, help="Every dead letter.")(command)
+    command = click.option("--handler", help="Every dead letter of this handler.")(command)
+    return click.option("--return", "subject", help="Every dead letter of this return.")(command)
+
+
+@dead.command("retry")
+@_selection_options
+def dead_retry(ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None) -> None:
+    """Route dead-lettered events to their handler again, at the end of their lane."""
+    done = 0
+    for letter in _select(ids, every, handler, subject):
+        try:
+            if _dead_letters().retry(letter):
+                done += 1
+                click.echo(f"retried {letter.id}: {letter.handler} on return {letter.subject}")
+        except RedoHooksError as error:
+            click.echo(f"redo-hooks: {error}", err=True)
+    click.echo(f"{done} dead letter(s) queued again")
+
+
+@dead.command("drop")
+@_selection_options
+def dead_drop(ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None) -> None:
+    """Forget dead letters; their events expire after the retention time."""
+    done = 0
+    for letter in _select(ids, every, handler, subject):
+        if _dead_letters().drop(letter):
+            done += 1
+            click.echo(f"dropped {letter.id}: {letter.handler} on return {letter.subject}")
+    click.echo(f"{done} dead letter(s) dropped")

@@ -46,6 +46,8 @@ class Routed:
 
     incoming: Incoming
     handlers: Sequence[Handler]
+    #: Store and route even if already seen (a dead-letter retry).
+    force: bool = False
 
 
 class IngestPlan:
@@ -69,7 +71,8 @@ class IngestPlan:
         for routed in batch:
             inc = routed.incoming
             body = zlib.compress(inc.body, BODY_COMPRESSION)
-            events += [inc.key, body, inc.type, inc.subject, len(routed.handlers)]
+            events += [inc.key, body, inc.type, inc.subject, int(routed.force)]
+            events.append(len(routed.handlers))
             for handler in routed.handlers:
                 if handler.name not in index:
                     index[handler.name] = len(index) + 1

@@ -10,7 +10,15 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-NAMES = ("ingest", "job_claim", "lane_next", "lane_fail", "lane_dead", "lanes_transfer")
+NAMES = (
+    "ingest",
+    "job_claim",
+    "lane_next",
+    "lane_fail",
+    "lane_dead",
+    "lanes_transfer",
+    "dead_drop",
+)
 
 
 @cache

@@ -9,8 +9,9 @@
 -- ARGV[8..14]  key prefixes: seen, event, lane, lanestate, open, joblanes, rq job
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
--- then per event:    event key, body, type, subject, number of handlers,
---                    then one template index (1-based) per handler
+-- then per event:    event key, body, type, subject, force (1: store and route
+--                    even if seen, as a dead-letter retry does), number of
+--                    handlers, then one template index (1-based) per handler
 --
 -- Returns one integer per event: 1 stored, 0 duplicate (already seen).
 --
@@ -62,9 +63,14 @@ end
 local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local nh = tonumber(ARGV[a + 4])
-  a = a + 5
-  local fresh = redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', ARGV[1])
+  local force, nh = ARGV[a + 4] == '1', tonumber(ARGV[a + 5])
+  a = a + 6
+  local fresh
+  if force then
+    fresh = redis.call('SET', seen_p .. ekey, '1', 'EX', ARGV[1])
+  else
+    fresh = redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', ARGV[1])
+  end
   if fresh then
     -- `pending` counts the lane entries still holding the event. It is added
     -- to, not set: the same event delivered again after the dedupe window may

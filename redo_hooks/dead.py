@@ -1,0 +1,143 @@
+"""The dead-letter registry: list, show, retry and drop what handlers gave up on.
+
+A dead letter is kept in ``<p>:dead`` (id -> JSON record) and ``<p>:dead:ids``
+(by time), and holds its event's body in Redis until it is retried or dropped.
+*Retry* routes the event again to the one handler that gave up on it, through
+the same atomic ingest step, so it joins the end of that handler's lane for the
+return and obeys the same ordering rules; the dead letter is removed in the
+same MULTI/EXEC. *Drop* forgets it, and lets the body expire after
+``retention``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import Redis
+from redis.exceptions import WatchError
+
+from . import scripts
+from .errors import RedoHooksError
+from .keys import Keys
+from .queue import IngestPlan, Routed
+from .receive import Incoming
+from .registry import Registry
+from .settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead-lettered event and why."""
+
+    id: str
+    handler: str
+    subject: str
+    event_key: str
+    reason: str
+    attempts: int
+    error: str
+    traceback: str
+    dead_at: float
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> DeadLetter:
+        """Parse a stored record."""
+        data = orjson.loads(raw)
+        return cls(**{name: data.get(name, "") for name in cls.__slots__})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a dict (for ``--json``)."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class DeadLetters:
+    """Operations on the dead-letter registry of one app."""
+
+    def __init__(self, connection: Redis, settings: Settings, registry: Registry) -> None:
+        self.connection = connection
+        self.settings = settings
+        self.registry = registry
+        self.keys = Keys(settings.key_prefix)
+
+    def list(self, *, handler: str | None = None, subject: str | None = None) -> list[DeadLetter]:
+        """Dead letters, oldest first, optionally only one handler's or one return's."""
+        ids = [_bytes(i) for i in self.connection.zrange(self.keys.dead_ids, 0, -1)]
+        if not ids:
+            return []
+        records = self.connection.hmget(self.keys.dead, ids)
+        letters = [DeadLetter.from_json(_bytes(r)) for r in records if r is not None]
+        return [
+            d
+            for d in letters
+            if (handler is None or d.handler == handler)
+            and (subject is None or d.subject == subject)
+        ]
+
+    def get(self, dead_id: str) -> DeadLetter | None:
+        """One dead letter by id."""
+        raw = self.connection.hget(self.keys.dead, dead_id)
+        return None if raw is None else DeadLetter.from_json(_bytes(raw))
+
+    def drop(self, letter: DeadLetter) -> bool:
+        """Forget ``letter``; ``False`` if it was already gone."""
+        k = self.keys
+        script = self.connection.register_script(scripts.source("dead_drop"))
+        done = script(
+            keys=[k.dead, k.dead_ids, k.event(letter.event_key)],
+            args=[letter.id, self.settings.retention],
+        )
+        return bool(done)
+
+    def retry(self, letter: DeadLetter) -> bool:
+        """Route ``letter``'s event to its handler again; ``False`` if already gone.
+
+        Raises ``RedoHooksError`` if the handler is no longer registered or
+        the event's body is gone.
+        """
+        handler = self.registry.get(letter.handler)
+        if handler is None:
+            raise RedoHooksError(
+                f"handler {letter.handler!r} is not registered in this app: cannot retry "
+                f"{letter.id} (drop it, or point the command at the app that has it)"
+            )
+        k = self.keys
+        stored = self.connection.hmget(k.event(letter.event_key), ["body", "type", "subject"])
+        if stored[0] is None:
+            raise RedoHooksError(f"the event of {letter.id} is gone from Redis: cannot retry")
+        incoming = Incoming(
+            type=_text(stored[1]),
+            subject=_text(stored[2]),
+            key=letter.event_key,
+            body=zlib.decompress(_bytes(stored[0])),
+        )
+        plan = IngestPlan(self.settings, k)
+        keys, args = plan.build([Routed(incoming, [handler], force=True)])
+        ingest = self.connection.register_script(scripts.source("ingest"))
+        with self.connection.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(k.dead)  # type: ignore[no-untyped-call]
+                    if not pipe.hexists(k.dead, letter.id):
+                        return False
+                    pipe.multi()
+                    ingest(keys=keys, args=args, client=pipe)
+                    # The retry's lane entry now holds the event: release the
+                    # dead letter's hold on it.
+                    pipe.hdel(k.dead, letter.id)
+                    pipe.zrem(k.dead_ids, letter.id)
+                    pipe.hincrby(k.event(letter.event_key), "pending", -1)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()

@@ -1,0 +1,18 @@
+"""An app with a handler that fails while ``dead:broken`` is set in Redis."""
+
+from __future__ import annotations
+
+import redis
+
+from redo_hooks import RedoHooks, ReturnEvent
+
+hooks = RedoHooks()
+
+
+@hooks.on("return", name="dead.flaky")
+def flaky(event: ReturnEvent) -> None:
+    """Fails while the bug flag is set; records the event's seq otherwise."""
+    client = redis.Redis.from_url(hooks.settings.redis_url)
+    if client.exists("dead:broken"):
+        raise RuntimeError(f"bug while handling event {event.raw['seq']}")
+    client.rpush(f"dead:done:{event.subject}", int(event.raw["seq"]))

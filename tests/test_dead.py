@@ -1,0 +1,83 @@
+"""Dead letters from the CLI: list, show, retry (in lane order), drop."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from types import ModuleType
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from redis import Redis
+
+from redo_hooks.cli import main
+from redo_hooks.keys import Keys
+from redo_hooks.testing import deliver, drain, sample_event
+
+from . import dead_app
+
+APP = "tests.dead_app:hooks"
+
+
+@pytest.fixture
+def app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)
+    monkeypatch.setenv("REDO_HOOKS_RETRIES", "0")
+    monkeypatch.setenv("REDO_HOOKS_BACKOFF", "0")
+    yield importlib.reload(dead_app)  # settings are read when the module runs
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(main, ["--log-level", "ERROR", "dead", APP, *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def done(redis: Redis, subject: str) -> list[int]:
+    return [int(x) for x in redis.lrange(f"dead:done:{subject}", 0, -1)]
+
+
+def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: Redis) -> None:
+    redis.set("dead:broken", 1)
+    for n in range(3):
+        deliver(app.hooks, sample_event("updated", subject="ret-x", seq=n))
+    drain(app.hooks, raise_on_dead=False)
+    listed = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
+    assert [d["subject"] for d in listed] == ["ret-x"] * 3
+    assert all(d["handler"] == "dead.flaky" and d["attempts"] == 1 for d in listed)
+    assert "ret-x" in cli("list") and "no dead letters" not in cli("list")
+    shown = cli("show", listed[0]["id"])
+    assert "RuntimeError: bug while handling event 0" in shown and "Traceback" in shown
+
+    redis.delete("dead:broken")  # the bug is fixed and deployed
+    out = cli("retry", "--return", "ret-x")
+    assert "3 dead letter(s) queued again" in out
+    drain(app.hooks)
+    assert done(redis, "ret-x") == [0, 1, 2]
+    assert cli("list") == "no dead letters\n"
+    for d in listed:  # the events are released to expire after the retention
+        assert 0 < redis.ttl(Keys().event(d["event_key"])) <= 7 * 86_400
+    assert "0 dead letter(s) queued again" in cli("retry", "--all")
+
+
+def test_drop_forgets_and_releases_the_event(app: ModuleType, redis: Redis) -> None:
+    redis.set("dead:broken", 1)
+    deliver(app.hooks, sample_event("updated", subject="ret-y", seq=0))
+    drain(app.hooks, raise_on_dead=False)
+    (letter,) = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
+    event = Keys().event(letter["event_key"])
+    assert redis.ttl(event) == -1  # held by the dead letter
+    assert f"dropped {letter['id']}" in cli("drop", letter["id"])
+    assert 0 < redis.ttl(event) <= 7 * 86_400
+    assert cli("list") == "no dead letters\n"
+    result = CliRunner().invoke(main, ["dead", APP, "drop", letter["id"]])
+    assert result.exit_code == 2 and "no dead letter" in result.output
+    assert done(redis, "ret-y") == []
+
+
+def test_retry_and_drop_need_a_selection(app: ModuleType) -> None:
+    for action in ("retry", "drop"):
+        result = CliRunner().invoke(main, ["dead", APP, action])
+        assert result.exit_code == 2
+        assert "--all" in result.output
