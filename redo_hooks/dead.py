@@ -38,6 +38,7 @@ class DeadLetter:
     event_key: str
     reason: str
     attempts: int
+    first_error: str
     error: str
     traceback: str
     dead_at: float

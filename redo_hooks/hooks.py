@@ -47,16 +47,21 @@ class RedoHooks:
         self.registry = Registry()
 
     def on(
-        self, *events: str, name: str | None = None, retries: int | None = None
+        self,
+        *events: str,
+        name: str | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
     ) -> Callable[[F], F]:
         """Register the decorated function for ``events``.
 
         ``events``: ``"return.created"``, ``"return.updated"``,
         ``"return.backfill"``, ``"return"`` (every return event) or ``"*"``.
         ``name`` identifies the handler's lanes in Redis (default
-        ``module.qualname``); ``retries`` overrides ``Settings.retries``.
+        ``module.qualname``); ``retries`` and ``backoff`` (base seconds of the
+        exponential backoff) override ``Settings.retries``/``Settings.backoff``.
         """
-        return self.registry.on(*events, name=name, retries=retries)
+        return self.registry.on(*events, name=name, retries=retries, backoff=backoff)
 
     def add(
         self,
@@ -64,9 +69,10 @@ class RedoHooks:
         *events: str,
         name: str | None = None,
         retries: int | None = None,
+        backoff: float | None = None,
     ) -> Handler:
         """Register ``func`` for ``events`` (what ``on`` does); return the handler."""
-        return self.registry.add(func, *events, name=name, retries=retries)
+        return self.registry.add(func, *events, name=name, retries=retries, backoff=backoff)
 
     def handlers_for(self, event_type: str) -> list[Handler]:
         """The handlers an event of ``type`` (e.g. ``"created"``) would run."""

@@ -258,22 +258,33 @@ class Lane:
 
     def failed(self, key: str, exc: Exception, log: Any) -> str:
         """Count a failed attempt; schedule a retry or dead-letter the event."""
-        attempts = int(self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id]))
+        error = f"{type(exc).__name__}: {exc}"
+        reply = self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id, error])
+        attempts, first_error = int(reply[0]), _text(reply[1])
         if attempts < 0:
             return "retry"  # lost the lane meanwhile: stop, the owner carries on
-        error = f"{type(exc).__name__}: {exc}"
         retries = self.job.retries
         if attempts <= retries:
-            delay = backoff(attempts, self.rt.settings)
+            delay = backoff(attempts, self.rt.settings, self.handler.backoff)
             log.warning(
                 "handler_failed_will_retry", attempt=attempts, retry_in=round(delay, 3), error=error
             )
             self.job.hand_off([self.subject], delay=delay)
             return "retry"
         log.error("handler_failed_dead_lettered", attempts=attempts, error=error)
-        return self.dead_letter(key, "handler_failed", error, traceback.format_exc(), attempts)
+        tb = traceback.format_exc()
+        return self.dead_letter(key, "handler_failed", error, tb, attempts, first_error=first_error)
 
-    def dead_letter(self, key: str, reason: str, error: str, tb: str, attempts: int) -> str:
+    def dead_letter(
+        self,
+        key: str,
+        reason: str,
+        error: str,
+        tb: str,
+        attempts: int,
+        *,
+        first_error: str | None = None,
+    ) -> str:
         """Move the head event to the dead-letter registry; the lane moves on."""
         dead_id = uuid.uuid4().hex
         record = {
@@ -283,6 +294,7 @@ class Lane:
             "subject": self.subject,
             "event_key": key,
             "attempts": attempts,
+            "first_error": first_error or error,
             "error": error,
             "traceback": tb,
             "dead_at": time.time(),
@@ -297,11 +309,15 @@ class Lane:
         return "dead"
 
 
-def backoff(attempt: int, settings: Settings) -> float:
-    """Seconds before retry ``attempt`` (1-based): exponential, capped, with jitter."""
-    if settings.backoff <= 0:
+def backoff(attempt: int, settings: Settings, base: float | None = None) -> float:
+    """Seconds before retry ``attempt`` (1-based): exponential, capped, with jitter.
+
+    ``base`` is the handler's own backoff, if it set one; else ``settings.backoff``.
+    """
+    base = settings.backoff if base is None else base
+    if base <= 0:
         return 0.0
-    ceiling = min(settings.backoff_cap, settings.backoff * 2 ** (attempt - 1))
+    ceiling = min(settings.backoff_cap, base * 2 ** (attempt - 1))
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 

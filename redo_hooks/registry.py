@@ -44,6 +44,7 @@ class Handler:
     events: tuple[str, ...]
     is_async: bool
     retries: int | None
+    backoff: float | None = None
 
     def wants(self, event_type: str) -> bool:
         """Whether an event of this ``type`` (e.g. ``"created"``) is routed here."""
@@ -64,8 +65,13 @@ class Registry:
         *events: str,
         name: str | None = None,
         retries: int | None = None,
+        backoff: float | None = None,
     ) -> Handler:
-        """Register ``func`` for ``events``; return the :class:`Handler`."""
+        """Register ``func`` for ``events``; return the :class:`Handler`.
+
+        ``retries`` and ``backoff`` (seconds, the base of the exponential
+        backoff) override the settings for this handler.
+        """
         if not events:
             raise ConfigurationError(
                 f"{_describe(func)}: name at least one event, one of {', '.join(EVENT_NAMES)}"
@@ -79,6 +85,8 @@ class Registry:
         _check_signature(func)
         if retries is not None and (not isinstance(retries, int) or retries < 0):
             raise ConfigurationError(f"{_describe(func)}: retries must be an int >= 0")
+        if backoff is not None and (not isinstance(backoff, int | float) or backoff < 0):
+            raise ConfigurationError(f"{_describe(func)}: backoff must be seconds >= 0")
         handler_name = name or f"{func.__module__}.{func.__qualname__}"
         if not _NAME.match(handler_name):
             raise ConfigurationError(
@@ -94,17 +102,22 @@ class Registry:
             events=tuple(dict.fromkeys(events)),
             is_async=inspect.iscoroutinefunction(func),
             retries=retries,
+            backoff=None if backoff is None else float(backoff),
         )
         self._handlers[handler_name] = handler
         return handler
 
     def on(
-        self, *events: str, name: str | None = None, retries: int | None = None
+        self,
+        *events: str,
+        name: str | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
     ) -> Callable[[F], F]:
         """Decorator form of :meth:`add`; returns the function unchanged."""
 
         def decorate(func: F) -> F:
-            self.add(func, *events, name=name, retries=retries)
+            self.add(func, *events, name=name, retries=retries, backoff=backoff)
             return func
 
         return decorate

@@ -285,3 +285,38 @@ def test_a_queued_job_deleted_by_hand_is_not_given_new_lanes(
     # ret-b went to a new job. ret-a's lane stays owned by the deleted job:
     # recovering such lanes is left to the operator tooling still to come.
     assert ran == ["ret-b"]
+
+
+def test_a_dead_letter_keeps_the_first_and_the_last_error(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(retries=2)
+    calls: list[int] = []
+
+    def worse_each_time(event: ReturnEvent) -> None:
+        calls.append(1)
+        raise RuntimeError(f"failure number {len(calls)}")
+
+    hooks.add(worse_each_time, "return", name="h")
+    deliver(hooks, sample_body(subject="ret-e"))
+    with pytest.raises(DeadLettered):
+        drain(hooks)
+    (record,) = [orjson.loads(r) for r in redis.hvals(Keys().dead)]
+    assert record["first_error"] == "RuntimeError: failure number 1"
+    assert record["error"] == "RuntimeError: failure number 3"
+    assert record["attempts"] == 3
+
+
+def test_a_handler_s_own_backoff_overrides_the_settings(make_hooks: MakeHooks) -> None:
+    hooks = make_hooks(retries=1, backoff=300)  # drain would wait minutes for these
+    calls: list[int] = []
+
+    def fail_once(event: ReturnEvent) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("once")
+
+    hooks.add(fail_once, "return", name="h", backoff=0)
+    deliver(hooks, sample_body(subject="ret-b0"))
+    drain(hooks, timeout=30)
+    assert len(calls) == 2

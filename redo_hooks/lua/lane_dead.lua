@@ -14,7 +14,7 @@ if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[2] then
   return 0
 end
 redis.call('LPOP', KEYS[1])
-redis.call('HDEL', KEYS[2], 'attempts')
+redis.call('HDEL', KEYS[2], 'attempts', 'first_error')
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
 return 1

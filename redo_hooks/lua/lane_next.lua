@@ -12,7 +12,7 @@ if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
 end
 if ARGV[2] ~= '' and redis.call('LINDEX', KEYS[1], 0) == ARGV[2] then
   redis.call('LPOP', KEYS[1])
-  redis.call('HDEL', KEYS[2], 'attempts')
+  redis.call('HDEL', KEYS[2], 'attempts', 'first_error')
   local ev = ARGV[3] .. ARGV[2]
   if redis.call('EXISTS', ev) == 1 and redis.call('HINCRBY', ev, 'pending', -1) <= 0 then
     redis.call('EXPIRE', ev, ARGV[4])
