@@ -137,7 +137,10 @@ class LaneJob:
     def __init__(self, rt: Runtime, handler: Handler, job_id: str) -> None:
         self.rt = rt
         self.handler = handler
-        self.job_id = job_id
+        self.rq_job_id = job_id
+        # The owner token of this run of the job: a re-run after a presumed
+        # crash fences out the earlier run (see job_claim.lua).
+        self.job_id = f"{job_id}:{uuid.uuid4().hex[:12]}"
         self.retries = rt.settings.retries if handler.retries is None else handler.retries
         self.started = time.monotonic()
         self.stats = {"lanes": 0, "processed": 0, "dead": 0, "retry_scheduled": 0}
@@ -149,7 +152,8 @@ class LaneJob:
         subjects = [
             _text(s)
             for s in claim(
-                keys=[k.open(self.handler.name), k.job_lanes(self.job_id)], args=[self.job_id]
+                keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
+                args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
             )
         ]
         for index, subject in enumerate(subjects):
@@ -158,7 +162,7 @@ class LaneJob:
                 break
             self.stats["lanes"] += 1
             Lane(self, subject).run()
-        self.rt.connection.delete(k.job_lanes(self.job_id))
+        self.rt.connection.delete(k.job_lanes(self.rq_job_id))
         return self.stats
 
     def out_of_time(self) -> bool:

@@ -102,8 +102,8 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "Seconds one lane job may run; in practice it bounds one handler call, "
-            "since a job hands its lanes on after 5 s. A worker that dies is noticed "
-            "job_timeout + 60 s later (RQ's heartbeat), plus up to 60 s."
+            "since a job hands its lanes on after 5 s. A handler still running then "
+            "is interrupted and counts as a failed attempt."
         ),
     )
     ingest_batch: int = Field(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -40,8 +41,25 @@ class WorkerOptions:
     rq_log_level: str = "WARNING"
 
 
+# Crash detection: a running job's heartbeat is renewed every BEAT seconds
+# and lapses HEARTBEAT_TTL seconds after the worker died; any live worker's
+# maintenance (every MAINTENANCE seconds) then re-queues the job. Together
+# they bound how long a crashed worker's lanes wait: about 20 + 15 s.
+HEARTBEAT_TTL = 20
+BEAT = 5.0
+MAINTENANCE = 15
+# RQ's idle worker blocks on the queue for worker_ttl - 15 s and only checks
+# for maintenance in between: keep that short too.
+WORKER_TTL = 30
+
+
 class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
-    """RQ's ``SimpleWorker`` that counts the jobs it ran and stops promptly.
+    """RQ's ``SimpleWorker`` with short heartbeats, prompt stops and a job count.
+
+    ``SimpleWorker`` runs a job in its own (only) thread, so RQ cannot renew
+    the job's heartbeat while a handler runs and sets it to the job's whole
+    timeout + 60 s instead: a crash would go unnoticed for minutes. Here a
+    small thread renews a 20 s heartbeat while the job runs.
 
     On SIGTERM/SIGINT RQ lets the current job finish; the lane job then hands
     its remaining lanes to a new job after the event in hand, instead of
@@ -51,6 +69,10 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     jobs_run = 0
     runtime: jobs.Runtime | None = None
 
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        """Seconds a running job's heartbeat lasts (renewed every ``BEAT``)."""
+        return HEARTBEAT_TTL
+
     def handle_warm_shutdown_request(self) -> None:
         """Ask the running lane job to hand its lanes on (see class docs)."""
         super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
@@ -58,9 +80,23 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
             self.runtime.stopping = True
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run ``job`` in this process (see ``SimpleWorker``)."""
+        """Run ``job`` in this process, renewing its heartbeat meanwhile."""
         self.jobs_run += 1
-        super().execute_job(job, queue)
+        done = threading.Event()
+        beats = threading.Thread(target=self._beat, args=(job, done), daemon=True)
+        beats.start()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            done.set()
+            beats.join()
+
+    def _beat(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(BEAT):
+            try:
+                self.maintain_heartbeats(job)
+            except Exception:  # a missed beat is retried; never kill the job
+                log.warning("heartbeat_failed", job_id=job.id, exc_info=True)
 
 
 def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
@@ -72,9 +108,9 @@ def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
         registry=hooks.registry, settings=settings, connection=connection, queue=queue
     )
     jobs.bind(runtime)
-    # Maintenance (which re-queues jobs of dead workers) every minute, not RQ's
-    # default ten: it bounds how long a crashed worker's lanes wait.
-    worker = LaneWorker([queue], connection=connection, maintenance_interval=60)
+    worker = LaneWorker(
+        [queue], connection=connection, maintenance_interval=MAINTENANCE, worker_ttl=WORKER_TTL
+    )
     worker.runtime = runtime
     return worker, runtime
 

@@ -13,7 +13,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from redo_hooks import RedoHooks, ReturnEvent
+from redo_hooks import RedoHooks, ReturnEvent, scripts
 from redo_hooks.keys import Keys
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
 
@@ -320,3 +320,32 @@ def test_a_handler_s_own_backoff_overrides_the_settings(make_hooks: MakeHooks) -
     deliver(hooks, sample_body(subject="ret-b0"))
     drain(hooks, timeout=30)
     assert len(calls) == 2
+
+
+def test_a_rerun_of_a_job_fences_out_the_earlier_run(make_hooks: MakeHooks, redis: Redis) -> None:
+    # RQ re-queues a job whose heartbeat lapsed; if the first run was in fact
+    # alive (stalled), it must not be able to acknowledge anything any more.
+    hooks = make_hooks()
+    hooks.add(lambda event: None, "return", name="h")
+    deliver(hooks, sample_body(subject="ret-f"))
+    job_id = as_bytes(redis.lrange("rq:queue:redo-hooks", 0, -1)[0]).decode()
+    k = Keys()
+    claim = redis.register_script(scripts.source("job_claim"))
+    lane_next = redis.register_script(scripts.source("lane_next"))
+
+    def claim_as(run: str) -> list[bytes]:
+        keys = [k.open("h"), k.job_lanes(job_id)]
+        return list(claim(keys=keys, args=[job_id, f"{job_id}:{run}", k.lane_state("h", "")]))
+
+    def next_as(run: str) -> bytes:
+        reply = lane_next(
+            keys=[k.lane("h", "ret-f"), k.lane_state("h", "ret-f")],
+            args=[f"{job_id}:{run}", "", k.event_prefix, 60],
+        )
+        return as_bytes(reply[0])
+
+    assert claim_as("first") == [b"ret-f"]
+    assert next_as("first") == b"event"
+    assert claim_as("second") == [b"ret-f"]  # the re-run takes the lane over
+    assert next_as("first") == b"lost"
+    assert next_as("second") == b"event"

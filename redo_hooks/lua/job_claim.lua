@@ -1,11 +1,26 @@
--- job_claim: a lane job starts: close it to new lanes and list its lanes.
+-- job_claim: a lane job starts: close it to new lanes and take its lanes.
 --
 -- KEYS[1]  <p>:open:<handler>    KEYS[2]  <p>:joblanes:<job id>
--- ARGV[1]  job id
+-- ARGV[1]  job id     ARGV[2]  this execution's owner token (<job id>:<run>)
+-- ARGV[3]  lanestate prefix followed by the handler name and ':'
 --
--- Returns the subjects of the job's lanes, in the order they were given to
--- it. Atomic with ingest: once claimed, no lane can be added to the job.
+-- Returns the subjects of the lanes this run now owns, in the order they
+-- were given to the job. Atomic with ingest: once claimed, no lane can be
+-- added to the job. Each lane still owned by the job (by its id, or by an
+-- earlier run of it that RQ gave up on as crashed) is fenced to this run's
+-- token, so an earlier run that is in fact still alive finds itself `lost`
+-- at its next step and can never acknowledge an event out of turn.
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
-return redis.call('LRANGE', KEYS[2], 0, -1)
+local mine = {}
+local prefix = ARGV[1] .. ':'
+for _, subject in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local state = ARGV[3] .. subject
+  local owner = redis.call('HGET', state, 'owner')
+  if owner == ARGV[1] or (owner and string.sub(owner, 1, #prefix) == prefix) then
+    redis.call('HSET', state, 'owner', ARGV[2])
+    mine[#mine + 1] = subject
+  end
+end
+return mine
