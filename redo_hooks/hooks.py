@@ -52,6 +52,7 @@ class RedoHooks:
         name: str | None = None,
         retries: int | None = None,
         backoff: float | None = None,
+        latest_only: bool = False,
     ) -> Callable[[F], F]:
         """Register the decorated function for ``events``.
 
@@ -60,8 +61,13 @@ class RedoHooks:
         ``name`` identifies the handler's lanes in Redis (default
         ``module.qualname``); ``retries`` and ``backoff`` (base seconds of the
         exponential backoff) override ``Settings.retries``/``Settings.backoff``.
+        ``latest_only`` skips (counts and logs) an event whose
+        ``return.updatedAt`` is older than the newest this handler already ran
+        for that return.
         """
-        return self.registry.on(*events, name=name, retries=retries, backoff=backoff)
+        return self.registry.on(
+            *events, name=name, retries=retries, backoff=backoff, latest_only=latest_only
+        )
 
     def add(
         self,
@@ -70,9 +76,12 @@ class RedoHooks:
         name: str | None = None,
         retries: int | None = None,
         backoff: float | None = None,
+        latest_only: bool = False,
     ) -> Handler:
         """Register ``func`` for ``events`` (what ``on`` does); return the handler."""
-        return self.registry.add(func, *events, name=name, retries=retries, backoff=backoff)
+        return self.registry.add(
+            func, *events, name=name, retries=retries, backoff=backoff, latest_only=latest_only
+        )
 
     def handlers_for(self, event_type: str) -> list[Handler]:
         """The handlers an event of ``type`` (e.g. ``"created"``) would run."""

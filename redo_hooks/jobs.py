@@ -143,7 +143,7 @@ class LaneJob:
         self.job_id = f"{job_id}:{uuid.uuid4().hex[:12]}"
         self.retries = rt.settings.retries if handler.retries is None else handler.retries
         self.started = time.monotonic()
-        self.stats = {"lanes": 0, "processed": 0, "dead": 0, "retry_scheduled": 0}
+        self.stats = {"lanes": 0, "processed": 0, "skipped": 0, "dead": 0, "retry_scheduled": 0}
 
     def run(self) -> dict[str, int]:
         """Drain every lane; hand the rest on when the time slice is over."""
@@ -250,6 +250,11 @@ class Lane:
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
             return self.dead_letter(key, "invalid_event", str(exc), "", attempts)
         log = log.bind(event_type=str(event.type))
+        if self.handler.latest_only and self.is_stale(event):
+            self.rt.connection.incr(self.rt.keys.skipped(self.handler.name))
+            log.info("event_skipped_stale", updated_at=str(event.updated_at))
+            self.job.stats["skipped"] += 1
+            return "ok"
         try:
             if self.handler.is_async:
                 self.rt.loop.run_until_complete(self.handler.func(event))
@@ -257,8 +262,22 @@ class Lane:
                 self.handler.func(event)
         except Exception as exc:
             return self.failed(key, exc, log)
+        if self.handler.latest_only and event.updated_at is not None:
+            # Only this lane's owner writes it, one event at a time: no race.
+            self.rt.connection.set(
+                self.rt.keys.latest(self.handler.name, self.subject),
+                event.updated_at.timestamp(),
+                ex=self.rt.settings.retention,
+            )
         log.debug("handler_succeeded")
         return "ok"
+
+    def is_stale(self, event: ReturnEvent) -> bool:
+        """Whether a newer snapshot of the return was already handled (``latest_only``)."""
+        if event.updated_at is None:
+            return False
+        newest = self.rt.connection.get(self.rt.keys.latest(self.handler.name, self.subject))
+        return newest is not None and event.updated_at.timestamp() < float(_text(newest))
 
     def failed(self, key: str, exc: Exception, log: Any) -> str:
         """Count a failed attempt; schedule a retry or dead-letter the event."""

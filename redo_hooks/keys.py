@@ -15,6 +15,11 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
     <p>:open:<handler>          string  id of the handler's queued job that idle
                                         lanes are still being given to
     <p>:joblanes:<job id>       list    subjects of the lanes given to a job
+    <p>:latest:<handler>:<subject>
+                                string  return.updatedAt (epoch s) of the newest
+                                        event a latest_only handler ran, EX retention
+    <p>:skipped:<handler>       string  count of stale events a latest_only
+                                        handler skipped
     <p>:dead                    hash    dead-letter id -> JSON record
     <p>:dead:ids                zset    dead-letter ids by time
 
@@ -87,6 +92,14 @@ class Keys:
     def job_lanes(self, job_id: str) -> str:
         """Subjects of the lanes given to a job."""
         return f"{self.job_lanes_prefix}{job_id}"
+
+    def latest(self, handler: str, subject: str) -> str:
+        """Newest ``return.updatedAt`` a ``latest_only`` handler ran for a return."""
+        return f"{self.prefix}:latest:{handler}:{subject}"
+
+    def skipped(self, handler: str) -> str:
+        """Count of stale events a ``latest_only`` handler skipped."""
+        return f"{self.prefix}:skipped:{handler}"
 
     @property
     def dead(self) -> str:

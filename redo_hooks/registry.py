@@ -45,6 +45,7 @@ class Handler:
     is_async: bool
     retries: int | None
     backoff: float | None = None
+    latest_only: bool = False
 
     def wants(self, event_type: str) -> bool:
         """Whether an event of this ``type`` (e.g. ``"created"``) is routed here."""
@@ -66,11 +67,15 @@ class Registry:
         name: str | None = None,
         retries: int | None = None,
         backoff: float | None = None,
+        latest_only: bool = False,
     ) -> Handler:
         """Register ``func`` for ``events``; return the :class:`Handler`.
 
         ``retries`` and ``backoff`` (seconds, the base of the exponential
-        backoff) override the settings for this handler.
+        backoff) override the settings for this handler. ``latest_only``
+        skips an event whose ``return.updatedAt`` is older than the newest
+        this handler already ran for that return (each event carries the
+        whole return, so an older snapshot is noise for many handlers).
         """
         if not events:
             raise ConfigurationError(
@@ -103,6 +108,7 @@ class Registry:
             is_async=inspect.iscoroutinefunction(func),
             retries=retries,
             backoff=None if backoff is None else float(backoff),
+            latest_only=bool(latest_only),
         )
         self._handlers[handler_name] = handler
         return handler
@@ -113,11 +119,19 @@ class Registry:
         name: str | None = None,
         retries: int | None = None,
         backoff: float | None = None,
+        latest_only: bool = False,
     ) -> Callable[[F], F]:
         """Decorator form of :meth:`add`; returns the function unchanged."""
 
         def decorate(func: F) -> F:
-            self.add(func, *events, name=name, retries=retries, backoff=backoff)
+            self.add(
+                func,
+                *events,
+                name=name,
+                retries=retries,
+                backoff=backoff,
+                latest_only=latest_only,
+            )
             return func
 
         return decorate

@@ -349,3 +349,28 @@ def test_a_rerun_of_a_job_fences_out_the_earlier_run(make_hooks: MakeHooks, redi
     assert claim_as("second") == [b"ret-f"]  # the re-run takes the lane over
     assert next_as("first") == b"lost"
     assert next_as("second") == b"event"
+
+
+def test_latest_only_skips_snapshots_older_than_the_newest_handled(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    latest: list[int] = []
+    every: list[int] = []
+    hooks.add(lambda e: latest.append(seq(e)), "return.updated", name="latest", latest_only=True)
+    hooks.add(lambda e: every.append(seq(e)), "return.updated", name="every")
+    # Delivered in this order; updatedAt says seq 1 is older than seq 0.
+    stamps = [
+        "2026-01-01T10:00:00Z",
+        "2026-01-01T09:00:00Z",
+        "2026-01-01T10:00:00Z",
+        "2026-01-01T11:00:00Z",
+    ]
+    for n, stamp in enumerate(stamps):
+        event = sample_event("updated", subject="ret-l", seq=n)
+        event["return"]["updatedAt"] = stamp
+        deliver(hooks, event)
+    drain(hooks)
+    assert every == [0, 1, 2, 3]
+    assert latest == [0, 2, 3]  # 1 is stale; 2 is as new as 0, not older: it runs
+    assert redis.get("rh:skipped:latest") == b"1"
