@@ -248,3 +248,31 @@ def dead_drop(ids: tuple[str, ...], every: bool, handler: str | None, subject: s
             done += 1
             click.echo(f"dropped {letter.id}: {letter.handler} on return {letter.subject}")
     click.echo(f"{done} dead letter(s) dropped")
+
+
+@main.command()
+@click.argument("app")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def status(app: str, as_json: bool) -> None:
+    """What is queued, running, retrying, dead or parked, and the oldest wait."""
+    from redis import Redis
+
+    from .status import snapshot
+
+    try:
+        hooks = _load(app)
+    except RedoHooksError as error:
+        _fail(error)
+        return
+    with Redis.from_url(hooks.settings.redis_url) as connection:
+        current = snapshot(connection, hooks.settings, hooks.registry)
+    if as_json:
+        click.echo(orjson.dumps(current.to_dict()).decode())
+        return
+    for name, value in current.to_dict().items():
+        shown = value
+        if name == "oldest_waiting_age_s":
+            shown = "-" if value is None else f"{value:.1f} s"
+        elif name == "skipped_stale":
+            shown = ", ".join(f"{h}: {n}" for h, n in value.items()) or "-"
+        click.echo(f"{name.replace('_', ' '):22} {shown}")

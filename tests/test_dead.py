@@ -81,3 +81,22 @@ def test_retry_and_drop_need_a_selection(app: ModuleType) -> None:
         result = CliRunner().invoke(main, ["dead", APP, action])
         assert result.exit_code == 2
         assert "--all" in result.output
+
+
+def test_status_counts_waiting_events_dead_letters_and_the_oldest_wait(
+    app: ModuleType, redis: Redis
+) -> None:
+    redis.set("dead:broken", 1)
+    deliver(app.hooks, sample_event("updated", subject="ret-s1", seq=0))
+    drain(app.hooks, raise_on_dead=False)
+    for n in range(3):
+        deliver(app.hooks, sample_event("updated", subject=f"ret-w{n % 2}", seq=n))
+    result = CliRunner().invoke(main, ["status", APP, "--json"])
+    assert result.exit_code == 0, result.output
+    status = orjson.loads(result.output)
+    assert status["queued_jobs"] == 1  # one open job gathered both returns
+    assert (status["lanes_waiting"], status["events_waiting"]) == (2, 3)
+    assert status["dead_letters"] == 1
+    assert status["oldest_waiting_age_s"] is not None and status["oldest_waiting_age_s"] >= 0
+    readable = CliRunner().invoke(main, ["status", APP]).output
+    assert "events waiting" in readable and "dead letters           1" in readable
