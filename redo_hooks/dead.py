@@ -18,9 +18,11 @@ from typing import Any
 import orjson
 from redis import Redis
 from redis.exceptions import WatchError
+from rq import Queue
 
 from . import scripts
 from .errors import RedoHooksError
+from .jobspec import lane_job
 from .keys import Keys
 from .queue import IngestPlan, Routed
 from .receive import Incoming
@@ -42,11 +44,14 @@ class DeadLetter:
     error: str
     traceback: str
     dead_at: float
+    #: The lane is held on this event (its handler parks instead of moving on).
+    parked: bool = False
 
     @classmethod
     def from_json(cls, raw: bytes) -> DeadLetter:
         """Parse a stored record."""
         data = orjson.loads(raw)
+        data["parked"] = bool(data.get("parked", False))
         return cls(**{name: data.get(name, "") for name in cls.__slots__})
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,7 +88,12 @@ class DeadLetters:
         return None if raw is None else DeadLetter.from_json(_bytes(raw))
 
     def drop(self, letter: DeadLetter) -> bool:
-        """Forget ``letter``; ``False`` if it was already gone."""
+        """Forget ``letter``; ``False`` if it was already gone.
+
+        A parked lane skips its head event and moves on to the next.
+        """
+        if letter.parked:
+            return self._unpark(letter, drop=True)
         k = self.keys
         script = self.connection.register_script(scripts.source("dead_drop"))
         done = script(
@@ -104,6 +114,9 @@ class DeadLetters:
                 f"handler {letter.handler!r} is not registered in this app: cannot retry "
                 f"{letter.id} (drop it, or point the command at the app that has it)"
             )
+        if letter.parked:
+            # The event is still the head of its lane: run the lane again.
+            return self._unpark(letter, drop=False)
         k = self.keys
         stored = self.connection.hmget(k.event(letter.event_key), ["body", "type", "subject"])
         if stored[0] is None:
@@ -134,6 +147,27 @@ class DeadLetters:
                     return True
                 except WatchError:
                     continue
+
+    def _unpark(self, letter: DeadLetter, *, drop: bool) -> bool:
+        k, settings = self.keys, self.settings
+        queue = Queue(settings.queue, connection=self.connection)
+        job = lane_job(self.connection, queue.name, letter.handler, timeout=settings.job_timeout)
+        unpark = self.connection.register_script(scripts.source("lane_unpark"))
+        with self.connection.pipeline(transaction=True) as pipe:
+            queue.enqueue_job(job, pipeline=pipe)
+            unpark(
+                keys=[
+                    k.lane(letter.handler, letter.subject),
+                    k.lane_state(letter.handler, letter.subject),
+                    k.dead,
+                    k.dead_ids,
+                    k.event(letter.event_key),
+                    k.job_lanes(job.id),
+                ],
+                args=[letter.id, job.id, letter.subject, "1" if drop else "0", settings.retention],
+                client=pipe,
+            )
+            return bool(pipe.execute()[-1])
 
 
 def _text(value: Any) -> str:

@@ -53,6 +53,7 @@ class RedoHooks:
         retries: int | None = None,
         backoff: float | None = None,
         latest_only: bool = False,
+        park: bool = False,
     ) -> Callable[[F], F]:
         """Register the decorated function for ``events``.
 
@@ -63,10 +64,17 @@ class RedoHooks:
         exponential backoff) override ``Settings.retries``/``Settings.backoff``.
         ``latest_only`` skips (counts and logs) an event whose
         ``return.updatedAt`` is older than the newest this handler already ran
-        for that return.
+        for that return. ``park`` holds a return's later events for this
+        handler after an event exhausts its retries, until an operator retries
+        or drops it (``redo-hooks dead``), instead of moving on.
         """
         return self.registry.on(
-            *events, name=name, retries=retries, backoff=backoff, latest_only=latest_only
+            *events,
+            name=name,
+            retries=retries,
+            backoff=backoff,
+            latest_only=latest_only,
+            park=park,
         )
 
     def add(
@@ -77,10 +85,17 @@ class RedoHooks:
         retries: int | None = None,
         backoff: float | None = None,
         latest_only: bool = False,
+        park: bool = False,
     ) -> Handler:
         """Register ``func`` for ``events`` (what ``on`` does); return the handler."""
         return self.registry.add(
-            func, *events, name=name, retries=retries, backoff=backoff, latest_only=latest_only
+            func,
+            *events,
+            name=name,
+            retries=retries,
+            backoff=backoff,
+            latest_only=latest_only,
+            park=park,
         )
 
     def handlers_for(self, event_type: str) -> list[Handler]:

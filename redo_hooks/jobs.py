@@ -91,7 +91,14 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         self._scripts = {
             name: self.connection.register_script(scripts.source(name))
-            for name in ("job_claim", "lane_next", "lane_fail", "lane_dead", "lanes_transfer")
+            for name in (
+                "job_claim",
+                "lane_next",
+                "lane_fail",
+                "lane_dead",
+                "lane_park",
+                "lanes_transfer",
+            )
         }
 
     def script(self, name: str) -> Script:
@@ -143,7 +150,14 @@ class LaneJob:
         self.job_id = f"{job_id}:{uuid.uuid4().hex[:12]}"
         self.retries = rt.settings.retries if handler.retries is None else handler.retries
         self.started = time.monotonic()
-        self.stats = {"lanes": 0, "processed": 0, "skipped": 0, "dead": 0, "retry_scheduled": 0}
+        self.stats = {
+            "lanes": 0,
+            "processed": 0,
+            "skipped": 0,
+            "dead": 0,
+            "parked": 0,
+            "retry_scheduled": 0,
+        }
 
     def run(self) -> dict[str, int]:
         """Drain every lane; hand the rest on when the time slice is over."""
@@ -235,6 +249,9 @@ class Lane:
                 stats["processed"] += 1
             elif outcome == "dead":
                 stats["dead"] += 1
+            elif outcome == "parked":
+                stats["parked"] += 1
+                return
             else:  # "retry": the lane now belongs to a scheduled job
                 stats["retry_scheduled"] += 1
                 return
@@ -294,9 +311,16 @@ class Lane:
             )
             self.job.hand_off([self.subject], delay=delay)
             return "retry"
-        log.error("handler_failed_dead_lettered", attempts=attempts, error=error)
         tb = traceback.format_exc()
-        return self.dead_letter(key, "handler_failed", error, tb, attempts, first_error=first_error)
+        park = self.handler.park
+        log.error(
+            "handler_failed_lane_parked" if park else "handler_failed_dead_lettered",
+            attempts=attempts,
+            error=error,
+        )
+        return self.dead_letter(
+            key, "handler_failed", error, tb, attempts, first_error=first_error, park=park
+        )
 
     def dead_letter(
         self,
@@ -307,8 +331,13 @@ class Lane:
         attempts: int,
         *,
         first_error: str | None = None,
+        park: bool = False,
     ) -> str:
-        """Move the head event to the dead-letter registry; the lane moves on."""
+        """Move the head event to the dead-letter registry; the lane moves on.
+
+        With ``park``, the event stays at the head and the lane is held until
+        an operator retries or drops the dead letter (``lane_park.lua``).
+        """
         dead_id = uuid.uuid4().hex
         record = {
             "id": dead_id,
@@ -321,15 +350,18 @@ class Lane:
             "error": error,
             "traceback": tb,
             "dead_at": time.time(),
+            "parked": park,
         }
         k = self.rt.keys
-        moved = self.rt.script("lane_dead")(
+        moved = self.rt.script("lane_park" if park else "lane_dead")(
             keys=[self.lane, self.state, k.dead, k.dead_ids],
             args=[self.job.job_id, key, dead_id, orjson.dumps(record), time.time()],
         )
         if int(moved):
-            self.log.error("event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id)
-        return "dead"
+            self.log.error(
+                "event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id, parked=park
+            )
+        return "parked" if park else "dead"
 
 
 def backoff(attempt: int, settings: Settings, base: float | None = None) -> float:

@@ -44,7 +44,10 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         # Calls below the level are no-ops before any processor runs.
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        cache_logger_on_first_use=True,
+        # Not cached: a module's logger must follow a later configure() (the
+        # CLI and tests configure more than once per process). Costs a few µs
+        # per call, on paths that log once per request or event at most.
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

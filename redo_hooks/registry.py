@@ -46,6 +46,7 @@ class Handler:
     retries: int | None
     backoff: float | None = None
     latest_only: bool = False
+    park: bool = False
 
     def wants(self, event_type: str) -> bool:
         """Whether an event of this ``type`` (e.g. ``"created"``) is routed here."""
@@ -68,6 +69,7 @@ class Registry:
         retries: int | None = None,
         backoff: float | None = None,
         latest_only: bool = False,
+        park: bool = False,
     ) -> Handler:
         """Register ``func`` for ``events``; return the :class:`Handler`.
 
@@ -76,6 +78,9 @@ class Registry:
         skips an event whose ``return.updatedAt`` is older than the newest
         this handler already ran for that return (each event carries the
         whole return, so an older snapshot is noise for many handlers).
+        ``park``: when an event exhausts its retries, hold that return's
+        later events for this handler until an operator retries or drops the
+        dead letter, instead of moving on.
         """
         if not events:
             raise ConfigurationError(
@@ -109,6 +114,7 @@ class Registry:
             retries=retries,
             backoff=None if backoff is None else float(backoff),
             latest_only=bool(latest_only),
+            park=bool(park),
         )
         self._handlers[handler_name] = handler
         return handler
@@ -120,6 +126,7 @@ class Registry:
         retries: int | None = None,
         backoff: float | None = None,
         latest_only: bool = False,
+        park: bool = False,
     ) -> Callable[[F], F]:
         """Decorator form of :meth:`add`; returns the function unchanged."""
 
@@ -131,6 +138,7 @@ class Registry:
                 retries=retries,
                 backoff=backoff,
                 latest_only=latest_only,
+                park=park,
             )
             return func
 

@@ -18,6 +18,8 @@ NAMES = (
     "lane_dead",
     "lanes_transfer",
     "dead_drop",
+    "lane_park",
+    "lane_unpark",
 )
 
 

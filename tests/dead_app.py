@@ -16,3 +16,12 @@ def flaky(event: ReturnEvent) -> None:
     if client.exists("dead:broken"):
         raise RuntimeError(f"bug while handling event {event.raw['seq']}")
     client.rpush(f"dead:done:{event.subject}", int(event.raw["seq"]))
+
+
+@hooks.on("return", name="dead.parking", park=True)
+def parking(event: ReturnEvent) -> None:
+    """Like ``flaky``, but its lane parks on an event that exhausts its retries."""
+    client = redis.Redis.from_url(hooks.settings.redis_url)
+    if client.exists("park:broken") and int(event.raw["seq"]) == 1:
+        raise RuntimeError("bug while handling event 1")
+    client.rpush(f"park:done:{event.subject}", int(event.raw["seq"]))

@@ -94,9 +94,48 @@ def test_status_counts_waiting_events_dead_letters_and_the_oldest_wait(
     result = CliRunner().invoke(main, ["status", APP, "--json"])
     assert result.exit_code == 0, result.output
     status = orjson.loads(result.output)
-    assert status["queued_jobs"] == 1  # one open job gathered both returns
-    assert (status["lanes_waiting"], status["events_waiting"]) == (2, 3)
+    # Per handler (two), one open job gathered both returns' lanes.
+    assert status["queued_jobs"] == 2
+    assert (status["lanes_waiting"], status["events_waiting"]) == (4, 6)
     assert status["dead_letters"] == 1
     assert status["oldest_waiting_age_s"] is not None and status["oldest_waiting_age_s"] >= 0
     readable = CliRunner().invoke(main, ["status", APP]).output
     assert "events waiting" in readable and "dead letters           1" in readable
+
+
+def parked_done(redis: Redis, subject: str) -> list[int]:
+    return [int(x) for x in redis.lrange(f"park:done:{subject}", 0, -1)]
+
+
+@pytest.mark.parametrize("action", ["retry", "drop"])
+def test_a_parking_handler_holds_the_return_until_the_operator_acts(
+    app: ModuleType, redis: Redis, action: str
+) -> None:
+    redis.set("park:broken", 1)
+    for n in range(4):
+        deliver(app.hooks, sample_event("updated", subject="ret-p", seq=n))
+    deliver(app.hooks, sample_event("updated", subject="ret-q", seq=0))
+    drain(app.hooks, raise_on_dead=False)
+    assert parked_done(redis, "ret-p") == [0]  # held at event 1
+    assert parked_done(redis, "ret-q") == [0]  # other returns go on
+    # Later events keep arriving behind the parked head, and still wait.
+    deliver(app.hooks, sample_event("updated", subject="ret-p", seq=4))
+    drain(app.hooks, raise_on_dead=False)
+    assert parked_done(redis, "ret-p") == [0]
+    status = orjson.loads(CliRunner().invoke(main, ["status", APP, "--json"]).output)
+    assert status["parked_lanes"] == 1
+    parked = [
+        d
+        for d in (
+            orjson.loads(x) for x in cli("list", "--json", "--handler", "dead.parking").splitlines()
+        )
+    ]
+    assert [d["parked"] for d in parked] == [True]
+
+    redis.delete("park:broken")
+    assert "1 dead letter(s)" in cli(action, parked[0]["id"])
+    drain(app.hooks)
+    expected = [0, 1, 2, 3, 4] if action == "retry" else [0, 2, 3, 4]
+    assert parked_done(redis, "ret-p") == expected  # in order, from the held head
+    assert cli("list", "--handler", "dead.parking") == "no dead letters\n"
+    assert list(redis.scan_iter("rh:lanestate:dead.parking:*")) == []
