@@ -276,3 +276,46 @@ def status(app: str, as_json: bool) -> None:
         elif name == "skipped_stale":
             shown = ", ".join(f"{h}: {n}" for h, n in value.items()) or "-"
         click.echo(f"{name.replace('_', ' '):22} {shown}")
+
+
+@main.command("replay")
+@click.argument("app")
+@click.option("--since", help="Received at or after: ISO 8601, or an age like 2h or 7d.")
+@click.option("--until", help="Received at or before: ISO 8601, or an age.")
+@click.option("--return", "subject", help="Only this return's events (its id).")
+@click.option("--type", "event_type", help="Only events of this type (created, updated, backfill).")
+@click.option("--handler", "handlers", multiple=True, help="Only to this handler (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
+def replay_command(
+    app: str,
+    *,
+    since: str | None,
+    until: str | None,
+    subject: str | None,
+    event_type: str | None,
+    handlers: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Route stored events to their handlers again, oldest first, in lane order."""
+    from redis import Redis
+
+    from .replay import Selection, parse_time, replay
+
+    try:
+        hooks = _load(app)
+        selection = Selection(
+            since=None if since is None else parse_time(since),
+            until=None if until is None else parse_time(until),
+            subject=subject,
+            event_type=event_type,
+            handlers=handlers,
+        )
+        with Redis.from_url(hooks.settings.redis_url) as connection:
+            queued = replay(connection, hooks.settings, hooks.registry, selection, dry_run=dry_run)
+    except RedoHooksError as error:
+        _fail(error)
+        return
+    verb = "would replay" if dry_run else "replayed"
+    for name, count in sorted(queued.items()):
+        click.echo(f"{verb} {count} event(s) to {name}")
+    click.echo(f"{verb} {sum(queued.values())} event-handler pair(s) in all")

@@ -7,6 +7,8 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         type, subject, received_at, pending
                                         (lanes still holding it); EX retention once
                                         pending reaches 0 (or at once if unrouted)
+    <p>:events                  zset    event keys by time received, trimmed to the
+                                        retention: what `redo-hooks replay` selects from
     <p>:lane:<handler>:<subject>  list  event keys waiting for one handler on one
                                         return, oldest first: the unit of ordering
     <p>:lanestate:<handler>:<subject>
@@ -56,6 +58,11 @@ class Keys:
     def event(self, key: str) -> str:
         """Stored event."""
         return f"{self.event_prefix}{key}"
+
+    @property
+    def events(self) -> str:
+        """Index of stored events by time received."""
+        return f"{self.prefix}:events"
 
     @property
     def lane_prefix(self) -> str:

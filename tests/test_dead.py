@@ -139,3 +139,35 @@ def test_a_parking_handler_holds_the_return_until_the_operator_acts(
     assert parked_done(redis, "ret-p") == expected  # in order, from the held head
     assert cli("list", "--handler", "dead.parking") == "no dead letters\n"
     assert list(redis.scan_iter("rh:lanestate:dead.parking:*")) == []
+
+
+def test_replay_routes_stored_events_again_in_order_after_a_fix(
+    app: ModuleType, redis: Redis
+) -> None:
+    for n in range(3):
+        deliver(app.hooks, sample_event("updated", subject="ret-r", seq=n))
+    deliver(app.hooks, sample_event("created", subject="ret-other", seq=9))
+    drain(app.hooks)
+    assert done(redis, "ret-r") == [0, 1, 2]
+
+    def replay(*args: str) -> str:
+        result = CliRunner().invoke(main, ["--log-level", "ERROR", "replay", APP, *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "would replay 3 event(s) to dead.flaky" in replay(
+        "--return", "ret-r", "--handler", "dead.flaky", "--dry-run"
+    )
+    drain(app.hooks)
+    assert done(redis, "ret-r") == [0, 1, 2]  # a dry run changes nothing
+    out = replay("--return", "ret-r", "--since", "1h", "--handler", "dead.flaky")
+    assert "replayed 3 event(s) to dead.flaky" in out
+    drain(app.hooks)
+    assert done(redis, "ret-r") == [0, 1, 2, 0, 1, 2]  # again, in the order received
+    assert parked_done(redis, "ret-r") == [0, 1, 2]  # the other handler was not asked
+    assert "replayed 1 event(s)" in replay("--type", "created", "--handler", "dead.flaky")
+    assert "replayed 0 event-handler pair(s)" in replay("--until", "2000-01-01T00:00:00Z")
+    bad = CliRunner().invoke(main, ["replay", APP, "--since", "yesterday"])
+    assert bad.exit_code == 2 and "ISO 8601" in bad.output
+    unknown = CliRunner().invoke(main, ["replay", APP, "--handler", "nope"])
+    assert unknown.exit_code == 2 and "dead.flaky" in unknown.output

@@ -2,6 +2,7 @@
 --
 -- KEYS[1]  rq:queue:<name>       RQ queue list
 -- KEYS[2]  rq:queues             RQ's set of queues (so `rq info` sees ours)
+-- KEYS[3]  <p>:events            index of stored events by time received (replay)
 -- ARGV[1]  dedupe ttl (s)        ARGV[2]  retention (s)
 -- ARGV[3]  received_at (epoch s) ARGV[4]  RQ timestamp for created_at/enqueued_at
 -- ARGV[5]  number of events      ARGV[6]  number of handler templates H
@@ -60,6 +61,8 @@ local function owner_for(t)
   return job_id
 end
 
+-- The index keeps what the retention keeps.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
 local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -78,6 +81,9 @@ for i = 1, tonumber(ARGV[5]) do
     local ev = ev_p .. ekey
     redis.call('HSET', ev, 'body', body, 'type', etype, 'subject', subject,
                'received_at', ARGV[3])
+    if not force then
+      redis.call('ZADD', KEYS[3], ARGV[3], ekey)
+    end
     if redis.call('HINCRBY', ev, 'pending', nh) > 0 then
       redis.call('PERSIST', ev)  -- kept until every lane is done with it
     else
