@@ -1,0 +1,182 @@
+"""Soak: steady ingest while workers are SIGKILLed and restarted at random.
+
+    .venv/bin/python -m benchmarks.soak [--duration 60] [--rate 50] [--workers 3]
+
+A receiver (``redo-hooks serve``) takes events at a steady offered rate —
+each return's events one after another, as Redo sends them — while
+``--workers`` worker processes run two recording handlers. Every few seconds
+one worker is killed with SIGKILL (often mid-handler) and a new one started.
+After the posting stops, the workers get up to ``--drain`` seconds to finish.
+Bounded in time; traffic goes to 127.0.0.1 only. Reports: events
+acknowledged, processed per handler, lost (acknowledged, never processed),
+duplicates (ran more than once: allowed, at-least-once), order violations
+(an event ran after a later one of its return had run), dead letters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+
+import httpx2 as httpx
+from redis import Redis
+
+from redo_hooks.testing import RedisServer, sample_body
+
+from .common import SECRET, child_env, python, start, stop, table
+
+APP = "benchmarks.soak_app:hooks"
+
+
+def worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [python(), "-m", "redo_hooks.cli", "--log-level", "ERROR", "worker", APP],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def check(redis: Redis, handler: str, sent: dict[str, list[int]]) -> dict[str, int]:
+    processed = duplicates = violations = lost = 0
+    for subject, seqs in sent.items():
+        ran = [int(x) for x in redis.lrange(f"soak:{handler}:{subject}", 0, -1)]
+        counts = Counter(ran)
+        processed += len(counts)
+        duplicates += sum(c - 1 for c in counts.values())
+        lost += sum(1 for s in seqs if s not in counts)
+        newest = -1
+        for s in ran:
+            if s < newest:
+                violations += 1
+            newest = max(newest, s)
+    return {
+        "processed": processed,
+        "duplicates": duplicates,
+        "violations": violations,
+        "lost": lost,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60, help="seconds of posting")
+    parser.add_argument("--rate", type=float, default=50, help="events per second offered")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--returns", type=int, default=40)
+    parser.add_argument("--kill-every", type=float, default=4.0, help="mean seconds")
+    parser.add_argument("--drain", type=float, default=120, help="seconds allowed at the end")
+    parser.add_argument("--port", type=int, default=8797)
+    args = parser.parse_args()
+
+    with RedisServer(appendonly=True) as server:
+        redis = Redis.from_url(server.url)
+        env = child_env(
+            REDO_HOOKS_REDIS_URL=server.url, REDO_HOOKS_SECRETS=SECRET, REDO_HOOKS_BACKOFF="0.2"
+        )
+        url = f"http://127.0.0.1:{args.port}"
+        receiver = start(
+            [
+                python(),
+                "-m",
+                "redo_hooks.cli",
+                "--log-level",
+                "ERROR",
+                "serve",
+                APP,
+                "--port",
+                str(args.port),
+            ],
+            env,
+            url + "/healthz",
+        )
+        workers = [worker(env) for _ in range(args.workers)]
+        sent: dict[str, list[int]] = {f"ret-{r}": [] for r in range(args.returns)}
+        acked = refused = kills = 0
+        stop_at = time.monotonic() + args.duration
+        lock = threading.Lock()
+        seq = 0
+
+        def post_loop() -> None:
+            nonlocal acked, refused, seq
+            interval = 1.0 / args.rate
+            next_at = time.monotonic()
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {SECRET}"}, timeout=10
+            ) as client:
+                while time.monotonic() < stop_at:
+                    with lock:
+                        subject = random.choice(list(sent))
+                        n = seq
+                        seq += 1
+                    kind = "created" if not sent[subject] else "updated"
+                    response = client.post("/", content=sample_body(kind, subject=subject, seq=n))
+                    with lock:
+                        if response.status_code == 202:
+                            acked += 1
+                            sent[subject].append(n)
+                        else:
+                            refused += 1
+                    next_at += interval
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+
+        poster = threading.Thread(target=post_loop)
+        poster.start()
+        while time.monotonic() < stop_at:
+            time.sleep(random.uniform(0.5, 1.5) * args.kill_every)
+            victim = random.randrange(len(workers))
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait()
+            workers[victim] = worker(env)
+            kills += 1
+        poster.join()
+
+        drain_start = time.monotonic()
+        while time.monotonic() < drain_start + args.drain:
+            results = {h: check(redis, h, sent) for h in ("first", "second")}
+            if all(r["lost"] == 0 for r in results.values()):
+                break
+            time.sleep(1)
+        drained_in = time.monotonic() - drain_start
+        for process in workers:
+            stop(process)
+        stop(receiver)
+        results = {h: check(redis, h, sent) for h in ("first", "second")}
+        dead = redis.zcard("rh:dead:ids")
+        redis.close()
+
+    print()
+    print(
+        f"soak: {args.duration:.0f} s at {args.rate:.0f} events/s offered, {args.workers} "
+        f"workers, {kills} SIGKILLs, {args.returns} returns; drained {drained_in:.0f} s "
+        "after posting stopped"
+    )
+    rows = [
+        [h, acked, r["processed"], r["lost"], r["duplicates"], r["violations"], dead]
+        for h, r in results.items()
+    ]
+    print(
+        table(
+            [
+                "handler",
+                "acknowledged",
+                "processed",
+                "lost",
+                "duplicates",
+                "order violations",
+                "dead letters",
+            ],
+            rows,
+        )
+    )
+    if refused:
+        print(f"{refused} requests were not acknowledged (Redo would retry them)")
+
+
+if __name__ == "__main__":
+    main()
