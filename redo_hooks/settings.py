@@ -106,6 +106,23 @@ class Settings(BaseSettings):
             "is interrupted and counts as a failed attempt."
         ),
     )
+    heartbeat_ttl: int = Field(
+        default=20,
+        ge=2,
+        description=(
+            "Seconds a running job's heartbeat lasts; renewed four times as often. "
+            "A worker that dies is noticed this long after, plus up to "
+            "maintenance_interval."
+        ),
+    )
+    maintenance_interval: int = Field(
+        default=15,
+        ge=1,
+        description=(
+            "Seconds between a worker's maintenance passes, which re-queue the jobs "
+            "of workers that died."
+        ),
+    )
     ingest_batch: int = Field(
         default=256, gt=0, description="Most events the receiver writes in one Redis call."
     )

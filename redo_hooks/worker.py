@@ -41,16 +41,12 @@ class WorkerOptions:
     rq_log_level: str = "WARNING"
 
 
-# Crash detection: a running job's heartbeat is renewed every BEAT seconds
-# and lapses HEARTBEAT_TTL seconds after the worker died; any live worker's
-# maintenance (every MAINTENANCE seconds) then re-queues the job. Together
-# they bound how long a crashed worker's lanes wait: about 20 + 15 s.
-HEARTBEAT_TTL = 20
-BEAT = 5.0
-MAINTENANCE = 15
-# RQ's idle worker blocks on the queue for worker_ttl - 15 s and only checks
-# for maintenance in between: keep that short too.
-WORKER_TTL = 30
+# Crash detection: a running job's heartbeat (Settings.heartbeat_ttl) is
+# renewed four times per TTL while a handler runs and lapses that long after
+# the worker died; any live worker's maintenance (Settings.maintenance_interval)
+# then re-queues the job. RQ's idle worker blocks on the queue for
+# worker_ttl - 15 s and only checks for maintenance in between, so worker_ttl
+# is the maintenance interval + 15.
 
 
 class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
@@ -68,10 +64,11 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
 
     jobs_run = 0
     runtime: jobs.Runtime | None = None
+    heartbeat_ttl = 20
 
     def get_heartbeat_ttl(self, job: Job) -> int:
-        """Seconds a running job's heartbeat lasts (renewed every ``BEAT``)."""
-        return HEARTBEAT_TTL
+        """Seconds a running job's heartbeat lasts (renewed every quarter of it)."""
+        return self.heartbeat_ttl
 
     def handle_warm_shutdown_request(self) -> None:
         """Ask the running lane job to hand its lanes on (see class docs)."""
@@ -92,7 +89,7 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
             beats.join()
 
     def _beat(self, job: Job, done: threading.Event) -> None:
-        while not done.wait(BEAT):
+        while not done.wait(self.heartbeat_ttl / 4):
             try:
                 self.maintain_heartbeats(job)
             except Exception:  # a missed beat is retried; never kill the job
@@ -109,8 +106,12 @@ def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
     )
     jobs.bind(runtime)
     worker = LaneWorker(
-        [queue], connection=connection, maintenance_interval=MAINTENANCE, worker_ttl=WORKER_TTL
+        [queue],
+        connection=connection,
+        maintenance_interval=settings.maintenance_interval,
+        worker_ttl=settings.maintenance_interval + 15,
     )
+    worker.heartbeat_ttl = settings.heartbeat_ttl
     worker.runtime = runtime
     return worker, runtime
 

@@ -15,7 +15,6 @@ import pytest
 from redis import Redis
 
 from redo_hooks.testing import deliver, sample_event, wait_for
-from redo_hooks.worker import HEARTBEAT_TTL, MAINTENANCE
 
 from .conftest import SECRET, MakeHooks, as_bytes
 from .crash_app import record
@@ -24,6 +23,8 @@ from .processes import env, start_workers, stop
 pytestmark = pytest.mark.slow
 
 APP = "tests.crash_app:hooks"
+HEARTBEAT_TTL = 20  # the defaults, documented in docs/guarantees.md
+MAINTENANCE = 15
 
 
 def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
