@@ -97,7 +97,15 @@ def serve(app: str, host: str, port: int) -> None:
 @click.option(
     "--concurrency", default=1, show_default=True, type=click.IntRange(1), help="Processes."
 )
-def worker(app: str, burst: bool, concurrency: int) -> None:
+@click.option(
+    "--grace-period",
+    type=click.FloatRange(0),
+    help=(
+        "Seconds a running handler may take to finish after SIGTERM; then it is "
+        "interrupted and its event runs again later. Default: wait for it."
+    ),
+)
+def worker(app: str, burst: bool, concurrency: int, grace_period: float | None) -> None:
     """Run workers that dispatch events to handlers. APP: as for serve."""
     from .worker import WorkerOptions, run
 
@@ -106,7 +114,8 @@ def worker(app: str, burst: bool, concurrency: int) -> None:
     except RedoHooksError as error:
         _fail(error)
         return
-    sys.exit(run(hooks, WorkerOptions(burst=burst, concurrency=concurrency)))
+    options = WorkerOptions(burst=burst, concurrency=concurrency, grace_period=grace_period)
+    sys.exit(run(hooks, options))
 
 
 @main.command()
@@ -162,10 +171,13 @@ def _dead_letters() -> Any:
 @dead.command("list")
 @click.option("--handler", help="Only this handler's.")
 @click.option("--return", "subject", help="Only this return's (its id).")
+@click.option("--older-than", help="Only those dead for at least this long, e.g. 2h or 7d.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def dead_list(handler: str | None, subject: str | None, as_json: bool) -> None:
+def dead_list(
+    handler: str | None, subject: str | None, older_than: str | None, as_json: bool
+) -> None:
     """List dead letters, oldest first."""
-    letters = _dead_letters().list(handler=handler, subject=subject)
+    letters = _dead_letters().list(handler=handler, subject=subject, before=_age(older_than))
     if as_json:
         for letter in letters:
             click.echo(orjson.dumps(letter.to_dict()).decode())
@@ -201,34 +213,54 @@ def dead_show(dead_id: str, as_json: bool) -> None:
         click.echo(letter.traceback.rstrip())
 
 
-def _select(ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None) -> Any:
+def _age(older_than: str | None) -> float | None:
+    from .replay import parse_time
+
+    if older_than is None:
+        return None
+    try:
+        return parse_time(older_than)
+    except RedoHooksError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _select(
+    ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None, older: str | None
+) -> Any:
     letters = _dead_letters()
-    if ids and (every or handler or subject):
-        raise click.UsageError("give ids, or --all/--handler/--return, not both")
+    if ids and (every or handler or subject or older):
+        raise click.UsageError("give ids, or --all/--handler/--return/--older-than, not both")
     if ids:
         found = [letters.get(i) for i in ids]
         missing = [i for i, d in zip(ids, found, strict=True) if d is None]
         if missing:
             raise click.UsageError(f"no dead letter {', '.join(missing)}")
         return found
-    if not (every or handler or subject):
-        raise click.UsageError("give dead-letter ids, or --all, --handler or --return")
-    return letters.list(handler=handler, subject=subject)
+    if not (every or handler or subject or older):
+        raise click.UsageError(
+            "give dead-letter ids, or --all, --handler, --return or --older-than"
+        )
+    return letters.list(handler=handler, subject=subject, before=_age(older))
 
 
 def _selection_options(command: Any) -> Any:
     command = click.argument("ids", nargs=-1)(command)
     command = click.option("--all", "every", is_flag=True, help="Every dead letter.")(command)
     command = click.option("--handler", help="Every dead letter of this handler.")(command)
+    command = click.option(
+        "--older-than", "older", help="Every dead letter dead for at least this long (2h, 7d)."
+    )(command)
     return click.option("--return", "subject", help="Every dead letter of this return.")(command)
 
 
 @dead.command("retry")
 @_selection_options
-def dead_retry(ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None) -> None:
+def dead_retry(
+    ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None, older: str | None
+) -> None:
     """Route dead-lettered events to their handler again, at the end of their lane."""
     done = 0
-    for letter in _select(ids, every, handler, subject):
+    for letter in _select(ids, every, handler, subject, older):
         try:
             if _dead_letters().retry(letter):
                 done += 1
@@ -240,10 +272,12 @@ def dead_retry(ids: tuple[str, ...], every: bool, handler: str | None, subject: 
 
 @dead.command("drop")
 @_selection_options
-def dead_drop(ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None) -> None:
+def dead_drop(
+    ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None, older: str | None
+) -> None:
     """Forget dead letters; their events expire after the retention time."""
     done = 0
-    for letter in _select(ids, every, handler, subject):
+    for letter in _select(ids, every, handler, subject, older):
         if _dead_letters().drop(letter):
             done += 1
             click.echo(f"dropped {letter.id}: {letter.handler} on return {letter.subject}")

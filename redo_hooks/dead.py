@@ -68,8 +68,14 @@ class DeadLetters:
         self.registry = registry
         self.keys = Keys(settings.key_prefix)
 
-    def list(self, *, handler: str | None = None, subject: str | None = None) -> list[DeadLetter]:
-        """Dead letters, oldest first, optionally only one handler's or one return's."""
+    def list(
+        self,
+        *,
+        handler: str | None = None,
+        subject: str | None = None,
+        before: float | None = None,
+    ) -> list[DeadLetter]:
+        """Dead letters, oldest first: only one handler's, one return's, or dead before a time."""
         ids = [_bytes(i) for i in self.connection.zrange(self.keys.dead_ids, 0, -1)]
         if not ids:
             return []
@@ -80,6 +86,7 @@ class DeadLetters:
             for d in letters
             if (handler is None or d.handler == handler)
             and (subject is None or d.subject == subject)
+            and (before is None or d.dead_at <= before)
         ]
 
     def get(self, dead_id: str) -> DeadLetter | None:

@@ -37,6 +37,8 @@ class WorkerOptions:
 
     burst: bool = False
     concurrency: int = 1
+    #: Seconds a running handler may take to finish after SIGTERM; None: no limit.
+    grace_period: float | None = None
     # RQ's own log level; its per-job INFO lines cost more than a no-op job.
     rq_log_level: str = "WARNING"
 
@@ -70,11 +72,26 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         """Seconds a running job's heartbeat lasts (renewed every quarter of it)."""
         return self.heartbeat_ttl
 
+    grace_period: float | None = None
+
     def handle_warm_shutdown_request(self) -> None:
-        """Ask the running lane job to hand its lanes on (see class docs)."""
+        """Ask the running lane job to hand its lanes on (see class docs).
+
+        With a ``grace_period``, a handler still running when it ends is
+        interrupted (RQ's cold shutdown, by a second SIGTERM): its event runs
+        again later, as after a crash.
+        """
         super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
         if self.runtime is not None:
             self.runtime.stopping = True
+        if self.grace_period is not None:
+            timer = threading.Timer(
+                max(self.grace_period, 1.1),  # RQ ignores a 2nd signal within 1 s
+                os.kill,
+                args=(os.getpid(), signal.SIGTERM),
+            )
+            timer.daemon = True
+            timer.start()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run ``job`` in this process, renewing its heartbeat meanwhile."""
@@ -119,6 +136,7 @@ def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
 def work(hooks: RedoHooks, options: WorkerOptions) -> int:
     """Run one worker in this process until stopped (or drained, in burst mode)."""
     worker, runtime = build(hooks)
+    worker.grace_period = options.grace_period
     log.info(
         "worker_started",
         worker=worker.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import redis
@@ -16,5 +17,5 @@ def record(event: ReturnEvent) -> None:
     """Marks the start, works for a second, then records the event."""
     client = redis.Redis.from_url(hooks.settings.redis_url)
     client.rpush(f"started:{event.subject}", int(event.raw["seq"]))
-    time.sleep(1.0)
+    time.sleep(float(os.environ.get("SLOW_SECONDS", "1")))
     client.rpush(f"done:{event.subject}", int(event.raw["seq"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -49,7 +51,8 @@ def test_an_unknown_setting_in_the_environment_stops_the_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REDO_HOOKS_SECRETZ", "oops")
-    result = CliRunner().invoke(main, ["routes", "tests.e2e_app:hooks"])
+    monkeypatch.delitem(sys.modules, "tests.fresh_app", raising=False)  # import it afresh
+    result = CliRunner().invoke(main, ["routes", "tests.fresh_app:hooks"])
     assert result.exit_code != 0
     assert "REDO_HOOKS_SECRETZ" in str(result.exception) + result.output
 

@@ -1,4 +1,5 @@
-"""Dead letters from the CLI: list, show, retry (in lane order), drop."""
+"""Dead letters from the CLI — list, show, retry (in lane order), drop — and
+status and replay, with real worker processes draining the queue."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from redis import Redis
 
 from redo_hooks.cli import main
 from redo_hooks.keys import Keys
-from redo_hooks.testing import deliver, drain, sample_event
+from redo_hooks.testing import deliver, sample_event
 
 from . import dead_app
+from .conftest import SECRET
+from .processes import env, start_workers
 
 APP = "tests.dead_app:hooks"
 
@@ -26,6 +29,20 @@ def app(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]
     monkeypatch.setenv("REDO_HOOKS_RETRIES", "0")
     monkeypatch.setenv("REDO_HOOKS_BACKOFF", "0")
     yield importlib.reload(dead_app)  # settings are read when the module runs
+
+
+@pytest.fixture(autouse=True)
+def _environ(app: ModuleType, redis_url: str) -> None:
+    global ENVIRON
+    ENVIRON = env(redis_url, SECRET, REDO_HOOKS_RETRIES="0", REDO_HOOKS_BACKOFF="0")
+
+
+ENVIRON: dict[str, str] = {}
+
+
+def drain() -> None:
+    """Run a real ``redo-hooks worker --burst`` process until the queue is empty."""
+    assert start_workers(APP, ENVIRON, "--burst").wait(timeout=60) == 0
 
 
 def cli(*args: str) -> str:
@@ -42,18 +59,20 @@ def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: R
     redis.set("dead:broken", 1)
     for n in range(3):
         deliver(app.hooks, sample_event("updated", subject="ret-x", seq=n))
-    drain(app.hooks, raise_on_dead=False)
+    drain()
     listed = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
     assert [d["subject"] for d in listed] == ["ret-x"] * 3
     assert all(d["handler"] == "dead.flaky" and d["attempts"] == 1 for d in listed)
     assert "ret-x" in cli("list") and "no dead letters" not in cli("list")
+    assert cli("list", "--older-than", "1h") == "no dead letters\n"
+    assert cli("list", "--older-than", "0s") != "no dead letters\n"
     shown = cli("show", listed[0]["id"])
     assert "RuntimeError: bug while handling event 0" in shown and "Traceback" in shown
 
     redis.delete("dead:broken")  # the bug is fixed and deployed
     out = cli("retry", "--return", "ret-x")
     assert "3 dead letter(s) queued again" in out
-    drain(app.hooks)
+    drain()
     assert done(redis, "ret-x") == [0, 1, 2]
     assert cli("list") == "no dead letters\n"
     for d in listed:  # the events are released to expire after the retention
@@ -64,7 +83,7 @@ def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: R
 def test_drop_forgets_and_releases_the_event(app: ModuleType, redis: Redis) -> None:
     redis.set("dead:broken", 1)
     deliver(app.hooks, sample_event("updated", subject="ret-y", seq=0))
-    drain(app.hooks, raise_on_dead=False)
+    drain()
     (letter,) = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
     event = Keys().event(letter["event_key"])
     assert redis.ttl(event) == -1  # held by the dead letter
@@ -88,7 +107,7 @@ def test_status_counts_waiting_events_dead_letters_and_the_oldest_wait(
 ) -> None:
     redis.set("dead:broken", 1)
     deliver(app.hooks, sample_event("updated", subject="ret-s1", seq=0))
-    drain(app.hooks, raise_on_dead=False)
+    drain()
     for n in range(3):
         deliver(app.hooks, sample_event("updated", subject=f"ret-w{n % 2}", seq=n))
     result = CliRunner().invoke(main, ["status", APP, "--json"])
@@ -115,12 +134,12 @@ def test_a_parking_handler_holds_the_return_until_the_operator_acts(
     for n in range(4):
         deliver(app.hooks, sample_event("updated", subject="ret-p", seq=n))
     deliver(app.hooks, sample_event("updated", subject="ret-q", seq=0))
-    drain(app.hooks, raise_on_dead=False)
+    drain()
     assert parked_done(redis, "ret-p") == [0]  # held at event 1
     assert parked_done(redis, "ret-q") == [0]  # other returns go on
     # Later events keep arriving behind the parked head, and still wait.
     deliver(app.hooks, sample_event("updated", subject="ret-p", seq=4))
-    drain(app.hooks, raise_on_dead=False)
+    drain()
     assert parked_done(redis, "ret-p") == [0]
     status = orjson.loads(CliRunner().invoke(main, ["status", APP, "--json"]).output)
     assert status["parked_lanes"] == 1
@@ -134,7 +153,7 @@ def test_a_parking_handler_holds_the_return_until_the_operator_acts(
 
     redis.delete("park:broken")
     assert "1 dead letter(s)" in cli(action, parked[0]["id"])
-    drain(app.hooks)
+    drain()
     expected = [0, 1, 2, 3, 4] if action == "retry" else [0, 2, 3, 4]
     assert parked_done(redis, "ret-p") == expected  # in order, from the held head
     assert cli("list", "--handler", "dead.parking") == "no dead letters\n"
@@ -147,7 +166,7 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     for n in range(3):
         deliver(app.hooks, sample_event("updated", subject="ret-r", seq=n))
     deliver(app.hooks, sample_event("created", subject="ret-other", seq=9))
-    drain(app.hooks)
+    drain()
     assert done(redis, "ret-r") == [0, 1, 2]
 
     def replay(*args: str) -> str:
@@ -158,11 +177,11 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     assert "would replay 3 event(s) to dead.flaky" in replay(
         "--return", "ret-r", "--handler", "dead.flaky", "--dry-run"
     )
-    drain(app.hooks)
+    drain()
     assert done(redis, "ret-r") == [0, 1, 2]  # a dry run changes nothing
     out = replay("--return", "ret-r", "--since", "1h", "--handler", "dead.flaky")
     assert "replayed 3 event(s) to dead.flaky" in out
-    drain(app.hooks)
+    drain()
     assert done(redis, "ret-r") == [0, 1, 2, 0, 1, 2]  # again, in the order received
     assert parked_done(redis, "ret-r") == [0, 1, 2]  # the other handler was not asked
     assert "replayed 1 event(s)" in replay("--type", "created", "--handler", "dead.flaky")

@@ -1,26 +1,24 @@
-"""An acknowledged event survives a Redis restart (AOF on) and is then processed."""
+"""An acknowledged event survives a Redis restart (AOF on) and is then processed
+by a real worker process."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
+from redis import Redis
 from starlette.testclient import TestClient
 
-from redo_hooks import RedoHooks, ReturnEvent
-from redo_hooks.testing import RedisServer, drain, sample_body
+from redo_hooks import RedoHooks
+from redo_hooks.testing import RedisServer, sample_body
 
+from . import e2e_app
 from .conftest import SECRET
+from .processes import env, start_workers
 
 
 def test_events_acknowledged_before_a_redis_restart_are_all_processed() -> None:
-    seen: dict[str, list[int]] = defaultdict(list)
     with RedisServer(appendonly=True) as server:
         hooks = RedoHooks(redis_url=server.url, secrets=[SECRET])
-
-        @hooks.on("return", name="recorder")
-        def record(event: ReturnEvent) -> None:
-            seen[event.subject].append(int(event.raw["seq"]))
-
+        hooks.add(e2e_app.first, "return", name="e2e.first")  # as the worker's app routes
+        hooks.add(e2e_app.second, "return.created", "return.updated", name="e2e.second")
         acknowledged = 0
         with TestClient(hooks.asgi()) as client:
             for n in range(30):
@@ -32,7 +30,11 @@ def test_events_acknowledged_before_a_redis_restart_are_all_processed() -> None:
         assert acknowledged == 30
         server.stop()  # a clean shutdown flushes the AOF
         server.start()
-        drain(hooks)
-    assert {s: v for s, v in seen.items()} == {
-        f"ret-{r}": [n for n in range(30) if n % 3 == r] for r in range(3)
-    }
+        worker = start_workers("tests.e2e_app:hooks", env(server.url, SECRET), "--burst")
+        assert worker.wait(timeout=60) == 0
+        with Redis.from_url(server.url) as redis:
+            seen = {
+                f"ret-{r}": [int(x) for x in redis.lrange(f"e2e:first:ret-{r}", 0, -1)]
+                for r in range(3)
+            }
+    assert seen == {f"ret-{r}": [n for n in range(30) if n % 3 == r] for r in range(3)}

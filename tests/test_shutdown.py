@@ -42,3 +42,27 @@ def test_sigterm_during_a_slow_handler_finishes_it_and_hands_the_rest_on(
     assert again.wait(timeout=60) == 0
     assert seqs(redis, "done:ret-s") == [0, 1, 2]
     assert seqs(redis, "started:ret-s") == [0, 1, 2]
+
+
+def test_a_grace_period_interrupts_a_handler_that_overruns_it_and_loses_nothing(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    hooks.add(record, "return", name="slow.recorder")
+    for n in range(2):
+        deliver(hooks, sample_event("created" if n == 0 else "updated", subject="ret-g", seq=n))
+    environ = env(
+        redis_url,
+        SECRET,
+        REDO_HOOKS_HEARTBEAT_TTL="2",
+        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
+        SLOW_SECONDS="5",
+    )
+    worker = start_workers(APP, environ, "--grace-period", "1")
+    wait_for(lambda: seqs(redis, "started:ret-g") == [0], 30, "the first handler call")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0  # did not wait the handler's 5 s out
+    assert seqs(redis, "done:ret-g") == []  # interrupted mid-handler
+    again = start_workers(APP, {**environ, "SLOW_SECONDS": "0"}, "--burst")
+    assert again.wait(timeout=60) == 0
+    assert seqs(redis, "done:ret-g") == [0, 1]  # the interrupted event ran again, in order
