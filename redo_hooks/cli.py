@@ -244,6 +244,9 @@ def _select(
 
 
 def _selection_options(command: Any) -> Any:
+    command = click.option(
+        "--json", "as_json", is_flag=True, help="The ids changed, as one JSON object."
+    )(command)
     command = click.argument("ids", nargs=-1)(command)
     command = click.option("--all", "every", is_flag=True, help="Every dead letter.")(command)
     command = click.option("--handler", help="Every dead letter of this handler.")(command)
@@ -256,32 +259,58 @@ def _selection_options(command: Any) -> Any:
 @dead.command("retry")
 @_selection_options
 def dead_retry(
-    ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None, older: str | None
+    ids: tuple[str, ...],
+    *,
+    every: bool,
+    handler: str | None,
+    subject: str | None,
+    older: str | None,
+    as_json: bool,
 ) -> None:
-    """Route dead-lettered events to their handler again, at the end of their lane."""
-    done = 0
+    """Route dead-lettered events to their handler again, at the end of their lane.
+
+    A parked lane runs its held event again, first.
+    """
+    done: list[str] = []
     for letter in _select(ids, every, handler, subject, older):
         try:
             if _dead_letters().retry(letter):
-                done += 1
-                click.echo(f"retried {letter.id}: {letter.handler} on return {letter.subject}")
+                done.append(letter.id)
+                if not as_json:
+                    click.echo(f"retried {letter.id}: {letter.handler} on return {letter.subject}")
         except RedoHooksError as error:
             click.echo(f"redo-hooks: {error}", err=True)
-    click.echo(f"{done} dead letter(s) queued again")
+    if as_json:
+        click.echo(orjson.dumps({"retried": done}).decode())
+    else:
+        click.echo(f"{len(done)} dead letter(s) queued again")
 
 
 @dead.command("drop")
 @_selection_options
 def dead_drop(
-    ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None, older: str | None
+    ids: tuple[str, ...],
+    *,
+    every: bool,
+    handler: str | None,
+    subject: str | None,
+    older: str | None,
+    as_json: bool,
 ) -> None:
-    """Forget dead letters; their events expire after the retention time."""
-    done = 0
+    """Forget dead letters; their events expire after the retention time.
+
+    A parked lane skips its held event and moves on.
+    """
+    done: list[str] = []
     for letter in _select(ids, every, handler, subject, older):
         if _dead_letters().drop(letter):
-            done += 1
-            click.echo(f"dropped {letter.id}: {letter.handler} on return {letter.subject}")
-    click.echo(f"{done} dead letter(s) dropped")
+            done.append(letter.id)
+            if not as_json:
+                click.echo(f"dropped {letter.id}: {letter.handler} on return {letter.subject}")
+    if as_json:
+        click.echo(orjson.dumps({"dropped": done}).decode())
+    else:
+        click.echo(f"{len(done)} dead letter(s) dropped")
 
 
 @main.command()
@@ -320,6 +349,7 @@ def status(app: str, as_json: bool) -> None:
 @click.option("--type", "event_type", help="Only events of this type (created, updated, backfill).")
 @click.option("--handler", "handlers", multiple=True, help="Only to this handler (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Counts per handler as one JSON object.")
 def replay_command(
     app: str,
     *,
@@ -329,6 +359,7 @@ def replay_command(
     event_type: str | None,
     handlers: tuple[str, ...],
     dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Route stored events to their handlers again, oldest first, in lane order."""
     from redis import Redis
@@ -348,6 +379,9 @@ def replay_command(
             queued = replay(connection, hooks.settings, hooks.registry, selection, dry_run=dry_run)
     except RedoHooksError as error:
         _fail(error)
+        return
+    if as_json:
+        click.echo(orjson.dumps({"dry_run": dry_run, "queued": dict(queued)}).decode())
         return
     verb = "would replay" if dry_run else "replayed"
     for name, count in sorted(queued.items()):

@@ -78,6 +78,7 @@ def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: R
     for d in listed:  # the events are released to expire after the retention
         assert 0 < redis.ttl(Keys().event(d["event_key"])) <= 7 * 86_400
     assert "0 dead letter(s) queued again" in cli("retry", "--all")
+    assert orjson.loads(cli("retry", "--all", "--json")) == {"retried": []}
 
 
 def test_drop_forgets_and_releases_the_event(app: ModuleType, redis: Redis) -> None:
@@ -186,6 +187,8 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     assert parked_done(redis, "ret-r") == [0, 1, 2]  # the other handler was not asked
     assert "replayed 1 event(s)" in replay("--type", "created", "--handler", "dead.flaky")
     assert "replayed 0 event-handler pair(s)" in replay("--until", "2000-01-01T00:00:00Z")
+    as_json = orjson.loads(replay("--return", "ret-r", "--dry-run", "--json"))
+    assert as_json == {"dry_run": True, "queued": {"dead.flaky": 3, "dead.parking": 3}}
     bad = CliRunner().invoke(main, ["replay", APP, "--since", "yesterday"])
     assert bad.exit_code == 2 and "ISO 8601" in bad.output
     unknown = CliRunner().invoke(main, ["replay", APP, "--handler", "nope"])
