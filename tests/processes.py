@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -64,3 +65,19 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     if process.poll() is None:
         process.terminate()
     return process.wait(timeout=timeout)
+
+
+def wait_registered(
+    redis: Any, workers: list[subprocess.Popen[bytes]], timeout: float = 30
+) -> None:
+    """Wait until every worker process has registered with RQ (its signal handlers are set)."""
+
+    def registered() -> bool:
+        pids = set()
+        for key in redis.scan_iter("rq:worker:*"):
+            pid = redis.hget(key, "pid")
+            if pid is not None:
+                pids.add(int(pid))
+        return all(w.pid in pids for w in workers if w.poll() is None)
+
+    wait_for(registered, timeout, "the workers to register with RQ")

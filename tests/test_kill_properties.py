@@ -26,7 +26,7 @@ from redo_hooks.testing import deliver, sample_body, wait_for
 
 from . import kill_app
 from .conftest import SECRET
-from .processes import env, start_workers, stop
+from .processes import env, start_workers, stop, wait_registered
 
 pytestmark = pytest.mark.slow
 
@@ -86,6 +86,7 @@ def test_guarantees_hold_across_worker_kills(
         REDO_HOOKS_BACKOFF="0",
     )
     workers = [start_workers(APP, environ) for _ in range(2)]
+    wait_registered(redis, workers)
     rng = random.Random(len(events))
     bodies = [sample_body("updated", subject=s, seq=n) for n, s in enumerate(events)]
     try:
@@ -110,6 +111,7 @@ def test_guarantees_hold_across_worker_kills(
             return done_steady and done_flaky + len(dead) == len(events)
 
         wait_for(settled, 60, "every event to succeed or be dead-lettered")
+        wait_registered(redis, workers)  # a restarted one may still be starting
     finally:
         for worker in workers:
             if worker.poll() is None:
