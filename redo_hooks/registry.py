@@ -25,7 +25,9 @@ EVENT_NAMES: tuple[str, ...] = (
     "*",  # every event
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+# No ':' in handler names: lane keys are <prefix><handler>:<return id>, and a
+# return id may itself contain ':'.
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 HandlerFunc = Callable[[ReturnEvent], None] | Callable[[ReturnEvent], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Any])

@@ -109,6 +109,8 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
             if queue.acquire_maintenance_lock():
                 try:
                     self._rescue_intermediate(queue)
+                    if self.runtime is not None:
+                        jobs.rescue_orphaned_lanes(self.runtime)
                 finally:
                     queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
 

@@ -12,6 +12,8 @@ from redis import Redis
 from redo_hooks import RedoHooks
 from redo_hooks.testing import RedisServer
 
+from .processes import kill_leftovers
+
 SECRET = "test-secret-0123456789"
 SECOND_SECRET = "rotated-secret-9876543210"
 
@@ -21,6 +23,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("REDO_HOOKS_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_workers() -> Iterator[None]:
+    yield
+    kill_leftovers()
 
 
 @pytest.fixture(scope="session")

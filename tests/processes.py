@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -55,10 +57,30 @@ def start_server(app: str, environ: dict[str, str]) -> tuple[subprocess.Popen[by
     return process, url
 
 
+#: Every worker process started, so a test's leftovers (the RQ scheduler a
+#: worker forks outlives a SIGKILLed worker) can be cleaned up after it.
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def start_workers(app: str, environ: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*CLI, "--log-level", "WARNING", "worker", app, *args], env=environ, cwd=ROOT
+    process = subprocess.Popen(
+        [*CLI, "--log-level", "WARNING", "worker", app, *args],
+        env=environ,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group, scheduler child included
     )
+    STARTED.append(process)
+    return process
+
+
+def kill_leftovers() -> None:
+    """SIGKILL the process group of every worker started, and forget them."""
+    while STARTED:
+        process = STARTED.pop()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:

@@ -272,7 +272,7 @@ def test_a_redelivery_after_the_dedupe_window_runs_again_and_keeps_its_body(
     assert 0 < redis.ttl(key) <= 3600
 
 
-def test_a_queued_job_deleted_by_hand_is_not_given_new_lanes(
+def test_a_lane_whose_job_was_deleted_by_hand_is_rescued(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:
     hooks = make_hooks()
@@ -280,11 +280,29 @@ def test_a_queued_job_deleted_by_hand_is_not_given_new_lanes(
     hooks.add(lambda event: ran.append(event.subject), "return", name="h")
     deliver(hooks, sample_body(subject="ret-a"))
     Queue("redo-hooks", connection=redis).empty()  # type: ignore[no-untyped-call]  # `rq empty`
-    deliver(hooks, sample_body(subject="ret-b"))
+    deliver(hooks, sample_body(subject="ret-b"))  # not given to the deleted job
     drain(hooks)
-    # ret-b went to a new job. ret-a's lane stays owned by the deleted job:
-    # recovering such lanes is left to the operator tooling still to come.
-    assert ran == ["ret-b"]
+    # Worker maintenance found ret-a's lane owned by a job that no longer
+    # exists and gave it to a new one.
+    assert sorted(ran) == ["ret-a", "ret-b"]
+
+
+def test_a_lane_whose_job_failed_for_good_dead_letters_its_head_and_moves_on(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    ran: list[int] = []
+    hooks.add(lambda event: ran.append(seq(event)), "return", name="h")
+    for n in range(3):
+        deliver(hooks, sample_event("updated", subject="ret-p", seq=n))
+    # As RQ leaves a job whose handler killed its process on every try.
+    job_id = as_bytes(redis.lpop("rq:queue:redo-hooks")).decode()
+    redis.hset(f"rq:job:{job_id}", "status", "failed")
+    with pytest.raises(DeadLettered, match="crashed every try"):
+        drain(hooks)
+    assert ran == [1, 2]
+    (record,) = [orjson.loads(r) for r in redis.hvals(Keys().dead)]
+    assert record["reason"] == "job_failed" and record["subject"] == "ret-p"
 
 
 def test_a_dead_letter_keeps_the_first_and_the_last_error(
