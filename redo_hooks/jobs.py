@@ -66,6 +66,8 @@ log = structlog.get_logger("redo_hooks.jobs")
 
 # A lane job yields the worker after this long, handing its lanes on.
 TIME_SLICE = 5.0
+# A worker without the lanes' handler passes them on, to run this much later.
+UNKNOWN_HANDLER_DELAY = 5.0
 
 
 @dataclass
@@ -131,10 +133,14 @@ def run_lane(handler_name: str) -> dict[str, int]:
         raise ConfigurationError("run_lane must run inside an RQ job")
     handler = _runtime.registry.get(handler_name)
     if handler is None:
-        raise ConfigurationError(
-            f"no handler named {handler_name!r} is registered in this worker's app; "
-            "a deploy removed or renamed it while events were waiting"
-        )
+        # A worker from before a deploy that added the handler, or after one
+        # that removed or renamed it. Failing the job would let RQ give up on
+        # it; instead hand its lanes to a job a worker that knows the handler
+        # can take. If none ever does, this repeats (and logs) every few
+        # seconds, and the events stay in Redis.
+        log.warning("handler_not_in_this_worker", handler=handler_name, job_id=job.id)
+        absent = Handler(name=handler_name, func=print, events=(), is_async=False, retries=None)
+        return LaneJob(_runtime, absent, job.id).pass_on(delay=UNKNOWN_HANDLER_DELAY)
     return LaneJob(_runtime, handler, job.id).run()
 
 
@@ -176,6 +182,21 @@ class LaneJob:
                 break
             self.stats["lanes"] += 1
             Lane(self, subject).run()
+        self.rt.connection.delete(k.job_lanes(self.rq_job_id))
+        return self.stats
+
+    def pass_on(self, delay: float) -> dict[str, int]:
+        """Claim the lanes and hand them all to a job scheduled ``delay`` s from now."""
+        k = self.rt.keys
+        subjects = [
+            _text(s)
+            for s in self.rt.script("job_claim")(
+                keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
+                args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
+            )
+        ]
+        if subjects:
+            self.hand_off(subjects, delay=delay)
         self.rt.connection.delete(k.job_lanes(self.rq_job_id))
         return self.stats
 

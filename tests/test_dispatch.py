@@ -16,6 +16,7 @@ from rq import Queue
 from redo_hooks import RedoHooks, ReturnEvent, scripts
 from redo_hooks.keys import Keys
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
+from redo_hooks.worker import build
 
 from .conftest import MakeHooks, as_bytes
 
@@ -392,3 +393,25 @@ def test_latest_only_skips_snapshots_older_than_the_newest_handled(
     assert every == [0, 1, 2, 3]
     assert latest == [0, 2, 3]  # 1 is stale; 2 is as new as 0, not older: it runs
     assert redis.get("rh:skipped:latest") == b"1"
+
+
+def test_a_worker_without_the_handler_passes_its_lanes_on_instead_of_failing(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    new = make_hooks()  # the app after a deploy that added handler "h"
+    ran: list[int] = []
+    new.add(lambda event: ran.append(seq(event)), "return", name="h")
+    for n in range(2):
+        deliver(new, sample_event("updated", subject="ret-u", seq=n))
+    old = make_hooks()  # a worker still running the app from before
+    old.add(lambda event: None, "return", name="other")
+    worker, runtime = build(old)
+    try:
+        worker.work(burst=True, logging_level="WARNING")
+    finally:
+        runtime.loop.close()
+    assert ran == [] and redis.zcard("rq:failed:redo-hooks") == 0
+    assert redis.zcard("rq:scheduled:redo-hooks") == 1  # passed on, not failed
+    assert redis.llen(Keys().lane("h", "ret-u")) == 2
+    drain(new)  # a worker that knows "h" takes it when it comes due
+    assert ran == [0, 1]
