@@ -27,6 +27,7 @@ from .keys import Keys
 from .queue import IngestPlan, Routed
 from .receive import Incoming
 from .registry import Registry
+from .replies import as_bytes, text
 from .settings import Settings
 
 
@@ -76,11 +77,11 @@ class DeadLetters:
         before: float | None = None,
     ) -> list[DeadLetter]:
         """Dead letters, oldest first: only one handler's, one return's, or dead before a time."""
-        ids = [_bytes(i) for i in self.connection.zrange(self.keys.dead_ids, 0, -1)]
+        ids = [as_bytes(i) for i in self.connection.zrange(self.keys.dead_ids, 0, -1)]
         if not ids:
             return []
         records = self.connection.hmget(self.keys.dead, ids)
-        letters = [DeadLetter.from_json(_bytes(r)) for r in records if r is not None]
+        letters = [DeadLetter.from_json(as_bytes(r)) for r in records if r is not None]
         return [
             d
             for d in letters
@@ -92,7 +93,7 @@ class DeadLetters:
     def get(self, dead_id: str) -> DeadLetter | None:
         """One dead letter by id."""
         raw = self.connection.hget(self.keys.dead, dead_id)
-        return None if raw is None else DeadLetter.from_json(_bytes(raw))
+        return None if raw is None else DeadLetter.from_json(as_bytes(raw))
 
     def drop(self, letter: DeadLetter) -> bool:
         """Forget ``letter``; ``False`` if it was already gone.
@@ -129,10 +130,10 @@ class DeadLetters:
         if stored[0] is None:
             raise RedoHooksError(f"the event of {letter.id} is gone from Redis: cannot retry")
         incoming = Incoming(
-            type=_text(stored[1]),
-            subject=_text(stored[2]),
+            type=text(stored[1]),
+            subject=text(stored[2]),
             key=letter.event_key,
-            body=zlib.decompress(_bytes(stored[0])),
+            body=zlib.decompress(as_bytes(stored[0])),
         )
         plan = IngestPlan(self.settings, k)
         keys, args = plan.build([Routed(incoming, [handler], force=True)])
@@ -175,11 +176,3 @@ class DeadLetters:
                 client=pipe,
             )
             return bool(pipe.execute()[-1])
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()

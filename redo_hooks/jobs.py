@@ -60,6 +60,7 @@ from .jobspec import lane_job
 from .keys import Keys
 from .models import ReturnEvent
 from .registry import Handler, Registry
+from .replies import text
 from .settings import Settings
 
 log = structlog.get_logger("redo_hooks.jobs")
@@ -170,7 +171,7 @@ class LaneJob:
         k = self.rt.keys
         claim = self.rt.script("job_claim")
         subjects = [
-            _text(s)
+            text(s)
             for s in claim(
                 keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
                 args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
@@ -189,7 +190,7 @@ class LaneJob:
         """Claim the lanes and hand them all to a job scheduled ``delay`` s from now."""
         k = self.rt.keys
         subjects = [
-            _text(s)
+            text(s)
             for s in self.rt.script("job_claim")(
                 keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
                 args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
@@ -256,10 +257,10 @@ class Lane:
                 args=[self.job.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
             )
             acked = ""
-            status = _text(reply[0])
+            status = text(reply[0])
             if status != "event":  # "empty" (released) or "lost" (not ours)
                 return
-            key, body, attempts, found = _text(reply[1]), reply[2], int(reply[3]), int(reply[4])
+            key, body, attempts, found = text(reply[1]), reply[2], int(reply[3]), int(reply[4])
             if processed >= rt.settings.lane_batch or self.job.out_of_time():
                 self.job.hand_off([self.subject], delay=0.0)
                 return
@@ -315,13 +316,13 @@ class Lane:
         if event.updated_at is None:
             return False
         newest = self.rt.connection.get(self.rt.keys.latest(self.handler.name, self.subject))
-        return newest is not None and event.updated_at.timestamp() < float(_text(newest))
+        return newest is not None and event.updated_at.timestamp() < float(text(newest))
 
     def failed(self, key: str, exc: Exception, log: Any) -> str:
         """Count a failed attempt; schedule a retry or dead-letter the event."""
         error = f"{type(exc).__name__}: {exc}"
         reply = self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id, error])
-        attempts, first_error = int(reply[0]), _text(reply[1])
+        attempts, first_error = int(reply[0]), text(reply[1])
         if attempts < 0:
             return "retry"  # lost the lane meanwhile: stop, the owner carries on
         retries = self.job.retries
@@ -397,10 +398,6 @@ def backoff(attempt: int, settings: Settings, base: float | None = None) -> floa
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 # An owner job in one of these states will still run, or is running.
 _LIVE = frozenset({"queued", "started", "scheduled", "deferred"})
 
@@ -418,13 +415,13 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
     """
     k, rescued = rt.keys, 0
     for raw in rt.connection.scan_iter(match=f"{k.lane_state_prefix}*", count=1000):
-        state = _text(raw)
+        state = text(raw)
         owner = rt.connection.hget(state, "owner")
-        if owner is None or _text(owner) == "parked":
+        if owner is None or text(owner) == "parked":
             continue
-        owner_s = _text(owner)
+        owner_s = text(owner)
         status = rt.connection.hget(Job.key_for(owner_s.split(":", 1)[0]), "status")
-        if status is not None and _text(status) in _LIVE:
+        if status is not None and text(status) in _LIVE:
             continue
         handler_name, _, subject = state[len(k.lane_state_prefix) :].partition(":")
         handler = rt.registry.get(handler_name)
@@ -433,11 +430,11 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
             continue
         job = LaneJob(rt, handler, owner_s.split(":", 1)[0])
         job.job_id = owner_s  # act as the owner it replaces
-        if status is not None and _text(status) == "failed":
+        if status is not None and text(status) == "failed":
             head = rt.connection.lindex(k.lane(handler_name, subject), 0)
             if head is not None:
                 Lane(job, subject).dead_letter(
-                    _text(head), "job_failed", "the lane's job failed (crashed every try)", "", 0
+                    text(head), "job_failed", "the lane's job failed (crashed every try)", "", 0
                 )
         job.hand_off([subject], delay=0.0)
         log.warning("orphaned_lane_rescued", handler=handler_name, subject=subject)

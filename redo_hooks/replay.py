@@ -28,26 +28,27 @@ from .keys import Keys
 from .queue import IngestPlan, Routed
 from .receive import Incoming
 from .registry import Registry
+from .replies import as_bytes, text
 from .settings import Settings
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_time(text: str, now: float | None = None) -> float:
+def parse_time(value: str, now: float | None = None) -> float:
     """Epoch seconds from ISO 8601 (``2026-11-27T10:00:00Z``) or an age (``90m``, ``2d``)."""
-    match = _RELATIVE.match(text.strip())
+    match = _RELATIVE.match(value.strip())
     if match:
         return (time.time() if now is None else now) - float(match[1]) * _UNITS[match[2]]
     try:
-        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ConfigurationError(
-            f"cannot read the time {text!r}: use ISO 8601 (2026-11-27T10:00:00Z) "
+            f"cannot read the time {value!r}: use ISO 8601 (2026-11-27T10:00:00Z) "
             "or an age such as 30m, 6h, 2d"
         ) from None
     if stamp.tzinfo is None:
-        raise ConfigurationError(f"time {text!r} needs a timezone, e.g. a trailing Z for UTC")
+        raise ConfigurationError(f"time {value!r} needs a timezone, e.g. a trailing Z for UTC")
     return stamp.timestamp()
 
 
@@ -83,11 +84,11 @@ def replay(
     queued: Counter[str] = Counter()
     batch: list[Routed] = []
     for raw_key in connection.zrangebyscore(keys.events, low, high):
-        key = _text(raw_key)
+        key = text(raw_key)
         body, etype, subject = connection.hmget(keys.event(key), ["body", "type", "subject"])
         if body is None:
             continue  # expired between the index and now
-        etype_s, subject_s = _text(etype), _text(subject)
+        etype_s, subject_s = text(etype), text(subject)
         if selection.subject is not None and subject_s != selection.subject:
             continue
         if selection.event_type is not None and etype_s != selection.event_type:
@@ -102,7 +103,7 @@ def replay(
         for handler in targets:
             queued[handler.name] += 1
         incoming = Incoming(
-            type=etype_s, subject=subject_s, key=key, body=zlib.decompress(_bytes(body))
+            type=etype_s, subject=subject_s, key=key, body=zlib.decompress(as_bytes(body))
         )
         batch.append(Routed(incoming, targets, force=True))
         if len(batch) >= settings.ingest_batch:
@@ -116,11 +117,3 @@ def _flush(ingest: Any, plan: IngestPlan, batch: list[Routed], dry_run: bool) ->
     if batch and not dry_run:
         keys, args = plan.build(batch)
         ingest(keys=keys, args=args)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()

@@ -17,6 +17,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 
 from .keys import Keys
 from .registry import Registry
+from .replies import text
 from .settings import Settings
 
 
@@ -54,18 +55,18 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         events += waiting
         head = connection.lindex(lane, 0)
         if head is not None:
-            received = connection.hget(keys.event(_text(head)), "received_at")
+            received = connection.hget(keys.event(text(head)), "received_at")
             if received is not None:
-                at = float(_text(received))
+                at = float(text(received))
                 oldest = at if oldest is None else min(oldest, at)
-        state = keys.lane_state_prefix + _text(lane)[len(keys.lane_prefix) :]
+        state = keys.lane_state_prefix + text(lane)[len(keys.lane_prefix) :]
         if connection.hexists(state, "parked"):
             parked += 1
     skipped = {}
     for handler in registry:
         count = connection.get(keys.skipped(handler.name))
         if count is not None:
-            skipped[handler.name] = int(_text(count))
+            skipped[handler.name] = int(text(count))
     return Status(
         queued_jobs=queue.count,
         running_jobs=StartedJobRegistry(queue=queue).count,
@@ -78,7 +79,3 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         parked_lanes=parked,
         skipped_stale=skipped,
     )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -10,6 +10,7 @@ import pytest
 from redis import Redis
 
 from redo_hooks import RedoHooks
+from redo_hooks.replies import as_bytes
 from redo_hooks.testing import RedisServer
 
 from .processes import kill_leftovers
@@ -53,6 +54,8 @@ def redis(redis_url: str) -> Iterator[Redis]:
     client.close()
 
 
+__all__ = ["as_bytes"]  # re-exported for the tests
+
 MakeHooks = Callable[..., RedoHooks]
 
 
@@ -90,12 +93,3 @@ def snapshot(client: Redis) -> dict[bytes, Any]:
         else:
             out[key] = kind
     return out
-
-
-def as_bytes(value: object) -> bytes:
-    """A Redis reply as bytes (redis-py types replies as ``bytes | str``)."""
-    if isinstance(value, bytes):
-        return value
-    if value is None:
-        return b""
-    return str(value).encode()
