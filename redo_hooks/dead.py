@@ -11,7 +11,6 @@ same MULTI/EXEC. *Drop* forgets it, and lets the body expire after
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +23,9 @@ from . import scripts
 from .errors import RedoHooksError
 from .jobspec import lane_job
 from .keys import Keys
-from .queue import IngestPlan, Routed
-from .receive import Incoming
+from .queue import STORED_FIELDS, IngestPlan, Routed, incoming_from_stored
 from .registry import Registry
-from .replies import as_bytes, text
+from .replies import as_bytes
 from .settings import Settings
 
 
@@ -68,6 +66,12 @@ class DeadLetters:
         self.settings = settings
         self.registry = registry
         self.keys = Keys(settings.key_prefix)
+        self.queue = Queue(settings.queue, connection=connection)
+        self.plan = IngestPlan(settings, self.keys)
+        self._scripts = {
+            name: connection.register_script(scripts.source(name))
+            for name in ("dead_drop", "ingest", "lane_unpark")
+        }
 
     def list(
         self,
@@ -103,8 +107,7 @@ class DeadLetters:
         if letter.parked:
             return self._unpark(letter, drop=True)
         k = self.keys
-        script = self.connection.register_script(scripts.source("dead_drop"))
-        done = script(
+        done = self._scripts["dead_drop"](
             keys=[k.dead, k.dead_ids, k.event(letter.event_key)],
             args=[letter.id, self.settings.retention],
         )
@@ -126,18 +129,12 @@ class DeadLetters:
             # The event is still the head of its lane: run the lane again.
             return self._unpark(letter, drop=False)
         k = self.keys
-        stored = self.connection.hmget(k.event(letter.event_key), ["body", "type", "subject"])
-        if stored[0] is None:
+        stored = self.connection.hmget(k.event(letter.event_key), STORED_FIELDS)
+        incoming = incoming_from_stored(letter.event_key, stored)
+        if incoming is None:
             raise RedoHooksError(f"the event of {letter.id} is gone from Redis: cannot retry")
-        incoming = Incoming(
-            type=text(stored[1]),
-            subject=text(stored[2]),
-            key=letter.event_key,
-            body=zlib.decompress(as_bytes(stored[0])),
-        )
-        plan = IngestPlan(self.settings, k)
-        keys, args = plan.build([Routed(incoming, [handler], force=True)])
-        ingest = self.connection.register_script(scripts.source("ingest"))
+        keys, args = self.plan.build([Routed(incoming, [handler], force=True)])
+        ingest = self._scripts["ingest"]
         with self.connection.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -158,12 +155,12 @@ class DeadLetters:
 
     def _unpark(self, letter: DeadLetter, *, drop: bool) -> bool:
         k, settings = self.keys, self.settings
-        queue = Queue(settings.queue, connection=self.connection)
-        job = lane_job(self.connection, queue.name, letter.handler, timeout=settings.job_timeout)
-        unpark = self.connection.register_script(scripts.source("lane_unpark"))
+        job = lane_job(
+            self.connection, self.queue.name, letter.handler, timeout=settings.job_timeout
+        )
         with self.connection.pipeline(transaction=True) as pipe:
-            queue.enqueue_job(job, pipeline=pipe)
-            unpark(
+            self.queue.enqueue_job(job, pipeline=pipe)
+            self._scripts["lane_unpark"](
                 keys=[
                     k.lane(letter.handler, letter.subject),
                     k.lane_state(letter.handler, letter.subject),

@@ -59,6 +59,7 @@ from .errors import ConfigurationError
 from .jobspec import lane_job
 from .keys import Keys
 from .models import ReturnEvent
+from .queue import unpack_body
 from .registry import Handler, Registry
 from .replies import text
 from .settings import Settings
@@ -168,37 +169,31 @@ class LaneJob:
 
     def run(self) -> dict[str, int]:
         """Drain every lane; hand the rest on when the time slice is over."""
-        k = self.rt.keys
-        claim = self.rt.script("job_claim")
-        subjects = [
-            text(s)
-            for s in claim(
-                keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
-                args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
-            )
-        ]
+        subjects = self.claim()
         for index, subject in enumerate(subjects):
             if self.out_of_time():
                 self.hand_off(subjects[index:], delay=0.0)
                 break
             self.stats["lanes"] += 1
             Lane(self, subject).run()
-        self.rt.connection.delete(k.job_lanes(self.rq_job_id))
+        self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
         return self.stats
+
+    def claim(self) -> list[str]:
+        """Take this job's lanes under this run's owner token (``job_claim.lua``)."""
+        k = self.rt.keys
+        reply = self.rt.script("job_claim")(
+            keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
+            args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
+        )
+        return [text(subject) for subject in reply]
 
     def pass_on(self, delay: float) -> dict[str, int]:
         """Claim the lanes and hand them all to a job scheduled ``delay`` s from now."""
-        k = self.rt.keys
-        subjects = [
-            text(s)
-            for s in self.rt.script("job_claim")(
-                keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
-                args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
-            )
-        ]
+        subjects = self.claim()
         if subjects:
             self.hand_off(subjects, delay=delay)
-        self.rt.connection.delete(k.job_lanes(self.rq_job_id))
+        self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
         return self.stats
 
     def out_of_time(self) -> bool:
@@ -284,7 +279,7 @@ class Lane:
         if body is None:
             return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
         try:
-            event = ReturnEvent.from_raw(orjson.loads(zlib.decompress(body)), key)
+            event = ReturnEvent.from_raw(orjson.loads(unpack_body(body)), key)
         except (ValidationError, orjson.JSONDecodeError, zlib.error) as exc:
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
             return self.dead_letter(key, "invalid_event", str(exc), "", attempts)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +24,9 @@ from redis import Redis
 from . import scripts
 from .errors import ConfigurationError
 from .keys import Keys
-from .queue import IngestPlan, Routed
-from .receive import Incoming
+from .queue import STORED_FIELDS, IngestPlan, Routed, incoming_from_stored
 from .registry import Registry
-from .replies import as_bytes, text
+from .replies import text
 from .settings import Settings
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
@@ -85,10 +83,10 @@ def replay(
     batch: list[Routed] = []
     for raw_key in connection.zrangebyscore(keys.events, low, high):
         key = text(raw_key)
-        body, etype, subject = connection.hmget(keys.event(key), ["body", "type", "subject"])
-        if body is None:
+        stored = connection.hmget(keys.event(key), STORED_FIELDS)
+        if stored[0] is None:
             continue  # expired between the index and now
-        etype_s, subject_s = text(etype), text(subject)
+        etype_s, subject_s = text(stored[1]), text(stored[2])
         if selection.subject is not None and subject_s != selection.subject:
             continue
         if selection.event_type is not None and etype_s != selection.event_type:
@@ -102,9 +100,9 @@ def replay(
             continue
         for handler in targets:
             queued[handler.name] += 1
-        incoming = Incoming(
-            type=etype_s, subject=subject_s, key=key, body=zlib.decompress(as_bytes(body))
-        )
+        incoming = incoming_from_stored(key, stored)
+        if incoming is None:
+            continue
         batch.append(Routed(incoming, targets, force=True))
         if len(batch) >= settings.ingest_batch:
             _flush(ingest, plan, batch, dry_run)
