@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import statistics
@@ -13,14 +12,14 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from redo_hooks.testing import wait_for
+from redo_hooks.testing import env_without_redo_hooks, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-0123456789abcdef"
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDO_HOOKS_")}
+    env = env_without_redo_hooks()
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env

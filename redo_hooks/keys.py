@@ -117,7 +117,3 @@ class Keys:
     def dead_ids(self) -> str:
         """Dead-letter ids by time."""
         return f"{self.prefix}:dead:ids"
-
-    def pattern(self) -> str:
-        """Glob matching every key under the prefix."""
-        return f"{self.prefix}:*"

@@ -33,7 +33,7 @@ from .hooks import RedoHooks
 from .keys import Keys
 from .queue import IngestPlan, Routed
 from .receive import parse_body
-from .worker import build, promote_scheduled
+from .worker import build, drain_burst
 
 
 class DeadLettered(RedoHooksError):
@@ -197,14 +197,8 @@ def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0
     worker, runtime = build(hooks)
     keys = Keys(hooks.settings.key_prefix)
     dead_before = runtime.connection.zcard(keys.dead_ids)
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            worker.work(burst=True, logging_level="WARNING")
-            if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
-                break
-            if time.monotonic() > deadline:
-                raise RedoHooksError(f"drain did not finish in {timeout} s")
+        drain_burst(worker, runtime, "WARNING", deadline=time.monotonic() + timeout)
     finally:
         runtime.loop.close()
         jobs.bind(None)

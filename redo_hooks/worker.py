@@ -28,6 +28,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.utils import now
 
 from . import jobs
+from .errors import RedoHooksError
 from .hooks import RedoHooks
 
 log = structlog.get_logger("redo_hooks.worker")
@@ -188,12 +189,26 @@ def work(hooks: RedoHooks, options: WorkerOptions) -> int:
     if not options.burst:
         worker.work(with_scheduler=True, logging_level=options.rq_log_level)
         return 0
+    drain_burst(worker, runtime, options.rq_log_level)
+    return 0
+
+
+def drain_burst(
+    worker: LaneWorker, runtime: jobs.Runtime, log_level: str, deadline: float | None = None
+) -> None:
+    """Work in burst mode until nothing is queued or scheduled (or a stop is asked).
+
+    Scheduled retries are moved onto the queue as they come due. Raises
+    ``RedoHooksError`` when ``deadline`` (a ``time.monotonic()`` value) passes.
+    """
     while True:
-        worker.work(burst=True, logging_level=options.rq_log_level)
+        worker.work(burst=True, logging_level=log_level)
         if worker._stop_requested:
-            return 0
+            return
         if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
-            return 0
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            raise RedoHooksError("the queue did not drain in time")
 
 
 def promote_scheduled(connection: Redis, queue: Queue, *, wait: bool) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from redo_hooks.testing import wait_for
+from redo_hooks.testing import env_without_redo_hooks, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "redo_hooks.cli"]
@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("REDO_HOOKS_")}
+    out = env_without_redo_hooks()
     out.update(
         REDO_HOOKS_REDIS_URL=redis_url,
         REDO_HOOKS_SECRETS=secret,
