@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -243,6 +244,25 @@ def _select(
     return letters.list(handler=handler, subject=subject, before=_age(older))
 
 
+def _act(
+    letters: Any, action: Callable[[Any], bool], verb: str, summary: str, as_json: bool
+) -> None:
+    """Apply ``action`` to each dead letter and say what changed."""
+    done: list[str] = []
+    for letter in letters:
+        try:
+            if action(letter):
+                done.append(letter.id)
+                if not as_json:
+                    click.echo(f"{verb} {letter.id}: {letter.handler} on return {letter.subject}")
+        except RedoHooksError as error:
+            click.echo(f"redo-hooks: {error}", err=True)
+    if as_json:
+        click.echo(orjson.dumps({verb: done}).decode())
+    else:
+        click.echo(f"{len(done)} dead letter(s) {summary}")
+
+
 def _selection_options(command: Any) -> Any:
     command = click.option(
         "--json", "as_json", is_flag=True, help="The ids changed, as one JSON object."
@@ -271,19 +291,8 @@ def dead_retry(
 
     A parked lane runs its held event again, first.
     """
-    done: list[str] = []
-    for letter in _select(ids, every, handler, subject, older):
-        try:
-            if _dead_letters().retry(letter):
-                done.append(letter.id)
-                if not as_json:
-                    click.echo(f"retried {letter.id}: {letter.handler} on return {letter.subject}")
-        except RedoHooksError as error:
-            click.echo(f"redo-hooks: {error}", err=True)
-    if as_json:
-        click.echo(orjson.dumps({"retried": done}).decode())
-    else:
-        click.echo(f"{len(done)} dead letter(s) queued again")
+    letters = _select(ids, every, handler, subject, older)
+    _act(letters, _dead_letters().retry, "retried", "queued again", as_json)
 
 
 @dead.command("drop")
@@ -301,16 +310,8 @@ def dead_drop(
 
     A parked lane skips its held event and moves on.
     """
-    done: list[str] = []
-    for letter in _select(ids, every, handler, subject, older):
-        if _dead_letters().drop(letter):
-            done.append(letter.id)
-            if not as_json:
-                click.echo(f"dropped {letter.id}: {letter.handler} on return {letter.subject}")
-    if as_json:
-        click.echo(orjson.dumps({"dropped": done}).decode())
-    else:
-        click.echo(f"{len(done)} dead letter(s) dropped")
+    letters = _select(ids, every, handler, subject, older)
+    _act(letters, _dead_letters().drop, "dropped", "dropped", as_json)
 
 
 @main.command()
