@@ -149,13 +149,16 @@ def run_lane(handler_name: str) -> dict[str, int]:
 class LaneJob:
     """One RQ job's pass over the lanes it was given."""
 
-    def __init__(self, rt: Runtime, handler: Handler, job_id: str) -> None:
+    def __init__(
+        self, rt: Runtime, handler: Handler, job_id: str, owner: str | None = None
+    ) -> None:
         self.rt = rt
         self.handler = handler
         self.rq_job_id = job_id
         # The owner token of this run of the job: a re-run after a presumed
-        # crash fences out the earlier run (see job_claim.lua).
-        self.job_id = f"{job_id}:{uuid.uuid4().hex[:12]}"
+        # crash fences out the earlier run (see job_claim.lua). ``owner``
+        # acts as an existing token instead (the orphan rescue does).
+        self.job_id = owner or f"{job_id}:{uuid.uuid4().hex[:12]}"
         self.retries = rt.settings.retries if handler.retries is None else handler.retries
         self.started = time.monotonic()
         self.stats = {
@@ -423,8 +426,7 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
         if handler is None:
             log.warning("orphaned_lane_of_unknown_handler", handler=handler_name, subject=subject)
             continue
-        job = LaneJob(rt, handler, owner_s.split(":", 1)[0])
-        job.job_id = owner_s  # act as the owner it replaces
+        job = LaneJob(rt, handler, owner_s.split(":", 1)[0], owner=owner_s)
         if status is not None and text(status) == "failed":
             head = rt.connection.lindex(k.lane(handler_name, subject), 0)
             if head is not None:
