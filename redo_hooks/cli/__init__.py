@@ -17,10 +17,10 @@ from typing import Any
 import click
 import orjson
 
-from . import logs
-from .errors import ConfigurationError, RedoHooksError
-from .hooks import RedoHooks
-from .importer import import_from_string
+from .. import logs
+from ..errors import ConfigurationError, RedoHooksError
+from ..hooks import RedoHooks
+from ..importer import import_from_string
 
 APP_HELP = "Import string of your RedoHooks object, e.g. 'shop.hooks:hooks'."
 
@@ -108,7 +108,7 @@ def serve(app: str, host: str, port: int) -> None:
 )
 def worker(app: str, burst: bool, concurrency: int, grace_period: float | None) -> None:
     """Run workers that dispatch events to handlers. APP: as for serve."""
-    from .worker import WorkerOptions, run
+    from ..worker import WorkerOptions, run
 
     try:
         hooks = _load(app)
@@ -137,13 +137,9 @@ def routes(app: str) -> None:
 @click.option("--status", help="return.status to set, e.g. complete.")
 def sample(type: str, subject: str | None, status: str | None) -> None:
     """Print a realistic sample event (the spec's example, fresh id and times)."""
-    from .testing import sample_body
+    from ..testing import sample_body
 
     click.echo(sample_body(type, subject=subject, status=status).decode())
-
-
-if __name__ == "__main__":
-    main()
 
 
 @main.group()
@@ -153,7 +149,7 @@ def dead(ctx: click.Context, app: str) -> None:
     """Dead letters of APP: events a handler gave up on. See `dead APP list`."""
     from redis import Redis
 
-    from .dead import DeadLetters
+    from ..dead import DeadLetters
 
     try:
         hooks = _load(app)
@@ -215,7 +211,7 @@ def dead_show(dead_id: str, as_json: bool) -> None:
 
 
 def _age(older_than: str | None) -> float | None:
-    from .replay import parse_time
+    from ..replay import parse_time
 
     if older_than is None:
         return None
@@ -321,7 +317,7 @@ def status(app: str, as_json: bool) -> None:
     """What is queued, running, retrying, dead or parked, and the oldest wait."""
     from redis import Redis
 
-    from .status import snapshot
+    from ..status import snapshot
 
     try:
         hooks = _load(app)
@@ -365,7 +361,7 @@ def replay_command(
     """Route stored events to their handlers again, oldest first, in lane order."""
     from redis import Redis
 
-    from .replay import Selection, parse_time, replay
+    from ..replay import Selection, parse_time, replay
 
     try:
         hooks = _load(app)
@@ -388,3 +384,13 @@ def replay_command(
     for name, count in sorted(queued.items()):
         click.echo(f"{verb} {count} event(s) to {name}")
     click.echo(f"{verb} {sum(queued.values())} event-handler pair(s) in all")
+
+
+def _register() -> None:
+    from .subscriptions import rotate_secret, subscribe, subscriptions
+
+    for command in (subscribe, subscriptions, rotate_secret):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,330 @@
+"""``redo-hooks subscribe``, ``subscriptions …`` and ``rotate-secret``: Redo's side.
+
+These talk to Redo's API (``REDO_API_URL``, ``REDO_API_SECRET``), not to
+Redis. A command that prints a receiver secret prints it once, on stdout, as
+the settings line to deploy; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import secrets as secrets_module
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import httpx
+import orjson
+
+from ..errors import RedoHooksError
+from ..redo_api import API_SECRET_ENV, API_URL_ENV, DEFAULT_API_URL, RedoAPI, Webhook
+
+PROBE_INTERVAL = 2.0
+
+
+def new_secret() -> str:
+    """A strong receiver secret: 256 random bits, URL-safe."""
+    return secrets_module.token_urlsafe(32)
+
+
+def secret_entry(token: str, store: str | None) -> str:
+    """One ``REDO_HOOKS_SECRETS`` entry: ``store=token``, or the bare token."""
+    return token if store is None else f"{store}={token}"
+
+
+def _api_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--api-secret",
+        envvar=API_SECRET_ENV,
+        show_envvar=True,
+        help="Redo API secret with the webhooks_read/webhooks_write scopes.",
+    )(command)
+    return click.option(
+        "--api-url",
+        envvar=API_URL_ENV,
+        show_envvar=True,
+        default=DEFAULT_API_URL,
+        show_default=True,
+        help="Base URL of Redo's API.",
+    )(command)
+
+
+def _client(api_url: str, api_secret: str | None) -> RedoAPI:
+    if not api_secret:
+        raise click.UsageError(f"no Redo API secret: set {API_SECRET_ENV} or pass --api-secret")
+    return RedoAPI(api_secret, base_url=api_url)
+
+
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except RedoHooksError as error:
+        click.echo(f"redo-hooks: {error}", err=True)
+        sys.exit(1)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _check_https(url: str) -> None:
+    if not url.startswith("https://"):
+        raise click.BadParameter("Redo delivers only to https:// URLs", param_hint="--url")
+
+
+@click.command()
+@click.option("--store", required=True, help="Redo store id.")
+@click.option("--url", required=True, help="Public https:// URL of your receiver.")
+@click.option(
+    "--external-id",
+    help="Your id for this subscription; running again with it updates instead of adding "
+    "a second one. Default: redo-hooks:<url>.",
+)
+@click.option("--secret", "token", help="Receiver secret to use. Default: a new strong one.")
+@click.option("--backfill", is_flag=True, help="Also send backfill events for existing returns.")
+@click.option(
+    "--label/--no-label",
+    default=True,
+    show_default=True,
+    help="Label the printed secret with the store id (store=secret).",
+)
+@_api_options
+def subscribe(
+    *,
+    store: str,
+    url: str,
+    external_id: str | None,
+    token: str | None,
+    backfill: bool,
+    label: bool,
+    api_url: str,
+    api_secret: str | None,
+) -> None:
+    """Subscribe your receiver to a store's return events; print its secret setting.
+
+    Creates the webhook, or updates the one with the same external id. The
+    last line (stdout) is what the receiver needs, e.g.
+    REDO_HOOKS_SECRETS=<store>=<secret>: deploy it (append it, comma-separated,
+    if the receiver already serves other stores) before events arrive.
+    """
+    _check_https(url)
+    token = token or new_secret()
+    external_id = external_id or f"redo-hooks:{url}"
+
+    def act() -> None:
+        with _client(api_url, api_secret) as redo:
+            written = redo.create_webhook(
+                store, url, token=token, external_id=external_id, backfill=backfill
+            )
+        verb = "created" if written.created else "updated"
+        _say(f"{verb} webhook {written.webhook.id} for store {store}: {url}")
+        _say(f"external id: {external_id}; backfill: {'yes' if backfill else 'no'}")
+        _say("the receiver must accept this secret (set it, then deploy):")
+        click.echo(f"REDO_HOOKS_SECRETS={secret_entry(token, store if label else None)}")
+
+    _run(act)
+
+
+@click.group()
+def subscriptions() -> None:
+    """List, show, delete and replay Redo webhook subscriptions."""
+
+
+@subscriptions.command("list")
+@click.option("--store", required=True, help="Redo store id.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@_api_options
+def list_command(store: str, as_json: bool, api_url: str, api_secret: str | None) -> None:
+    """Every webhook subscription of a store."""
+
+    def act() -> None:
+        with _client(api_url, api_secret) as redo:
+            hooks = redo.list_webhooks(store)
+        if as_json:
+            for hook in hooks:
+                click.echo(orjson.dumps(hook.summary()).decode())
+            return
+        if not hooks:
+            click.echo(f"no webhooks for store {store}")
+            return
+        click.echo(f"{'id':24}  {'topic':7}  {'external id':30}  url")
+        for hook in hooks:
+            click.echo(
+                f"{hook.id:24}  {hook.topic:7}  {(hook.external_id or '-')[:30]:30}  "
+                f"{hook.callback.url}"
+            )
+
+    _run(act)
+
+
+@subscriptions.command("show")
+@click.argument("webhook_id")
+@click.option("--json", "as_json", is_flag=True)
+@_api_options
+def show_command(webhook_id: str, as_json: bool, api_url: str, api_secret: str | None) -> None:
+    """One webhook subscription (its secret only as whether one is set)."""
+
+    def act() -> None:
+        with _client(api_url, api_secret) as redo:
+            hook = redo.get_webhook(webhook_id)
+        _show(hook, as_json)
+
+    _run(act)
+
+
+def _show(hook: Webhook, as_json: bool) -> None:
+    summary = hook.summary()
+    if as_json:
+        click.echo(orjson.dumps(summary).decode())
+        return
+    for name, value in summary.items():
+        click.echo(f"{name:11} {'-' if value is None else value}")
+
+
+@subscriptions.command("delete")
+@click.argument("webhook_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_api_options
+def delete_command(webhook_id: str, yes: bool, api_url: str, api_secret: str | None) -> None:
+    """Delete a webhook subscription: Redo stops sending its events."""
+    if not yes:
+        click.confirm(f"Delete webhook {webhook_id}? Redo stops sending its events", abort=True)
+
+    def act() -> None:
+        with _client(api_url, api_secret) as redo:
+            redo.delete_webhook(webhook_id)
+        _say(f"deleted webhook {webhook_id}")
+
+    _run(act)
+
+
+@subscriptions.command("replay")
+@click.argument("webhook_id")
+@click.option("--since", required=True, help="ISO 8601 time, or an age such as 2h or 3d.")
+@_api_options
+def replay_command(webhook_id: str, since: str, api_url: str, api_secret: str | None) -> None:
+    """Ask Redo to send again every event of a webhook since a time.
+
+    The receiver's dedupe drops events it already has (within dedupe_ttl).
+    """
+    from ..replay import parse_time
+
+    def act() -> None:
+        start = datetime.fromtimestamp(parse_time(since), UTC)
+        with _client(api_url, api_secret) as redo:
+            redo.replay_webhook(webhook_id, start)
+        _say(f"Redo accepted the replay of webhook {webhook_id} since {start.isoformat()}")
+
+    _run(act)
+
+
+def probe(url: str, token: str, timeout: float = 5.0) -> bool | None:
+    """Does the receiver at ``url`` accept ``token``? ``None``: could not tell.
+
+    Posts ``{}``: a redo-hooks receiver checks the bearer before the body, so
+    an accepted secret gets 422 and a refused one 401, and neither stores
+    anything.
+    """
+    try:
+        response = httpx.post(
+            url,
+            content=b"{}",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=timeout,
+        )
+    except httpx.HTTPError:
+        return None
+    if response.status_code in (401, 403):
+        return False
+    if 400 <= response.status_code < 500 or response.is_success:
+        return True
+    return None
+
+
+def _wait_for_receiver(url: str, token: str, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while True:
+        accepted = probe(url, token)
+        if accepted:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(PROBE_INTERVAL)
+
+
+@click.command("rotate-secret")
+@click.argument("webhook_id")
+@click.option("--store", help="Store id, to label the secret (store=secret) as subscribe does.")
+@click.option("--new-secret", "token", help="The new secret. Default: a new strong one.")
+@click.option(
+    "--probe-url",
+    help="Where to check that the receiver accepts the new secret, if not the webhook's "
+    "own URL (e.g. an internal address).",
+)
+@click.option("--no-probe", is_flag=True, help="Skip the check; you vouch for the deploy.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds to keep checking for the deployed secret before giving up.",
+)
+@click.option("--yes", is_flag=True, help="Do not stop to ask; check (and --wait) instead.")
+@_api_options
+def rotate_secret(
+    webhook_id: str,
+    *,
+    store: str | None,
+    token: str | None,
+    probe_url: str | None,
+    no_probe: bool,
+    wait: float,
+    yes: bool,
+    api_url: str,
+    api_secret: str | None,
+) -> None:
+    """Rotate a webhook's secret with no downtime, in three steps.
+
+    1. You add the new secret to the receiver's accepted set and deploy.
+    2. This command checks that the receiver accepts it, then switches the
+       subscription at Redo to the new secret.
+    3. You remove the old secret from the receiver and deploy.
+
+    Redo never sends a secret the receiver refuses: the switch happens only
+    once the new one is accepted, and the old one is dropped only after.
+    """
+    token = token or new_secret()
+    entry = secret_entry(token, store)
+
+    def act() -> None:
+        with _client(api_url, api_secret) as redo:
+            hook = redo.get_webhook(webhook_id)
+            target = probe_url or hook.callback.url
+            _say(f"webhook {hook.id} sends to {hook.callback.url}")
+            _say("step 1 of 3: add this entry to the receiver's REDO_HOOKS_SECRETS, keeping")
+            _say("the current one(s), comma-separated; then deploy the receiver:")
+            click.echo(entry)
+            if not yes:
+                click.confirm("Deployed, with both secrets accepted?", abort=True, err=True)
+            if no_probe:
+                _say("step 2 of 3: not checking the receiver (--no-probe)")
+            elif _wait_for_receiver(target, token, wait):
+                _say(f"step 2 of 3: the receiver at {target} accepts the new secret")
+            else:
+                _say(
+                    f"redo-hooks: the receiver at {target} does not accept the new secret "
+                    "(or did not answer); nothing was changed at Redo"
+                )
+                sys.exit(1)
+            redo.update_webhook(
+                hook.id, hook.callback.url, token=token, external_id=hook.external_id
+            )
+            _say(f"switched: Redo now sends the new secret to webhook {hook.id}")
+            _say("step 3 of 3: once events sent before the switch are delivered (Redo may")
+            _say("still be retrying some with the old secret; a day is safe), set")
+            _say("REDO_HOOKS_SECRETS to the new entry and the other stores' entries, without")
+            _say("the old secret, and deploy the receiver.")
+
+    _run(act)

@@ -1,0 +1,150 @@
+"""`redo-hooks subscribe`, `subscriptions …` and `rotate-secret` against the fake Redo API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+from redis import Redis
+
+from redo_hooks.cli import main
+
+from .conftest import MakeHooks, snapshot
+from .fake_redo import API_SECRET, FakeRedo
+from .servers import serve_in_thread
+
+URL = "https://hooks.example.com/redo"
+STORE = "store-a"
+
+
+@pytest.fixture
+def fake() -> FakeRedo:
+    return FakeRedo()
+
+
+@pytest.fixture
+def api_env(fake: FakeRedo) -> Iterator[dict[str, str]]:
+    with serve_in_thread(fake.app()) as url:
+        yield {"REDO_API_URL": url, "REDO_API_SECRET": API_SECRET}
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
+    return CliRunner(env=env).invoke(main, list(args), input=stdin)
+
+
+def subscribe(env: dict[str, str], *extra: str) -> tuple[str, str]:
+    """Subscribe URL for STORE; return (webhook id, printed settings line)."""
+    result = run(env, "subscribe", "--store", STORE, "--url", URL, *extra)
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip()
+    webhook_id = result.stderr.split("webhook ", 1)[1].split()[0]
+    return webhook_id, line
+
+
+def test_subscribe_creates_then_updates_and_prints_the_settings_line(
+    api_env: dict[str, str], fake: FakeRedo
+) -> None:
+    webhook_id, line = subscribe(api_env)
+    token = fake.token_of(webhook_id)
+    assert token is not None and len(token) >= 40
+    assert line == f"REDO_HOOKS_SECRETS={STORE}={token}"
+    assert fake.webhooks[webhook_id]["externalId"] == f"redo-hooks:{URL}"
+    again = run(
+        api_env, "subscribe", "--store", STORE, "--url", URL, "--secret", "given-secret-1234567890"
+    )
+    assert again.exit_code == 0, again.output
+    assert f"updated webhook {webhook_id}" in again.stderr
+    assert again.stdout.strip() == f"REDO_HOOKS_SECRETS={STORE}=given-secret-1234567890"
+    assert list(fake.webhooks) == [webhook_id]
+    assert fake.token_of(webhook_id) == "given-secret-1234567890"
+
+
+def test_subscribe_refuses_a_plain_http_url_before_calling_redo(
+    api_env: dict[str, str], fake: FakeRedo
+) -> None:
+    result = run(api_env, "subscribe", "--store", STORE, "--url", "http://example.com/")
+    assert result.exit_code == 2
+    assert "https://" in result.output
+    assert fake.requests == []
+
+
+def test_without_an_api_secret_the_commands_say_how_to_set_it(api_env: dict[str, str]) -> None:
+    env = {**api_env, "REDO_API_SECRET": ""}
+    result = run(env, "subscriptions", "list", "--store", STORE)
+    assert result.exit_code == 2
+    assert "REDO_API_SECRET" in result.output
+
+
+def test_api_errors_are_reported_with_redos_detail(api_env: dict[str, str]) -> None:
+    result = run({**api_env, "REDO_API_SECRET": "wrong"}, "subscriptions", "list", "--store", STORE)
+    assert result.exit_code == 1
+    assert "HTTP 401 Unauthorized: invalid API secret" in result.stderr
+    missing = run(api_env, "subscriptions", "show", "nope")
+    assert missing.exit_code == 1
+    assert "no webhook nope" in missing.stderr
+
+
+def test_list_show_replay_delete(api_env: dict[str, str], fake: FakeRedo) -> None:
+    webhook_id, line = subscribe(api_env, "--backfill", "--external-id", "mine")
+    token = line.rsplit("=", 1)[1]
+    listed = run(api_env, "subscriptions", "list", "--store", STORE)
+    assert listed.exit_code == 0
+    assert webhook_id in listed.output and URL in listed.output and "mine" in listed.output
+    as_json = run(api_env, "subscriptions", "list", "--store", STORE, "--json")
+    assert [orjson.loads(x)["id"] for x in as_json.stdout.splitlines()] == [webhook_id]
+    shown = run(api_env, "subscriptions", "show", webhook_id, "--json")
+    assert orjson.loads(shown.stdout)["hasToken"] is True
+    for result in (listed, as_json, shown):
+        assert token not in result.output
+    replayed = run(api_env, "subscriptions", "replay", webhook_id, "--since", "2h")
+    assert replayed.exit_code == 0, replayed.output
+    assert [w for w, _ in fake.replays] == [webhook_id]
+    bad = run(api_env, "subscriptions", "replay", webhook_id, "--since", "yesterday")
+    assert bad.exit_code == 1 and "cannot read the time" in bad.stderr
+    assert len(fake.replays) == 1
+    refused = run(api_env, "subscriptions", "delete", webhook_id, stdin="n\n")
+    assert refused.exit_code == 1
+    assert webhook_id in fake.webhooks
+    deleted = run(api_env, "subscriptions", "delete", webhook_id, "--yes")
+    assert deleted.exit_code == 0
+    assert fake.webhooks == {}
+
+
+def test_rotate_secret_switches_only_once_the_receiver_accepts_the_new_one(
+    api_env: dict[str, str], fake: FakeRedo, make_hooks: MakeHooks, redis: Redis
+) -> None:
+    webhook_id, line = subscribe(api_env, "--no-label")
+    old = line.split("=", 1)[1]
+    new = "brand-new-secret-0123456789abcdef"
+    rotate = ["rotate-secret", webhook_id, "--new-secret", new, "--yes"]
+
+    with serve_in_thread(make_hooks(secrets=[old]).asgi()) as receiver:
+        refused = run(api_env, *rotate, "--probe-url", receiver + "/")
+    assert refused.exit_code == 1
+    assert "does not accept the new secret" in refused.stderr
+    assert "nothing was changed at Redo" in refused.stderr
+    assert fake.token_of(webhook_id) == old
+
+    with serve_in_thread(make_hooks(secrets=[old, new]).asgi()) as receiver:
+        done = run(api_env, *rotate, "--probe-url", receiver + "/")
+    assert done.exit_code == 0, done.output
+    assert fake.token_of(webhook_id) == new
+    assert done.stdout.strip() == new
+    assert "step 3 of 3" in done.stderr
+    assert old not in done.output
+    assert snapshot(redis) == {}  # the probes stored nothing
+
+
+def test_rotate_secret_asks_before_switching(api_env: dict[str, str], fake: FakeRedo) -> None:
+    webhook_id, _line = subscribe(api_env)
+    old = fake.token_of(webhook_id)
+    aborted = run(api_env, "rotate-secret", webhook_id, "--no-probe", stdin="n\n")
+    assert aborted.exit_code == 1
+    assert fake.token_of(webhook_id) == old
+    done = run(api_env, "rotate-secret", webhook_id, "--no-probe", "--store", STORE, stdin="y\n")
+    assert done.exit_code == 0, done.output
+    entry = done.stdout.strip().splitlines()[0]
+    assert entry == f"{STORE}={fake.token_of(webhook_id)}"
+    assert fake.token_of(webhook_id) != old
