@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .auth import BearerVerifier
+from .auth import Authenticator, BearerVerifier, CachedResolver
 from .errors import (
     ConfigurationError,
     PayloadTooLarge,
@@ -54,15 +54,23 @@ class Receiver:
     def __init__(self, hooks: RedoHooks) -> None:
         self.hooks = hooks
         self.settings = hooks.settings
-        self._verifier: BearerVerifier | None = None
+        self._authenticator: Authenticator | None = None
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None
 
-    def verifier(self) -> BearerVerifier:
-        """The bearer verifier; ``ConfigurationError`` if no secret is set."""
-        if self._verifier is None:
-            self._verifier = BearerVerifier(self.settings.secrets)
-        return self._verifier
+    def authenticator(self) -> Authenticator:
+        """Secrets and resolver; ``ConfigurationError`` if there is neither."""
+        if self._authenticator is None:
+            resolver = None
+            if self.hooks.secret_resolver is not None:
+                resolver = CachedResolver(
+                    self.hooks.secret_resolver,
+                    ttl=self.settings.secret_cache_ttl,
+                    timeout=self.settings.secret_resolver_timeout,
+                )
+            verifier = BearerVerifier(self.settings.secrets, allow_empty=resolver is not None)
+            self._authenticator = Authenticator(verifier, resolver)
+        return self._authenticator
 
     def redis(self) -> AsyncRedis:
         """The asyncio Redis client, created on first use."""
@@ -91,13 +99,13 @@ class Receiver:
         """``POST /``."""
         try:
             try:
-                verifier = self.verifier()
+                authenticator = self.authenticator()
             except ConfigurationError:
                 log.error("receiver_has_no_secret")
                 raise StoreUnavailable("the receiver is not configured") from None
-            verifier.verify(_header(request, b"authorization"))
+            store = await authenticator.authenticate(_header(request, b"authorization"))
             body = await _read_body(request, self.settings.max_body_bytes)
-            incoming = parse_body(body, max_depth=self.settings.max_json_depth)
+            incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
             handlers = self.hooks.registry.for_type(incoming.type)
             fresh = await self.ingestor().submit(Routed(incoming, handlers))
         except (RejectedRequest, StoreUnavailable) as error:
@@ -112,6 +120,7 @@ class Receiver:
             log.exception("receiver_error")
             return self._refuse(StoreUnavailable("internal error; retry later"))
         context = {
+            "store": incoming.store,
             "subject": incoming.subject,
             "event_type": incoming.type,
             "event_key": incoming.key,
@@ -168,7 +177,7 @@ def create_app(hooks: RedoHooks) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Run standalone, refuse to start without a secret. (Mounted apps get
         # no lifespan; they answer 503 and log an error until configured.)
-        receiver.verifier()
+        receiver.authenticator()
         yield
         await receiver.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .auth import SecretResolver
 from .registry import Handler, Registry
 from .settings import Settings
 
@@ -33,9 +34,18 @@ class RedoHooks:
 
     Keyword arguments override the environment: ``RedoHooks(secrets=["..."],
     redis_url="redis://...")``. Unknown settings raise ``ConfigurationError``.
+    ``secret_resolver`` (``async def resolve(token) -> store | None``) accepts
+    secrets kept elsewhere, e.g. one per store in your database; its answers
+    are cached ``secret_cache_ttl`` seconds.
     """
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        secret_resolver: SecretResolver | None = None,
+        **overrides: Any,
+    ) -> None:
         if settings is None:
             self.settings = Settings.load(**overrides)
         elif overrides:
@@ -45,6 +55,7 @@ class RedoHooks:
         else:
             self.settings = settings
         self.registry = Registry()
+        self.secret_resolver = secret_resolver
 
     def on(
         self,

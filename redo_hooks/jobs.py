@@ -259,10 +259,11 @@ class Lane:
             if status != "event":  # "empty" (released) or "lost" (not ours)
                 return
             key, body, attempts, found = text(reply[1]), reply[2], int(reply[3]), int(reply[4])
+            store = text(reply[5]) or None
             if processed >= rt.settings.lane_batch or self.job.out_of_time():
                 self.job.hand_off([self.subject], delay=0.0)
                 return
-            outcome = self.process(key, body if found else None, attempts)
+            outcome = self.process(key, body if found else None, attempts, store)
             if outcome == "ok":
                 acked = key
                 processed += 1
@@ -276,13 +277,13 @@ class Lane:
                 stats["retry_scheduled"] += 1
                 return
 
-    def process(self, key: str, body: bytes | None, attempts: int) -> str:
+    def process(self, key: str, body: bytes | None, attempts: int, store: str | None = None) -> str:
         """Run the handler on one event: ``"ok"``, ``"dead"`` or ``"retry"``."""
         log = self.log.bind(event_key=key)
         if body is None:
             return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
         try:
-            event = ReturnEvent.from_raw(orjson.loads(unpack_body(body)), key)
+            event = ReturnEvent.from_raw(orjson.loads(unpack_body(body)), key, store)
         except (ValidationError, orjson.JSONDecodeError, zlib.error) as exc:
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
             return self.dead_letter(key, "invalid_event", str(exc), "", attempts)

@@ -42,7 +42,7 @@ BODY_COMPRESSION = 1
 
 
 #: The fields of a stored event hash that make it an ``Incoming`` again.
-STORED_FIELDS = ("body", "type", "subject")
+STORED_FIELDS = ("body", "type", "subject", "store")
 
 
 def pack_body(body: bytes) -> bytes:
@@ -56,11 +56,17 @@ def unpack_body(stored: Any) -> bytes:
 
 
 def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:
-    """The event an ``HMGET <event> body type subject`` reply holds; None if it is gone."""
-    body, event_type, subject = stored
+    """The event an ``HMGET <event> body type subject store`` reply holds; None if it is gone."""
+    body, event_type, subject, store = stored
     if body is None:
         return None
-    return Incoming(type=text(event_type), subject=text(subject), key=key, body=unpack_body(body))
+    return Incoming(
+        type=text(event_type),
+        subject=text(subject),
+        key=key,
+        body=unpack_body(body),
+        store=text(store) or None if store is not None else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +100,7 @@ class IngestPlan:
         for routed in batch:
             inc = routed.incoming
             body = pack_body(inc.body)
-            events += [inc.key, body, inc.type, inc.subject, int(routed.force)]
+            events += [inc.key, body, inc.type, inc.subject, inc.store or "", int(routed.force)]
             events.append(len(routed.handlers))
             for handler in routed.handlers:
                 if handler.name not in index:

@@ -49,6 +49,8 @@ class Incoming:
     key: str
     body: bytes
     schema_errors: list[str] = field(default_factory=list)
+    #: The store whose secret authenticated the request (``None``: unlabelled).
+    store: str | None = None
 
     @property
     def name(self) -> str:
@@ -56,13 +58,23 @@ class Incoming:
         return f"return.{self.type}"
 
 
-def event_key(body: bytes) -> str:
-    """The dedupe key of a body: Redo redelivers the same bytes on retry."""
-    return hashlib.sha256(body).hexdigest()[:32]
+def event_key(body: bytes, store: str | None = None) -> str:
+    """The dedupe key of a body: Redo redelivers the same bytes on retry.
+
+    Bodies from different stores never count as duplicates of each other.
+    """
+    digest = hashlib.sha256()
+    if store is not None:
+        digest.update(store.encode() + b"\0")
+    digest.update(body)
+    return digest.hexdigest()[:32]
 
 
-def parse_body(body: bytes, *, max_depth: int = 32) -> Incoming:
-    """Parse and validate a webhook body; raise ``MalformedBody`` or ``UnprocessableEvent``."""
+def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) -> Incoming:
+    """Parse and validate a webhook body; raise ``MalformedBody`` or ``UnprocessableEvent``.
+
+    ``store``: the store the request's secret is labelled with.
+    """
     if not body:
         raise MalformedBody("empty body", reason="empty_body")
     try:
@@ -77,9 +89,9 @@ def parse_body(body: bytes, *, max_depth: int = 32) -> Incoming:
     # exceed the limit, which no ordinary event does.
     if body.count(b"{") + body.count(b"[") > max_depth and _deeper_than(raw, max_depth):
         raise MalformedBody(f"JSON nested deeper than {max_depth}", reason="too_deep")
-    key = event_key(body)
+    key = event_key(body, store)
     try:
-        event = ReturnEvent.from_raw(raw, key)
+        event = ReturnEvent.from_raw(raw, key, store)
     except ValidationError as full:
         try:
             routing = _Routing.model_validate(raw)
@@ -94,8 +106,9 @@ def parse_body(body: bytes, *, max_depth: int = 32) -> Incoming:
             key=key,
             body=body,
             schema_errors=[f"{e['loc']}: {e['msg']}" for e in _locations(full)],
+            store=store,
         )
-    return Incoming(type=str(event.type), subject=event.subject, key=key, body=body)
+    return Incoming(type=str(event.type), subject=event.subject, key=key, body=body, store=store)
 
 
 def _locations(exc: ValidationError) -> list[dict[str, Any]]:

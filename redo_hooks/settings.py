@@ -43,9 +43,19 @@ class Settings(BaseSettings):
     secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description=(
-            "Accepted bearer secrets, comma-separated. Several at once let a secret "
-            "be rotated with no downtime. The receiver refuses to start without one."
+            "Accepted bearer secrets, comma-separated, each optionally labelled with "
+            "its store: store-a=tok1,store-b=tok2. Handlers see the label as "
+            "event.store. Several per store let a secret be rotated with no downtime. "
+            "The receiver refuses to start without one (or a secret resolver)."
         ),
+    )
+    secret_cache_ttl: float = Field(
+        default=60.0,
+        gt=0,
+        description=("Seconds a secret resolver's answer is cached (an unknown token: at most 5)."),
+    )
+    secret_resolver_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds the receiver waits on a secret resolver."
     )
     queue: str = Field(default="redo-hooks", description="Name of the RQ queue.")
     key_prefix: str = Field(

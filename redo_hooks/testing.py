@@ -168,15 +168,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def deliver(hooks: RedoHooks, body: bytes | dict[str, Any]) -> bool:
+def deliver(hooks: RedoHooks, body: bytes | dict[str, Any], *, store: str | None = None) -> bool:
     """Store and route one event as the receiver would, without HTTP.
 
     Runs the same parsing and the same atomic ingest script; returns ``True``
     if the event was new, ``False`` if it was a duplicate. Raises the
     receiver's ``RejectedRequest`` errors for bodies it would refuse.
+    ``store``: as if it came with that store's secret (``event.store``).
     """
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    incoming = parse_body(raw, max_depth=hooks.settings.max_json_depth)
+    incoming = parse_body(raw, max_depth=hooks.settings.max_json_depth, store=store)
     routed = Routed(incoming, hooks.registry.for_type(incoming.type))
     settings = hooks.settings
     plan = IngestPlan(settings, Keys(settings.key_prefix))

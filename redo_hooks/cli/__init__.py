@@ -72,7 +72,7 @@ def serve(app: str, host: str, port: int) -> None:
     try:
         hooks = _load(app)
         asgi = hooks.asgi()
-        asgi.state.receiver.verifier()  # refuse to start without a secret
+        asgi.state.receiver.authenticator()  # refuse to start without a secret
     except RedoHooksError as error:
         _fail(error)
         return

@@ -10,9 +10,10 @@
 -- ARGV[8..14]  key prefixes: seen, event, lane, lanestate, open, joblanes, rq job
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
--- then per event:    event key, body, type, subject, force (1: store and route
---                    even if seen, as a dead-letter retry does), number of
---                    handlers, then one template index (1-based) per handler
+-- then per event:    event key, body, type, subject, store ('' if none), force
+--                    (1: store and route even if seen, as a dead-letter retry
+--                    does), number of handlers, then one template index
+--                    (1-based) per handler
 --
 -- Returns one integer per event: 1 stored, 0 duplicate (already seen).
 --
@@ -66,8 +67,9 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[3]) - tonumber(ARG
 local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local force, nh = ARGV[a + 4] == '1', tonumber(ARGV[a + 5])
-  a = a + 6
+  local store = ARGV[a + 4]
+  local force, nh = ARGV[a + 5] == '1', tonumber(ARGV[a + 6])
+  a = a + 7
   local fresh
   if force then
     fresh = redis.call('SET', seen_p .. ekey, '1', 'EX', ARGV[1])
@@ -81,6 +83,9 @@ for i = 1, tonumber(ARGV[5]) do
     local ev = ev_p .. ekey
     redis.call('HSET', ev, 'body', body, 'type', etype, 'subject', subject,
                'received_at', ARGV[3])
+    if store ~= '' then
+      redis.call('HSET', ev, 'store', store)
+    end
     if not force then
       redis.call('ZADD', KEYS[3], ARGV[3], ekey)
     end

@@ -6,7 +6,7 @@
 --
 -- Returns {'lost'} when another job owns the lane (this one must stop),
 -- {'empty'} when the lane is drained (ownership released: the next ingest
--- creates a new job), or {'event', key, body, attempts, found}.
+-- creates a new job), or {'event', key, body, attempts, found, store}.
 if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
   return {'lost'}
 end
@@ -23,9 +23,9 @@ if not head then
   redis.call('DEL', KEYS[2])
   return {'empty'}
 end
-local body = redis.call('HGET', ARGV[3] .. head, 'body')
+local stored = redis.call('HMGET', ARGV[3] .. head, 'body', 'store')
 local attempts = redis.call('HGET', KEYS[2], 'attempts') or '0'
-if not body then
-  return {'event', head, '', attempts, 0}
+if not stored[1] then
+  return {'event', head, '', attempts, 0, ''}
 end
-return {'event', head, body, attempts, 1}
+return {'event', head, stored[1], attempts, 1, stored[2] or ''}

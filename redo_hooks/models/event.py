@@ -23,8 +23,9 @@ class ReturnEvent(RedoModel):
 
     ``subject`` is the return id (events are ordered per subject), ``key`` the
     stable event key used for dedupe (the same for every redelivery of the
-    same event: use it to make handlers idempotent), ``raw`` the parsed JSON
-    exactly as sent, unknown fields included.
+    same event: use it to make handlers idempotent), ``store`` the store whose
+    secret it came with, ``raw`` the parsed JSON exactly as sent, unknown
+    fields included.
     """
 
     type: OpenEventKind
@@ -35,13 +36,15 @@ class ReturnEvent(RedoModel):
 
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
     _key: str = PrivateAttr(default="")
+    _store: str | None = PrivateAttr(default=None)
 
     @classmethod
-    def from_raw(cls, raw: dict[str, Any], key: str = "") -> ReturnEvent:
+    def from_raw(cls, raw: dict[str, Any], key: str = "", store: str | None = None) -> ReturnEvent:
         """Validate a parsed body; raises ``pydantic.ValidationError``."""
         event = cls.model_validate(raw)
         event._raw = raw
         event._key = key
+        event._store = store
         return event
 
     @property
@@ -58,6 +61,15 @@ class ReturnEvent(RedoModel):
     def key(self) -> str:
         """Stable event key (the dedupe key): equal for every redelivery."""
         return self._key
+
+    @property
+    def store(self) -> str | None:
+        """The store that sent the event: the label of the secret it came with.
+
+        ``None`` when that secret is unlabelled (``REDO_HOOKS_SECRETS=tok``
+        rather than ``store-a=tok``). The body itself does not name its store.
+        """
+        return self._store
 
     @property
     def raw(self) -> dict[str, Any]:
