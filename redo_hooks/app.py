@@ -6,6 +6,7 @@ duplicate (header ``Redo-Hooks-Duplicate: true``), 202 with status
 ``unhandled`` for an event no handler wants (stored, never run), 4xx
 problem+json for a refused request, 503 + ``Retry-After`` when Redis did not
 confirm. ``GET /healthz`` — the process answers. ``GET /readyz`` — Redis answers.
+``GET /metrics`` (``Settings.metrics_path``) — Prometheus metrics.
 
 Nothing here needs the lifespan protocol, so the app works the same when
 mounted inside another app (whose lifespan never reaches it): the Redis
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ from .errors import (
     problem_for,
 )
 from .keys import Keys
+from .metrics import CONTENT_TYPE, ReceiverMetrics
 from .queue import Ingestor, Routed
 from .receive import parse_body
 
@@ -55,6 +58,7 @@ class Receiver:
         self.hooks = hooks
         self.settings = hooks.settings
         self._authenticator: Authenticator | None = None
+        self.metrics = ReceiverMetrics(Keys(self.settings.key_prefix), self.settings.queue)
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None
 
@@ -97,6 +101,7 @@ class Receiver:
 
     async def receive(self, request: Request) -> Response:
         """``POST /``."""
+        started = time.perf_counter()
         try:
             try:
                 authenticator = self.authenticator()
@@ -112,6 +117,7 @@ class Receiver:
             return self._refuse(error)
         except ClientDisconnect:
             log.info("request_rejected", reason="client_disconnected")
+            self.metrics.request("rejected", "client_disconnected")
             return Response(status_code=400)
         except Exception:
             # A bug must not become a 500 (which Redo would not retry the same
@@ -125,14 +131,18 @@ class Receiver:
             "event_type": incoming.type,
             "event_key": incoming.key,
         }
+        self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         if incoming.schema_errors:
             log.warning("event_schema_mismatch", errors=incoming.schema_errors[:10], **context)
         if not fresh:
+            self.metrics.request("duplicate")
             log.info("event_duplicate", **context)
             return _json(200, {"status": "duplicate", "event": incoming.key}, duplicate=True)
         if not handlers:
+            self.metrics.request("unhandled")
             log.info("event_unhandled", **context)
             return _json(202, {"status": "unhandled", "event": incoming.key})
+        self.metrics.request("accepted")
         # Per-event success is DEBUG: at thousands of events/s an INFO line each
         # costs a third of the request (benchmarks/ingest.py). Refusals,
         # duplicates and unrouted events stay at INFO and above.
@@ -144,8 +154,10 @@ class Receiver:
         headers = {}
         if isinstance(error, StoreUnavailable):
             headers["Retry-After"] = str(self.settings.retry_after)
+            self.metrics.request("deferred", error.reason)
             log.error("request_deferred", reason=error.reason, detail=str(error))
         else:
+            self.metrics.request("rejected", error.reason)
             log.warning("request_rejected", status=status, reason=error.reason, detail=str(error))
         return Response(
             orjson.dumps(problem),
@@ -153,6 +165,11 @@ class Receiver:
             headers=headers,
             media_type="application/problem+json",
         )
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        """``GET /metrics``: Prometheus exposition."""
+        body = await self.metrics.render(self.redis(), self.settings.redis_timeout)
+        return Response(body, media_type=CONTENT_TYPE)
 
     async def healthz(self, request: Request) -> Response:
         """``GET /healthz``: the process is alive."""
@@ -181,14 +198,16 @@ def create_app(hooks: RedoHooks) -> Starlette:
         yield
         await receiver.close()
 
-    app = Starlette(
-        lifespan=lifespan,
-        routes=[
-            Route("/", receiver.receive, methods=["POST"]),
-            Route("/healthz", receiver.healthz, methods=["GET"]),
-            Route("/readyz", receiver.readyz, methods=["GET"]),
-        ],
-    )
+    routes = [
+        Route("/", receiver.receive, methods=["POST"]),
+        Route("/healthz", receiver.healthz, methods=["GET"]),
+        Route("/readyz", receiver.readyz, methods=["GET"]),
+    ]
+    if hooks.settings.metrics_path:
+        routes.append(
+            Route(hooks.settings.metrics_path, receiver.metrics_endpoint, methods=["GET"])
+        )
+    app = Starlette(lifespan=lifespan, routes=routes)
     app.state.receiver = receiver
     return app
 

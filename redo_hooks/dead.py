@@ -168,8 +168,17 @@ class DeadLetters:
                     k.dead_ids,
                     k.event(letter.event_key),
                     k.job_lanes(job.id),
+                    k.waiting,
+                    k.waiting_events,
                 ],
-                args=[letter.id, job.id, letter.subject, "1" if drop else "0", settings.retention],
+                args=[
+                    letter.id,
+                    job.id,
+                    letter.subject,
+                    "1" if drop else "0",
+                    settings.retention,
+                    k.event_prefix,
+                ],
                 client=pipe,
             )
             return bool(pipe.execute()[-1])

@@ -58,6 +58,7 @@ from . import scripts
 from .errors import ConfigurationError
 from .jobspec import lane_job
 from .keys import Keys
+from .metrics import WorkerMetrics
 from .models import ReturnEvent
 from .queue import unpack_body
 from .registry import Handler, Registry
@@ -86,10 +87,12 @@ class Runtime:
     #: the event in hand, so a rolling restart waits for one handler call only.
     stopping: bool = field(init=False, default=False)
     loop: asyncio.AbstractEventLoop = field(init=False)
+    metrics: WorkerMetrics = field(init=False)
     _scripts: dict[str, Script] = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.settings.key_prefix)
+        self.metrics = WorkerMetrics(self.keys.metrics)
         registry = ScheduledJobRegistry(queue=self.queue)  # type: ignore[no-untyped-call]
         self.scheduled_key = str(registry.key)
         self.loop = asyncio.new_event_loop()
@@ -173,13 +176,16 @@ class LaneJob:
     def run(self) -> dict[str, int]:
         """Drain every lane; hand the rest on when the time slice is over."""
         subjects = self.claim()
-        for index, subject in enumerate(subjects):
-            if self.out_of_time():
-                self.hand_off(subjects[index:], delay=0.0)
-                break
-            self.stats["lanes"] += 1
-            Lane(self, subject).run()
-        self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
+        try:
+            for index, subject in enumerate(subjects):
+                if self.out_of_time():
+                    self.hand_off(subjects[index:], delay=0.0)
+                    break
+                self.stats["lanes"] += 1
+                Lane(self, subject).run()
+            self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
+        finally:
+            self.rt.metrics.flush(self.rt.connection)
         return self.stats
 
     def claim(self) -> list[str]:
@@ -251,7 +257,7 @@ class Lane:
         next_script = rt.script("lane_next")
         while True:
             reply = next_script(
-                keys=[self.lane, self.state],
+                keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
                 args=[self.job.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
             )
             acked = ""
@@ -264,6 +270,7 @@ class Lane:
                 self.job.hand_off([self.subject], delay=0.0)
                 return
             outcome = self.process(key, body if found else None, attempts, store)
+            rt.metrics.maybe_flush(rt.connection)
             if outcome == "ok":
                 acked = key
                 processed += 1
@@ -288,18 +295,23 @@ class Lane:
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
             return self.dead_letter(key, "invalid_event", str(exc), "", attempts)
         log = log.bind(event_type=str(event.type))
+        metrics, name = self.rt.metrics, self.handler.name
         if self.handler.latest_only and self.is_stale(event):
-            self.rt.connection.incr(self.rt.keys.skipped(self.handler.name))
+            self.rt.connection.incr(self.rt.keys.skipped(name))
             log.info("event_skipped_stale", updated_at=str(event.updated_at))
             self.job.stats["skipped"] += 1
+            metrics.handler_run(name, "skipped", 0.0)
             return "ok"
+        started = time.perf_counter()
         try:
             if self.handler.is_async:
                 self.rt.loop.run_until_complete(self.handler.func(event))
             else:
                 self.handler.func(event)
         except Exception as exc:
+            metrics.handler_run(name, "error", time.perf_counter() - started)
             return self.failed(key, exc, log)
+        metrics.handler_run(name, "ok", time.perf_counter() - started)
         if self.handler.latest_only and event.updated_at is not None:
             # Only this lane's owner writes it, one event at a time: no race.
             self.rt.connection.set(
@@ -331,6 +343,7 @@ class Lane:
                 "handler_failed_will_retry", attempt=attempts, retry_in=round(delay, 3), error=error
             )
             self.job.hand_off([self.subject], delay=delay)
+            self.rt.metrics.retry(self.handler.name)
             return "retry"
         tb = traceback.format_exc()
         park = self.handler.park
@@ -375,10 +388,18 @@ class Lane:
         }
         k = self.rt.keys
         moved = self.rt.script("lane_park" if park else "lane_dead")(
-            keys=[self.lane, self.state, k.dead, k.dead_ids],
-            args=[self.job.job_id, key, dead_id, orjson.dumps(record), time.time()],
+            keys=[self.lane, self.state, k.dead, k.dead_ids, k.waiting, k.waiting_events],
+            args=[
+                self.job.job_id,
+                key,
+                dead_id,
+                orjson.dumps(record),
+                time.time(),
+                k.event_prefix,
+            ],
         )
         if int(moved):
+            self.rt.metrics.dead_letter(self.handler.name)
             self.log.error(
                 "event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id, parked=park
             )

@@ -22,6 +22,11 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         event a latest_only handler ran, EX retention
     <p>:skipped:<handler>       string  count of stale events a latest_only
                                         handler skipped
+    <p>:waiting                 zset    lane key -> received_at of its head event:
+                                        every lane with events waiting (metrics, status)
+    <p>:waiting:events          string  number of events waiting in all lanes
+    <p>:metrics                 hash    workers' counters and histogram buckets,
+                                        flushed about once a second (metrics.py)
     <p>:dead                    hash    dead-letter id -> JSON record
     <p>:dead:ids                zset    dead-letter ids by time
 
@@ -107,6 +112,21 @@ class Keys:
     def skipped(self, handler: str) -> str:
         """Count of stale events a ``latest_only`` handler skipped."""
         return f"{self.prefix}:skipped:{handler}"
+
+    @property
+    def waiting(self) -> str:
+        """Lanes with events waiting, scored by when their head was received."""
+        return f"{self.prefix}:waiting"
+
+    @property
+    def waiting_events(self) -> str:
+        """Number of events waiting in all lanes."""
+        return f"{self.prefix}:waiting:events"
+
+    @property
+    def metrics(self) -> str:
+        """Workers' metric counters (see ``metrics.py``)."""
+        return f"{self.prefix}:metrics"
 
     @property
     def dead(self) -> str:

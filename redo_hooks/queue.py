@@ -89,7 +89,13 @@ class IngestPlan:
         self._stub = Redis()
         self._templates: dict[str, LaneJobTemplate] = {}
         queue_key = Queue.redis_queue_namespace_prefix + settings.queue
-        self._head_keys = [queue_key, Queue.redis_queues_keys, keys.events]
+        self._head_keys = [
+            queue_key,
+            Queue.redis_queues_keys,
+            keys.events,
+            keys.waiting,
+            keys.waiting_events,
+        ]
 
     def build(self, batch: Sequence[Routed]) -> tuple[list[Any], list[Any]]:
         """``(keys, args)`` for ``ingest.lua``."""

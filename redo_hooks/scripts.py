@@ -23,9 +23,25 @@ NAMES = (
 )
 
 
+INCLUDE = "-- @include "
+
+
 @cache
 def source(name: str) -> str:
-    """The Lua source of script ``name``."""
+    """The Lua source of script ``name``, with its ``-- @include <part>`` lines expanded.
+
+    A part is ``lua/_<part>.lua``: Lua helpers several scripts share.
+    """
     if name not in NAMES:
         raise KeyError(name)
+    lines = []
+    for line in _read(name).splitlines():
+        if line.startswith(INCLUDE):
+            lines.append(_read("_" + line[len(INCLUDE) :].strip()))
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _read(name: str) -> str:
     return (files("redo_hooks") / "lua" / f"{name}.lua").read_text()

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
             "of workers that died."
         ),
     )
+    metrics_path: str = Field(
+        default="/metrics",
+        pattern=r"^(/[A-Za-z0-9_./-]*)?$",
+        description=("Path of the receiver's Prometheus metrics; empty turns them off."),
+    )
     ingest_batch: int = Field(
         default=256, gt=0, description="Most events the receiver writes in one Redis call."
     )

@@ -1,8 +1,8 @@
 """A snapshot of the pipeline for operators: ``redo-hooks status APP``.
 
-Reads only. Counting waiting events walks every lane key (``SCAN``), so its
-cost grows with the number of returns that have events waiting: fine for an
-operator's command, not for a tight monitoring loop.
+Reads only, in a few round trips whatever the backlog: waiting events and
+lanes come from the waiting index the Lua scripts keep (``<p>:waiting``),
+not from walking the lanes. (For monitoring, scrape ``/metrics``.)
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
@@ -45,37 +46,29 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
     """Take a :class:`Status` of the app's queue and lanes."""
     keys = Keys(settings.key_prefix)
     queue = Queue(settings.queue, connection=connection)
-    lanes = events = parked = 0
-    oldest: float | None = None
-    for lane in connection.scan_iter(match=f"{keys.lane_prefix}*", count=1000):
-        waiting = connection.llen(lane)
-        if not waiting:
-            continue
-        lanes += 1
-        events += waiting
-        head = connection.lindex(lane, 0)
-        if head is not None:
-            received = connection.hget(keys.event(text(head)), "received_at")
-            if received is not None:
-                at = float(text(received))
-                oldest = at if oldest is None else min(oldest, at)
-        state = keys.lane_state_prefix + text(lane)[len(keys.lane_prefix) :]
-        if connection.hexists(state, "parked"):
-            parked += 1
-    skipped = {}
-    for handler in registry:
-        count = connection.get(keys.skipped(handler.name))
-        if count is not None:
-            skipped[handler.name] = int(text(count))
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.get(keys.waiting_events)
+        pipe.zcard(keys.waiting)
+        pipe.zrange(keys.waiting, 0, 0, withscores=True)
+        pipe.hvals(keys.dead)
+        for handler in registry:
+            pipe.get(keys.skipped(handler.name))
+        events, lanes, oldest, dead, *skipped_counts = pipe.execute()
+    parked = sum(1 for record in dead if orjson.loads(record).get("parked"))
+    skipped = {
+        handler.name: int(text(count))
+        for handler, count in zip(registry, skipped_counts, strict=True)
+        if count is not None
+    }
     return Status(
         queued_jobs=queue.count,
         running_jobs=StartedJobRegistry(queue=queue).count,
         scheduled_retries=ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
         failed_jobs=FailedJobRegistry(queue=queue).count,
-        lanes_waiting=lanes,
-        events_waiting=events,
-        oldest_waiting_age_s=None if oldest is None else round(time.time() - oldest, 3),
-        dead_letters=int(connection.zcard(keys.dead_ids)),
+        lanes_waiting=int(lanes),
+        events_waiting=max(0, int(text(events))) if events is not None else 0,
+        oldest_waiting_age_s=round(time.time() - float(oldest[0][1]), 3) if oldest else None,
+        dead_letters=len(dead),
         parked_lanes=parked,
         skipped_stale=skipped,
     )

@@ -358,7 +358,7 @@ def test_a_rerun_of_a_job_fences_out_the_earlier_run(make_hooks: MakeHooks, redi
 
     def next_as(run: str) -> bytes:
         reply = lane_next(
-            keys=[k.lane("h", "ret-f"), k.lane_state("h", "ret-f")],
+            keys=[k.lane("h", "ret-f"), k.lane_state("h", "ret-f"), k.waiting, k.waiting_events],
             args=[f"{job_id}:{run}", "", k.event_prefix, 60],
         )
         return as_bytes(reply[0])

@@ -110,3 +110,6 @@ def test_order_once_isolation_and_nothing_left_behind(
     for pattern in ("rh:lane:*", "rh:lanestate:*", "rh:joblanes:*", "rh:open:*"):
         assert list(redis.scan_iter(pattern)) == [], pattern
     assert redis.llen("rq:queue:redo-hooks") == 0
+    # The waiting index (metrics, status) agrees: nothing waits.
+    assert redis.zcard("rh:waiting") == 0
+    assert int(redis.get("rh:waiting:events") or 0) == 0

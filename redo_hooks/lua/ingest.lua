@@ -3,6 +3,8 @@
 -- KEYS[1]  rq:queue:<name>       RQ queue list
 -- KEYS[2]  rq:queues             RQ's set of queues (so `rq info` sees ours)
 -- KEYS[3]  <p>:events            index of stored events by time received (replay)
+-- KEYS[4]  <p>:waiting           lanes by the time their head was received
+-- KEYS[5]  <p>:waiting:events    count of events waiting in lanes
 -- ARGV[1]  dedupe ttl (s)        ARGV[2]  retention (s)
 -- ARGV[3]  received_at (epoch s) ARGV[4]  RQ timestamp for created_at/enqueued_at
 -- ARGV[5]  number of events      ARGV[6]  number of handler templates H
@@ -97,7 +99,10 @@ for i = 1, tonumber(ARGV[5]) do
     for h = 1, nh do
       local t = tonumber(ARGV[a + h - 1])
       local lane = names[t] .. ':' .. subject
-      redis.call('RPUSH', lane_p .. lane, ekey)
+      if redis.call('RPUSH', lane_p .. lane, ekey) == 1 then
+        redis.call('ZADD', KEYS[4], ARGV[3], lane_p .. lane)
+      end
+      redis.call('INCR', KEYS[5])
       if redis.call('HEXISTS', state_p .. lane, 'owner') == 0 then
         local job_id = owner_for(t)
         redis.call('HSET', state_p .. lane, 'owner', job_id)

@@ -4,6 +4,8 @@
 -- KEYS[1]  lane     KEYS[2] lanestate     KEYS[3] <p>:dead     KEYS[4] <p>:dead:ids
 -- ARGV[1]  job id (must own the lane)     ARGV[2] event key (must be the head)
 -- ARGV[3]  dead-letter id                 ARGV[4] record (JSON)      ARGV[5] now (s)
+-- (It takes lane_dead's KEYS and ARGV; a parked head stays waiting, so the
+-- waiting index in KEYS[5], KEYS[6] is left as it is.)
 --
 -- The lane's owner becomes the marker 'parked': ingest keeps appending the
 -- return's later events behind the head, and no job runs the lane until an

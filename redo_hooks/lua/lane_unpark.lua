@@ -2,12 +2,15 @@
 --
 -- KEYS[1]  lane     KEYS[2] lanestate     KEYS[3] <p>:dead     KEYS[4] <p>:dead:ids
 -- KEYS[5]  <p>:ev:<head event key>        KEYS[6] <p>:joblanes:<new job id>
+-- KEYS[7]  <p>:waiting                    KEYS[8] <p>:waiting:events
 -- ARGV[1]  dead-letter id    ARGV[2] new job id    ARGV[3] subject
 -- ARGV[4]  '1' to drop the head event, '0' to run it again    ARGV[5] retention (s)
+-- ARGV[6]  event key prefix (<p>:ev:)
 --
 -- Run inside the MULTI/EXEC that enqueues the new job, so the lane and its
 -- job appear together. Returns 1, or 0 when the lane is not parked on this
 -- dead letter (the new job then finds no lane and does nothing).
+-- @include waiting
 if redis.call('HGET', KEYS[2], 'parked') ~= ARGV[1] then
   return 0
 end
@@ -16,6 +19,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[2], 'parked')
 if ARGV[4] == '1' then
   redis.call('LPOP', KEYS[1])
+  popped(KEYS[1], KEYS[7], KEYS[8], ARGV[6])
   if redis.call('EXISTS', KEYS[5]) == 1 and redis.call('HINCRBY', KEYS[5], 'pending', -1) <= 0 then
     redis.call('EXPIRE', KEYS[5], ARGV[5])
   end

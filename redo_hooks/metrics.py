@@ -1,0 +1,266 @@
+"""Prometheus metrics: the receiver's own, and the workers' through Redis.
+
+The receiver counts its requests and ingest latency in process. Workers are
+many processes on many machines, so instead of each exposing an endpoint
+they add their counts to one Redis hash (``<p>:metrics``), buffered in
+process and flushed about once a second; the receiver's ``/metrics`` reads
+that hash and the waiting index (``<p>:waiting``) at scrape time, so one
+endpoint shows the whole pipeline. Pipeline series are cluster-wide: with
+several receivers, every one of them reports the same values (aggregate
+them with ``max``, not ``sum``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from .keys import Keys
+from .replies import text
+
+log = structlog.get_logger("redo_hooks.metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: Upper bounds (seconds) of the handler-duration histogram.
+HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+#: Upper bounds (seconds) of the ingest-latency histogram.
+INGEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+# Field names in the <p>:metrics hash: kind|handler[|detail].
+_SEP = "|"
+
+
+class WorkerMetrics:
+    """A worker process's counts, buffered and added to ``<p>:metrics`` in Redis."""
+
+    def __init__(self, key: str, *, interval: float = 1.0) -> None:
+        self.key = key
+        self.interval = interval
+        self._counts: Counter[str] = Counter()
+        self._sums: defaultdict[str, float] = defaultdict(float)
+        self._last_flush = time.monotonic()
+
+    def handler_run(self, handler: str, outcome: str, seconds: float) -> None:
+        """One handler call ended: ``ok``, ``error`` or ``skipped`` (stale)."""
+        self._counts[f"runs{_SEP}{handler}{_SEP}{outcome}"] += 1
+        if outcome == "skipped":
+            return
+        bucket = next((str(b) for b in HANDLER_BUCKETS if seconds <= b), "+Inf")
+        self._counts[f"bucket{_SEP}{handler}{_SEP}{bucket}"] += 1
+        self._sums[f"sum{_SEP}{handler}"] += seconds
+
+    def retry(self, handler: str) -> None:
+        """A failed event was scheduled to run again."""
+        self._counts[f"retries{_SEP}{handler}"] += 1
+
+    def dead_letter(self, handler: str) -> None:
+        """An event was dead-lettered (or its lane parked)."""
+        self._counts[f"dead{_SEP}{handler}"] += 1
+
+    def maybe_flush(self, connection: Redis) -> None:
+        """Flush if the last flush is ``interval`` seconds old."""
+        if time.monotonic() - self._last_flush >= self.interval:
+            self.flush(connection)
+
+    def flush(self, connection: Redis) -> None:
+        """Add the buffered counts to Redis; keep them for later if Redis fails."""
+        self._last_flush = time.monotonic()
+        if not self._counts and not self._sums:
+            return
+        counts, sums = self._counts, self._sums
+        self._counts, self._sums = Counter(), defaultdict(float)
+        try:
+            with connection.pipeline(transaction=False) as pipe:
+                for name, value in counts.items():
+                    pipe.hincrby(self.key, name, value)
+                for name, total in sums.items():
+                    pipe.hincrbyfloat(self.key, name, total)
+                pipe.execute()
+        except RedisError as exc:
+            # Metrics are not data: keep the counts for the next flush.
+            self._counts.update(counts)
+            for name, total in sums.items():
+                self._sums[name] += total
+            log.warning("metrics_flush_failed", error=type(exc).__name__)
+
+
+class ReceiverMetrics:
+    """The receiver's metrics registry: its own counters, and the pipeline's from Redis."""
+
+    def __init__(self, keys: Keys, queue: str) -> None:
+        self.keys = keys
+        self.queue_key = Queue.redis_queue_namespace_prefix + queue
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = PromCounter(
+            "redo_hooks_requests",
+            "Webhook requests by outcome: accepted, duplicate, unhandled, rejected "
+            "(reason: why) or deferred (503, reason: why).",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
+        self.ingest_seconds = Histogram(
+            "redo_hooks_ingest_duration_seconds",
+            "Time from request to acknowledgement, for acknowledged events.",
+            buckets=INGEST_BUCKETS,
+            registry=self.registry,
+        )
+
+    def request(self, outcome: str, reason: str = "") -> None:
+        """Count one request."""
+        self.requests.labels(outcome, reason).inc()
+
+    async def render(self, redis: AsyncRedis, timeout: float) -> bytes:
+        """The exposition text: this process's metrics and a snapshot of the pipeline's."""
+        snapshot: PipelineSnapshot | None
+        try:
+            async with asyncio.timeout(timeout):
+                snapshot = await PipelineSnapshot.read(redis, self.keys, self.queue_key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("metrics_redis_unavailable", error=type(exc).__name__)
+            snapshot = None
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Static(list(self.registry.collect())))
+        registry.register(_Static(_pipeline_metrics(snapshot)))
+        return generate_latest(registry)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSnapshot:
+    """What the workers reported, and what waits, read from Redis in one round trip."""
+
+    fields: Mapping[str, str]
+    events_waiting: int
+    lanes_waiting: int
+    oldest_received: float | None
+    queued_jobs: int
+    dead_letters: int
+    now: float
+
+    @classmethod
+    async def read(cls, redis: AsyncRedis, keys: Keys, queue_key: str) -> PipelineSnapshot:
+        """One pipelined read of every key the pipeline metrics need."""
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.metrics)
+            pipe.get(keys.waiting_events)
+            pipe.zcard(keys.waiting)
+            pipe.zrange(keys.waiting, 0, 0, withscores=True)
+            pipe.llen(queue_key)
+            pipe.zcard(keys.dead_ids)
+            pipe.time()
+            fields, events, lanes, oldest, queued, dead, now = await pipe.execute()
+        return cls(
+            {text(k): text(v) for k, v in fields.items()},
+            max(0, int(text(events))) if events is not None else 0,
+            int(lanes),
+            float(oldest[0][1]) if oldest else None,
+            int(queued),
+            int(dead),
+            int(now[0]) + int(now[1]) / 1e6,
+        )
+
+
+def _pipeline_metrics(snapshot: PipelineSnapshot | None) -> list[Metric]:
+    up = GaugeMetricFamily(
+        "redo_hooks_redis_up", "1 if Redis answered this scrape (pipeline series below need it)."
+    )
+    up.add_metric([], 0 if snapshot is None else 1)
+    if snapshot is None:
+        return [up]
+    waiting = GaugeMetricFamily("redo_hooks_events_waiting", "Events waiting in lanes.")
+    waiting.add_metric([], snapshot.events_waiting)
+    lanes = GaugeMetricFamily(
+        "redo_hooks_lanes_waiting", "Lanes (handler x return) with events waiting."
+    )
+    lanes.add_metric([], snapshot.lanes_waiting)
+    oldest = GaugeMetricFamily(
+        "redo_hooks_oldest_waiting_seconds",
+        "Age of the oldest event waiting in a lane (0 when none waits).",
+    )
+    age = 0.0 if snapshot.oldest_received is None else snapshot.now - snapshot.oldest_received
+    oldest.add_metric([], max(0.0, age))
+    queued = GaugeMetricFamily("redo_hooks_queued_jobs", "Lane jobs queued in RQ, not started.")
+    queued.add_metric([], snapshot.queued_jobs)
+    dead_now = GaugeMetricFamily("redo_hooks_dead_letters", "Dead letters waiting for an operator.")
+    dead_now.add_metric([], snapshot.dead_letters)
+    return [up, waiting, lanes, oldest, queued, dead_now, *_worker_metrics(snapshot.fields)]
+
+
+def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
+    runs = CounterMetricFamily(
+        "redo_hooks_handler_runs",
+        "Handler calls by outcome: ok, error (the call raised) or skipped (stale).",
+        labels=["handler", "outcome"],
+    )
+    retries = CounterMetricFamily(
+        "redo_hooks_retries", "Failed events scheduled to run again.", labels=["handler"]
+    )
+    dead = CounterMetricFamily(
+        "redo_hooks_dead_lettered", "Events dead-lettered (or parked).", labels=["handler"]
+    )
+    buckets: dict[str, Counter[str]] = {}
+    sums: dict[str, float] = {}
+    for name, value in sorted(fields.items()):
+        kind, _, rest = name.partition(_SEP)
+        if kind == "runs":
+            handler, _, outcome = rest.rpartition(_SEP)
+            runs.add_metric([handler, outcome], float(value))
+        elif kind == "retries":
+            retries.add_metric([rest], float(value))
+        elif kind == "dead":
+            dead.add_metric([rest], float(value))
+        elif kind == "bucket":
+            handler, _, bound = rest.rpartition(_SEP)
+            buckets.setdefault(handler, Counter())[bound] += int(value)
+        elif kind == "sum":
+            sums[rest] = float(value)
+    duration = HistogramMetricFamily(
+        "redo_hooks_handler_duration_seconds",
+        "Handler call durations.",
+        labels=["handler"],
+    )
+    for handler, counts in sorted(buckets.items()):
+        duration.add_metric([handler], _cumulative(counts), sums.get(handler, 0.0))
+    yield from (runs, retries, dead, duration)
+
+
+def _cumulative(counts: Counter[str]) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    total = 0
+    for bound in (*(str(b) for b in HANDLER_BUCKETS), "+Inf"):
+        total += counts.get(bound, 0)
+        out.append((bound, float(total)))
+    return out
+
+
+class _Static(Collector):
+    """Collects a fixed list of metric families (one scrape's snapshot)."""
+
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self._metrics = list(metrics)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics
+
+    def describe(self) -> Iterable[Any]:
+        return []
