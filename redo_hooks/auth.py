@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import re
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -58,6 +59,11 @@ def parse_entry(entry: str) -> SecretEntry:
     if sep and _LABEL.match(label) and token.strip("="):
         return SecretEntry(label, token.encode())
     return SecretEntry(None, entry.encode())
+
+
+def new_secret() -> str:
+    """A strong receiver secret: 256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 def bearer_token(authorization: bytes | None) -> bytes:

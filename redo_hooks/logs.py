@@ -65,6 +65,9 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     root.setLevel(numeric)
     # uvicorn's access log duplicates our request lines; its errors still show.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request at INFO; with it, a URL with a secret in its
+    # query string (not ours, but a user's) would reach the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _dumps(value: Any, **_: Any) -> str:

@@ -387,9 +387,10 @@ def replay_command(
 
 
 def _register() -> None:
+    from .dev import dev, secret, trigger
     from .subscriptions import rotate_secret, subscribe, subscriptions
 
-    for command in (subscribe, subscriptions, rotate_secret):
+    for command in (dev, trigger, secret, subscribe, subscriptions, rotate_secret):
         main.add_command(command)
 
 

@@ -7,7 +7,6 @@ the settings line to deploy; everything else goes to stderr.
 
 from __future__ import annotations
 
-import secrets as secrets_module
 import sys
 import time
 from collections.abc import Callable
@@ -18,15 +17,11 @@ import click
 import httpx
 import orjson
 
+from ..auth import new_secret
 from ..errors import RedoHooksError
 from ..redo_api import API_SECRET_ENV, API_URL_ENV, DEFAULT_API_URL, RedoAPI, Webhook
 
 PROBE_INTERVAL = 2.0
-
-
-def new_secret() -> str:
-    """A strong receiver secret: 256 random bits, URL-safe."""
-    return secrets_module.token_urlsafe(32)
 
 
 def secret_entry(token: str, store: str | None) -> str:

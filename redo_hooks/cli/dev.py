@@ -1,0 +1,128 @@
+"""``redo-hooks dev``, ``trigger`` and ``secret``: the local development loop."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import httpx
+import orjson
+
+from ..auth import new_secret
+from ..errors import RedoHooksError
+
+EVENTS = ("created", "updated", "backfill")
+
+
+@click.command()
+@click.argument("app")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--data-dir",
+    default=".redo-hooks",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project-local folder for the private Redis and the dev settings.",
+)
+def dev(app: str, host: str, port: int, data_dir: Path) -> None:
+    """Run Redis, the receiver and a worker for APP, restarting them on code changes.
+
+    With no REDO_HOOKS_REDIS_URL, a private redis-server keeps its data in
+    DATA_DIR and stops on exit. With no REDO_HOOKS_SECRETS, a dev secret is
+    made (and kept in DATA_DIR). Then: `redo-hooks trigger return.created`.
+    """
+    from ..dev import run
+
+    def say(message: str) -> None:
+        click.secho(f"redo-hooks dev: {message}", fg="cyan", err=True)
+
+    try:
+        code = run(app, host=host, port=port, data_dir=data_dir, environ=os.environ, say=say)
+    except RedoHooksError as error:
+        click.echo(f"redo-hooks dev: {error}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    kind = value.removeprefix("return.")
+    if kind not in EVENTS:
+        raise click.BadParameter(f"use one of {', '.join('return.' + e for e in EVENTS)}")
+    return kind
+
+
+@click.command()
+@click.argument("event", default="return.created", callback=_event_type)
+@click.option("--url", help="Receiver URL. Default: the running `redo-hooks dev`'s, else :8000.")
+@click.option(
+    "--secret",
+    help="Bearer secret. Default: the first of REDO_HOOKS_SECRETS, else `redo-hooks dev`'s.",
+)
+@click.option("--subject", help="Return id: continue an existing return's lifecycle.")
+@click.option("--status", help="return.status to set, e.g. complete.")
+@click.option(
+    "--data-dir",
+    default=".redo-hooks",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where `redo-hooks dev` left its URL and secret.",
+)
+def trigger(
+    event: str,
+    *,
+    url: str | None,
+    secret: str | None,
+    subject: str | None,
+    status: str | None,
+    data_dir: Path,
+) -> None:
+    """POST a realistic sample EVENT (return.created, .updated, .backfill) to a receiver.
+
+    The event is the spec's example with a fresh return id (or --subject) and
+    current timestamps. Exit status 0 when the receiver acknowledged it.
+    """
+    from ..dev import DevState, first_secret
+    from ..testing import sample_event
+
+    state = DevState.load(data_dir)
+    url = url or (state.url if state else "http://127.0.0.1:8000/")
+    secret = secret or first_secret(os.environ.get("REDO_HOOKS_SECRETS", ""))
+    secret = secret or (state.secret if state else "")
+    if not secret:
+        raise click.UsageError(
+            "no secret: pass --secret, set REDO_HOOKS_SECRETS, or run `redo-hooks dev` here"
+        )
+    body = sample_event(event, subject=subject, status=status)
+    try:
+        response = httpx.post(
+            url,
+            content=orjson.dumps(body),
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        click.echo(f"redo-hooks trigger: no answer from {url} ({type(exc).__name__})", err=True)
+        sys.exit(1)
+    summary = f"return.{event} for return {body['return']['id']}"
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if response.is_success:
+        click.echo(
+            f"{response.status_code} {answer.get('status', '')}: {summary} "
+            f"(event {answer.get('event', '?')})"
+        )
+        return
+    detail = answer.get("detail") or response.text[:200]
+    click.echo(f"redo-hooks trigger: {response.status_code} for {summary}: {detail}", err=True)
+    sys.exit(1)
+
+
+@click.command()
+def secret() -> None:
+    """Print a new strong secret (256 random bits) for REDO_HOOKS_SECRETS."""
+    click.echo(new_secret())

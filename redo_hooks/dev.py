@@ -1,0 +1,192 @@
+"""``redo-hooks dev``: Redis, the receiver and a worker in one terminal, reloaded on change.
+
+The development loop, like ``stripe listen``: one command, and
+``redo-hooks trigger`` from another terminal. With no Redis configured it runs
+a private ``redis-server`` whose data (AOF on) lives in the project's
+``.redo-hooks/`` folder, and stops it on exit. The URL and secret it uses are
+written to ``.redo-hooks/dev.json`` so that ``trigger`` finds them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import orjson
+import watchfiles
+
+from .auth import parse_entry
+from .redis_server import RedisServer
+
+DATA_DIR = ".redo-hooks"
+STATE_FILE = "dev.json"
+
+
+@dataclass(frozen=True, slots=True)
+class DevState:
+    """What a running ``redo-hooks dev`` tells ``redo-hooks trigger``."""
+
+    url: str
+    secret: str
+
+    def save(self, data_dir: Path) -> None:
+        """Write it (owner-only: it holds a secret) under ``data_dir``."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / STATE_FILE
+        path.write_bytes(orjson.dumps({"url": self.url, "secret": self.secret}))
+        path.chmod(0o600)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> DevState | None:
+        """The saved state, if a dev session left one."""
+        try:
+            raw = orjson.loads((data_dir / STATE_FILE).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        if not isinstance(raw, dict):
+            return None
+        url, secret = raw.get("url"), raw.get("secret")
+        if isinstance(url, str) and isinstance(secret, str):
+            return cls(url, secret)
+        return None
+
+
+def first_secret(setting: str) -> str:
+    """The token of the first entry of a ``REDO_HOOKS_SECRETS`` value ('' if none)."""
+    entries = [e.strip() for e in setting.split(",") if e.strip()]
+    return parse_entry(entries[0]).token.decode() if entries else ""
+
+
+def dev_secret(data_dir: Path) -> str:
+    """The secret of earlier dev sessions in this project, or a new one."""
+    state = DevState.load(data_dir)
+    return state.secret if state else secrets.token_urlsafe(24)
+
+
+class Children:
+    """The receiver and worker processes: started, stopped and restarted together."""
+
+    def __init__(self, commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> None:
+        self.commands = [list(c) for c in commands]
+        self.env = dict(env)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        """Start every command (its output goes to this terminal)."""
+        self.processes = [
+            subprocess.Popen(command, env=self.env)  # noqa: S603 - our own argv
+            for command in self.commands
+        ]
+
+    def wait_ready(self, url: str, timeout: float = 30.0) -> bool:
+        """Wait until the receiver answers ``/healthz``; ``False`` if a child died or time ran out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.processes):
+                return False
+            try:
+                if httpx.get(url + "healthz", timeout=0.5).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM each (workers finish the handler in hand), then SIGKILL stragglers."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes = []
+
+
+def run(
+    app: str,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    environ: Mapping[str, str],
+    say: Any,
+) -> int:
+    """Run the dev loop until SIGINT/SIGTERM; return the exit code."""
+    env = dict(environ)
+    redis: RedisServer | None = None
+    if not env.get("REDO_HOOKS_REDIS_URL"):
+        redis_dir = data_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        redis = RedisServer(appendonly=True, directory=str(redis_dir.resolve())).start()
+        env["REDO_HOOKS_REDIS_URL"] = redis.url
+        say(f"Redis: private, data in {redis_dir}/, at {redis.url}")
+    else:
+        say("Redis: REDO_HOOKS_REDIS_URL")
+    secret = first_secret(env.get("REDO_HOOKS_SECRETS", ""))
+    shown = "the first of REDO_HOOKS_SECRETS"
+    if not secret:
+        secret = shown = dev_secret(data_dir)
+        env["REDO_HOOKS_SECRETS"] = secret
+    url = f"http://{host}:{port}/"
+    DevState(url, secret).save(data_dir)
+    cli = [sys.executable, "-m", "redo_hooks.cli", "--log-format", "console"]
+    children = Children(
+        [
+            [*cli, "serve", app, "--host", host, "--port", str(port)],
+            [*cli, "worker", app],
+        ],
+        env,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def start() -> None:
+        children.start()
+        if children.wait_ready(url):
+            say(f"receiver ready on {url}   secret: {shown}")
+        else:
+            say("the receiver or the worker did not start (see above); fix the code and save")
+
+    try:
+        start()
+        say("send a sample event from another terminal:  redo-hooks trigger return.created")
+        say(f"watching {Path.cwd()} for code changes; Ctrl-C stops everything")
+        ignore = [str(data_dir.resolve())]
+        for changes in watchfiles.watch(
+            Path.cwd(),
+            watch_filter=watchfiles.PythonFilter(ignore_paths=ignore),
+            stop_event=stop,
+            raise_interrupt=False,
+            rust_timeout=500,
+            yield_on_timeout=False,
+        ):
+            changed = sorted({Path(path).name for _, path in changes})
+            say(f"{', '.join(changed)} changed: restarting the receiver and the worker")
+            children.stop()
+            start()
+    finally:
+        say("stopping")
+        children.stop()
+        if redis is not None:
+            redis.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
