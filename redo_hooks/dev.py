@@ -89,7 +89,7 @@ class Children:
         ]
 
     def wait_ready(self, url: str, timeout: float = 30.0) -> bool:
-        """Wait until the receiver answers ``/healthz``; ``False`` if a child died or time ran out."""
+        """Wait until the receiver answers ``/healthz``; ``False`` if a child died or timed out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.processes):

@@ -39,7 +39,7 @@ import time
 import traceback
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -88,6 +88,9 @@ class Runtime:
     stopping: bool = field(init=False, default=False)
     loop: asyncio.AbstractEventLoop = field(init=False)
     metrics: WorkerMetrics = field(init=False)
+    #: Called after each handler call with (handler name, event, outcome,
+    #: exception or None); ``redo_hooks.testing`` records what ran with it.
+    observer: Callable[[str, ReturnEvent, str, BaseException | None], None] | None = None
     _scripts: dict[str, Script] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -301,6 +304,7 @@ class Lane:
             log.info("event_skipped_stale", updated_at=str(event.updated_at))
             self.job.stats["skipped"] += 1
             metrics.handler_run(name, "skipped", 0.0)
+            self.observe(event, "skipped", None)
             return "ok"
         started = time.perf_counter()
         try:
@@ -310,8 +314,10 @@ class Lane:
                 self.handler.func(event)
         except Exception as exc:
             metrics.handler_run(name, "error", time.perf_counter() - started)
+            self.observe(event, "error", exc)
             return self.failed(key, exc, log)
         metrics.handler_run(name, "ok", time.perf_counter() - started)
+        self.observe(event, "ok", None)
         if self.handler.latest_only and event.updated_at is not None:
             # Only this lane's owner writes it, one event at a time: no race.
             self.rt.connection.set(
@@ -321,6 +327,11 @@ class Lane:
             )
         log.debug("handler_succeeded")
         return "ok"
+
+    def observe(self, event: ReturnEvent, outcome: str, error: BaseException | None) -> None:
+        """Tell the runtime's observer (tests) about a handler call."""
+        if self.rt.observer is not None:
+            self.rt.observer(self.handler.name, event, outcome, error)
 
     def is_stale(self, event: ReturnEvent) -> bool:
         """Whether a newer snapshot of the return was already handled (``latest_only``)."""

@@ -3,9 +3,11 @@
 * :class:`RedisServer` — a private, real ``redis-server`` on a free port.
 * :func:`sample_event` — a realistic return event (the spec's example) with
   fresh ids and timestamps, and any overrides.
-* :func:`drain` — run everything queued for a ``RedoHooks`` app in this
-  process until nothing is left, raising if a handler's event was
-  dead-lettered.
+* :class:`HookTester` — post events through the app, run what they queued
+  in this process, see which handler ran on what, raise on a failed handler.
+* :func:`deliver` and :func:`drain` — the same without HTTP: store and route
+  an event as the receiver would; run every queued job until none is left,
+  raising if an event was dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
+from types import TracebackType
 from typing import Any
 
 import orjson
 from redis import Redis
 
 from . import jobs, scripts
+from .auth import parse_entry
 from .errors import RedoHooksError
 from .hooks import RedoHooks
 from .keys import Keys
+from .models import ReturnEvent
 from .queue import IngestPlan, Routed
 from .receive import parse_body
 from .redis_server import RedisServer
@@ -41,12 +47,15 @@ def sample_event(
     *,
     subject: str | None = None,
     status: str | None = None,
+    return_: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A return event body as Redo sends it, with a fresh return id and times.
+    """A return event body as Redo sends it (the spec's example), with a fresh return id and times.
 
-    ``overrides`` replace top-level fields; ``subject`` and ``status`` set
-    ``return.id`` and ``return.status``.
+    ``subject`` and ``status`` set ``return.id`` and ``return.status``;
+    ``return_`` is merged into ``return`` (nested dicts merged, other values
+    replaced), e.g. ``return_={"totals": {"refund": None}}``; ``overrides``
+    replace top-level fields (``merchantName="Shop"``).
     """
     body: dict[str, Any] = copy.deepcopy(_example())
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -56,8 +65,18 @@ def sample_event(
     body["return"]["updatedAt"] = now
     if status is not None:
         body["return"]["status"] = status
+    if return_:
+        _merge(body["return"], return_)
     body.update(overrides)
     return body
+
+
+def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(name), dict):
+            _merge(target[name], value)
+        else:
+            target[name] = copy.deepcopy(value)
 
 
 def sample_body(type: str = "created", **kwargs: Any) -> bytes:
@@ -96,14 +115,22 @@ def deliver(hooks: RedoHooks, body: bytes | dict[str, Any], *, store: str | None
     return int(result) == 1
 
 
-def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0) -> int:
+def drain(
+    hooks: RedoHooks,
+    *,
+    raise_on_dead: bool = True,
+    timeout: float = 60.0,
+    observer: Callable[[str, ReturnEvent, str, BaseException | None], None] | None = None,
+) -> int:
     """Run every queued job of ``hooks`` in this process until none is left.
 
     Scheduled retries are run as they come due. Returns the number of jobs
     run; raises :class:`DeadLettered` if an event was dead-lettered meanwhile
-    (unless ``raise_on_dead`` is false).
+    (unless ``raise_on_dead`` is false). ``observer`` is called after each
+    handler call with (handler name, event, outcome, exception or None).
     """
     worker, runtime = build(hooks)
+    runtime.observer = observer
     keys = Keys(hooks.settings.key_prefix)
     dead_before = runtime.connection.zcard(keys.dead_ids)
     try:
@@ -117,6 +144,106 @@ def drain(hooks: RedoHooks, *, raise_on_dead: bool = True, timeout: float = 60.0
         errors = [orjson.loads(r)["error"] for r in records][-5:]
         raise DeadLettered(f"{dead_after - dead_before} event(s) dead-lettered: {errors}")
     return worker.jobs_run
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """One handler call :class:`HookTester` saw: ``outcome`` is ok, error or skipped."""
+
+    handler: str
+    event: ReturnEvent
+    outcome: str
+    error: BaseException | None = None
+
+
+class HandlerFailed(RedoHooksError):
+    """A handler raised during :meth:`HookTester.run`; the first exception is the cause."""
+
+
+class HookTester:
+    """Drive a ``RedoHooks`` app in a test: post events through it, run them, see what ran.
+
+    ::
+
+        with RedisServer() as redis, HookTester(RedoHooks(redis_url=redis.url, ...)) as t:
+            assert t.post(sample_event("created")).status_code == 202
+            ran = t.run()              # every queued event, in this process
+            assert [r.handler for r in ran] == ["shop.notify_warehouse"]
+
+    ``post`` goes through the real receiver (bearer check, parsing, dedupe,
+    the atomic Redis write) in process, with Starlette's ``TestClient``.
+    ``run`` drains the queue (retries included, as they come due: give the
+    app ``backoff=0`` in tests) and raises :class:`HandlerFailed` if any
+    handler call raised, unless ``raise_on_error=False``. Keyword arguments
+    override settings for the test (``redis_url=``, ``secrets=``, ``backoff=``),
+    keeping ``hooks``'s handlers: so your app's own ``RedoHooks`` object can
+    be tested as it is.
+    """
+
+    def __init__(self, hooks: RedoHooks, *, secret: str | None = None, **settings: Any) -> None:
+        if settings:
+            # Your app's handlers, on the test's Redis and secrets.
+            configured = RedoHooks(
+                hooks.settings, secret_resolver=hooks.secret_resolver, **settings
+            )
+            configured.registry = hooks.registry
+            hooks = configured
+        self.hooks = hooks
+        secrets = [s.get_secret_value() for s in hooks.settings.secrets]
+        self.secret = secret or (parse_entry(secrets[0]).token.decode() if secrets else "")
+        self.ran: list[Ran] = []
+        self._client: Any = None
+
+    def __enter__(self) -> HookTester:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Shut the in-process receiver down."""
+        if self._client is not None:
+            self._client.__exit__(None, None, None)
+            self._client = None
+
+    def post(self, event: dict[str, Any] | bytes, *, secret: str | None = None) -> Any:
+        """POST ``event`` to the receiver with the bearer ``secret``; the HTTP response."""
+        if self._client is None:
+            from starlette.testclient import TestClient  # noqa: PLC0415 (needs httpx2)
+
+            self._client = TestClient(self.hooks.asgi()).__enter__()
+        body = event if isinstance(event, bytes) else orjson.dumps(event)
+        token = self.secret if secret is None else secret
+        return self._client.post(
+            "/",
+            content=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+
+    def run(self, *, raise_on_error: bool = True, timeout: float = 60.0) -> list[Ran]:
+        """Run everything queued; return the handler calls of this run, in order."""
+        ran: list[Ran] = []
+
+        def observe(
+            handler: str, event: ReturnEvent, outcome: str, error: BaseException | None
+        ) -> None:
+            ran.append(Ran(handler, event, outcome, error))
+
+        drain(self.hooks, raise_on_dead=False, timeout=timeout, observer=observe)
+        self.ran.extend(ran)
+        failed = [r for r in ran if r.error is not None]
+        if raise_on_error and failed:
+            first = failed[0]
+            raise HandlerFailed(
+                f"{len(failed)} handler call(s) raised; first: {first.handler} on "
+                f"return {first.event.subject}: {type(first.error).__name__}: {first.error}"
+            ) from first.error
+        return ran
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -139,6 +266,9 @@ def env_without_redo_hooks() -> dict[str, str]:
 
 __all__ = [
     "DeadLettered",
+    "HandlerFailed",
+    "HookTester",
+    "Ran",
     "RedisServer",
     "deliver",
     "drain",

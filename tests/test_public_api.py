@@ -25,6 +25,9 @@ def test_the_package_exports_exactly_the_public_names() -> None:
 def test_the_testing_helpers_are_exported() -> None:
     assert sorted(redo_hooks.testing.__all__) == [
         "DeadLettered",
+        "HandlerFailed",
+        "HookTester",
+        "Ran",
         "RedisServer",
         "deliver",
         "drain",
@@ -42,3 +45,23 @@ def test_public_callables_have_docstrings() -> None:
             assert value.__doc__, name
     for method in ("on", "add", "asgi", "handlers_for"):
         assert getattr(redo_hooks.RedoHooks, method).__doc__, method
+
+
+def test_the_redo_api_client_is_exported_and_documented() -> None:
+    import redo_hooks.redo_api as api  # noqa: PLC0415
+
+    for name in ("RedoAPI", "AsyncRedoAPI", "RedoAPIError", "Webhook", "RetryPolicy"):
+        assert name in api.__all__
+    for method in (
+        "list_webhooks",
+        "create_webhook",
+        "get_webhook",
+        "update_webhook",
+        "delete_webhook",
+        "replay_webhook",
+        "from_env",
+    ):
+        assert getattr(api.RedoAPI, method).__doc__, method
+        assert getattr(api.AsyncRedoAPI, method).__doc__, method
+    for name in ("HookTester", "sample_event", "deliver", "drain"):
+        assert getattr(redo_hooks.testing, name).__doc__, name
