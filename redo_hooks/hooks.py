@@ -7,7 +7,8 @@ secret when it starts; workers need none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .auth import SecretResolver
@@ -16,6 +17,8 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+    from .app import Receiver
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,6 +59,7 @@ class RedoHooks:
             self.settings = settings
         self.registry = Registry()
         self.secret_resolver = secret_resolver
+        self._receivers: list[Receiver] = []
 
     def on(
         self,
@@ -114,10 +118,32 @@ class RedoHooks:
         return self.registry.for_type(event_type)
 
     def asgi(self) -> Starlette:
-        """The receiver, a Starlette app: ``POST /``, ``GET /healthz``, ``GET /readyz``."""
+        """The receiver, a Starlette app: ``POST /``, ``GET /healthz``, ``GET /readyz``, metrics.
+
+        Mounted in another app, it works as is; pass ``lifespan=hooks.lifespan``
+        to that app so it refuses to start without a secret and closes the
+        receiver's Redis connections on shutdown.
+        """
         from .app import create_app
 
-        return create_app(self)
+        app = create_app(self)
+        self._receivers.append(app.state.receiver)
+        return app
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """Lifespan for an app that mounts :meth:`asgi`: check settings, then clean up.
+
+        ``Starlette(routes=[...], lifespan=hooks.lifespan)`` or
+        ``FastAPI(lifespan=hooks.lifespan)``.
+        """
+        for receiver in self._receivers:
+            receiver.authenticator()  # ConfigurationError without a secret
+        try:
+            yield
+        finally:
+            for receiver in self._receivers:
+                await receiver.close()
 
     def __repr__(self) -> str:
         return (

@@ -56,3 +56,11 @@ def test_the_procfile_runs_the_example_app_with_the_cli() -> None:
     )
     assert procfile["web"].split()[:3] == ["redo-hooks", "serve", "examples.shop.hooks:hooks"]
     assert procfile["worker"].split()[:3] == ["redo-hooks", "worker", "examples.shop.hooks:hooks"]
+
+
+def test_every_relative_link_in_the_docs_points_at_a_file() -> None:
+    for path in DOCS:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
+            if "://" in target:
+                continue
+            assert (path.parent / target).exists(), f"{path.name} links to missing {target}"

@@ -1,0 +1,94 @@
+"""The receiver mounted in a Starlette app and in a FastAPI app whose package holds the handlers."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from decimal import Decimal
+from types import ModuleType
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from redo_hooks import ConfigurationError
+from redo_hooks.cli import main
+from redo_hooks.testing import drain, sample_event
+
+from .conftest import SECRET
+
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+
+
+@pytest.fixture
+def load(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Import an example afresh, configured from the environment as in production."""
+    monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)
+    monkeypatch.setenv("REDO_HOOKS_SECRETS", SECRET)
+    monkeypatch.setenv("REDO_HOOKS_BACKOFF", "0")
+
+    def load(package: str, module: str) -> ModuleType:
+        for name in list(sys.modules):
+            if name == package or name.startswith(package + "."):
+                monkeypatch.delitem(sys.modules, name)
+        return importlib.import_module(f"{package}.{module}")
+
+    return load
+
+
+def test_mounted_in_starlette(load) -> None:  # type: ignore[no-untyped-def]
+    example = load("examples.mounted_starlette", "app")
+    body = sample_event("created")
+    with TestClient(example.app) as client:
+        assert client.get("/").json() == {"app": "shop"}
+        assert client.get("/webhooks/redo/healthz").status_code == 200
+        assert client.get("/webhooks/redo/readyz").status_code == 200
+        response = client.post("/webhooks/redo/", json=body, headers=AUTH)
+        assert response.status_code == 202, response.text
+        assert client.post("/webhooks/redo/", json=body).status_code == 401
+    drain(example.hooks)
+    assert example.restocked == [body["return"]["id"]]
+
+
+def test_mounted_in_fastapi_with_handlers_in_the_apps_package(load) -> None:  # type: ignore[no-untyped-def]
+    main_module = load("examples.acme", "main")
+    webhooks = sys.modules["examples.acme.webhooks"]
+    ledger = sys.modules["examples.acme.orders"].ledger
+    created = sample_event("created")
+    return_id = created["return"]["id"]
+    completed = sample_event("updated", subject=return_id, status="complete")
+    refund = Decimal(completed["return"]["totals"]["refund"]["amount"]["amount"])
+    with TestClient(main_module.app) as client:
+        assert client.get(f"/refunds/{return_id}").status_code == 404
+        assert client.post("/webhooks/redo/", json=created, headers=AUTH).status_code == 202
+        drain(webhooks.hooks)
+        assert return_id in ledger.awaiting
+        assert client.post("/webhooks/redo/", json=completed, headers=AUTH).status_code == 202
+        drain(webhooks.hooks)
+        assert client.get(f"/refunds/{return_id}").json() == {
+            "return": return_id,
+            "refund": str(refund),
+        }
+        metrics = client.get("/webhooks/redo/metrics").text
+        assert 'redo_hooks_requests_total{outcome="accepted",reason=""} 2.0' in metrics
+        # FastAPI's own docs still work beside the mount.
+        assert client.get("/openapi.json").json()["info"]["title"] == "acme"
+    assert return_id not in ledger.awaiting
+
+
+def test_the_workers_find_handlers_in_the_apps_package(load) -> None:  # type: ignore[no-untyped-def]
+    load("examples.acme", "webhooks")
+    result = CliRunner().invoke(main, ["routes", "examples.acme.webhooks:hooks"])
+    assert result.exit_code == 0, result.output
+    assert "examples.acme.webhooks.expect_items" in result.output
+    assert "examples.acme.webhooks.record_refund" in result.output
+
+
+def test_the_parent_apps_lifespan_refuses_to_start_without_a_secret(
+    load,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REDO_HOOKS_SECRETS")
+    example = load("examples.mounted_starlette", "app")
+    with pytest.raises(ConfigurationError, match="REDO_HOOKS_SECRETS"), TestClient(example.app):
+        pass
