@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from types import ModuleType
 
@@ -20,8 +21,11 @@ from .conftest import SECRET
 AUTH = {"Authorization": f"Bearer {SECRET}"}
 
 
+Loader = Callable[[str, str], ModuleType]
+
+
 @pytest.fixture
-def load(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def load(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Loader:
     """Import an example afresh, configured from the environment as in production."""
     monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)
     monkeypatch.setenv("REDO_HOOKS_SECRETS", SECRET)
@@ -36,7 +40,7 @@ def load(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
     return load
 
 
-def test_mounted_in_starlette(load) -> None:  # type: ignore[no-untyped-def]
+def test_mounted_in_starlette(load: Loader) -> None:
     example = load("examples.mounted_starlette", "app")
     body = sample_event("created")
     with TestClient(example.app) as client:
@@ -50,7 +54,7 @@ def test_mounted_in_starlette(load) -> None:  # type: ignore[no-untyped-def]
     assert example.restocked == [body["return"]["id"]]
 
 
-def test_mounted_in_fastapi_with_handlers_in_the_apps_package(load) -> None:  # type: ignore[no-untyped-def]
+def test_mounted_in_fastapi_with_handlers_in_the_apps_package(load: Loader) -> None:
     main_module = load("examples.acme", "main")
     webhooks = sys.modules["examples.acme.webhooks"]
     ledger = sys.modules["examples.acme.orders"].ledger
@@ -76,7 +80,7 @@ def test_mounted_in_fastapi_with_handlers_in_the_apps_package(load) -> None:  # 
     assert return_id not in ledger.awaiting
 
 
-def test_the_workers_find_handlers_in_the_apps_package(load) -> None:  # type: ignore[no-untyped-def]
+def test_the_workers_find_handlers_in_the_apps_package(load: Loader) -> None:
     load("examples.acme", "webhooks")
     result = CliRunner().invoke(main, ["routes", "examples.acme.webhooks:hooks"])
     assert result.exit_code == 0, result.output
@@ -85,7 +89,7 @@ def test_the_workers_find_handlers_in_the_apps_package(load) -> None:  # type: i
 
 
 def test_the_parent_apps_lifespan_refuses_to_start_without_a_secret(
-    load,  # type: ignore[no-untyped-def]
+    load: Loader,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("REDO_HOOKS_SECRETS")
