@@ -35,6 +35,7 @@ from .errors import (
     ConfigurationError,
     PayloadTooLarge,
     RejectedRequest,
+    RequestTimeout,
     StoreUnavailable,
     problem_for,
 )
@@ -102,6 +103,7 @@ class Receiver:
     async def receive(self, request: Request) -> Response:
         """``POST /``."""
         started = time.perf_counter()
+        body_read = False
         try:
             try:
                 authenticator = self.authenticator()
@@ -109,12 +111,19 @@ class Receiver:
                 log.error("receiver_has_no_secret")
                 raise StoreUnavailable("the receiver is not configured") from None
             store = await authenticator.authenticate(_header(request, b"authorization"))
-            body = await _read_body(request, self.settings.max_body_bytes)
+            try:
+                async with asyncio.timeout(self.settings.body_timeout):
+                    body = await _read_body(request, self.settings.max_body_bytes)
+                    body_read = True
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the body did not arrive within {self.settings.body_timeout:g} s"
+                ) from None
             incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
             handlers = self.hooks.registry.for_type(incoming.type)
             fresh = await self.ingestor().submit(Routed(incoming, handlers))
         except (RejectedRequest, StoreUnavailable) as error:
-            return self._refuse(error)
+            return self._refuse(error, close=not body_read)
         except ClientDisconnect:
             log.info("request_rejected", reason="client_disconnected")
             self.metrics.request("rejected", "client_disconnected")
@@ -124,7 +133,9 @@ class Receiver:
             # way everywhere): 503 makes Redo retry, and dedupe absorbs a
             # retry of an event that was in fact stored.
             log.exception("receiver_error")
-            return self._refuse(StoreUnavailable("internal error; retry later"))
+            return self._refuse(
+                StoreUnavailable("internal error; retry later"), close=not body_read
+            )
         context = {
             "store": incoming.store,
             "subject": incoming.subject,
@@ -149,9 +160,13 @@ class Receiver:
         log.debug("event_accepted", handlers=len(handlers), **context)
         return _json(202, {"status": "accepted", "event": incoming.key})
 
-    def _refuse(self, error: RejectedRequest | StoreUnavailable) -> Response:
+    def _refuse(self, error: RejectedRequest | StoreUnavailable, *, close: bool) -> Response:
         status, problem = problem_for(error)
         headers = {}
+        if close:
+            # The body was not read (refused first, too large, too slow): the
+            # connection cannot carry another request.
+            headers["Connection"] = "close"
         if isinstance(error, StoreUnavailable):
             headers["Retry-After"] = str(self.settings.retry_after)
             self.metrics.request("deferred", error.reason)

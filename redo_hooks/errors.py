@@ -6,6 +6,7 @@
     ├── ConfigurationError        bad settings, handler or app string (at definition time)
     ├── RejectedRequest           a request the receiver refuses; carries status and problem
     │   ├── Unauthorized          401  missing or wrong bearer secret
+    │   ├── RequestTimeout        408  the body did not arrive within ``body_timeout``
     │   ├── PayloadTooLarge       413  body over ``max_body_bytes``
     │   ├── MalformedBody         400  not strict JSON, not an object, too deep
     │   └── UnprocessableEvent    422  JSON, but without what routing needs
@@ -48,6 +49,14 @@ class Unauthorized(RejectedRequest):
     status = 401
     title = "Unauthorized"
     reason = "unauthorized"
+
+
+class RequestTimeout(RejectedRequest):
+    """The body did not arrive within ``body_timeout``."""
+
+    status = 408
+    title = "Request Timeout"
+    reason = "body_too_slow"
 
 
 class PayloadTooLarge(RejectedRequest):

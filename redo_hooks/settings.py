@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1 << 20, gt=0, description="Largest accepted body; larger gets 413."
     )
+    body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a request may take to send its body; slower gets 408.",
+    )
     max_json_depth: int = Field(
         default=32, gt=1, description="Deepest accepted JSON nesting; deeper gets 400."
     )

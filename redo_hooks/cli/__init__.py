@@ -65,9 +65,52 @@ def main(log_level: str, log_format: str) -> None:
 @click.argument("app")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(app: str, host: str, port: int) -> None:
-    """Run the receiver (HTTP). APP: import string of your RedoHooks object."""
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a request may take to send its headers; then the connection is closed.",
+)
+@click.option(
+    "--keep-alive",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Seconds an idle kept-alive connection stays open.",
+)
+@click.option(
+    "--limit-concurrency",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Most connections and tasks at once; beyond it new requests get 503.",
+)
+@click.option(
+    "--graceful-shutdown",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Seconds in-flight requests may take to finish after SIGTERM.",
+)
+def serve(
+    app: str,
+    *,
+    host: str,
+    port: int,
+    header_timeout: float,
+    keep_alive: int,
+    limit_concurrency: int,
+    graceful_shutdown: int,
+) -> None:
+    """Run the receiver (HTTP). APP: import string of your RedoHooks object.
+
+    The body of a request is bounded by REDO_HOOKS_BODY_TIMEOUT (408) and
+    REDO_HOOKS_MAX_BODY_BYTES (413).
+    """
     import uvicorn
+
+    from ..server import ServerLimits
 
     try:
         hooks = _load(app)
@@ -76,20 +119,16 @@ def serve(app: str, host: str, port: int) -> None:
     except RedoHooksError as error:
         _fail(error)
         return
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_config": None,  # keep our logging configuration
-        "access_log": False,
-        "timeout_keep_alive": 5,
-        "timeout_graceful_shutdown": 30,
-        "limit_concurrency": 2048,
-        "server_header": False,
-    }
+    limits = ServerLimits(
+        header_timeout=header_timeout,
+        keep_alive=keep_alive,
+        limit_concurrency=limit_concurrency,
+        graceful_shutdown=graceful_shutdown,
+    )
     # Everything imported so far lives as long as the process: keep it out of
     # the garbage collector's generations so collections stay cheap.
     gc.freeze()
-    uvicorn.run(asgi, **options)
+    uvicorn.run(asgi, host=host, port=port, **limits.uvicorn_options())
 
 
 @main.command()
