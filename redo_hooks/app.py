@@ -74,6 +74,15 @@ class Receiver:
                     timeout=self.settings.secret_resolver_timeout,
                 )
             verifier = BearerVerifier(self.settings.secrets, allow_empty=resolver is not None)
+            for position, store, why in verifier.weak():
+                # Never the secret itself: its place in the list and its store.
+                log.warning(
+                    "weak_secret",
+                    position=position,
+                    store=store,
+                    why=why,
+                    hint="make a strong one with `redo-hooks secret`",
+                )
             self._authenticator = Authenticator(verifier, resolver)
         return self._authenticator
 

@@ -22,7 +22,8 @@ import hmac
 import re
 import secrets
 import time
-from collections import OrderedDict
+import math
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -66,6 +67,27 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+#: Shortest secret that passes without a warning.
+MIN_SECRET_LENGTH = 16
+#: Fewest bits of (Shannon) entropy, estimated from its characters, a secret should carry.
+MIN_SECRET_BITS = 64
+
+
+def weakness(token: bytes) -> str | None:
+    """Why a secret is weak (too short, too few distinct characters), or ``None``.
+
+    An estimate from the secret alone: its length times the Shannon entropy of
+    its characters. ``redo-hooks secret`` makes ones with 256 random bits.
+    """
+    if len(token) < MIN_SECRET_LENGTH:
+        return f"shorter than {MIN_SECRET_LENGTH} characters"
+    counts = Counter(token)
+    per_char = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    if per_char * len(token) < MIN_SECRET_BITS:
+        return f"about {per_char * len(token):.0f} bits of entropy, under {MIN_SECRET_BITS}"
+    return None
+
+
 def bearer_token(authorization: bytes | None) -> bytes:
     """The token of an ``Authorization: Bearer`` header; ``Unauthorized`` otherwise."""
     if not authorization:
@@ -92,6 +114,15 @@ class BearerVerifier:
 
     def __repr__(self) -> str:
         return f"BearerVerifier(<{len(self._entries)} secret(s)>)"
+
+    def weak(self) -> list[tuple[int, str | None, str]]:
+        """(position, store, why) of each configured secret that looks weak."""
+        found = []
+        for index, entry in enumerate(self._entries):
+            why = weakness(entry.token)
+            if why is not None:
+                found.append((index, entry.store, why))
+        return found
 
     @property
     def stores(self) -> frozenset[str]:

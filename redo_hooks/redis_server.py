@@ -35,11 +35,13 @@ class RedisServer:
         appendonly: bool = False,
         binary: str | None = None,
         directory: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.binary = binary or shutil.which("redis-server") or ""
         if not self.binary:
             raise RedoHooksError(INSTALL_HINT)
         self.appendonly = appendonly
+        self.password = password
         # A given directory is the caller's: kept by close(). Else a temporary one.
         self._owns_dir = directory is None
         self.dir = directory or tempfile.mkdtemp(prefix="redo-hooks-redis-")
@@ -48,8 +50,9 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """``redis://`` URL of database 0."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """``redis://`` URL of database 0 (with the password, if one is set)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         """Start the server and wait until it answers PING."""
@@ -63,10 +66,11 @@ class RedisServer:
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--maxmemory-policy", "noeviction",
                 "--loglevel", "warning",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        client = Redis(port=self.port, socket_connect_timeout=0.2)
+        client = Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while True:
             try:

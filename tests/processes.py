@@ -36,12 +36,15 @@ def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:
     return out
 
 
-def start_server(app: str, environ: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    app: str, environ: dict[str, str], stderr: Any = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [*CLI, "--log-level", "WARNING", "serve", app, "--port", str(port)],
         env=environ,
         cwd=ROOT,
+        stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -62,11 +65,14 @@ def start_server(app: str, environ: dict[str, str]) -> tuple[subprocess.Popen[by
 STARTED: list[subprocess.Popen[bytes]] = []
 
 
-def start_workers(app: str, environ: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+def start_workers(
+    app: str, environ: dict[str, str], *args: str, stderr: Any = None
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [*CLI, "--log-level", "WARNING", "worker", app, *args],
         env=environ,
         cwd=ROOT,
+        stderr=stderr,
         start_new_session=True,  # its own process group, scheduler child included
     )
     STARTED.append(process)

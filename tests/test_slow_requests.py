@@ -1,4 +1,4 @@
-"""Slow and oversized requests against a real `redo-hooks serve`: cut off, nothing held or written."""
+"""Slow and oversized requests against a real `redo-hooks serve`: cut off, nothing kept."""
 
 from __future__ import annotations
 
