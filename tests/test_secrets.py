@@ -15,6 +15,7 @@ from redo_hooks.auth import weakness
 from redo_hooks.cli import main
 from redo_hooks.testing import RedisServer, sample_body, wait_for
 
+from .conftest import as_bytes
 from .processes import CLI, ROOT, env, start_server, start_workers, stop
 
 STRONG_A = "kP3v9QzL7wXc2RmT8yBn4HsJ6dFg1Ue5"
@@ -68,7 +69,7 @@ def test_a_scripted_session_never_shows_a_secret(tmp_path: Path) -> None:
                 response = httpx.get(url + path)
                 captured.append(f"{response.status_code} {response.headers} {response.text}")
             wait_for(lambda: redis.zcard("rh:dead:ids") >= 2, 60, "the dead letters")
-            dead_id = redis.zrange("rh:dead:ids", 0, 0)[0].decode()
+            dead_id = as_bytes(redis.zrange("rh:dead:ids", 0, 0)[0]).decode()
             for args in (
                 ["status", APP],
                 ["dead", APP, "list"],
