@@ -41,6 +41,7 @@ from .errors import (
 )
 from .keys import Keys
 from .metrics import CONTENT_TYPE, ReceiverMetrics
+from .pressure import MemoryGuard
 from .queue import Ingestor, Routed
 from .receive import parse_body
 
@@ -60,6 +61,9 @@ class Receiver:
         self.settings = hooks.settings
         self._authenticator: Authenticator | None = None
         self.metrics = ReceiverMetrics(Keys(self.settings.key_prefix), self.settings.queue)
+        self.memory = MemoryGuard(
+            self.redis, self.settings.memory_high_water, timeout=self.settings.redis_timeout
+        )
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None
 
@@ -102,6 +106,11 @@ class Receiver:
             self._ingestor = Ingestor(self.redis(), self.settings, keys)
         return self._ingestor
 
+    async def start(self) -> None:
+        """Start-up checks: a secret is configured; Redis' eviction policy (a warning)."""
+        self.authenticator()
+        await self.memory.refresh()
+
     async def close(self) -> None:
         """Close the Redis client."""
         if self._redis is not None:
@@ -120,6 +129,9 @@ class Receiver:
                 log.error("receiver_has_no_secret")
                 raise StoreUnavailable("the receiver is not configured") from None
             store = await authenticator.authenticate(_header(request, b"authorization"))
+            full = await self.memory.refusal()
+            if full is not None:
+                raise full
             try:
                 async with asyncio.timeout(self.settings.body_timeout):
                     body = await _read_body(request, self.settings.max_body_bytes)
@@ -218,7 +230,7 @@ def create_app(hooks: RedoHooks) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Run standalone, refuse to start without a secret. (Mounted apps get
         # no lifespan; they answer 503 and log an error until configured.)
-        receiver.authenticator()
+        await receiver.start()
         yield
         await receiver.close()
 

@@ -10,7 +10,8 @@
     │   ├── PayloadTooLarge       413  body over ``max_body_bytes``
     │   ├── MalformedBody         400  not strict JSON, not an object, too deep
     │   └── UnprocessableEvent    422  JSON, but without what routing needs
-    └── StoreUnavailable          503  Redis unreachable or too slow: the sender must retry
+    └── StoreUnavailable          503  Redis unreachable, too slow, nearly full, or the
+                                       backlog over its ceiling: the sender must retry
 
 ``problem_for`` is the one place that maps an error to an HTTP status and an
 RFC 9457 problem document.
@@ -93,6 +94,11 @@ class StoreUnavailable(RedoHooksError):
     status = 503
     title = "Service Unavailable"
     reason = "store_unavailable"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        if reason is not None:
+            self.reason = reason
 
 
 PROBLEM_BASE = "urn:redo-hooks:problem:"

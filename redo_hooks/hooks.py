@@ -138,7 +138,7 @@ class RedoHooks:
         ``FastAPI(lifespan=hooks.lifespan)``.
         """
         for receiver in self._receivers:
-            receiver.authenticator()  # ConfigurationError without a secret
+            await receiver.start()  # ConfigurationError without a secret
         try:
             yield
         finally:

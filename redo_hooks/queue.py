@@ -129,6 +129,7 @@ class IngestPlan:
             k.open_prefix,
             k.job_lanes_prefix,
             Job.redis_job_namespace_prefix,
+            s.max_waiting_events,
             *templates,
             *events,
         ]
@@ -185,7 +186,17 @@ class Ingestor:
                 self._fail(batch, "the event could not be stored")
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if int(result) < 0:
+                    future.set_exception(
+                        StoreUnavailable(
+                            f"over {self._settings.max_waiting_events} events are waiting "
+                            "for handlers; retry later",
+                            reason="backlog_full",
+                        )
+                    )
+                else:
                     future.set_result(int(result) == 1)
 
     @staticmethod

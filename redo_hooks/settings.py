@@ -143,6 +143,23 @@ class Settings(BaseSettings):
         pattern=r"^(/[A-Za-z0-9_./-]*)?$",
         description=("Path of the receiver's Prometheus metrics; empty turns them off."),
     )
+    memory_high_water: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description=(
+            "Fraction of Redis' maxmemory at which the receiver answers 503 instead of "
+            "storing, leaving the rest for workers to finish events (no effect without "
+            "a maxmemory)."
+        ),
+    )
+    max_waiting_events: int = Field(
+        default=1_000_000,
+        ge=0,
+        description=(
+            "Most events waiting in lanes before the receiver answers 503; 0: no ceiling."
+        ),
+    )
     ingest_batch: int = Field(
         default=256, gt=0, description="Most events the receiver writes in one Redis call."
     )

@@ -28,7 +28,7 @@ from redis import Redis
 
 from . import jobs, scripts
 from .auth import parse_entry
-from .errors import RedoHooksError
+from .errors import RedoHooksError, StoreUnavailable
 from .hooks import RedoHooks
 from .keys import Keys
 from .models import ReturnEvent
@@ -112,6 +112,8 @@ def deliver(hooks: RedoHooks, body: bytes | dict[str, Any], *, store: str | None
     with Redis.from_url(settings.redis_url) as client:
         script = client.register_script(scripts.source("ingest"))
         (result,) = script(keys=keys, args=args)
+    if int(result) < 0:
+        raise StoreUnavailable("the backlog is at max_waiting_events", reason="backlog_full")
     return int(result) == 1
 
 

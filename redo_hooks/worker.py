@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import structlog
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
@@ -30,6 +31,7 @@ from rq.utils import now
 from . import jobs
 from .errors import RedoHooksError
 from .hooks import RedoHooks
+from .pressure import Memory, check_policy
 
 log = structlog.get_logger("redo_hooks.worker")
 
@@ -186,6 +188,10 @@ def work(hooks: RedoHooks, options: WorkerOptions) -> int:
         burst=options.burst,
         handlers=len(hooks.registry),
     )
+    try:
+        check_policy(Memory.from_info(runtime.connection.info("memory")), "worker")
+    except (RedisError, OSError) as exc:
+        log.warning("redis_unreachable_at_start", error=type(exc).__name__)
     if not options.burst:
         worker.work(with_scheduler=True, logging_level=options.rq_log_level)
         return 0

@@ -10,6 +10,7 @@
 -- ARGV[5]  number of events      ARGV[6]  number of handler templates H
 -- ARGV[7]  most lanes one job may gather
 -- ARGV[8..14]  key prefixes: seen, event, lane, lanestate, open, joblanes, rq job
+-- ARGV[15] most events waiting in lanes before new events are refused (0: no limit)
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
 -- then per event:    event key, body, type, subject, store ('' if none), force
@@ -17,7 +18,9 @@
 --                    does), number of handlers, then one template index
 --                    (1-based) per handler
 --
--- Returns one integer per event: 1 stored, 0 duplicate (already seen).
+-- Returns one integer per event: 1 stored, 0 duplicate (already seen), -1
+-- refused because the backlog is at its ceiling (nothing written for it; a
+-- forced event is never refused).
 --
 -- Everything for one event is written here or nothing is: the dedupe mark,
 -- the stored body, its key on each handler's lane for the return, and the
@@ -32,7 +35,8 @@ local seen_p, ev_p, lane_p, state_p = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local open_p, joblanes_p, job_p = ARGV[12], ARGV[13], ARGV[14]
 local cap = tonumber(ARGV[7])
 local stamp = ARGV[4]
-local a = 15
+local ceiling = tonumber(ARGV[15])
+local a = 16
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
   names[t], new_ids[t] = ARGV[a], ARGV[a + 1]
@@ -73,12 +77,15 @@ for i = 1, tonumber(ARGV[5]) do
   local force, nh = ARGV[a + 5] == '1', tonumber(ARGV[a + 6])
   a = a + 7
   local fresh
-  if force then
+  if not force and ceiling > 0
+      and tonumber(redis.call('GET', KEYS[5]) or '0') >= ceiling then
+    fresh = -1
+  elseif force then
     fresh = redis.call('SET', seen_p .. ekey, '1', 'EX', ARGV[1])
   else
     fresh = redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', ARGV[1])
   end
-  if fresh then
+  if fresh and fresh ~= -1 then
     -- `pending` counts the lane entries still holding the event. It is added
     -- to, not set: the same event delivered again after the dedupe window may
     -- still be waiting in lanes from the first time.
@@ -111,6 +118,10 @@ for i = 1, tonumber(ARGV[5]) do
     end
   end
   a = a + nh
-  results[i] = fresh and 1 or 0
+  if fresh == -1 then
+    results[i] = -1
+  else
+    results[i] = fresh and 1 or 0
+  end
 end
 return results
