@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import Authenticator, BearerVerifier, CachedResolver
+from .contract import DUPLICATE_HEADER, openapi_document
 from .errors import (
     ConfigurationError,
     PayloadTooLarge,
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
     from .hooks import RedoHooks
 
 log = structlog.get_logger("redo_hooks.app")
-
-DUPLICATE_HEADER = "Redo-Hooks-Duplicate"
 
 
 class Receiver:
@@ -239,6 +238,13 @@ def create_app(hooks: RedoHooks) -> Starlette:
         Route("/healthz", receiver.healthz, methods=["GET"]),
         Route("/readyz", receiver.readyz, methods=["GET"]),
     ]
+    if hooks.settings.openapi_path:
+        document = orjson.dumps(openapi_document(hooks.settings))
+
+        async def openapi(request: Request) -> Response:
+            return Response(document, media_type="application/json")
+
+        routes.append(Route(hooks.settings.openapi_path, openapi, methods=["GET"]))
     if hooks.settings.metrics_path:
         routes.append(
             Route(hooks.settings.metrics_path, receiver.metrics_endpoint, methods=["GET"])

@@ -160,6 +160,11 @@ class Settings(BaseSettings):
             "Most events waiting in lanes before the receiver answers 503; 0: no ceiling."
         ),
     )
+    openapi_path: str = Field(
+        default="/openapi.json",
+        pattern=r"^(/[A-Za-z0-9_./-]*)?$",
+        description="Path of the receiver's OpenAPI 3.1 document; empty turns it off.",
+    )
     ingest_batch: int = Field(
         default=256, gt=0, description="Most events the receiver writes in one Redis call."
     )
