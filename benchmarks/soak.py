@@ -1,16 +1,19 @@
 """Soak: steady ingest while workers are SIGKILLed and restarted at random.
 
-    .venv/bin/python -m benchmarks.soak [--duration 60] [--rate 50] [--workers 3]
+    .venv/bin/python -m benchmarks.soak [--duration 60] [--rate 50] [--workers 3] [--posters 4]
 
-A receiver (``redo-hooks serve``) takes events at a steady offered rate —
-each return's events one after another, as Redo sends them — while
+A receiver (``redo-hooks serve``) takes events at a steady offered rate from
+``--posters`` threads — each return's events one after another, as Redo
+sends them (a return belongs to one poster) — while
 ``--workers`` worker processes run two recording handlers. Every few seconds
 one worker is killed with SIGKILL (often mid-handler) and a new one started.
 After the posting stops, the workers get up to ``--drain`` seconds to finish.
 Bounded in time; traffic goes to 127.0.0.1 only. Reports: events
 acknowledged, processed per handler, lost (acknowledged, never processed),
 duplicates (ran more than once: allowed, at-least-once), order violations
-(an event ran after a later one of its return had run), dead letters.
+(an event ran after a later one of its return had run), dead letters, the
+acknowledgement latency (p50/p99, as the client saw it) and Redis' memory at
+the end.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=4.0, help="mean seconds")
     parser.add_argument("--drain", type=float, default=120, help="seconds allowed at the end")
     parser.add_argument("--port", type=int, default=8797)
+    parser.add_argument("--posters", type=int, default=4, help="client threads")
     args = parser.parse_args()
 
     with RedisServer(appendonly=True) as server:
@@ -97,36 +101,47 @@ def main() -> None:
         )
         workers = [worker(env) for _ in range(args.workers)]
         sent: dict[str, list[int]] = {f"ret-{r}": [] for r in range(args.returns)}
+        latencies: list[float] = []
         acked = refused = kills = 0
-        stop_at = time.monotonic() + args.duration
+        started = time.monotonic()
+        stop_at = started + args.duration
         lock = threading.Lock()
         seq = 0
 
-        def post_loop() -> None:
+        def post_loop(index: int) -> None:
             nonlocal acked, refused, seq
-            interval = 1.0 / args.rate
-            next_at = time.monotonic()
+            mine = [s for n, s in enumerate(sent) if n % args.posters == index]
+            interval = args.posters / args.rate
+            next_at = time.monotonic() + interval * index / args.posters
             with httpx.Client(
                 base_url=url, headers={"Authorization": f"Bearer {SECRET}"}, timeout=10
             ) as client:
                 while time.monotonic() < stop_at:
+                    subject = random.choice(mine)
                     with lock:
-                        subject = random.choice(list(sent))
                         n = seq
                         seq += 1
                     kind = "created" if not sent[subject] else "updated"
-                    response = client.post("/", content=sample_body(kind, subject=subject, seq=n))
+                    body = sample_body(kind, subject=subject, seq=n)
+                    began = time.perf_counter()
+                    try:
+                        status = client.post("/", content=body).status_code
+                    except httpx.TransportError:
+                        status = 0
+                    took = time.perf_counter() - began
                     with lock:
-                        if response.status_code == 202:
+                        if status == 202:
                             acked += 1
                             sent[subject].append(n)
+                            latencies.append(took)
                         else:
                             refused += 1
                     next_at += interval
                     time.sleep(max(0.0, next_at - time.monotonic()))
 
-        poster = threading.Thread(target=post_loop)
-        poster.start()
+        posters = [threading.Thread(target=post_loop, args=(i,)) for i in range(args.posters)]
+        for poster in posters:
+            poster.start()
         while time.monotonic() < stop_at:
             time.sleep(random.uniform(0.5, 1.5) * args.kill_every)
             victim = random.randrange(len(workers))
@@ -134,7 +149,9 @@ def main() -> None:
             workers[victim].wait()
             workers[victim] = worker(env)
             kills += 1
-        poster.join()
+        for poster in posters:
+            poster.join()
+        posted_for = time.monotonic() - started
 
         drain_start = time.monotonic()
         while time.monotonic() < drain_start + args.drain:
@@ -148,6 +165,7 @@ def main() -> None:
         stop(receiver)
         results = {h: check(redis, h, sent) for h in ("first", "second")}
         dead = redis.zcard("rh:dead:ids")
+        memory = redis.info("memory")
         redis.close()
 
     print()
@@ -173,6 +191,15 @@ def main() -> None:
             ],
             rows,
         )
+    )
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000 if latencies else 0.0
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0.0
+    print(
+        f"acknowledged {acked} in {posted_for:.0f} s = {acked / posted_for:,.0f} events/s; "
+        f"acknowledgement latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; Redis memory at the end "
+        f"{int(memory['used_memory']) / 2**20:.1f} MiB (peak "
+        f"{int(memory['used_memory_peak']) / 2**20:.1f} MiB)"
     )
     if refused:
         print(f"{refused} requests were not acknowledged (Redo would retry them)")

@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import Authenticator, BearerVerifier, CachedResolver
+from .connect import async_redis_client
 from .contract import DUPLICATE_HEADER, openapi_document
 from .errors import (
     ConfigurationError,
@@ -93,7 +94,7 @@ class Receiver:
         """The asyncio Redis client, created on first use."""
         if self._redis is None:
             timeout = self.settings.redis_timeout
-            self._redis = AsyncRedis.from_url(
+            self._redis = async_redis_client(
                 self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
         return self._redis

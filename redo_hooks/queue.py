@@ -178,6 +178,14 @@ class Ingestor:
                 keys, args = self._plan.build([routed for routed, _ in batch])
                 async with asyncio.timeout(self._settings.redis_timeout):
                     results = await self._script(keys=keys, args=args)
+                if self._settings.min_replicas_ack and not await self._replicated():
+                    self._fail(
+                        batch,
+                        f"fewer than {self._settings.min_replicas_ack} replica(s) confirmed "
+                        "the write in time",
+                        reason="not_replicated",
+                    )
+                    continue
             except (RedisError, OSError, TimeoutError) as exc:
                 self._fail(batch, f"Redis did not confirm the write ({type(exc).__name__})")
                 continue
@@ -199,8 +207,23 @@ class Ingestor:
                 else:
                     future.set_result(int(result) == 1)
 
+    async def _replicated(self) -> bool:
+        """``WAIT``: did ``min_replicas_ack`` replicas confirm every write so far?
+
+        An unconfirmed event is still on the primary; the sender's retry then
+        finds it a duplicate, and is acknowledged once it is replicated.
+        """
+        wanted, timeout = self._settings.min_replicas_ack, self._settings.redis_timeout
+        # WAIT answers after at most 80% of redis_timeout, before the socket
+        # read (bounded by redis_timeout) would give up on it.
+        async with asyncio.timeout(timeout):
+            confirmed = await self._redis.wait(wanted, max(1, int(timeout * 800)))
+        return int(confirmed) >= wanted
+
     @staticmethod
-    def _fail(batch: list[tuple[Routed, asyncio.Future[bool]]], detail: str) -> None:
+    def _fail(
+        batch: list[tuple[Routed, asyncio.Future[bool]]], detail: str, reason: str | None = None
+    ) -> None:
         for _, future in batch:
             if not future.done():
-                future.set_exception(StoreUnavailable(detail))
+                future.set_exception(StoreUnavailable(detail, reason=reason))

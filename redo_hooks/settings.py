@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .connect import SentinelURL, is_sentinel, mask
 from .errors import ConfigurationError
 
 ENV_PREFIX = "REDO_HOOKS_"
@@ -36,7 +36,11 @@ class Settings(BaseSettings):
 
     redis_url: str = Field(
         default="redis://localhost:6379/0",
-        description="Redis that holds events, lanes and RQ jobs.",
+        description=(
+            "Redis that holds events, lanes and RQ jobs: redis://[:password@]host:port/db, "
+            "or redis+sentinel://[:password@]host1:26379,host2:26379/service/db to follow "
+            "a primary through Sentinel failovers."
+        ),
         # May carry a password: shown masked by ``redis_url_safe`` only.
         repr=False,
     )
@@ -143,6 +147,14 @@ class Settings(BaseSettings):
         pattern=r"^(/[A-Za-z0-9_./-]*)?$",
         description=("Path of the receiver's Prometheus metrics; empty turns them off."),
     )
+    min_replicas_ack: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Replicas that must confirm an event (Redis WAIT, up to redis_timeout) before "
+            "the receiver acknowledges it; else 503. 0: the primary's word is enough."
+        ),
+    )
     memory_high_water: float = Field(
         default=0.9,
         gt=0,
@@ -206,14 +218,17 @@ class Settings(BaseSettings):
     @property
     def redis_url_safe(self) -> str:
         """``redis_url`` with any password masked, for logs and messages."""
-        parts = urlsplit(self.redis_url)
-        if parts.password is None:
-            return self.redis_url
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        user = parts.username or ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+        return mask(self.redis_url)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis_url(cls, value: str) -> str:
+        if is_sentinel(value):
+            try:
+                SentinelURL.parse(value)
+            except ConfigurationError as error:
+                raise ValueError(str(error).removeprefix("redis_url: ")) from None
+        return value
 
     @field_validator("secrets", mode="before")
     @classmethod

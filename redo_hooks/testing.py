@@ -24,10 +24,10 @@ from types import TracebackType
 from typing import Any
 
 import orjson
-from redis import Redis
 
 from . import jobs, scripts
 from .auth import parse_entry
+from .connect import redis_client
 from .errors import RedoHooksError, StoreUnavailable
 from .hooks import RedoHooks
 from .keys import Keys
@@ -109,7 +109,7 @@ def deliver(hooks: RedoHooks, body: bytes | dict[str, Any], *, store: str | None
     settings = hooks.settings
     plan = IngestPlan(settings, Keys(settings.key_prefix))
     keys, args = plan.build([routed])
-    with Redis.from_url(settings.redis_url) as client:
+    with redis_client(settings.redis_url) as client:
         script = client.register_script(scripts.source("ingest"))
         (result,) = script(keys=keys, args=args)
     if int(result) < 0:

@@ -29,6 +29,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.utils import now
 
 from . import jobs
+from .connect import redis_client
 from .errors import RedoHooksError
 from .hooks import RedoHooks
 from .pressure import Memory, check_policy
@@ -72,12 +73,36 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     jobs_run = 0
     runtime: jobs.Runtime | None = None
     heartbeat_ttl = 20
+    #: Seconds between two promotions of due scheduled jobs (retries, hand-offs).
+    promote_interval = 0.5
+
+    def start_promoter(self) -> threading.Event:
+        """Promote due scheduled jobs from a thread; set the returned event to stop it.
+
+        In place of RQ's scheduler, which runs in a forked process holding
+        locks and rebuilds its own connection from the pool's parameters (so
+        it cannot follow a Sentinel failover): every worker promotes what is
+        due, and ``promote_scheduled``'s ZREM lets exactly one take each job.
+        """
+        done = threading.Event()
+
+        def promote() -> None:
+            while not done.wait(self.promote_interval):
+                try:
+                    promote_scheduled(self.connection, self.queues[0], wait=False)
+                except Exception as exc:  # Redis away: try again next time
+                    log.debug("promote_failed", error=type(exc).__name__)
+
+        threading.Thread(target=promote, name="redo-hooks-promoter", daemon=True).start()
+        return done
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         """Seconds a running job's heartbeat lasts (renewed every quarter of it)."""
         return self.heartbeat_ttl
 
     grace_period: float | None = None
+    #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
+    stop_asked = False
 
     def handle_warm_shutdown_request(self) -> None:
         """Ask the running lane job to hand its lanes on (see class docs).
@@ -87,6 +112,7 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         again later, as after a crash.
         """
         super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
+        self.stop_asked = True
         if self.runtime is not None:
             self.runtime.stopping = True
         if self.grace_period is not None:
@@ -159,7 +185,13 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
 def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
     """A worker for ``hooks`` in this process, with its runtime bound."""
     settings = hooks.settings
-    connection = Redis.from_url(settings.redis_url)
+    # Reads never hang on a lost primary: RQ's longest blocking call (its
+    # dequeue, worker_ttl - 15 s = maintenance_interval) plus a margin.
+    connection = redis_client(
+        settings.redis_url,
+        socket_timeout=settings.maintenance_interval + 10,
+        socket_connect_timeout=5,
+    )
     queue = Queue(settings.queue, connection=connection)
     runtime = jobs.Runtime(
         registry=hooks.registry, settings=settings, connection=connection, queue=queue
@@ -177,26 +209,70 @@ def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
 
 
 def work(hooks: RedoHooks, options: WorkerOptions) -> int:
-    """Run one worker in this process until stopped (or drained, in burst mode)."""
-    worker, runtime = build(hooks)
-    worker.grace_period = options.grace_period
-    log.info(
-        "worker_started",
-        worker=worker.name,
-        queue=runtime.queue.name,
-        redis=hooks.settings.redis_url_safe,
-        burst=options.burst,
-        handlers=len(hooks.registry),
-    )
+    """Run one worker in this process until stopped (or drained, in burst mode).
+
+    RQ's loop retries a lost connection only while it waits for a job; any
+    other Redis error (a failover under way, say) ends it. Then a fresh
+    worker starts after a pause, for as long as it takes Redis to come back:
+    what the dead one held is rescued by maintenance, as after a crash.
+    """
+    pause = 0.5
+    while True:
+        worker: LaneWorker | None = None
+        try:
+            worker, runtime = build(hooks)
+            worker.grace_period = options.grace_period
+            log.info(
+                "worker_started",
+                worker=worker.name,
+                queue=runtime.queue.name,
+                redis=hooks.settings.redis_url_safe,
+                burst=options.burst,
+                handlers=len(hooks.registry),
+            )
+            check_policy(Memory.from_info(runtime.connection.info("memory")), "worker")
+            if options.burst:
+                drain_burst(worker, runtime, options.rq_log_level)
+                return 0
+            promoting = worker.start_promoter()
+            try:
+                worker.work(logging_level=options.rq_log_level)
+            finally:
+                promoting.set()
+        except (RedisError, OSError) as exc:
+            if worker is not None and worker.stop_asked:
+                # Stopping, and RQ's teardown could not reach Redis: the
+                # worker's key expires by itself.
+                log.warning("worker_stopped_without_teardown", error=type(exc).__name__)
+                return 0
+            if options.burst:
+                log.error("worker_lost_redis", error=type(exc).__name__)
+                return 1
+            log.error(
+                "worker_lost_redis", error=type(exc).__name__, detail=str(exc)[:200], retry_in=pause
+            )
+        else:
+            if worker._stop_requested or worker.stop_asked:
+                return 0
+            log.error("worker_loop_ended", retry_in=pause)
+        if _pause_unless_stopped(pause):
+            return 0
+        pause = min(pause * 2, 10.0)
+
+
+def _pause_unless_stopped(seconds: float) -> bool:
+    """Sleep ``seconds``; ``True`` if SIGTERM or SIGINT came meanwhile (RQ's handlers are gone)."""
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopped.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        check_policy(Memory.from_info(runtime.connection.info("memory")), "worker")
-    except (RedisError, OSError) as exc:
-        log.warning("redis_unreachable_at_start", error=type(exc).__name__)
-    if not options.burst:
-        worker.work(with_scheduler=True, logging_level=options.rq_log_level)
-        return 0
-    drain_burst(worker, runtime, options.rq_log_level)
-    return 0
+        return stopped.wait(seconds)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def drain_burst(

@@ -18,6 +18,7 @@ import click
 import orjson
 
 from .. import logs
+from ..connect import redis_client
 from ..errors import ConfigurationError, RedoHooksError
 from ..hooks import RedoHooks
 from ..importer import import_from_string
@@ -186,7 +187,6 @@ def sample(type: str, subject: str | None, status: str | None) -> None:
 @click.pass_context
 def dead(ctx: click.Context, app: str) -> None:
     """Dead letters of APP: events a handler gave up on. See `dead APP list`."""
-    from redis import Redis
 
     from ..dead import DeadLetters
 
@@ -195,7 +195,7 @@ def dead(ctx: click.Context, app: str) -> None:
     except RedoHooksError as error:
         _fail(error)
         return
-    connection = Redis.from_url(hooks.settings.redis_url)
+    connection = redis_client(hooks.settings.redis_url)
     ctx.call_on_close(connection.close)
     ctx.obj = DeadLetters(connection, hooks.settings, hooks.registry)
 
@@ -354,7 +354,6 @@ def dead_drop(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def status(app: str, as_json: bool) -> None:
     """What is queued, running, retrying, dead or parked, and the oldest wait."""
-    from redis import Redis
 
     from ..status import snapshot
 
@@ -363,7 +362,7 @@ def status(app: str, as_json: bool) -> None:
     except RedoHooksError as error:
         _fail(error)
         return
-    with Redis.from_url(hooks.settings.redis_url) as connection:
+    with redis_client(hooks.settings.redis_url) as connection:
         current = snapshot(connection, hooks.settings, hooks.registry)
     if as_json:
         click.echo(orjson.dumps(current.to_dict()).decode())
@@ -398,7 +397,6 @@ def replay_command(
     as_json: bool,
 ) -> None:
     """Route stored events to their handlers again, oldest first, in lane order."""
-    from redis import Redis
 
     from ..replay import Selection, parse_time, replay
 
@@ -411,7 +409,7 @@ def replay_command(
             event_type=event_type,
             handlers=handlers,
         )
-        with Redis.from_url(hooks.settings.redis_url) as connection:
+        with redis_client(hooks.settings.redis_url) as connection:
             queued = replay(connection, hooks.settings, hooks.registry, selection, dry_run=dry_run)
     except RedoHooksError as error:
         _fail(error)
