@@ -4,29 +4,39 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 import httpx
 import orjson
 
 from ..auth import new_secret
+from ..dev import DATA_DIR
 from ..errors import RedoHooksError
 
 EVENTS = ("created", "updated", "backfill")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _data_dir_option(help: str) -> Callable[[F], F]:
+    return click.option(
+        "--data-dir",
+        default=DATA_DIR,
+        show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help,
+    )
 
 
 @click.command()
 @click.argument("app")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option(
-    "--data-dir",
-    default=".redo-hooks",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Project-local folder for the private Redis and the dev settings.",
-)
+@_data_dir_option("Project-local folder for the private Redis and the dev settings.")
 def dev(app: str, host: str, port: int, data_dir: Path) -> None:
     """Run Redis, the receiver and a worker for APP, restarting them on code changes.
 
@@ -63,13 +73,7 @@ def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
 )
 @click.option("--subject", help="Return id: continue an existing return's lifecycle.")
 @click.option("--status", help="return.status to set, e.g. complete.")
-@click.option(
-    "--data-dir",
-    default=".redo-hooks",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where `redo-hooks dev` left its URL and secret.",
-)
+@_data_dir_option("Where `redo-hooks dev` left its URL and secret.")
 def trigger(
     event: str,
     *,
