@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -27,31 +26,6 @@ from .common import SECRET, child_env, median, need, parse_wrk, python, start, s
 from .ingest import lua_script
 
 
-def replica_of(primary: RedisServer, directory: str) -> tuple[subprocess.Popen[bytes], int]:
-    """A ``redis-server`` replicating ``primary``; its process and port."""
-    with RedisServer() as probe:  # only to borrow a free port
-        port = probe.port
-    process = subprocess.Popen(
-        [primary.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", directory, "--replicaof", "127.0.0.1",
-         str(primary.port), "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    replica = Redis(port=port)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if replica.info("replication").get("master_link_status") == "up":
-                break
-        except Exception:  # noqa: S110 - not up yet
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("the replica did not sync")
-        time.sleep(0.05)
-    replica.close()
-    return process, port
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
@@ -61,8 +35,11 @@ def main() -> None:
     args = parser.parse_args()
     wrk = need("wrk", "apt-get install wrk")
     results: dict[int, list[dict[str, float]]] = {0: [], 1: []}
-    with RedisServer() as primary, tempfile.TemporaryDirectory() as tmp:
-        replica, _ = replica_of(primary, tmp)
+    with (
+        RedisServer() as primary,
+        RedisServer(replica_of=primary),  # returns once in sync
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         redis = Redis.from_url(primary.url)
         url = f"http://127.0.0.1:{args.port}"
         argv = [python(), "-m", "redo_hooks.cli", "--log-format", "json", "serve",
@@ -100,8 +77,6 @@ def main() -> None:
                     )
         finally:
             redis.close()
-            replica.terminate()
-            replica.wait()
     base_rps = median([r["rps"] for r in results[0]])
     rows = []
     for acks, runs in results.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -23,7 +24,9 @@ INSTALL_HINT = (
 class RedisServer:
     """A private ``redis-server`` process, started on a free loopback port.
 
-    ::
+    With ``replica_of``, it replicates that server, and :meth:`start` returns
+    once it is in sync. :meth:`stop` then :meth:`start` restarts it on the
+    same port; :meth:`kill` crashes it. ::
 
         with RedisServer() as server:
             hooks = RedoHooks(redis_url=server.url, secrets=["s"])
@@ -36,16 +39,18 @@ class RedisServer:
         binary: str | None = None,
         directory: str | None = None,
         password: str | None = None,
+        replica_of: RedisServer | None = None,
     ) -> None:
         self.binary = binary or shutil.which("redis-server") or ""
         if not self.binary:
             raise RedoHooksError(INSTALL_HINT)
         self.appendonly = appendonly
         self.password = password
+        self.replica_of = replica_of
         # A given directory is the caller's: kept by close(). Else a temporary one.
         self._owns_dir = directory is None
         self.dir = directory or tempfile.mkdtemp(prefix="redo-hooks-redis-")
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,7 +60,10 @@ class RedisServer:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING (and, a replica, is in sync)."""
+        replication = []
+        if self.replica_of is not None:
+            replication = ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
         self.process = subprocess.Popen(  # noqa: S603 - our own fixed argv
             [
                 self.binary,
@@ -67,30 +75,47 @@ class RedisServer:
                 "--maxmemory-policy", "noeviction",
                 "--loglevel", "warning",
                 *(["--requirepass", self.password] if self.password else []),
+                *replication,
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         client = Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except OSError:
-                pass
-            except Exception as exc:  # redis.ConnectionError is not an OSError
+        # A replica has a full sync to do as well.
+        deadline = time.monotonic() + (10 if self.replica_of is None else 30)
+        try:
+            while (problem := self._not_ready(client)) is not None:
+                if self.process.poll() is not None:
+                    raise RedoHooksError("redis-server exited at start")
                 if time.monotonic() > deadline:
-                    raise RedoHooksError(f"redis-server did not start: {exc}") from exc
-            if self.process.poll() is not None:
-                raise RedoHooksError("redis-server exited at start")
-            time.sleep(0.02)
-        client.close()
+                    raise RedoHooksError(f"redis-server did not start: {problem}")
+                time.sleep(0.02)
+        finally:
+            client.close()
         return self
+
+    def _not_ready(self, client: Redis) -> str | None:
+        """Why the server cannot be used yet, or ``None`` once it can."""
+        try:
+            if self.replica_of is None:
+                client.ping()
+                return None
+            if client.info("replication").get("master_link_status") == "up":
+                return None
+            return "the replica is not in sync"
+        except Exception as exc:  # OSError, or redis' own ConnectionError
+            return str(exc)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would end it (what it had not saved is lost)."""
+        self._end(signal.SIGKILL)
 
     def stop(self) -> None:
         """Stop the server (its data directory stays until :meth:`close`)."""
+        self._end(signal.SIGTERM)
+
+    def _end(self, signum: signal.Signals) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signum)
             self.process.wait(timeout=10)
         self.process = None
 
@@ -112,7 +137,8 @@ class RedisServer:
         self.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

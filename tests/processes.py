@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,16 +12,13 @@ from typing import Any
 
 import httpx2 as httpx
 
+from redo_hooks.redis_server import free_port
 from redo_hooks.testing import env_without_redo_hooks, wait_for
+
+__all__ = ["free_port"]  # re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "redo_hooks.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,9 +12,8 @@ from types import TracebackType
 from redis import Redis
 from redis.exceptions import RedisError
 
+from redo_hooks.redis_server import RedisServer, free_port
 from redo_hooks.testing import wait_for
-
-from .processes import free_port
 
 SERVICE = "mymaster"
 
@@ -26,40 +24,33 @@ class SentinelCluster:
     def __init__(self) -> None:
         self.binary = shutil.which("redis-server") or "redis-server"
         self.dir = Path(tempfile.mkdtemp(prefix="redo-hooks-sentinel-"))
-        self.data_ports = [free_port(), free_port()]
+        primary = RedisServer()
+        self.nodes = {server.port: server for server in (primary, RedisServer(replica_of=primary))}
         self.sentinel_ports = [free_port() for _ in range(3)]
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.sentinels: list[subprocess.Popen[bytes]] = []
 
     @property
     def url(self) -> str:
         nodes = ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
         return f"redis+sentinel://{nodes}/{SERVICE}/0"
 
-    def _data_node(self, port: int, replica_of: int | None = None) -> None:
-        args = [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning",
-                "--dbfilename", f"dump-{port}.rdb", "--maxmemory-policy", "noeviction"]  # fmt: skip
-        if replica_of is not None:
-            args += ["--replicaof", "127.0.0.1", str(replica_of)]
-        self.processes[port] = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        wait_for(lambda: _answers(port), 10, f"redis on {port}")
-
     def start(self) -> SentinelCluster:
-        primary, replica = self.data_ports
-        self._data_node(primary)
-        self._data_node(replica, replica_of=primary)
-        wait_for(lambda: self._synced(replica), 20, "the replica to sync")
+        primary, _ = self.nodes.values()
+        for node in self.nodes.values():
+            node.start()  # the replica returns once in sync
         for port in self.sentinel_ports:
             conf = self.dir / f"sentinel-{port}.conf"
             conf.write_text(
                 f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
-                f"sentinel monitor {SERVICE} 127.0.0.1 {primary} 2\n"
+                f"sentinel monitor {SERVICE} 127.0.0.1 {primary.port} 2\n"
                 f"sentinel down-after-milliseconds {SERVICE} 1000\n"
                 f"sentinel failover-timeout {SERVICE} 3000\n"
             )
-            self.processes[port] = subprocess.Popen(
-                [self.binary, str(conf), "--sentinel", "--loglevel", "warning"],
-                stdout=subprocess.DEVNULL,
+            self.sentinels.append(
+                subprocess.Popen(
+                    [self.binary, str(conf), "--sentinel", "--loglevel", "warning"],
+                    stdout=subprocess.DEVNULL,
+                )
             )
         for port in self.sentinel_ports:
             wait_for(lambda p=port: self._sentinel_knows_replica(p), 20, "the sentinels")  # type: ignore[misc]
@@ -78,20 +69,14 @@ class SentinelCluster:
     def kill_primary(self) -> int:
         port = self.primary_port()
         assert port is not None
-        process = self.processes.pop(port)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        self.nodes[port].kill()
         return port
 
     def restart(self, port: int) -> None:
         """Start a killed node again (empty); the Sentinels make it a replica."""
-        self._data_node(port)
-
-    def _synced(self, port: int) -> bool:
-        with contextlib.suppress(RedisError, OSError):
-            info = Redis(port=port, socket_timeout=1).info("replication")
-            return bool(info.get("master_link_status") == "up")
-        return False
+        node = self.nodes[port]
+        node.replica_of = None  # it starts as the primary it was; the Sentinels demote it
+        node.start()
 
     def _sentinel_knows_replica(self, port: int) -> bool:
         with contextlib.suppress(RedisError, OSError):
@@ -102,13 +87,14 @@ class SentinelCluster:
         return False
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
+        for process in self.sentinels:
+            process.terminate()
+        for process in self.sentinels:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
-        self.processes.clear()
+        self.sentinels.clear()
+        for node in self.nodes.values():
+            node.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> SentinelCluster:
@@ -121,10 +107,3 @@ class SentinelCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _answers(port: int) -> bool:
-    try:
-        return bool(Redis(port=port, socket_timeout=0.5).ping())
-    except (RedisError, OSError):
-        return False
