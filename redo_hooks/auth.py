@@ -62,6 +62,17 @@ def parse_entry(entry: str) -> SecretEntry:
     return SecretEntry(None, entry.encode())
 
 
+def first_token(secrets: Iterable[SecretStr | str]) -> str:
+    """The token of the first configured secret, without its store label ('' if none)."""
+    for secret in secrets:
+        return parse_entry(_reveal(secret)).token.decode()
+    return ""
+
+
+def _reveal(secret: SecretStr | str) -> str:
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+
+
 def new_secret() -> str:
     """A strong receiver secret: 256 random bits, URL-safe (43 characters)."""
     return secrets.token_urlsafe(32)
@@ -104,7 +115,7 @@ class BearerVerifier:
     __slots__ = ("_entries",)
 
     def __init__(self, secrets: Iterable[SecretStr | str], *, allow_empty: bool = False) -> None:
-        values = [s.get_secret_value() if isinstance(s, SecretStr) else s for s in secrets]
+        values = [_reveal(s) for s in secrets]
         if not values and not allow_empty:
             raise ConfigurationError(
                 "no secret configured: set REDO_HOOKS_SECRETS (comma-separated, "

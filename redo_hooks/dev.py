@@ -25,8 +25,9 @@ import httpx
 import orjson
 import watchfiles
 
-from .auth import parse_entry
+from .auth import first_token
 from .redis_server import RedisServer
+from .settings import split_secrets
 
 DATA_DIR = ".redo-hooks"
 STATE_FILE = "dev.json"
@@ -63,8 +64,7 @@ class DevState:
 
 def first_secret(setting: str) -> str:
     """The token of the first entry of a ``REDO_HOOKS_SECRETS`` value ('' if none)."""
-    entries = [e.strip() for e in setting.split(",") if e.strip()]
-    return parse_entry(entries[0]).token.decode() if entries else ""
+    return first_token(split_secrets(setting))
 
 
 def dev_secret(data_dir: Path) -> str:

@@ -233,9 +233,7 @@ class Settings(BaseSettings):
     @field_validator("secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return split_secrets(value) if isinstance(value, str) else value
 
     @field_validator("secrets")
     @classmethod
@@ -243,6 +241,11 @@ class Settings(BaseSettings):
         if any(not s.get_secret_value() for s in value):
             raise ValueError("a secret must not be empty")
         return value
+
+
+def split_secrets(value: str) -> list[str]:
+    """The entries of a ``REDO_HOOKS_SECRETS`` value (comma-separated, blanks dropped)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _describe(exc: Any) -> str:

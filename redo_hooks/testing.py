@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from . import jobs, scripts
-from .auth import parse_entry
+from .auth import first_token
 from .connect import redis_client
 from .errors import RedoHooksError, StoreUnavailable
 from .hooks import RedoHooks
@@ -191,8 +191,7 @@ class HookTester:
             configured.registry = hooks.registry
             hooks = configured
         self.hooks = hooks
-        secrets = [s.get_secret_value() for s in hooks.settings.secrets]
-        self.secret = secret or (parse_entry(secrets[0]).token.decode() if secrets else "")
+        self.secret = secret or first_token(hooks.settings.secrets)
         self.ran: list[Ran] = []
         self._client: Any = None
 
