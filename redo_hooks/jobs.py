@@ -298,13 +298,11 @@ class Lane:
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
             return self.dead_letter(key, "invalid_event", str(exc), "", attempts)
         log = log.bind(event_type=str(event.type))
-        metrics, name = self.rt.metrics, self.handler.name
         if self.handler.latest_only and self.is_stale(event):
-            self.rt.connection.incr(self.rt.keys.skipped(name))
+            self.rt.connection.incr(self.rt.keys.skipped(self.handler.name))
             log.info("event_skipped_stale", updated_at=str(event.updated_at))
             self.job.stats["skipped"] += 1
-            metrics.handler_run(name, "skipped", 0.0)
-            self.observe(event, "skipped", None)
+            self.ran(event, "skipped", None)
             return "ok"
         started = time.perf_counter()
         try:
@@ -313,11 +311,9 @@ class Lane:
             else:
                 self.handler.func(event)
         except Exception as exc:
-            metrics.handler_run(name, "error", time.perf_counter() - started)
-            self.observe(event, "error", exc)
+            self.ran(event, "error", started, exc)
             return self.failed(key, exc, log)
-        metrics.handler_run(name, "ok", time.perf_counter() - started)
-        self.observe(event, "ok", None)
+        self.ran(event, "ok", started)
         if self.handler.latest_only and event.updated_at is not None:
             # Only this lane's owner writes it, one event at a time: no race.
             self.rt.connection.set(
@@ -328,8 +324,16 @@ class Lane:
         log.debug("handler_succeeded")
         return "ok"
 
-    def observe(self, event: ReturnEvent, outcome: str, error: BaseException | None) -> None:
-        """Tell the runtime's observer (tests) about a handler call."""
+    def ran(
+        self,
+        event: ReturnEvent,
+        outcome: str,
+        started: float | None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Count a handler call (``started``: its ``perf_counter``; None: not called)."""
+        seconds = 0.0 if started is None else time.perf_counter() - started
+        self.rt.metrics.handler_run(self.handler.name, outcome, seconds)
         if self.rt.observer is not None:
             self.rt.observer(self.handler.name, event, outcome, error)
 

@@ -101,8 +101,7 @@ class MemoryGuard:
         requests arriving meanwhile use the previous reading.
         """
         if self._clock() - self._checked >= self.interval:
-            self._checked = self._clock()
-            await self.refresh()
+            await self.refresh()  # marks the reading fresh before it awaits
         memory = self.memory
         if memory is None or memory.fraction is None or memory.fraction < self.high_water:
             return None

@@ -65,7 +65,7 @@ def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:
         subject=text(subject),
         key=key,
         body=unpack_body(body),
-        store=text(store) or None if store is not None else None,
+        store=(text(store) or None) if store is not None else None,
     )
 
 
