@@ -82,6 +82,17 @@ def parse_wrk(output: str) -> dict[str, float]:
     return result
 
 
+def run_wrk(wrk: str, script: Path, url: str, connections: int, seconds: float) -> str:
+    """One wrk run of ``script`` against ``url`` (one thread); its output, latencies included."""
+    return subprocess.run(
+        [wrk, "-t1", f"-c{connections}", "--timeout", "5s", "-s", str(script), "--latency",
+         f"-d{seconds:g}s", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout  # fmt: skip
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 

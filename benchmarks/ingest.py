@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -39,6 +38,7 @@ from .common import (
     need,
     parse_wrk,
     python,
+    run_wrk,
     start,
     stop,
     table,
@@ -72,6 +72,13 @@ def lua_script(subjects: int, nonce: str) -> str:
     for name in ("SUBJECT", "AT", "NONCE"):
         template = template.replace(f'"{name}"', f'"@{name.lower()}@"')
     return LUA % {"template": template, "subjects": subjects, "nonce": nonce, "secret": SECRET}
+
+
+def fresh_script(directory: str, name: str, subjects: int) -> Path:
+    """A wrk script of events no earlier run sent (its own nonce): no run repeats another's."""
+    path = Path(directory) / f"{name}.lua"
+    path.write_text(lua_script(subjects, uuid.uuid4().hex[:8]))
+    return path
 
 
 def cpu_seconds(pid: int) -> float:
@@ -135,27 +142,13 @@ def main() -> None:
                 redis.flushall()
                 # Warm-up and measurement get different nonces: every request
                 # is a new event (a repeat would be a cheaper duplicate).
-                warm = Path(tmp) / f"{name}-{round_no}-warm.lua"
-                warm.write_text(lua_script(args.subjects, uuid.uuid4().hex[:8]))
-                script = Path(tmp) / f"{name}-{round_no}.lua"
-                script.write_text(lua_script(args.subjects, uuid.uuid4().hex[:8]))
+                warm = fresh_script(tmp, f"{name}-{round_no}-warm", args.subjects)
+                script = fresh_script(tmp, f"{name}-{round_no}", args.subjects)
                 process = start(argv, env, url + "/healthz")
                 try:
-                    base = [wrk, "-t1", f"-c{args.connections}", "--timeout", "5s"]
-                    warmed = subprocess.run(
-                        [*base, "-s", str(warm), "-d2s", url],
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                    ).stdout
-                    base += ["-s", str(script)]
+                    warmed = run_wrk(wrk, warm, url, args.connections, 2)
                     cpu0, rcpu0 = cpu_seconds(process.pid), redis_cpu(redis)
-                    out = subprocess.run(
-                        [*base, "--latency", f"-d{args.duration}s", url],
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                    ).stdout
+                    out = run_wrk(wrk, script, url, args.connections, args.duration)
                     cpu1, rcpu1 = cpu_seconds(process.pid), redis_cpu(redis)
                 finally:
                     stop(process)

@@ -13,17 +13,25 @@ column is against the default.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
-import uuid
-from pathlib import Path
 
 from redis import Redis
 
 from redo_hooks.testing import RedisServer
 
-from .common import SECRET, child_env, median, need, parse_wrk, python, start, stop, table
-from .ingest import lua_script
+from .common import (
+    SECRET,
+    child_env,
+    median,
+    need,
+    parse_wrk,
+    python,
+    run_wrk,
+    start,
+    stop,
+    table,
+)
+from .ingest import fresh_script
 
 
 def main() -> None:
@@ -48,8 +56,9 @@ def main() -> None:
             for round_no in range(args.rounds):
                 for acks in (0, 1):
                     redis.flushall()
-                    script = Path(tmp) / f"{acks}-{round_no}.lua"
-                    script.write_text(lua_script(1000, uuid.uuid4().hex[:8]))
+                    # Warm-up and measurement send different events (no duplicates).
+                    warm = fresh_script(tmp, f"{acks}-{round_no}-warm", 1000)
+                    script = fresh_script(tmp, f"{acks}-{round_no}", 1000)
                     env = child_env(
                         REDO_HOOKS_REDIS_URL=primary.url,
                         REDO_HOOKS_SECRETS=SECRET,
@@ -57,15 +66,8 @@ def main() -> None:
                     )
                     process = start(argv, env, url + "/healthz")
                     try:
-                        base = [wrk, "-t1", f"-c{args.connections}", "--timeout", "5s",
-                                "-s", str(script)]  # fmt: skip
-                        subprocess.run([*base, "-d2s", url], check=True, capture_output=True)
-                        out = subprocess.run(
-                            [*base, "--latency", f"-d{args.duration}s", url],
-                            check=True,
-                            capture_output=True,
-                            text=True,
-                        ).stdout
+                        run_wrk(wrk, warm, url, args.connections, 2)
+                        out = run_wrk(wrk, script, url, args.connections, args.duration)
                     finally:
                         stop(process)
                     measured = parse_wrk(out)
