@@ -60,7 +60,8 @@ class Receiver:
         self.hooks = hooks
         self.settings = hooks.settings
         self._authenticator: Authenticator | None = None
-        self.metrics = ReceiverMetrics(Keys(self.settings.key_prefix), self.settings.queue)
+        self.keys = Keys(self.settings.key_prefix)
+        self.metrics = ReceiverMetrics(self.keys, self.settings.queue)
         self.memory = MemoryGuard(
             self.redis, self.settings.memory_high_water, timeout=self.settings.redis_timeout
         )
@@ -102,8 +103,7 @@ class Receiver:
     def ingestor(self) -> Ingestor:
         """The group-committing writer, created on first use."""
         if self._ingestor is None:
-            keys = Keys(self.settings.key_prefix)
-            self._ingestor = Ingestor(self.redis(), self.settings, keys)
+            self._ingestor = Ingestor(self.redis(), self.settings, self.keys)
         return self._ingestor
 
     async def start(self) -> None:

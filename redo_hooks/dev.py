@@ -9,7 +9,6 @@ written to ``.redo-hooks/dev.json`` so that ``trigger`` finds them.
 
 from __future__ import annotations
 
-import secrets
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import httpx
 import orjson
 import watchfiles
 
-from .auth import first_token
+from .auth import first_token, new_secret
 from .redis_server import RedisServer
 from .settings import split_secrets
 
@@ -70,7 +69,7 @@ def first_secret(setting: str) -> str:
 def dev_secret(data_dir: Path) -> str:
     """The secret of earlier dev sessions in this project, or a new one."""
     state = DevState.load(data_dir)
-    return state.secret if state else secrets.token_urlsafe(24)
+    return state.secret if state else new_secret()
 
 
 class Children:
