@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from redo_hooks.auth import BearerVerifier
 from redo_hooks.errors import RejectedRequest
-from redo_hooks.receive import parse_body
+from redo_hooks.receiver.auth import BearerVerifier
+from redo_hooks.receiver.body import parse_body
 
 from .common import SECRET
 

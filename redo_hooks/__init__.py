@@ -3,10 +3,10 @@
 Reliably, in order per return, at scale: see ``README.md`` and ``docs/``.
 """
 
+from .dispatch.handlers import EVENT_NAMES, Handler
 from .errors import ConfigurationError, RedoHooksError
 from .hooks import RedoHooks
 from .models import EventKind, ReturnEvent, ReturnStatus
-from .registry import EVENT_NAMES, Handler
 from .settings import Settings
 
 __all__ = [

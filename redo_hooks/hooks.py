@@ -11,14 +11,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .auth import SecretResolver
-from .registry import Handler, Registry
+from .dispatch.handlers import Handler, Registry
+from .receiver.auth import SecretResolver
 from .settings import Settings
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from .app import Receiver
+    from .receiver.app import Receiver
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,9 +124,9 @@ class RedoHooks:
         to that app so it refuses to start without a secret and closes the
         receiver's Redis connections on shutdown.
         """
-        from .app import create_app
+        from .receiver.app import create_app
 
-        app = create_app(self)
+        app = create_app(self.settings, self.registry, self.secret_resolver)
         self._receivers.append(app.state.receiver)
         return app
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .connect import SentinelURL, is_sentinel, mask
 from .errors import ConfigurationError
+from .store.connections import SentinelURL, is_sentinel, mask
 
 ENV_PREFIX = "REDO_HOOKS_"
 

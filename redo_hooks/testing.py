@@ -25,17 +25,18 @@ from typing import Any
 
 import orjson
 
-from . import jobs, scripts
-from .auth import first_token
-from .connect import redis_client
+from .dev.redis_server import RedisServer
+from .dispatch.lanes import bind
+from .dispatch.worker import build, drain_burst
 from .errors import RedoHooksError, StoreUnavailable
 from .hooks import RedoHooks
-from .keys import Keys
 from .models import ReturnEvent
-from .queue import IngestPlan, Routed
-from .receive import parse_body
-from .redis_server import RedisServer
-from .worker import build, drain_burst
+from .receiver.auth import first_token
+from .receiver.body import parse_body
+from .store import lua
+from .store.connections import redis_client
+from .store.ingest import IngestPlan, Routed
+from .store.keys import Keys
 
 
 class DeadLettered(RedoHooksError):
@@ -105,12 +106,12 @@ def deliver(hooks: RedoHooks, body: bytes | dict[str, Any], *, store: str | None
     """
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     incoming = parse_body(raw, max_depth=hooks.settings.max_json_depth, store=store)
-    routed = Routed(incoming, hooks.registry.for_type(incoming.type))
+    routed = Routed(incoming, [h.name for h in hooks.registry.for_type(incoming.type)])
     settings = hooks.settings
     plan = IngestPlan(settings, Keys(settings.key_prefix))
     keys, args = plan.build([routed])
     with redis_client(settings.redis_url) as client:
-        script = client.register_script(scripts.source("ingest"))
+        script = client.register_script(lua.source("ingest"))
         (result,) = script(keys=keys, args=args)
     if int(result) < 0:
         raise StoreUnavailable("the backlog is at max_waiting_events", reason="backlog_full")
@@ -139,13 +140,13 @@ def drain(
         drain_burst(worker, runtime, "WARNING", deadline=time.monotonic() + timeout)
     finally:
         runtime.loop.close()
-        jobs.bind(None)
+        bind(None)
     dead_after = runtime.connection.zcard(keys.dead_ids)
     if raise_on_dead and dead_after > dead_before:
         records = runtime.connection.hvals(keys.dead)
         errors = [orjson.loads(r)["error"] for r in records][-5:]
         raise DeadLettered(f"{dead_after - dead_before} event(s) dead-lettered: {errors}")
-    return worker.jobs_run
+    return int(worker.jobs_run)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import pytest
 from redis import Redis
 
 from redo_hooks import RedoHooks
-from redo_hooks.replies import as_bytes
+from redo_hooks.store.replies import as_bytes
 from redo_hooks.testing import RedisServer
 
 from .processes import kill_leftovers

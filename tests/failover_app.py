@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from redo_hooks import RedoHooks, ReturnEvent
-from redo_hooks.connect import redis_client
+from redo_hooks.store.connections import redis_client
 
 hooks = RedoHooks()
 _client: redis.Redis | None = None

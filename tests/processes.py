@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from redo_hooks.redis_server import free_port
+from redo_hooks.dev.redis_server import free_port
 from redo_hooks.testing import env_without_redo_hooks, wait_for
 
 __all__ = ["free_port"]  # re-exported for the tests

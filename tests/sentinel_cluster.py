@@ -12,7 +12,7 @@ from types import TracebackType
 from redis import Redis
 from redis.exceptions import RedisError
 
-from redo_hooks.redis_server import RedisServer, free_port
+from redo_hooks.dev.redis_server import RedisServer, free_port
 from redo_hooks.testing import wait_for
 
 SERVICE = "mymaster"

@@ -18,8 +18,8 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from redo_hooks import RedoHooks, ReturnEvent
-from redo_hooks.keys import Keys
-from redo_hooks.receive import event_key
+from redo_hooks.store.events import event_key
+from redo_hooks.store.keys import Keys
 from redo_hooks.testing import sample_body
 
 from .conftest import SECOND_SECRET, SECRET, MakeHooks, as_bytes, snapshot

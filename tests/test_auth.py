@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from redo_hooks.auth import BearerVerifier
 from redo_hooks.errors import ConfigurationError, Unauthorized
+from redo_hooks.receiver.auth import BearerVerifier
 
 from .conftest import SECOND_SECRET, SECRET
 

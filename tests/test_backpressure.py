@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from redo_hooks import RedoHooks
-from redo_hooks.pressure import Memory, check_policy
-from redo_hooks.replay import Selection, replay
+from redo_hooks.ops.replay import Selection, replay
+from redo_hooks.store.memory import Memory, check_policy
 from redo_hooks.testing import drain, sample_body, wait_for
 
 from .conftest import SECRET, MakeHooks, snapshot

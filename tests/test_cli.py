@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from redo_hooks.cli import main
+from redo_hooks.cli.importer import import_from_string
 from redo_hooks.errors import ConfigurationError
-from redo_hooks.importer import import_from_string
-from redo_hooks.receive import parse_body
+from redo_hooks.receiver.body import parse_body
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,10 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 from redis import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from redo_hooks.cli import main
 
@@ -148,3 +152,48 @@ def test_rotate_secret_asks_before_switching(api_env: dict[str, str], fake: Fake
     entry = done.stdout.strip().splitlines()[0]
     assert entry == f"{STORE}={fake.token_of(webhook_id)}"
     assert fake.token_of(webhook_id) != old
+
+
+def _impostor(status: int, content_type: str = "application/json") -> Starlette:
+    """Something at the probe URL that is not the receiver: a proxy, a wrong path, another app."""
+
+    async def answer(request: Request) -> Response:
+        body = b'{"type": "about:blank", "status": %d}' % status
+        return Response(body, status_code=status, media_type=content_type)
+
+    return Starlette(routes=[Route("/", answer, methods=["POST"])])
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type"),
+    [
+        (404, "application/json"),  # a wrong path
+        (405, "text/plain"),  # a route that takes no POST
+        (200, "text/html"),  # a proxy's or another app's page
+        (422, "application/json"),  # someone else's validation error
+        (422, "application/problem+json"),  # someone else's problem document
+    ],
+)
+def test_rotate_secret_counts_only_the_receivers_own_answer(
+    api_env: dict[str, str], fake: FakeRedo, status: int, content_type: str
+) -> None:
+    webhook_id, line = subscribe(api_env, "--no-label")
+    old = line.split("=", 1)[1]
+    rotate = ["rotate-secret", webhook_id, "--new-secret", "n" * 40, "--yes", "--wait", "0"]
+    with serve_in_thread(_impostor(status, content_type)) as url:
+        refused = run(api_env, *rotate, "--probe-url", url + "/")
+    assert refused.exit_code == 1, refused.output
+    assert "nothing was changed at Redo" in refused.stderr
+    assert fake.token_of(webhook_id) == old
+
+
+def test_rotate_secret_probe_at_a_wrong_path_of_a_real_receiver_changes_nothing(
+    api_env: dict[str, str], fake: FakeRedo, make_hooks: MakeHooks
+) -> None:
+    webhook_id, line = subscribe(api_env, "--no-label")
+    old, new = line.split("=", 1)[1], "brand-new-secret-0123456789abcdef"
+    rotate = ["rotate-secret", webhook_id, "--new-secret", new, "--yes", "--wait", "0"]
+    with serve_in_thread(make_hooks(secrets=[old, new]).asgi()) as receiver:
+        refused = run(api_env, *rotate, "--probe-url", receiver + "/wrong-path")
+    assert refused.exit_code == 1, refused.output
+    assert fake.token_of(webhook_id) == old

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redo_hooks import ConfigurationError, Settings
-from redo_hooks.connect import SentinelURL, mask, redis_client
+from redo_hooks.store.connections import SentinelURL, mask, redis_client
 
 
 def test_a_sentinel_url_names_the_sentinels_the_service_and_the_db() -> None:

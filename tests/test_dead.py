@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from redis import Redis
 
 from redo_hooks.cli import main
-from redo_hooks.keys import Keys
+from redo_hooks.store.keys import Keys
 from redo_hooks.testing import deliver, sample_event
 
 from . import dead_app

@@ -13,10 +13,11 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from redo_hooks import RedoHooks, ReturnEvent, scripts
-from redo_hooks.keys import Keys
+from redo_hooks import RedoHooks, ReturnEvent
+from redo_hooks.dispatch.worker import build
+from redo_hooks.store import lua
+from redo_hooks.store.keys import Keys
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
-from redo_hooks.worker import build
 
 from .conftest import MakeHooks, as_bytes
 
@@ -191,7 +192,7 @@ def test_a_job_that_does_not_own_its_lane_does_nothing(make_hooks: MakeHooks, re
     deliver(hooks, sample_body(subject="ret-o"))
     # A stray second job for the same lane (e.g. a duplicate from a crash).
     Queue("redo-hooks", connection=redis).enqueue(
-        "redo_hooks.jobs.run_lane", args=("h",), job_id="stray", at_front=True
+        "redo_hooks.dispatch.lanes.run_lane", args=("h",), job_id="stray", at_front=True
     )
     redis.rpush("rh:joblanes:stray", "ret-o")
     drain(hooks)
@@ -247,7 +248,7 @@ def test_a_started_job_takes_no_new_lanes_and_a_rerun_does_nothing_twice(
     # RQ re-running a job (as after a crash) finds its lanes no longer its own.
     redis.rpush("rh:joblanes:" + first_job.decode(), "ret-1")
     Queue("redo-hooks", connection=redis).enqueue(
-        "redo_hooks.jobs.run_lane", args=("h",), job_id=first_job.decode()
+        "redo_hooks.dispatch.lanes.run_lane", args=("h",), job_id=first_job.decode()
     )
     deliver(hooks, sample_event("updated", subject="ret-1", seq=1))
     drain(hooks)
@@ -349,8 +350,8 @@ def test_a_rerun_of_a_job_fences_out_the_earlier_run(make_hooks: MakeHooks, redi
     deliver(hooks, sample_body(subject="ret-f"))
     job_id = as_bytes(redis.lrange("rq:queue:redo-hooks", 0, -1)[0]).decode()
     k = Keys()
-    claim = redis.register_script(scripts.source("job_claim"))
-    lane_next = redis.register_script(scripts.source("lane_next"))
+    claim = redis.register_script(lua.source("job_claim"))
+    lane_next = redis.register_script(lua.source("lane_next"))
 
     def claim_as(run: str) -> list[bytes]:
         keys = [k.open("h"), k.job_lanes(job_id)]

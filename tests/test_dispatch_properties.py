@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 
-from redo_hooks import ReturnEvent, jobs
+from redo_hooks import ReturnEvent
+from redo_hooks.dispatch.lanes import bind
+from redo_hooks.dispatch.worker import build
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body
-from redo_hooks.worker import build
 
 from .conftest import MakeHooks
 
@@ -85,7 +86,7 @@ def test_order_once_isolation_and_nothing_left_behind(
                 worker.work(burst=True, max_jobs=step.jobs, logging_level="WARNING")
     finally:
         runtime.loop.close()
-        jobs.bind(None)
+        bind(None)
     dead = {n for n, count in failures.items() if count > RETRIES}
     try:
         drain(hooks)

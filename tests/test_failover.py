@@ -17,7 +17,7 @@ import httpx2 as httpx
 import pytest
 from redis.exceptions import RedisError
 
-from redo_hooks.connect import redis_client
+from redo_hooks.store.connections import redis_client
 from redo_hooks.testing import sample_body, wait_for
 
 from .conftest import SECRET

@@ -6,7 +6,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job, Retry
 
-from redo_hooks.jobspec import CRASH_RETRIES, LANE_FUNC, RESULT_TTL
+from redo_hooks.store.rq_internals import CRASH_RETRIES, LANE_FUNC, RESULT_TTL
 from redo_hooks.testing import deliver, sample_body
 
 from .conftest import MakeHooks

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from redo_hooks import RedoHooks
-from redo_hooks.keys import Keys
+from redo_hooks.store.keys import Keys
 from redo_hooks.testing import deliver, sample_body, wait_for
 
 from . import kill_app

@@ -19,7 +19,7 @@ from redo_hooks.models import (
     ReturnStatus,
     ShipmentStatus,
 )
-from redo_hooks.receive import parse_body
+from redo_hooks.receiver.body import parse_body
 
 from .schema_strategy import from_schema
 from .spec import components, webhook_body

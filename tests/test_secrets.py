@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from redis import Redis
 
 from redo_hooks import RedoHooks, Settings
-from redo_hooks.auth import weakness
 from redo_hooks.cli import main
+from redo_hooks.receiver.auth import weakness
 from redo_hooks.testing import RedisServer, sample_body, wait_for
 
 from .conftest import as_bytes

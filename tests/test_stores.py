@@ -12,9 +12,9 @@ from redis import Redis
 from starlette.testclient import TestClient
 
 from redo_hooks import ReturnEvent
-from redo_hooks.auth import BearerVerifier, CachedResolver, parse_entry
 from redo_hooks.errors import ConfigurationError, StoreUnavailable
-from redo_hooks.replay import Selection, replay
+from redo_hooks.ops.replay import Selection, replay
+from redo_hooks.receiver.auth import BearerVerifier, CachedResolver, parse_entry
 from redo_hooks.testing import drain, sample_body
 
 from .conftest import MakeHooks, snapshot

@@ -18,10 +18,10 @@ import click
 import orjson
 
 from .. import logs
-from ..connect import redis_client
 from ..errors import ConfigurationError, RedoHooksError
 from ..hooks import RedoHooks
-from ..importer import import_from_string
+from ..store.connections import redis_client
+from .importer import import_from_string
 
 APP_HELP = "Import string of your RedoHooks object, e.g. 'shop.hooks:hooks'."
 
@@ -111,7 +111,7 @@ def serve(
     """
     import uvicorn
 
-    from ..server import ServerLimits
+    from ..receiver.server import ServerLimits
 
     try:
         hooks = _load(app)
@@ -148,7 +148,8 @@ def serve(
 )
 def worker(app: str, burst: bool, concurrency: int, grace_period: float | None) -> None:
     """Run workers that dispatch events to handlers. APP: as for serve."""
-    from ..worker import WorkerOptions, run
+    from ..dispatch.supervisor import run
+    from ..dispatch.worker import WorkerOptions
 
     try:
         hooks = _load(app)
@@ -188,7 +189,7 @@ def sample(type: str, subject: str | None, status: str | None) -> None:
 def dead(ctx: click.Context, app: str) -> None:
     """Dead letters of APP: events a handler gave up on. See `dead APP list`."""
 
-    from ..dead import DeadLetters
+    from ..ops.dead_letters import DeadLetters
 
     try:
         hooks = _load(app)
@@ -250,7 +251,7 @@ def dead_show(dead_id: str, as_json: bool) -> None:
 
 
 def _age(older_than: str | None) -> float | None:
-    from ..replay import parse_time
+    from ..ops.replay import parse_time
 
     if older_than is None:
         return None
@@ -355,7 +356,7 @@ def dead_drop(
 def status(app: str, as_json: bool) -> None:
     """What is queued, running, retrying, dead or parked, and the oldest wait."""
 
-    from ..status import snapshot
+    from ..ops.status import snapshot
 
     try:
         hooks = _load(app)
@@ -398,7 +399,7 @@ def replay_command(
 ) -> None:
     """Route stored events to their handlers again, oldest first, in lane order."""
 
-    from ..replay import Selection, parse_time, replay
+    from ..ops.replay import Selection, parse_time, replay
 
     try:
         hooks = _load(app)

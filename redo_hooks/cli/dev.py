@@ -12,9 +12,9 @@ import click
 import httpx
 import orjson
 
-from ..auth import new_secret
-from ..dev import DATA_DIR
+from ..dev.runner import DATA_DIR
 from ..errors import RedoHooksError
+from ..receiver.auth import new_secret
 
 EVENTS = ("created", "updated", "backfill")
 
@@ -44,7 +44,7 @@ def dev(app: str, host: str, port: int, data_dir: Path) -> None:
     DATA_DIR and stops on exit. With no REDO_HOOKS_SECRETS, a dev secret is
     made (and kept in DATA_DIR). Then: `redo-hooks trigger return.created`.
     """
-    from ..dev import run
+    from ..dev.runner import run
 
     def say(message: str) -> None:
         click.secho(f"redo-hooks dev: {message}", fg="cyan", err=True)
@@ -88,7 +88,7 @@ def trigger(
     The event is the spec's example with a fresh return id (or --subject) and
     current timestamps. Exit status 0 when the receiver acknowledged it.
     """
-    from ..dev import DevState, first_secret
+    from ..dev.runner import DevState, first_secret
     from ..testing import sample_event
 
     state = DevState.load(data_dir)

@@ -17,8 +17,8 @@ import click
 import httpx
 import orjson
 
-from ..auth import new_secret
-from ..errors import RedoHooksError
+from ..errors import PROBLEM_BASE, RedoHooksError, Unauthorized, UnprocessableEvent
+from ..receiver.auth import new_secret
 from ..redo_api import API_SECRET_ENV, API_URL_ENV, DEFAULT_API_URL, RedoAPI, Webhook
 
 PROBE_INTERVAL = 2.0
@@ -204,7 +204,7 @@ def replay_command(webhook_id: str, since: str, api_url: str, api_secret: str | 
 
     The receiver's dedupe drops events it already has (within dedupe_ttl).
     """
-    from ..replay import parse_time
+    from ..ops.replay import parse_time
 
     def act() -> None:
         start = datetime.fromtimestamp(parse_time(since), UTC)
@@ -216,11 +216,13 @@ def replay_command(webhook_id: str, since: str, api_url: str, api_secret: str | 
 
 
 def probe(url: str, token: str, timeout: float = 5.0) -> bool | None:
-    """Does the receiver at ``url`` accept ``token``? ``None``: could not tell.
+    """Does the redo-hooks receiver at ``url`` accept ``token``? ``None``: could not tell.
 
     Posts ``{}``: a redo-hooks receiver checks the bearer before the body, so
-    an accepted secret gets 422 and a refused one 401, and neither stores
-    anything.
+    an accepted secret gets its 422 ``invalid-event`` problem and a refused
+    one its 401 ``unauthorized`` problem, and neither stores anything. Only
+    those two answers of the receiver itself count: a 404 from a wrong path,
+    a 405, or a 200 from a proxy in front of it tells nothing about the secret.
     """
     try:
         response = httpx.post(
@@ -231,11 +233,25 @@ def probe(url: str, token: str, timeout: float = 5.0) -> bool | None:
         )
     except httpx.HTTPError:
         return None
-    if response.status_code in (401, 403):
-        return False
-    if 400 <= response.status_code < 500 or response.is_success:
+    problem = _receiver_problem(response)
+    if problem == UnprocessableEvent.reason and response.status_code == UnprocessableEvent.status:
         return True
+    if problem == Unauthorized.reason and response.status_code == Unauthorized.status:
+        return False
     return None
+
+
+def _receiver_problem(response: httpx.Response) -> str | None:
+    """The reason of a redo-hooks problem+json answer (``invalid_event``), else None."""
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return None
+    try:
+        kind = response.json().get("type")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(kind, str) or not kind.startswith(PROBLEM_BASE):
+        return None
+    return kind[len(PROBLEM_BASE) :].replace("-", "_")
 
 
 def _wait_for_receiver(url: str, token: str, wait: float) -> bool:

@@ -8,7 +8,6 @@ do with the outcome: return it, raise, or sleep and send again.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -18,6 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
+from ..backoff import exponential
 from .errors import APIUnreachable, RateLimited, RedoAPIError, error_for
 from .models import Callback, Webhook
 
@@ -88,7 +88,7 @@ class RetryPolicy:
         return self._backoff(attempt)
 
     def _backoff(self, attempt: int) -> float:
-        return float(min(self.cap, self.backoff * 2**attempt) * random.uniform(0.5, 1.0))
+        return exponential(attempt + 1, self.backoff, self.cap)
 
 
 def retry_after(value: str | None) -> float | None:

@@ -21,13 +21,14 @@ from typing import Any
 
 from redis import Redis
 
-from . import scripts
-from .errors import ConfigurationError
-from .keys import Keys
-from .queue import STORED_FIELDS, IngestPlan, Routed, incoming_from_stored
-from .registry import Registry
-from .replies import text
-from .settings import Settings
+from ..dispatch.handlers import Registry
+from ..errors import ConfigurationError
+from ..settings import Settings
+from ..store import lua
+from ..store.events import STORED_FIELDS, incoming_from_stored
+from ..store.ingest import IngestPlan, Routed
+from ..store.keys import Keys
+from ..store.replies import text
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -78,7 +79,7 @@ def replay(
     low = "-inf" if selection.since is None else selection.since
     high = "+inf" if selection.until is None else selection.until
     plan = IngestPlan(settings, keys)
-    ingest = connection.register_script(scripts.source("ingest"))
+    ingest = connection.register_script(lua.source("ingest"))
     queued: Counter[str] = Counter()
     batch: list[Routed] = []
     for raw_key in connection.zrangebyscore(keys.events, low, high):
@@ -103,7 +104,7 @@ def replay(
         incoming = incoming_from_stored(key, stored)
         if incoming is None:
             continue
-        batch.append(Routed(incoming, targets, force=True))
+        batch.append(Routed(incoming, [h.name for h in targets], force=True))
         if len(batch) >= settings.ingest_batch:
             _flush(ingest, plan, batch, dry_run)
             batch = []

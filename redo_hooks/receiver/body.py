@@ -10,15 +10,14 @@ good: the worker dead-letters it with the validation error instead.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import MalformedBody, UnprocessableEvent
-from .models import ReturnEvent
+from ..errors import MalformedBody, UnprocessableEvent
+from ..models import ReturnEvent
+from ..store.events import Incoming, event_key
 
 
 class _ReturnRef(BaseModel):
@@ -32,42 +31,6 @@ class _Routing(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
     type: str
     return_: _ReturnRef = Field(alias="return")
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A body that can be routed: its type, subject, dedupe key and bytes.
-
-    The validated model itself is not kept: the receiver only routes and
-    stores bytes, and holding every in-flight request's object graph until
-    Redis answers made the garbage collector the receiver's largest cost.
-    Workers validate again when they build the event for a handler.
-    """
-
-    type: str
-    subject: str
-    key: str
-    body: bytes
-    schema_errors: list[str] = field(default_factory=list)
-    #: The store whose secret authenticated the request (``None``: unlabelled).
-    store: str | None = None
-
-    @property
-    def name(self) -> str:
-        """Routing name, e.g. ``"return.created"``."""
-        return f"return.{self.type}"
-
-
-def event_key(body: bytes, store: str | None = None) -> str:
-    """The dedupe key of a body: Redo redelivers the same bytes on retry.
-
-    Bodies from different stores never count as duplicates of each other.
-    """
-    digest = hashlib.sha256()
-    if store is not None:
-        digest.update(store.encode() + b"\0")
-    digest.update(body)
-    return digest.hexdigest()[:32]
 
 
 def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) -> Incoming:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,56 +24,22 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
 
-from . import scripts
-from .errors import StoreUnavailable
-from .jobspec import LaneJobTemplate, new_job_id, rq_timestamp
+from ..errors import StoreUnavailable
+from ..settings import Settings
+from . import lua
+from .events import Incoming, pack_body
 from .keys import Keys
-from .receive import Incoming
-from .registry import Handler
-from .replies import as_bytes, text
-from .settings import Settings
+from .rq_internals import LaneJobTemplate, new_job_id, rq_timestamp
 
-log = structlog.get_logger("redo_hooks.queue")
-
-# Bodies are stored zlib-compressed: level 1 costs ~40 µs per 4.6 KB event
-# and keeps ~37% of it, which matters with days of retention in Redis.
-BODY_COMPRESSION = 1
-
-
-#: The fields of a stored event hash that make it an ``Incoming`` again.
-STORED_FIELDS = ("body", "type", "subject", "store")
-
-
-def pack_body(body: bytes) -> bytes:
-    """A body as stored in Redis."""
-    return zlib.compress(body, BODY_COMPRESSION)
-
-
-def unpack_body(stored: Any) -> bytes:
-    """A body as received, from its stored form."""
-    return zlib.decompress(as_bytes(stored))
-
-
-def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:
-    """The event an ``HMGET <event> body type subject store`` reply holds; None if it is gone."""
-    body, event_type, subject, store = stored
-    if body is None:
-        return None
-    return Incoming(
-        type=text(event_type),
-        subject=text(subject),
-        key=key,
-        body=unpack_body(body),
-        store=(text(store) or None) if store is not None else None,
-    )
+log = structlog.get_logger("redo_hooks.store.ingest")
 
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """An incoming event and the handlers it goes to."""
+    """An incoming event and the names of the handlers it goes to."""
 
     incoming: Incoming
-    handlers: Sequence[Handler]
+    handlers: Sequence[str]
     #: Store and route even if already seen (a dead-letter retry).
     force: bool = False
 
@@ -109,11 +74,11 @@ class IngestPlan:
             events += [inc.key, body, inc.type, inc.subject, inc.store or "", int(routed.force)]
             events.append(len(routed.handlers))
             for handler in routed.handlers:
-                if handler.name not in index:
-                    index[handler.name] = len(index) + 1
-                    fields = self._template(handler.name).fields
-                    templates += [handler.name, new_job_id(), len(fields), *fields]
-                events.append(index[handler.name])
+                if handler not in index:
+                    index[handler] = len(index) + 1
+                    fields = self._template(handler).fields
+                    templates += [handler, new_job_id(), len(fields), *fields]
+                events.append(index[handler])
         args: list[Any] = [
             s.dedupe_ttl,
             s.retention,
@@ -155,7 +120,7 @@ class Ingestor:
         self._redis = redis
         self._settings = settings
         self._plan = IngestPlan(settings, keys)
-        self._script = redis.register_script(scripts.source("ingest"))
+        self._script = redis.register_script(lua.source("ingest"))
         self._pending: list[tuple[Routed, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 

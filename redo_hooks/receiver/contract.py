@@ -15,8 +15,8 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from .errors import PROBLEM_BASE
-from .settings import Settings
+from ..errors import PROBLEM_BASE
+from ..settings import Settings
 
 PROBLEM = "application/problem+json"
 #: Response header marking a duplicate's 200.

@@ -12,7 +12,7 @@ from types import TracebackType
 
 from redis import Redis
 
-from .errors import RedoHooksError
+from ..errors import RedoHooksError
 
 INSTALL_HINT = (
     "redis-server is not installed: on Debian/Ubuntu run `sudo apt-get install "

@@ -13,8 +13,7 @@ them with ``max``, not ``sum``).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,79 +29,20 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from .keys import Keys
-from .replies import text
+from ..dispatch.counters import HANDLER_BUCKETS, SEP
+from ..store.keys import Keys
+from ..store.replies import text
 
-log = structlog.get_logger("redo_hooks.metrics")
+log = structlog.get_logger("redo_hooks.ops.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-#: Upper bounds (seconds) of the handler-duration histogram.
-HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: Upper bounds (seconds) of the ingest-latency histogram.
 INGEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-# Field names in the <p>:metrics hash: kind|handler[|detail].
-_SEP = "|"
-
-
-class WorkerMetrics:
-    """A worker process's counts, buffered and added to ``<p>:metrics`` in Redis."""
-
-    def __init__(self, key: str, *, interval: float = 1.0) -> None:
-        self.key = key
-        self.interval = interval
-        self._counts: Counter[str] = Counter()
-        self._sums: defaultdict[str, float] = defaultdict(float)
-        self._last_flush = time.monotonic()
-
-    def handler_run(self, handler: str, outcome: str, seconds: float) -> None:
-        """One handler call ended: ``ok``, ``error`` or ``skipped`` (stale)."""
-        self._counts[f"runs{_SEP}{handler}{_SEP}{outcome}"] += 1
-        if outcome == "skipped":
-            return
-        bucket = next((str(b) for b in HANDLER_BUCKETS if seconds <= b), "+Inf")
-        self._counts[f"bucket{_SEP}{handler}{_SEP}{bucket}"] += 1
-        self._sums[f"sum{_SEP}{handler}"] += seconds
-
-    def retry(self, handler: str) -> None:
-        """A failed event was scheduled to run again."""
-        self._counts[f"retries{_SEP}{handler}"] += 1
-
-    def dead_letter(self, handler: str) -> None:
-        """An event was dead-lettered (or its lane parked)."""
-        self._counts[f"dead{_SEP}{handler}"] += 1
-
-    def maybe_flush(self, connection: Redis) -> None:
-        """Flush if the last flush is ``interval`` seconds old."""
-        if time.monotonic() - self._last_flush >= self.interval:
-            self.flush(connection)
-
-    def flush(self, connection: Redis) -> None:
-        """Add the buffered counts to Redis; keep them for later if Redis fails."""
-        self._last_flush = time.monotonic()
-        if not self._counts and not self._sums:
-            return
-        counts, sums = self._counts, self._sums
-        self._counts, self._sums = Counter(), defaultdict(float)
-        try:
-            with connection.pipeline(transaction=False) as pipe:
-                for name, value in counts.items():
-                    pipe.hincrby(self.key, name, value)
-                for name, total in sums.items():
-                    pipe.hincrbyfloat(self.key, name, total)
-                pipe.execute()
-        except RedisError as exc:
-            # Metrics are not data: keep the counts for the next flush.
-            self._counts.update(counts)
-            for name, total in sums.items():
-                self._sums[name] += total
-            log.warning("metrics_flush_failed", error=type(exc).__name__)
 
 
 class ReceiverMetrics:
@@ -221,16 +161,16 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     buckets: dict[str, Counter[str]] = {}
     sums: dict[str, float] = {}
     for name, value in sorted(fields.items()):
-        kind, _, rest = name.partition(_SEP)
+        kind, _, rest = name.partition(SEP)
         if kind == "runs":
-            handler, _, outcome = rest.rpartition(_SEP)
+            handler, _, outcome = rest.rpartition(SEP)
             runs.add_metric([handler, outcome], float(value))
         elif kind == "retries":
             retries.add_metric([rest], float(value))
         elif kind == "dead":
             dead.add_metric([rest], float(value))
         elif kind == "bucket":
-            handler, _, bound = rest.rpartition(_SEP)
+            handler, _, bound = rest.rpartition(SEP)
             buckets.setdefault(handler, Counter())[bound] += int(value)
         elif kind == "sum":
             sums[rest] = float(value)

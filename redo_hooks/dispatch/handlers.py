@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import ConfigurationError
-from .models import EventKind, ReturnEvent
+from ..errors import ConfigurationError
+from ..models import EventKind, ReturnEvent
 
 #: Every name a handler can subscribe to.
 EVENT_NAMES: tuple[str, ...] = (

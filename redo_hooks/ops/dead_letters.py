@@ -19,14 +19,15 @@ from redis import Redis
 from redis.exceptions import WatchError
 from rq import Queue
 
-from . import scripts
-from .errors import RedoHooksError
-from .jobspec import lane_job
-from .keys import Keys
-from .queue import STORED_FIELDS, IngestPlan, Routed, incoming_from_stored
-from .registry import Registry
-from .replies import as_bytes
-from .settings import Settings
+from ..dispatch.handlers import Registry
+from ..errors import RedoHooksError
+from ..settings import Settings
+from ..store import lua
+from ..store.events import STORED_FIELDS, incoming_from_stored
+from ..store.ingest import IngestPlan, Routed
+from ..store.keys import Keys
+from ..store.replies import as_bytes
+from ..store.rq_internals import lane_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class DeadLetters:
         self.queue = Queue(settings.queue, connection=connection)
         self.plan = IngestPlan(settings, self.keys)
         self._scripts = {
-            name: connection.register_script(scripts.source(name))
+            name: connection.register_script(lua.source(name))
             for name in ("dead_drop", "ingest", "lane_unpark")
         }
 
@@ -133,7 +134,7 @@ class DeadLetters:
         incoming = incoming_from_stored(letter.event_key, stored)
         if incoming is None:
             raise RedoHooksError(f"the event of {letter.id} is gone from Redis: cannot retry")
-        keys, args = self.plan.build([Routed(incoming, [handler], force=True)])
+        keys, args = self.plan.build([Routed(incoming, [handler.name], force=True)])
         ingest = self._scripts["ingest"]
         with self.connection.pipeline(transaction=True) as pipe:
             while True:

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-log = structlog.get_logger("redo_hooks.server")
+log = structlog.get_logger("redo_hooks.receiver.server")
 
 
 class GuardedProtocol(HttpToolsProtocol):

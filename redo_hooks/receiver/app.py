@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import structlog
@@ -30,10 +30,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .auth import Authenticator, BearerVerifier, CachedResolver
-from .connect import async_redis_client
-from .contract import DUPLICATE_HEADER, openapi_document
-from .errors import (
+from ..dispatch.handlers import Registry
+from ..errors import (
     ConfigurationError,
     PayloadTooLarge,
     RejectedRequest,
@@ -41,24 +39,31 @@ from .errors import (
     StoreUnavailable,
     problem_for,
 )
-from .keys import Keys
-from .metrics import CONTENT_TYPE, ReceiverMetrics
-from .pressure import MemoryGuard
-from .queue import Ingestor, Routed
-from .receive import parse_body
+from ..ops.metrics import CONTENT_TYPE, ReceiverMetrics
+from ..settings import Settings
+from ..store.connections import async_redis_client
+from ..store.ingest import Ingestor, Routed
+from ..store.keys import Keys
+from .auth import Authenticator, BearerVerifier, CachedResolver, SecretResolver
+from .backpressure import MemoryGuard
+from .body import parse_body
+from .contract import DUPLICATE_HEADER, openapi_document
 
-if TYPE_CHECKING:
-    from .hooks import RedoHooks
-
-log = structlog.get_logger("redo_hooks.app")
+log = structlog.get_logger("redo_hooks.receiver.app")
 
 
 class Receiver:
     """The state behind one receiver app: verifier, Redis client, ingestor."""
 
-    def __init__(self, hooks: RedoHooks) -> None:
-        self.hooks = hooks
-        self.settings = hooks.settings
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        secret_resolver: SecretResolver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.secret_resolver = secret_resolver
         self._authenticator: Authenticator | None = None
         self.keys = Keys(self.settings.key_prefix)
         self.metrics = ReceiverMetrics(self.keys, self.settings.queue)
@@ -72,9 +77,9 @@ class Receiver:
         """Secrets and resolver; ``ConfigurationError`` if there is neither."""
         if self._authenticator is None:
             resolver = None
-            if self.hooks.secret_resolver is not None:
+            if self.secret_resolver is not None:
                 resolver = CachedResolver(
-                    self.hooks.secret_resolver,
+                    self.secret_resolver,
                     ttl=self.settings.secret_cache_ttl,
                     timeout=self.settings.secret_resolver_timeout,
                 )
@@ -141,8 +146,8 @@ class Receiver:
                     f"the body did not arrive within {self.settings.body_timeout:g} s"
                 ) from None
             incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
-            handlers = self.hooks.registry.for_type(incoming.type)
-            fresh = await self.ingestor().submit(Routed(incoming, handlers))
+            handlers = self.registry.for_type(incoming.type)
+            fresh = await self.ingestor().submit(Routed(incoming, [h.name for h in handlers]))
         except (RejectedRequest, StoreUnavailable) as error:
             return self._refuse(error, close=not body_read)
         except ClientDisconnect:
@@ -222,9 +227,11 @@ class Receiver:
         return _json(200, {"status": "ready"})
 
 
-def create_app(hooks: RedoHooks) -> Starlette:
-    """The receiver app for ``hooks`` (see :meth:`RedoHooks.asgi`)."""
-    receiver = Receiver(hooks)
+def create_app(
+    settings: Settings, registry: Registry, secret_resolver: SecretResolver | None = None
+) -> Starlette:
+    """The receiver app for ``registry``'s handlers (see :meth:`RedoHooks.asgi`)."""
+    receiver = Receiver(settings, registry, secret_resolver)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -239,17 +246,15 @@ def create_app(hooks: RedoHooks) -> Starlette:
         Route("/healthz", receiver.healthz, methods=["GET"]),
         Route("/readyz", receiver.readyz, methods=["GET"]),
     ]
-    if hooks.settings.openapi_path:
-        document = orjson.dumps(openapi_document(hooks.settings))
+    if settings.openapi_path:
+        document = orjson.dumps(openapi_document(settings))
 
         async def openapi(request: Request) -> Response:
             return Response(document, media_type="application/json")
 
-        routes.append(Route(hooks.settings.openapi_path, openapi, methods=["GET"]))
-    if hooks.settings.metrics_path:
-        routes.append(
-            Route(hooks.settings.metrics_path, receiver.metrics_endpoint, methods=["GET"])
-        )
+        routes.append(Route(settings.openapi_path, openapi, methods=["GET"]))
+    if settings.metrics_path:
+        routes.append(Route(settings.metrics_path, receiver.metrics_endpoint, methods=["GET"]))
     app = Starlette(lifespan=lifespan, routes=routes)
     app.state.receiver = receiver
     return app

@@ -16,10 +16,10 @@ from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from .keys import Keys
-from .registry import Registry
-from .replies import text
-from .settings import Settings
+from ..dispatch.handlers import Registry
+from ..settings import Settings
+from ..store.keys import Keys
+from ..store.replies import text
 
 
 @dataclass(frozen=True, slots=True)

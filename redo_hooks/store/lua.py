@@ -44,4 +44,4 @@ def source(name: str) -> str:
 
 
 def _read(name: str) -> str:
-    return (files("redo_hooks") / "lua" / f"{name}.lua").read_text()
+    return (files("redo_hooks.store") / "lua" / f"{name}.lua").read_text()

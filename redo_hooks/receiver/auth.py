@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import structlog
 from pydantic import SecretStr
 
-from .errors import ConfigurationError, StoreUnavailable, Unauthorized
+from ..errors import ConfigurationError, StoreUnavailable, Unauthorized
 
-log = structlog.get_logger("redo_hooks.auth")
+log = structlog.get_logger("redo_hooks.receiver.auth")
 
 #: ``async def resolve(token: str) -> str | None``: the store a token belongs to.
 SecretResolver = Callable[[str], Awaitable[str | None]]

@@ -24,9 +24,9 @@ import httpx
 import orjson
 import watchfiles
 
-from .auth import first_token, new_secret
+from ..receiver.auth import first_token, new_secret
+from ..settings import split_secrets
 from .redis_server import RedisServer
-from .settings import split_secrets
 
 DATA_DIR = ".redo-hooks"
 STATE_FILE = "dev.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 
 def import_from_string(spec: str) -> Any:

@@ -12,29 +12,28 @@ and benchmarks rely on this.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 import structlog
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from rq.utils import now
 
-from . import jobs
-from .connect import redis_client
-from .errors import RedoHooksError
-from .hooks import RedoHooks
-from .pressure import Memory, check_policy
+from ..backoff import exponential
+from ..errors import RedoHooksError
+from ..store.connections import redis_client
+from ..store.memory import Memory, check_policy
+from ..store.rq_internals import WorkerBase
+from .lanes import bind
+from .rescue import rescue_orphaned_lanes
+from .runtime import App, Runtime
 
-log = structlog.get_logger("redo_hooks.worker")
+log = structlog.get_logger("redo_hooks.dispatch.worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +56,24 @@ class WorkerOptions:
 # is the maintenance interval + 15.
 
 
-class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
-    """RQ's ``SimpleWorker`` with short heartbeats, prompt stops and a job count.
+class LaneWorker(WorkerBase):
+    """An RQ worker that runs lane jobs in its own process, with short heartbeats.
 
     ``SimpleWorker`` runs a job in its own (only) thread, so RQ cannot renew
-    the job's heartbeat while a handler runs and sets it to the job's whole
-    timeout + 60 s instead: a crash would go unnoticed for minutes. Here a
-    small thread renews a 20 s heartbeat while the job runs.
+    the job's heartbeat while a handler runs; ``WorkerBase`` renews a short
+    one (``heartbeat_ttl``) from a thread, so a crash is noticed in seconds.
 
     On SIGTERM/SIGINT RQ lets the current job finish; the lane job then hands
     its remaining lanes to a new job after the event in hand, instead of
-    running up to its whole time slice.
+    running up to its whole time slice. With a ``grace_period``, a handler
+    still running when it ends is interrupted (RQ's cold shutdown): its event
+    runs again later, as after a crash.
     """
 
-    jobs_run = 0
-    runtime: jobs.Runtime | None = None
-    heartbeat_ttl = 20
+    runtime: Runtime | None = None
+    grace_period: float | None = None
+    #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
+    stop_asked = False
     #: Seconds between two promotions of due scheduled jobs (retries, hand-offs).
     promote_interval = 0.5
 
@@ -96,93 +97,26 @@ class LaneWorker(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         threading.Thread(target=promote, name="redo-hooks-promoter", daemon=True).start()
         return done
 
-    def get_heartbeat_ttl(self, job: Job) -> int:
-        """Seconds a running job's heartbeat lasts (renewed every quarter of it)."""
-        return self.heartbeat_ttl
-
-    grace_period: float | None = None
-    #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
-    stop_asked = False
-
-    def handle_warm_shutdown_request(self) -> None:
-        """Ask the running lane job to hand its lanes on (see class docs).
-
-        With a ``grace_period``, a handler still running when it ends is
-        interrupted (RQ's cold shutdown, by a second SIGTERM): its event runs
-        again later, as after a crash.
-        """
-        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
+    def on_stop_requested(self) -> None:
+        """Ask the running lane job to hand its lanes on (see class docs)."""
         self.stop_asked = True
         if self.runtime is not None:
             self.runtime.stopping = True
         if self.grace_period is not None:
-            timer = threading.Timer(
-                max(self.grace_period, 1.1),  # RQ ignores a 2nd signal within 1 s
-                os.kill,
-                args=(os.getpid(), signal.SIGTERM),
-            )
-            timer.daemon = True
-            timer.start()
+            self.force_stop_after(self.grace_period)
 
-    def clean_registries(self) -> None:
-        """RQ's maintenance, plus a faster rescue of jobs stranded between queue and start.
+    def maintenance(self, queue: Queue) -> None:
+        """Rescue stranded jobs and orphaned lanes (after RQ's own maintenance)."""
 
-        A worker that dies right after taking a job from the queue (BLMOVE) and
-        before starting it leaves the job in RQ's intermediate list, which RQ
-        only clears after a minute. A live worker moves a job from there to
-        the started registry within milliseconds, so after ``heartbeat_ttl``
-        such a job is treated like a crashed one: failed, so RQ retries it.
-        """
-        super().clean_registries()  # type: ignore[no-untyped-call]
-        for queue in self.queues:
-            if queue.acquire_maintenance_lock():
-                try:
-                    self._rescue_intermediate(queue)
-                    if self.runtime is not None:
-                        jobs.rescue_orphaned_lanes(self.runtime)
-                finally:
-                    queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+        def rescued(job_id: str) -> None:
+            log.warning("stranded_job_rescued", job_id=job_id)
 
-    def _rescue_intermediate(self, queue: Queue) -> None:
-        intermediate = queue.intermediate_queue
-        for job_id in intermediate.get_job_ids():
-            if job_id in queue.started_job_registry:
-                continue
-            first_seen = intermediate.get_first_seen(job_id)
-            if first_seen is None:
-                intermediate.set_first_seen(job_id)
-                continue
-            if now() - first_seen <= timedelta(seconds=self.heartbeat_ttl):
-                continue
-            job = queue.fetch_job(job_id)
-            if job is not None:
-                log.warning("stranded_job_rescued", job_id=job_id)
-                self.handle_job_failure(
-                    job, queue, exc_string="taken from the queue by a worker that died"
-                )
-            intermediate.remove(job_id)
-
-    def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run ``job`` in this process, renewing its heartbeat meanwhile."""
-        self.jobs_run += 1
-        done = threading.Event()
-        beats = threading.Thread(target=self._beat, args=(job, done), daemon=True)
-        beats.start()
-        try:
-            super().execute_job(job, queue)
-        finally:
-            done.set()
-            beats.join()
-
-    def _beat(self, job: Job, done: threading.Event) -> None:
-        while not done.wait(self.heartbeat_ttl / 4):
-            try:
-                self.maintain_heartbeats(job)
-            except Exception:  # a missed beat is retried; never kill the job
-                log.warning("heartbeat_failed", job_id=job.id, exc_info=True)
+        self.rescue_stranded(queue, self.heartbeat_ttl, rescued)
+        if self.runtime is not None:
+            rescue_orphaned_lanes(self.runtime)
 
 
-def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
+def build(hooks: App) -> tuple[LaneWorker, Runtime]:
     """A worker for ``hooks`` in this process, with its runtime bound."""
     settings = hooks.settings
     # Reads never hang on a lost primary: RQ's longest blocking call (its
@@ -193,10 +127,10 @@ def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
         socket_connect_timeout=5,
     )
     queue = Queue(settings.queue, connection=connection)
-    runtime = jobs.Runtime(
+    runtime = Runtime(
         registry=hooks.registry, settings=settings, connection=connection, queue=queue
     )
-    jobs.bind(runtime)
+    bind(runtime)
     worker = LaneWorker(
         [queue],
         connection=connection,
@@ -208,7 +142,7 @@ def build(hooks: RedoHooks) -> tuple[LaneWorker, jobs.Runtime]:
     return worker, runtime
 
 
-def work(hooks: RedoHooks, options: WorkerOptions) -> int:
+def work(hooks: App, options: WorkerOptions) -> int:
     """Run one worker in this process until stopped (or drained, in burst mode).
 
     RQ's loop retries a lost connection only while it waits for a job; any
@@ -216,7 +150,7 @@ def work(hooks: RedoHooks, options: WorkerOptions) -> int:
     worker starts after a pause, for as long as it takes Redis to come back:
     what the dead one held is rescued by maintenance, as after a crash.
     """
-    pause = 0.5
+    pause, failures = 0.5, 0
     while True:
         worker: LaneWorker | None = None
         try:
@@ -252,12 +186,13 @@ def work(hooks: RedoHooks, options: WorkerOptions) -> int:
                 "worker_lost_redis", error=type(exc).__name__, detail=str(exc)[:200], retry_in=pause
             )
         else:
-            if worker._stop_requested or worker.stop_asked:
+            if worker.stop_requested or worker.stop_asked:
                 return 0
             log.error("worker_loop_ended", retry_in=pause)
+        failures += 1
         if _pause_unless_stopped(pause):
             return 0
-        pause = min(pause * 2, 10.0)
+        pause = exponential(failures + 1, 0.5, 10.0, jitter=False)
 
 
 def _pause_unless_stopped(seconds: float) -> bool:
@@ -276,7 +211,7 @@ def _pause_unless_stopped(seconds: float) -> bool:
 
 
 def drain_burst(
-    worker: LaneWorker, runtime: jobs.Runtime, log_level: str, deadline: float | None = None
+    worker: LaneWorker, runtime: Runtime, log_level: str, deadline: float | None = None
 ) -> None:
     """Work in burst mode until nothing is queued or scheduled (or a stop is asked).
 
@@ -285,7 +220,7 @@ def drain_burst(
     """
     while True:
         worker.work(burst=True, logging_level=log_level)
-        if worker._stop_requested:
+        if worker.stop_requested:
             return
         if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
             return
@@ -316,35 +251,3 @@ def promote_scheduled(connection: Redis, queue: Queue, *, wait: bool) -> bool:
             job = Job.fetch(job_id, connection=connection)
             queue.enqueue_job(job)
     return True
-
-
-def run(hooks: RedoHooks, options: WorkerOptions) -> int:
-    """Run ``options.concurrency`` worker processes; return the exit code."""
-    if options.concurrency <= 1:
-        return work(hooks, options)
-    context = multiprocessing.get_context("fork")
-    children = [
-        context.Process(target=_child, args=(hooks, options), name=f"redo-hooks-worker-{i}")
-        for i in range(options.concurrency)
-    ]
-    for child in children:
-        child.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.pid is not None and child.is_alive():
-                os.kill(child.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    code = 0
-    for child in children:
-        child.join()
-        code = code or (child.exitcode or 0)
-    return code
-
-
-def _child(hooks: RedoHooks, options: WorkerOptions) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise SystemExit(work(hooks, options))

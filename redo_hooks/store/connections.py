@@ -22,7 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 SENTINEL_SCHEME = "redis+sentinel"
 _PASSWORD = re.compile(r"^(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")

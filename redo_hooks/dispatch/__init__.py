@@ -1,0 +1,17 @@
+"""Running handlers: the routing table, lanes and lane jobs, the worker processes.
+
+- ``handlers.py``: ``Handler`` and ``Registry``, what ``@hooks.on`` fills
+  (pure: no I/O);
+- ``runtime.py``: what lane jobs need in a worker process;
+- ``lanes.py``: a lane job draining its lanes, one event at a time per lane
+  (``redo_hooks.jobs.run_lane`` is its stable RQ entry point);
+- ``rescue.py``: lanes whose owner job is gone, rescued by maintenance;
+- ``counters.py``: the workers' metrics, buffered and added up in Redis;
+- ``worker.py``: one worker process (RQ ``SimpleWorker``), burst draining and
+  the promoter of scheduled jobs;
+- ``supervisor.py``: ``--concurrency N`` worker processes.
+
+May import ``errors``, ``settings``, ``backoff``, ``models`` and ``store``;
+never ``receiver``, ``ops``, ``hooks``, ``dev`` or ``cli`` (the worker takes
+any object with ``registry`` and ``settings``).
+"""

@@ -1,0 +1,366 @@
+"""What a worker runs: one RQ job drains the lanes given to it, one after another.
+
+A lane is the list ``<p>:lane:<handler>:<subject>``: one handler's waiting
+events for one return. Exactly one RQ job owns a lane at a time
+(``lanestate.owner``), so the handler sees that return's events one after
+another in arrival order (guarantee 4), while other lanes — other returns,
+other handlers — run in parallel in other jobs (guarantee 5).
+
+The ingest script gives an idle lane to the handler's *open* job (queued, not
+started, fewer than ``lanes_per_job`` lanes) or to a new one. A job starts by
+claiming its lanes (``job_claim.lua``: no lane is added after that), then
+drains each: take the head event, run the handler, acknowledge (pop) it and
+take the next head in one script call (``lane_next.lua``). A lane ends when:
+
+* it is empty — ownership is released atomically with the emptiness check,
+  so the next ingest gives the lane to a job again;
+* it has run ``lane_batch`` events — it is handed to a new job at the back of
+  the queue, so one busy return cannot monopolise a worker;
+* the handler raised — the attempt is counted; with retries left, the lane is
+  handed to a job scheduled after the backoff (later events of this return
+  wait for this handler only); with none left, the event is dead-lettered and
+  the lane moves on;
+* another job owns it (``lost``) — nothing is touched.
+
+After ``TIME_SLICE`` seconds a job hands all its remaining lanes to a new job.
+A hand-off enqueues (or schedules) the new job and moves the lanes to it in
+one MULTI/EXEC, so a lane is never without an owner job, nor with two.
+
+A crash mid-handler leaves the job in RQ's StartedJobRegistry; RQ re-queues the
+abandoned job (it carries ``Retry``) and, still the owner, it resumes each of
+its lanes at the head event: at-least-once (guarantee 6).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+import zlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import ValidationError
+from rq.job import get_current_job
+from rq.utils import now
+
+from ..backoff import exponential
+from ..errors import ConfigurationError
+from ..models import ReturnEvent
+from ..store.events import unpack_body
+from ..store.replies import text
+from ..store.rq_internals import lane_job, schedule
+from .handlers import Handler
+from .runtime import Runtime
+
+log = structlog.get_logger("redo_hooks.dispatch.lanes")
+
+# A lane job yields the worker after this long, handing its lanes on.
+TIME_SLICE = 5.0
+# A worker without the lanes' handler passes them on, to run this much later.
+UNKNOWN_HANDLER_DELAY = 5.0
+
+
+_runtime: Runtime | None = None
+
+
+def bind(runtime: Runtime | None) -> None:
+    """Make ``runtime`` the one lane jobs in this process use.
+
+    RQ imports job functions by dotted name and passes only their arguments,
+    so the worker binds its runtime here before it starts taking jobs.
+    """
+    global _runtime
+    _runtime = runtime
+
+
+def run_lane(handler_name: str) -> dict[str, int]:
+    """RQ job function: drain the lanes of ``handler_name`` given to this job."""
+    if _runtime is None:
+        raise ConfigurationError(
+            "no redo-hooks runtime in this worker: run lane jobs with "
+            "`redo-hooks worker module:hooks`, not a plain `rq worker`"
+        )
+    job = get_current_job()
+    if job is None:
+        raise ConfigurationError("run_lane must run inside an RQ job")
+    handler = _runtime.registry.get(handler_name)
+    if handler is None:
+        # A worker from before a deploy that added the handler, or after one
+        # that removed or renamed it. Failing the job would let RQ give up on
+        # it; instead hand its lanes to a job a worker that knows the handler
+        # can take. If none ever does, this repeats (and logs) every few
+        # seconds, and the events stay in Redis.
+        log.warning("handler_not_in_this_worker", handler=handler_name, job_id=job.id)
+        absent = Handler(name=handler_name, func=print, events=(), is_async=False, retries=None)
+        return LaneJob(_runtime, absent, job.id).pass_on(delay=UNKNOWN_HANDLER_DELAY)
+    return LaneJob(_runtime, handler, job.id).run()
+
+
+class LaneJob:
+    """One RQ job's pass over the lanes it was given."""
+
+    def __init__(
+        self, rt: Runtime, handler: Handler, job_id: str, owner: str | None = None
+    ) -> None:
+        self.rt = rt
+        self.handler = handler
+        self.rq_job_id = job_id
+        # The owner token of this run of the job: a re-run after a presumed
+        # crash fences out the earlier run (see job_claim.lua). ``owner``
+        # acts as an existing token instead (the orphan rescue does).
+        self.job_id = owner or f"{job_id}:{uuid.uuid4().hex[:12]}"
+        self.retries = rt.settings.retries if handler.retries is None else handler.retries
+        self.started = time.monotonic()
+        self.stats = {
+            "lanes": 0,
+            "processed": 0,
+            "skipped": 0,
+            "dead": 0,
+            "parked": 0,
+            "retry_scheduled": 0,
+        }
+
+    def run(self) -> dict[str, int]:
+        """Drain every lane; hand the rest on when the time slice is over."""
+        subjects = self.claim()
+        try:
+            for index, subject in enumerate(subjects):
+                if self.out_of_time():
+                    self.hand_off(subjects[index:], delay=0.0)
+                    break
+                self.stats["lanes"] += 1
+                Lane(self, subject).run()
+            self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
+        finally:
+            self.rt.metrics.flush(self.rt.connection)
+        return self.stats
+
+    def claim(self) -> list[str]:
+        """Take this job's lanes under this run's owner token (``job_claim.lua``)."""
+        k = self.rt.keys
+        reply = self.rt.script("job_claim")(
+            keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
+            args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
+        )
+        return [text(subject) for subject in reply]
+
+    def pass_on(self, delay: float) -> dict[str, int]:
+        """Claim the lanes and hand them all to a job scheduled ``delay`` s from now."""
+        subjects = self.claim()
+        if subjects:
+            self.hand_off(subjects, delay=delay)
+        self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
+        return self.stats
+
+    def out_of_time(self) -> bool:
+        """Whether this job must hand its lanes on: time slice used, or worker stopping."""
+        return self.rt.stopping or time.monotonic() - self.started > TIME_SLICE
+
+    def hand_off(self, subjects: Sequence[str], delay: float) -> None:
+        """Give lanes this job owns to a new job (now, or after ``delay`` s), atomically.
+
+        One MULTI/EXEC enqueues (or schedules) the new job and, in
+        ``lanes_transfer.lua``, moves to it each lane this job still owns.
+        """
+        rt, k = self.rt, self.rt.keys
+        job = lane_job(
+            rt.connection, rt.queue.name, self.handler.name, timeout=rt.settings.job_timeout
+        )
+        with rt.connection.pipeline(transaction=True) as pipe:
+            if delay > 0:
+                schedule(rt.queue, job, now() + timedelta(seconds=delay), pipe)
+            else:
+                rt.queue.enqueue_job(job, pipeline=pipe)
+            rt.script("lanes_transfer")(
+                keys=[k.job_lanes(job.id)] + [k.lane_state(self.handler.name, s) for s in subjects],
+                args=[self.job_id, job.id, *subjects],
+                client=pipe,
+            )
+            pipe.execute()
+
+
+class Lane:
+    """One lane's pass within a job."""
+
+    def __init__(self, job: LaneJob, subject: str) -> None:
+        self.job = job
+        self.rt = job.rt
+        self.handler = job.handler
+        self.subject = subject
+        self.lane = self.rt.keys.lane(self.handler.name, subject)
+        self.state = self.rt.keys.lane_state(self.handler.name, subject)
+        self.log = log.bind(handler=self.handler.name, subject=subject, job_id=job.job_id)
+
+    def run(self) -> None:
+        """Process events until the lane is empty, yields, or must wait."""
+        rt, stats = self.rt, self.job.stats
+        acked = ""
+        processed = 0
+        next_script = rt.script("lane_next")
+        while True:
+            reply = next_script(
+                keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
+                args=[self.job.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
+            )
+            acked = ""
+            status = text(reply[0])
+            if status != "event":  # "empty" (released) or "lost" (not ours)
+                return
+            key, body, attempts, found = text(reply[1]), reply[2], int(reply[3]), int(reply[4])
+            store = text(reply[5]) or None
+            if processed >= rt.settings.lane_batch or self.job.out_of_time():
+                self.job.hand_off([self.subject], delay=0.0)
+                return
+            outcome = self.process(key, body if found else None, attempts, store)
+            rt.metrics.maybe_flush(rt.connection)
+            if outcome == "ok":
+                acked = key
+                processed += 1
+                stats["processed"] += 1
+            elif outcome == "dead":
+                stats["dead"] += 1
+            elif outcome == "parked":
+                stats["parked"] += 1
+                return
+            else:  # "retry": the lane now belongs to a scheduled job
+                stats["retry_scheduled"] += 1
+                return
+
+    def process(self, key: str, body: bytes | None, attempts: int, store: str | None = None) -> str:
+        """Run the handler on one event: ``"ok"``, ``"dead"`` or ``"retry"``."""
+        log = self.log.bind(event_key=key)
+        if body is None:
+            return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
+        try:
+            event = ReturnEvent.from_raw(orjson.loads(unpack_body(body)), key, store)
+        except (ValidationError, orjson.JSONDecodeError, zlib.error) as exc:
+            # Deterministic: retrying cannot help. Kept for replay after an upgrade.
+            return self.dead_letter(key, "invalid_event", str(exc), "", attempts)
+        log = log.bind(event_type=str(event.type))
+        if self.handler.latest_only and self.is_stale(event):
+            self.rt.connection.incr(self.rt.keys.skipped(self.handler.name))
+            log.info("event_skipped_stale", updated_at=str(event.updated_at))
+            self.job.stats["skipped"] += 1
+            self.ran(event, "skipped", None)
+            return "ok"
+        started = time.perf_counter()
+        try:
+            if self.handler.is_async:
+                self.rt.loop.run_until_complete(self.handler.func(event))
+            else:
+                self.handler.func(event)
+        except Exception as exc:
+            self.ran(event, "error", started, exc)
+            return self.failed(key, exc, log)
+        self.ran(event, "ok", started)
+        if self.handler.latest_only and event.updated_at is not None:
+            # Only this lane's owner writes it, one event at a time: no race.
+            self.rt.connection.set(
+                self.rt.keys.latest(self.handler.name, self.subject),
+                event.updated_at.timestamp(),
+                ex=self.rt.settings.retention,
+            )
+        log.debug("handler_succeeded")
+        return "ok"
+
+    def ran(
+        self,
+        event: ReturnEvent,
+        outcome: str,
+        started: float | None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Count a handler call (``started``: its ``perf_counter``; None: not called)."""
+        seconds = 0.0 if started is None else time.perf_counter() - started
+        self.rt.metrics.handler_run(self.handler.name, outcome, seconds)
+        if self.rt.observer is not None:
+            self.rt.observer(self.handler.name, event, outcome, error)
+
+    def is_stale(self, event: ReturnEvent) -> bool:
+        """Whether a newer snapshot of the return was already handled (``latest_only``)."""
+        if event.updated_at is None:
+            return False
+        newest = self.rt.connection.get(self.rt.keys.latest(self.handler.name, self.subject))
+        return newest is not None and event.updated_at.timestamp() < float(text(newest))
+
+    def failed(self, key: str, exc: Exception, log: Any) -> str:
+        """Count a failed attempt; schedule a retry or dead-letter the event."""
+        error = f"{type(exc).__name__}: {exc}"
+        reply = self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id, error])
+        attempts, first_error = int(reply[0]), text(reply[1])
+        if attempts < 0:
+            return "retry"  # lost the lane meanwhile: stop, the owner carries on
+        retries = self.job.retries
+        if attempts <= retries:
+            settings = self.rt.settings
+            base = settings.backoff if self.handler.backoff is None else self.handler.backoff
+            delay = exponential(attempts, base, settings.backoff_cap)
+            log.warning(
+                "handler_failed_will_retry", attempt=attempts, retry_in=round(delay, 3), error=error
+            )
+            self.job.hand_off([self.subject], delay=delay)
+            self.rt.metrics.retry(self.handler.name)
+            return "retry"
+        tb = traceback.format_exc()
+        park = self.handler.park
+        log.error(
+            "handler_failed_lane_parked" if park else "handler_failed_dead_lettered",
+            attempts=attempts,
+            error=error,
+        )
+        return self.dead_letter(
+            key, "handler_failed", error, tb, attempts, first_error=first_error, park=park
+        )
+
+    def dead_letter(
+        self,
+        key: str,
+        reason: str,
+        error: str,
+        tb: str,
+        attempts: int,
+        *,
+        first_error: str | None = None,
+        park: bool = False,
+    ) -> str:
+        """Move the head event to the dead-letter registry; the lane moves on.
+
+        With ``park``, the event stays at the head and the lane is held until
+        an operator retries or drops the dead letter (``lane_park.lua``).
+        """
+        dead_id = uuid.uuid4().hex
+        record = {
+            "id": dead_id,
+            "reason": reason,
+            "handler": self.handler.name,
+            "subject": self.subject,
+            "event_key": key,
+            "attempts": attempts,
+            "first_error": first_error or error,
+            "error": error,
+            "traceback": tb,
+            "dead_at": time.time(),
+            "parked": park,
+        }
+        k = self.rt.keys
+        moved = self.rt.script("lane_park" if park else "lane_dead")(
+            keys=[self.lane, self.state, k.dead, k.dead_ids, k.waiting, k.waiting_events],
+            args=[
+                self.job.job_id,
+                key,
+                dead_id,
+                orjson.dumps(record),
+                time.time(),
+                k.event_prefix,
+            ],
+        )
+        if int(moved):
+            self.rt.metrics.dead_letter(self.handler.name)
+            self.log.error(
+                "event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id, parked=park
+            )
+        return "parked" if park else "dead"

@@ -1,0 +1,85 @@
+"""An event as the receiver hands it to Redis, and as Redis hands it back.
+
+``Incoming`` is what routing and storage need of a webhook body; the body is
+kept as received (the dedupe key is its hash) and stored zlib-compressed.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .replies import as_bytes, text
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A body that can be routed: its type, subject, dedupe key and bytes.
+
+    The validated model itself is not kept: the receiver only routes and
+    stores bytes, and holding every in-flight request's object graph until
+    Redis answers made the garbage collector the receiver's largest cost.
+    Workers validate again when they build the event for a handler.
+    """
+
+    type: str
+    subject: str
+    key: str
+    body: bytes
+    schema_errors: list[str] = field(default_factory=list)
+    #: The store whose secret authenticated the request (``None``: unlabelled).
+    store: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Routing name, e.g. ``"return.created"``."""
+        return f"return.{self.type}"
+
+
+def event_key(body: bytes, store: str | None = None) -> str:
+    """The dedupe key of a body: Redo redelivers the same bytes on retry.
+
+    Bodies from different stores never count as duplicates of each other.
+    """
+    digest = hashlib.sha256()
+    if store is not None:
+        digest.update(store.encode() + b"\0")
+    digest.update(body)
+    return digest.hexdigest()[:32]
+
+
+# Bodies are stored zlib-compressed: level 1 costs ~40 µs per 4.6 KB event
+# and keeps ~37% of it, which matters with days of retention in Redis.
+BODY_COMPRESSION = 1
+
+
+#: The fields of a stored event hash that make it an ``Incoming`` again.
+STORED_FIELDS = ("body", "type", "subject", "store")
+
+
+def pack_body(body: bytes) -> bytes:
+    """A body as stored in Redis."""
+    return zlib.compress(body, BODY_COMPRESSION)
+
+
+def unpack_body(stored: Any) -> bytes:
+    """A body as received, from its stored form."""
+    return zlib.decompress(as_bytes(stored))
+
+
+def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:
+    """The event an ``HMGET <event> body type subject store`` reply holds; None if it is gone."""
+    body, event_type, subject, store = stored
+    if body is None:
+        return None
+    return Incoming(
+        type=text(event_type),
+        subject=text(subject),
+        key=key,
+        body=unpack_body(body),
+        store=(text(store) or None) if store is not None else None,
+    )

@@ -1,0 +1,274 @@
+"""Every place redo-hooks relies on RQ beyond its documented API, in one room.
+
+RQ is the job runtime (``rq info`` and RQ's registries see every lane job),
+but the atomic ingest, the in-process worker and the promoter need a few of
+its internals. Each is listed here with what it relies on and why; nothing
+outside this module touches them. ``tests/test_rq_internals.py`` checks every
+assumption against the installed rq, and ``scripts/check-rq-upgrade`` runs the
+same checks against the newest rq 2.x, so an upgrade fails loudly, not subtly.
+They are why ``pyproject.toml`` pins ``rq<2.13``.
+
+1. **The queued job hash** (``LaneJobTemplate``): ``ingest.lua`` writes the
+   job hash, the queue entry and ``rq:queues`` itself, atomically with the
+   dedupe mark and the lane. The fields are RQ's own ``Job.to_dict()``, with
+   ``_status`` set to ``queued`` as ``Queue._prepare_for_queue`` does; the
+   key prefixes are ``Job.redis_job_namespace_prefix``,
+   ``Queue.redis_queue_namespace_prefix`` and ``Queue.redis_queues_keys``.
+2. **The lane job's function name** (``LANE_FUNC``): job hashes in Redis name
+   it, so it never changes across releases (``redo_hooks.jobs`` keeps it).
+3. **Scheduling inside a transaction** (``schedule``):
+   ``ScheduledJobRegistry.schedule`` ignores the pipeline it is given, so the
+   ZADD is repeated inside ours to commit the schedule with the lanes.
+4. **The in-process worker** (``WorkerBase``): ``SimpleWorker`` sets a running
+   job's heartbeat to its whole timeout + 60 s (``get_heartbeat_ttl``) and
+   never renews it; we renew a short one from a thread with
+   ``maintain_heartbeats``. A warm stop is signalled through
+   ``handle_warm_shutdown_request`` and seen in ``_stop_requested``; a second
+   SIGTERM within 1 s is ignored by ``request_force_stop``.
+5. **Stopping while idle** (``WorkerBase.teardown``): RQ raises
+   ``StopRequested`` from its signal handler, wherever the main thread is —
+   possibly between two replies of a pipeline, leaving replies unread on a
+   pooled connection, so teardown's own pipeline read them ("Wrong number of
+   response items from pipeline execution") and the worker exited 1. Teardown
+   first drops every pooled connection.
+6. **Maintenance** (``WorkerBase.clean_registries``): RQ's pass runs under
+   ``Queue.acquire_maintenance_lock`` (an 899 s ``SET NX``); ours runs after
+   it, and rescues jobs a dead worker left in ``queue.intermediate_queue``
+   (``get_first_seen``/``set_first_seen``) with ``handle_job_failure``.
+7. **Read-only counts** (``registry_counts``): a registry's ``count``
+   *cleans* it first (re-queueing abandoned jobs as a side effect), so
+   operator reads take ``ZCARD`` of the registries' keys instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from rq import Queue, SimpleWorker
+from rq.job import Job, JobStatus, Retry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.utils import now, utcformat
+
+#: The function every lane job runs. Stable across releases: RQ job hashes
+#: already in Redis name it (``redo_hooks/jobs.py`` forwards it).
+LANE_FUNC = "redo_hooks.jobs.run_lane"
+
+#: ``rq:job:``, ``rq:queue:`` and the set of queue keys RQ keeps.
+JOB_KEY_PREFIX: str = Job.redis_job_namespace_prefix
+QUEUE_KEY_PREFIX: str = Queue.redis_queue_namespace_prefix
+QUEUES_KEY: str = Queue.redis_queues_keys
+
+# Lane jobs keep no result: a finished job hash is only residue (8 KB each
+# with RQ's default 500 s), and nothing depends on it.
+RESULT_TTL = 0
+# Crash recovery: RQ re-queues an abandoned job while it has retries left;
+# handler exceptions are counted per event by the lane itself.
+CRASH_RETRIES = 10
+
+
+def new_job_id() -> str:
+    """A job id RQ accepts (``[A-Za-z0-9_-]+``)."""
+    return "rh-" + uuid.uuid4().hex
+
+
+def queue_key(queue: str) -> str:
+    """The Redis list RQ keeps ``queue``'s job ids in."""
+    return QUEUE_KEY_PREFIX + queue
+
+
+def lane_job(
+    connection: Redis,
+    queue: str,
+    handler: str,
+    *,
+    job_id: str | None = None,
+    timeout: int,
+) -> Job:
+    """An unsaved RQ job that runs lanes of ``handler`` (listed in Redis)."""
+    return Job.create(
+        LANE_FUNC,
+        args=(handler,),
+        connection=connection,
+        id=job_id or new_job_id(),
+        timeout=timeout,
+        result_ttl=RESULT_TTL,
+        retry=Retry(max=CRASH_RETRIES),
+        origin=queue,
+        description=f"lanes of {handler}",
+    )
+
+
+class LaneJobTemplate:
+    """The hash of a handler's queued lane job, for ``ingest.lua`` to write.
+
+    A lane job's arguments are only the handler's name (its lanes are listed
+    in Redis), so the hash is the same for every job of a handler but for id
+    and times: built once by RQ itself, the script adds the times.
+    """
+
+    VARYING = frozenset({"created_at", "enqueued_at"})
+
+    def __init__(self, connection: Redis, queue: str, handler: str, *, timeout: int) -> None:
+        job = lane_job(connection, queue, handler, job_id="template", timeout=timeout)
+        flat = queued_fields(job)
+        self.fields: list[Any] = []
+        for field, value in zip(flat[::2], flat[1::2], strict=True):
+            if field not in self.VARYING:
+                self.fields += [field, value]
+
+
+def rq_timestamp() -> str:
+    """Now, formatted as RQ stores ``created_at`` and ``enqueued_at``."""
+    return str(utcformat(now()))
+
+
+def queued_fields(job: Job) -> list[Any]:
+    """Flattened ``field, value, ...`` of the job's hash as ``Queue.enqueue`` saves it."""
+    job.enqueued_at = now()
+    job._status = JobStatus.QUEUED  # (1) what Queue._prepare_for_queue sets
+    flat: list[Any] = []
+    for field, value in job.to_dict().items():
+        flat.append(field)
+        flat.append(value)
+    return flat
+
+
+def scheduled_key(queue: Queue) -> str:
+    """The sorted set of ``queue``'s scheduled job ids (score: when, in epoch seconds)."""
+    return str(ScheduledJobRegistry(queue=queue).key)  # type: ignore[no-untyped-call]
+
+
+def schedule(queue: Queue, job: Job, when: datetime, pipe: Pipeline) -> None:
+    """Schedule ``job`` for ``when`` as part of the transaction ``pipe``."""
+    queue.schedule_job(job, when, pipeline=pipe)
+    # (3) rq 2.12's ScheduledJobRegistry.schedule ignores the pipeline: repeat
+    # its ZADD inside ours so the schedule commits with everything else.
+    pipe.zadd(scheduled_key(queue), {job.id: int(when.timestamp())})
+
+
+def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
+    """Queued, running, scheduled and failed jobs of ``queue``, without side effects (7)."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.llen(queue.key)
+        for registry in (StartedJobRegistry, ScheduledJobRegistry, FailedJobRegistry):
+            pipe.zcard(registry(queue=queue).key)
+        queued, running, scheduled, failed = pipe.execute()
+    return {
+        "queued": int(queued),
+        "running": int(running),
+        "scheduled": int(scheduled),
+        "failed": int(failed),
+    }
+
+
+class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
+    """RQ's ``SimpleWorker`` with its internals turned into plain hooks (4-6).
+
+    Subclasses set ``heartbeat_ttl`` and override :meth:`on_stop_requested`
+    and :meth:`maintenance`; they never touch RQ's private names.
+    """
+
+    #: Seconds a running job's heartbeat lasts; renewed every quarter of it.
+    heartbeat_ttl = 20
+    #: Jobs this worker has run.
+    jobs_run = 0
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether RQ was asked to stop (warm) after the job in hand."""
+        return bool(self._stop_requested)
+
+    def on_stop_requested(self) -> None:
+        """Called once on the first SIGTERM/SIGINT (a warm stop)."""
+
+    def maintenance(self, queue: Queue) -> None:
+        """Called after RQ's registry maintenance, under its maintenance lock."""
+
+    def force_stop_after(self, seconds: float) -> None:
+        """Turn the warm stop into a cold one after ``seconds`` (a second SIGTERM)."""
+        # (4) RQ ignores a second signal within 1 s of the first.
+        timer = threading.Timer(max(seconds, 1.1), os.kill, args=(os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+
+    # -- RQ's hooks -----------------------------------------------------------
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        """(4) Seconds a running job's heartbeat lasts."""
+        return self.heartbeat_ttl
+
+    def handle_warm_shutdown_request(self) -> None:
+        """(4) RQ calls this from its SIGTERM/SIGINT handler."""
+        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
+        self.on_stop_requested()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """(4) Run ``job`` in this process, renewing its heartbeat meanwhile."""
+        self.jobs_run += 1
+        done = threading.Event()
+        beats = threading.Thread(target=self._beat, args=(job, done), daemon=True)
+        beats.start()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            done.set()
+            beats.join()
+
+    def _beat(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(self.heartbeat_ttl / 4):
+            try:
+                self.maintain_heartbeats(job)
+            except Exception:  # a missed beat is retried; never kill the job
+                self.log.warning("heartbeat failed for job %s", job.id, exc_info=True)
+
+    def teardown(self) -> None:
+        """(5) Drop pooled connections (one may hold unread replies), then RQ's teardown."""
+        self.connection.connection_pool.disconnect(inuse_connections=False)
+        super().teardown()  # type: ignore[no-untyped-call]
+
+    def clean_registries(self) -> None:
+        """(6) RQ's maintenance, then ours under the same lock."""
+        super().clean_registries()  # type: ignore[no-untyped-call]
+        for queue in self.queues:
+            if queue.acquire_maintenance_lock():
+                try:
+                    self.maintenance(queue)
+                finally:
+                    queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+
+    def rescue_stranded(
+        self, queue: Queue, older_than: float, on_rescue: Callable[[str], None]
+    ) -> None:
+        """(6) Fail jobs a dead worker took from the queue but never started.
+
+        A worker that dies right after taking a job (BLMOVE) and before
+        starting it leaves the job in RQ's intermediate list, which RQ clears
+        only after a minute. A live worker moves a job from there to the
+        started registry within milliseconds, so after ``older_than`` seconds
+        such a job is treated like a crashed one: failed, so RQ retries it.
+        """
+        intermediate = queue.intermediate_queue
+        for job_id in intermediate.get_job_ids():
+            if job_id in queue.started_job_registry:
+                continue
+            first_seen = intermediate.get_first_seen(job_id)
+            if first_seen is None:
+                intermediate.set_first_seen(job_id)
+                continue
+            if now() - first_seen <= timedelta(seconds=older_than):
+                continue
+            job = queue.fetch_job(job_id)
+            if job is not None:
+                on_rescue(job_id)
+                self.handle_job_failure(
+                    job, queue, exc_string="taken from the queue by a worker that died"
+                )
+            intermediate.remove(job_id)
