@@ -9,6 +9,9 @@ from .hooks import RedoHooks
 from .models import EventKind, ReturnEvent, ReturnStatus
 from .settings import Settings
 
+#: This release (PEP 440); ``pyproject.toml`` reads it from here.
+__version__ = "0.2.0"
+
 __all__ = [
     "EVENT_NAMES",
     "ConfigurationError",
@@ -19,4 +22,5 @@ __all__ = [
     "ReturnEvent",
     "ReturnStatus",
     "Settings",
+    "__version__",
 ]

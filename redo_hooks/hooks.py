@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Unpack
 
-from .dispatch.handlers import Handler, Registry
+from .dispatch.handlers import H, Handler, HandlerFunc, HandlerOptions, Registry
 from .receiver.auth import SecretResolver
 from .settings import Settings
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from .receiver.app import Receiver
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RedoHooks:
@@ -61,57 +59,21 @@ class RedoHooks:
         self.secret_resolver = secret_resolver
         self._receivers: list[Receiver] = []
 
-    def on(
-        self,
-        *events: str,
-        name: str | None = None,
-        retries: int | None = None,
-        backoff: float | None = None,
-        latest_only: bool = False,
-        park: bool = False,
-    ) -> Callable[[F], F]:
-        """Register the decorated function for ``events``.
+    def on(self, *events: str, **options: Unpack[HandlerOptions]) -> Callable[[H], H]:
+        """Register the decorated function for ``events``; return it unchanged.
 
         ``events``: ``"return.created"``, ``"return.updated"``,
-        ``"return.backfill"``, ``"return"`` (every return event) or ``"*"``.
-        ``name`` identifies the handler's lanes in Redis (default
-        ``module.qualname``); ``retries`` and ``backoff`` (base seconds of the
-        exponential backoff) override ``Settings.retries``/``Settings.backoff``.
-        ``latest_only`` skips (counts and logs) an event whose
-        ``return.updatedAt`` is older than the newest this handler already ran
-        for that return. ``park`` holds a return's later events for this
-        handler after an event exhausts its retries, until an operator retries
-        or drops it (``redo-hooks dead``), instead of moving on.
+        ``"return.backfill"``, ``"return"`` (every return event, types Redo
+        adds later included) or ``"*"`` (every event Redo sends, whatever its
+        subject: today the same as ``"return"``). The options (``name``,
+        ``retries``, ``backoff``, ``latest_only``, ``park``) are
+        :class:`~redo_hooks.dispatch.handlers.HandlerOptions`.
         """
-        return self.registry.on(
-            *events,
-            name=name,
-            retries=retries,
-            backoff=backoff,
-            latest_only=latest_only,
-            park=park,
-        )
+        return self.registry.on(*events, **options)
 
-    def add(
-        self,
-        func: Callable[..., Any],
-        *events: str,
-        name: str | None = None,
-        retries: int | None = None,
-        backoff: float | None = None,
-        latest_only: bool = False,
-        park: bool = False,
-    ) -> Handler:
+    def add(self, func: HandlerFunc, *events: str, **options: Unpack[HandlerOptions]) -> Handler:
         """Register ``func`` for ``events`` (what ``on`` does); return the handler."""
-        return self.registry.add(
-            func,
-            *events,
-            name=name,
-            retries=retries,
-            backoff=backoff,
-            latest_only=latest_only,
-            park=park,
-        )
+        return self.registry.add(func, *events, **options)
 
     def handlers_for(self, event_type: str) -> list[Handler]:
         """The handlers an event of ``type`` (e.g. ``"created"``) would run."""

@@ -248,6 +248,9 @@ class HookTester:
         return ran
 
 
+# Not exported: helpers of redo-hooks' own tests and benchmarks.
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``condition`` until it is true; raise ``TimeoutError`` after ``timeout`` s.
 
@@ -274,8 +277,6 @@ __all__ = [
     "RedisServer",
     "deliver",
     "drain",
-    "env_without_redo_hooks",
     "sample_body",
     "sample_event",
-    "wait_for",
 ]

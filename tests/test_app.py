@@ -119,6 +119,8 @@ REFUSED = [
     (AUTH, b"", 400, "empty-body"),
     (AUTH, b'{"type":"created","return":{"status":"open"}}', 422, "invalid-event"),
     (AUTH, b'{"return":{"id":"r1"}}', 422, "invalid-event"),
+    (AUTH, sample_body().replace(b'"type":"created"', b'"type":1'), 422, "invalid-event"),
+    (AUTH, b'{"type":"created","return":{"id":7}}', 422, "invalid-event"),
     (AUTH, b"x" * (64 * 1024 + 1), 413, "too-large"),
 ]
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from redo_hooks import ConfigurationError, Settings
+from redo_hooks import ConfigurationError, RedoHooks, Settings
+from redo_hooks.dev.redis_server import free_port
 from redo_hooks.store.connections import SentinelURL, mask, redis_client
 
 
@@ -56,3 +60,41 @@ def test_a_plain_url_gives_a_plain_client(redis_url: str) -> None:
     client = redis_client(redis_url)
     assert client.ping()
     client.close()
+
+
+@pytest.mark.parametrize(("replicas_ack", "warned"), [(0, True), (1, False)])
+def test_a_sentinel_url_without_replica_acks_warns_at_start_up_naming_the_setting(
+    replicas_ack: int, warned: bool
+) -> None:
+    port = free_port()  # no Sentinel there: start-up must not need Redis
+    hooks = RedoHooks(
+        redis_url=f"redis+sentinel://127.0.0.1:{port}/mymaster",
+        secrets=["a-strong-enough-secret-0123456789"],
+        min_replicas_ack=replicas_ack,
+        redis_timeout=0.5,
+    )
+    hooks.asgi()
+
+    async def start() -> None:
+        async with hooks.lifespan():
+            pass
+
+    with capture_logs() as logs:
+        asyncio.run(start())
+    warnings = [e for e in logs if e["event"] == "sentinel_without_replica_ack"]
+    assert bool(warnings) == warned
+    if warned:
+        assert "REDO_HOOKS_MIN_REPLICAS_ACK" in warnings[0]["fix"]
+
+
+def test_a_plain_url_never_warns_about_replica_acks(redis_url: str) -> None:
+    hooks = RedoHooks(redis_url=redis_url, secrets=["a-strong-enough-secret-0123456789"])
+    hooks.asgi()
+
+    async def start() -> None:
+        async with hooks.lifespan():
+            pass
+
+    with capture_logs() as logs:
+        asyncio.run(start())
+    assert not [e for e in logs if e["event"] == "sentinel_without_replica_ack"]

@@ -115,5 +115,9 @@ def test_a_failover_loses_no_acknowledged_event(tmp_path: Path) -> None:
         finally:
             client.close()
             stop(server)
-            stop(workers)
+            stopped = stop(workers)
             log_file.close()
+        # RQ's teardown once failed here ("Wrong number of response items").
+        said = worker_log.read_text()
+        assert stopped == 0, f"the workers exited {stopped}:\n{said[-3000:]}"
+        assert "worker_stopped_without_teardown" not in said, said[-3000:]

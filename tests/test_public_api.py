@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import redo_hooks
 import redo_hooks.testing
 
@@ -17,6 +19,7 @@ def test_the_package_exports_exactly_the_public_names() -> None:
         "ReturnEvent",
         "ReturnStatus",
         "Settings",
+        "__version__",
     }
     for name in redo_hooks.__all__:
         assert getattr(redo_hooks, name) is not None
@@ -31,10 +34,8 @@ def test_the_testing_helpers_are_exported() -> None:
         "RedisServer",
         "deliver",
         "drain",
-        "env_without_redo_hooks",
         "sample_body",
         "sample_event",
-        "wait_for",
     ]
 
 
@@ -65,3 +66,7 @@ def test_the_redo_api_client_is_exported_and_documented() -> None:
         assert getattr(api.AsyncRedoAPI, method).__doc__, method
     for name in ("HookTester", "sample_event", "deliver", "drain"):
         assert getattr(redo_hooks.testing, name).__doc__, name
+
+
+def test_the_version_is_the_installed_distributions() -> None:
+    assert redo_hooks.__version__ == version("redo-hooks")

@@ -67,6 +67,12 @@ def test_nesting_deeper_than_the_limit_is_malformed() -> None:
         {"type": "created", "return": "r"},
         {"type": None, "return": {"id": "r"}},
         {"type": {"a": 1}, "return": {"id": "r"}},
+        {"type": 1, "return": {"id": "r"}},  # was routed as "return.1"
+        {"type": True, "return": {"id": "r"}},
+        {"type": "", "return": {"id": "r"}},
+        {"type": "created", "return": {"id": 42}},  # was taken as "42"
+        {"type": "created", "return": {"id": 4.2}},
+        {"type": "created", "return": {"id": ["r"]}},
     ],
 )
 def test_bodies_without_what_routing_needs_are_unprocessable(raw: object) -> None:

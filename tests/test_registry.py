@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from redo_hooks import EVENT_NAMES, ConfigurationError, RedoHooks, ReturnEvent
@@ -90,3 +92,33 @@ def test_creating_and_decorating_needs_no_network_and_no_secret() -> None:
     hooks = RedoHooks(redis_url="redis://203.0.113.1:1/0")  # unroutable: never contacted
     hooks.on("return")(created)
     assert hooks.settings.secrets == []
+
+
+def test_an_unknown_handler_option_fails_at_decoration_listing_the_valid_ones() -> None:
+    hooks = RedoHooks()
+    options: dict[str, Any] = {"retry": 3}  # a typo of "retries"
+    with pytest.raises(ConfigurationError) as caught:
+        hooks.on("return.created", **options)(lambda event: None)
+    message = str(caught.value)
+    assert "retry" in message
+    for valid in ("backoff", "latest_only", "name", "park", "retries"):
+        assert valid in message
+    assert len(hooks.registry) == 0
+
+
+def test_the_decorator_returns_the_function_unchanged_with_its_type() -> None:
+    hooks = RedoHooks()
+
+    async def handler(event: ReturnEvent) -> None: ...
+
+    on = hooks.on("return", name="h", retries=2, backoff=0.5, latest_only=True, park=True)
+    decorated = on(handler)
+    assert decorated is handler
+    (registered,) = hooks.registry
+    assert (registered.retries, registered.backoff, registered.latest_only, registered.park) == (
+        2,
+        0.5,
+        True,
+        True,
+    )
+    assert registered.is_async

@@ -13,7 +13,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from ..errors import ConfigurationError
 from ..models import EventKind, ReturnEvent
@@ -29,8 +29,34 @@ EVENT_NAMES: tuple[str, ...] = (
 # return id may itself contain ':'.
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
+#: What a handler is: a plain or ``async`` function of the event.
 HandlerFunc = Callable[[ReturnEvent], None] | Callable[[ReturnEvent], Awaitable[None]]
-F = TypeVar("F", bound=Callable[..., Any])
+H = TypeVar("H", bound=HandlerFunc)
+
+
+class HandlerOptions(TypedDict, total=False):
+    """The options of ``@hooks.on(...)`` and ``add(...)``, defined once.
+
+    ``name`` identifies the handler's lanes in Redis (default
+    ``module.qualname``), so it must stay the same across deploys.
+    ``retries`` and ``backoff`` (seconds, the base of the exponential backoff)
+    override ``Settings.retries``/``Settings.backoff`` for this handler.
+    ``latest_only`` skips (counts and logs) an event whose ``return.updatedAt``
+    is older than the newest this handler already ran for that return: each
+    event carries the whole return, so an older snapshot is noise for handlers
+    that mirror the latest state. ``park``: when an event exhausts its
+    retries, hold that return's later events for this handler until an
+    operator retries or drops the dead letter, instead of moving on.
+    """
+
+    name: str | None
+    retries: int | None
+    backoff: float | None
+    latest_only: bool
+    park: bool
+
+
+_OPTIONS = frozenset(HandlerOptions.__annotations__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +89,21 @@ class Registry:
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
 
-    def add(
-        self,
-        func: Callable[..., Any],
-        *events: str,
-        name: str | None = None,
-        retries: int | None = None,
-        backoff: float | None = None,
-        latest_only: bool = False,
-        park: bool = False,
-    ) -> Handler:
+    def add(self, func: HandlerFunc, *events: str, **options: Unpack[HandlerOptions]) -> Handler:
         """Register ``func`` for ``events``; return the :class:`Handler`.
 
-        ``retries`` and ``backoff`` (seconds, the base of the exponential
-        backoff) override the settings for this handler. ``latest_only``
-        skips an event whose ``return.updatedAt`` is older than the newest
-        this handler already ran for that return (each event carries the
-        whole return, so an older snapshot is noise for many handlers).
-        ``park``: when an event exhausts its retries, hold that return's
-        later events for this handler until an operator retries or drops the
-        dead letter, instead of moving on.
+        ``events``: names from :data:`EVENT_NAMES`. The options are
+        :class:`HandlerOptions`; an unknown one raises ``ConfigurationError``.
         """
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"{_describe(func)}: unknown handler option(s) {', '.join(sorted(unknown))}; "
+                f"valid options are {', '.join(sorted(_OPTIONS))}"
+            )
+        name = options.get("name")
+        retries = options.get("retries")
+        backoff = options.get("backoff")
         if not events:
             raise ConfigurationError(
                 f"{_describe(func)}: name at least one event, one of {', '.join(EVENT_NAMES)}"
@@ -115,33 +135,17 @@ class Registry:
             is_async=inspect.iscoroutinefunction(func),
             retries=retries,
             backoff=None if backoff is None else float(backoff),
-            latest_only=bool(latest_only),
-            park=bool(park),
+            latest_only=bool(options.get("latest_only", False)),
+            park=bool(options.get("park", False)),
         )
         self._handlers[handler_name] = handler
         return handler
 
-    def on(
-        self,
-        *events: str,
-        name: str | None = None,
-        retries: int | None = None,
-        backoff: float | None = None,
-        latest_only: bool = False,
-        park: bool = False,
-    ) -> Callable[[F], F]:
+    def on(self, *events: str, **options: Unpack[HandlerOptions]) -> Callable[[H], H]:
         """Decorator form of :meth:`add`; returns the function unchanged."""
 
-        def decorate(func: F) -> F:
-            self.add(
-                func,
-                *events,
-                name=name,
-                retries=retries,
-                backoff=backoff,
-                latest_only=latest_only,
-                park=park,
-            )
+        def decorate(func: H) -> H:
+            self.add(func, *events, **options)
             return func
 
         return decorate

@@ -2,7 +2,7 @@
 
 ``SimpleWorker`` runs jobs in the worker process itself: the fork per job of
 RQ's default ``Worker`` costs ~14 ms and a fresh Redis connection per job
-(``shared/notes/perf-baselines.md``). ``--concurrency N`` starts N such
+(measured on a 2-core machine; ``benchmarks/dispatch.py`` compares). ``--concurrency N`` starts N such
 processes; each handles SIGTERM as RQ does (finish the current job, then exit).
 
 Burst mode drains: it runs until the queue is empty *and* no retry is

@@ -1,4 +1,4 @@
-"""Typed, tolerant models of Redo's return webhook (``shared/spec/redo-openapi.yaml``).
+"""Typed, tolerant models of Redo's return webhook (``spec/redo-openapi.yaml``).
 
 Hand-written from the ``webhooks: return:`` body and the 15 component schemas
 it references; the tolerance rules are in :mod:`redo_hooks.models.base`.

@@ -1,7 +1,7 @@
 """The tolerant base model every Redo payload model derives from.
 
 Redo's webhook body has changed in every way a strict reader would choke on
-(see DESIGN.md, "What the Redo payload does over time"), and a rejected event is
+(``docs/design.md``, "Redo's schema over time"), and a rejected event is
 lost for good after Redo's retries. So every model here follows four rules:
 
 * unknown fields are kept (``extra="allow"``) and stay readable in ``.raw``;

@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..ops.metrics import CONTENT_TYPE, ReceiverMetrics
 from ..settings import Settings
-from ..store.connections import async_redis_client
+from ..store.connections import async_redis_client, is_sentinel
 from ..store.ingest import Ingestor, Routed
 from ..store.keys import Keys
 from .auth import Authenticator, BearerVerifier, CachedResolver, SecretResolver
@@ -112,9 +112,18 @@ class Receiver:
         return self._ingestor
 
     async def start(self) -> None:
-        """Start-up checks: a secret is configured; Redis' eviction policy (a warning)."""
+        """Start-up checks: a secret is configured; warnings for what may lose events."""
         self.authenticator()
-        await self.memory.refresh()
+        if is_sentinel(self.settings.redis_url) and not self.settings.min_replicas_ack:
+            # An event acknowledged just before a failover may not have reached
+            # the replica that is promoted: WAIT (opt-in) closes that window.
+            log.warning(
+                "sentinel_without_replica_ack",
+                redis=self.settings.redis_url_safe,
+                risk="an event acknowledged just before a failover can be lost",
+                fix="set REDO_HOOKS_MIN_REPLICAS_ACK=1 (min_replicas_ack)",
+            )
+        await self.memory.refresh()  # and Redis' eviction policy (a warning)
 
     async def close(self) -> None:
         """Close the Redis client."""

@@ -135,11 +135,6 @@ class BearerVerifier:
                 found.append((index, entry.store, why))
         return found
 
-    @property
-    def stores(self) -> frozenset[str]:
-        """The store labels of the configured secrets."""
-        return frozenset(e.store for e in self._entries if e.store is not None)
-
     def match(self, token: bytes) -> SecretEntry | None:
         """The entry whose secret is ``token``, comparing with all of them."""
         found = None
@@ -185,7 +180,6 @@ class CachedResolver:
         self._clock = clock
         self._cache: OrderedDict[bytes, tuple[float, str | None]] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Future[str | None]] = {}
-        self.lookups = 0
 
     def __repr__(self) -> str:
         return f"CachedResolver({self._resolve!r}, ttl={self.ttl})"
@@ -218,7 +212,6 @@ class CachedResolver:
         return store
 
     async def _lookup(self, token: bytes) -> str | None:
-        self.lookups += 1
         try:
             async with asyncio.timeout(self.timeout):
                 store = await self._resolve(token.decode("utf-8", "replace"))

@@ -1,7 +1,7 @@
 """Sans-I/O receiving: body bytes in, a routable event (or a typed error) out.
 
 No sockets, no Redis, no Starlette: the ASGI adapter and the test helpers call
-:func:`parse_body`. Strict bytes, tolerant shape (DESIGN.md): the JSON must be
+:func:`parse_body`. Strict bytes, tolerant shape (``docs/design.md``): the JSON must be
 RFC 8259 (orjson refuses NaN, trailing data and invalid UTF-8) and bounded in
 depth; the shape only needs what routing needs. A body whose other fields do
 not fit the models is still accepted, because refusing it would lose it for
@@ -13,24 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ..errors import MalformedBody, UnprocessableEvent
 from ..models import ReturnEvent
 from ..store.events import Incoming, event_key
-
-
-class _ReturnRef(BaseModel):
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
-    id: str = Field(min_length=1)
-
-
-class _Routing(BaseModel):
-    """What routing needs, validated by the same rules as the full model."""
-
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
-    type: str
-    return_: _ReturnRef = Field(alias="return")
 
 
 def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) -> Incoming:
@@ -52,26 +39,43 @@ def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) ->
     # exceed the limit, which no ordinary event does.
     if body.count(b"{") + body.count(b"[") > max_depth and _deeper_than(raw, max_depth):
         raise MalformedBody(f"JSON nested deeper than {max_depth}", reason="too_deep")
+    event_type, subject, wrong = _routing(raw)
+    if wrong:
+        detail = "the event lacks what routing needs (type, return.id)"
+        raise UnprocessableEvent(detail, errors=wrong)
     key = event_key(body, store)
     try:
-        event = ReturnEvent.from_raw(raw, key, store)
+        ReturnEvent.from_raw(raw, key, store)
     except ValidationError as full:
-        try:
-            routing = _Routing.model_validate(raw)
-        except ValidationError as exc:
-            raise UnprocessableEvent(
-                "the event lacks what routing needs (type, return.id)",
-                errors=_locations(exc),
-            ) from None
-        return Incoming(
-            type=routing.type,
-            subject=routing.return_.id,
-            key=key,
-            body=body,
-            schema_errors=[f"{e['loc']}: {e['msg']}" for e in _locations(full)],
-            store=store,
-        )
-    return Incoming(type=str(event.type), subject=event.subject, key=key, body=body, store=store)
+        schema_errors = [f"{e['loc']}: {e['msg']}" for e in _locations(full)]
+    else:
+        schema_errors = []
+    return Incoming(
+        type=event_type,
+        subject=subject,
+        key=key,
+        body=body,
+        schema_errors=schema_errors,
+        store=store,
+    )
+
+
+def _routing(raw: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
+    """``type`` and ``return.id``: each must be a non-empty JSON string, as sent.
+
+    Checked on the raw JSON, before the tolerant model (which would turn a
+    number into a string and route ``"type": 1`` as ``return.1``).
+    """
+    event_type, ret = raw.get("type"), raw.get("return")
+    subject = ret.get("id") if type(ret) is dict else None
+    wrong = []
+    if type(event_type) is not str or not event_type:
+        wrong.append({"loc": "type", "msg": "must be a non-empty string"})
+    if type(subject) is not str or not subject:
+        where = "return.id" if type(ret) is dict else "return"
+        what = "a non-empty string" if type(ret) is dict else "an object with an id"
+        wrong.append({"loc": where, "msg": f"must be {what}"})
+    return str(event_type), str(subject), wrong
 
 
 def _locations(exc: ValidationError) -> list[dict[str, Any]]:

@@ -191,6 +191,7 @@ def _event_schema() -> dict[str, Any]:
         "properties": {
             "type": {
                 "type": "string",
+                "minLength": 1,
                 "description": "created, updated, backfill, or a type Redo adds later.",
             },
             "return": {
@@ -199,7 +200,8 @@ def _event_schema() -> dict[str, Any]:
                 "properties": {
                     "id": {
                         "description": "The return id: events are ordered per return.",
-                        "oneOf": [{"type": "string", "minLength": 1}, {"type": "number"}],
+                        "type": "string",
+                        "minLength": 1,
                     }
                 },
             },

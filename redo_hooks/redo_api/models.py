@@ -1,7 +1,7 @@
 """Typed webhook subscriptions, as Redo's API reads and writes them.
 
 Tolerant in the same way as the event models: unknown fields are kept, enums
-are plain strings. Two defects of Redo's spec (``shared/spec/redo-openapi.yaml``) are
+are plain strings. Two defects of Redo's spec (``spec/redo-openapi.yaml``) are
 handled here rather than trusted:
 
 * ``webhook-read.required`` lists ``"externalId id"`` (two names run

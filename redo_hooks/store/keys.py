@@ -32,7 +32,7 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
 
 RQ's own keys (``rq:job:<id>``, ``rq:queue:<name>``, registries) are RQ's; the
 ingest script writes a job hash and queue entry exactly as ``Queue.enqueue``
-would (see ``jobspec.py``).
+would (see ``store/rq_internals.py``).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Keys:
 
     @property
     def metrics(self) -> str:
-        """Workers' metric counters (see ``metrics.py``)."""
+        """Workers' metric counters (see ``dispatch/counters.py``)."""
         return f"{self.prefix}:metrics"
 
     @property

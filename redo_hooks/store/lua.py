@@ -1,7 +1,7 @@
 """The Lua scripts that make each multi-step Redis update atomic.
 
 Each script's ``KEYS``/``ARGV`` are documented at the top of its file in
-``redo_hooks/lua/``. Scripts are registered per client; redis-py sends
+``redo_hooks/store/lua/``. Scripts are registered per client; redis-py sends
 ``EVALSHA`` and falls back to ``EVAL`` when the server does not know them.
 """
 

@@ -1,0 +1,223 @@
+"""What redo-hooks relies on of RQ's internals (``store/rq_internals.py``), checked.
+
+Run against the pinned rq by the suite, and against the newest rq 2.x by
+``scripts/check-rq-upgrade``: any change that breaks an assumption fails here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
+from rq.job import Job, JobStatus, Retry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.worker import WorkerStatus
+
+from redo_hooks import ReturnEvent
+from redo_hooks.dispatch.lanes import run_lane
+from redo_hooks.store.rq_internals import (
+    CRASH_RETRIES,
+    JOB_KEY_PREFIX,
+    LANE_FUNC,
+    QUEUE_KEY_PREFIX,
+    QUEUES_KEY,
+    RESULT_TTL,
+    WorkerBase,
+    lane_job,
+    queued_fields,
+    registry_counts,
+    schedule,
+    scheduled_key,
+)
+from redo_hooks.testing import deliver, drain, sample_body
+
+from .conftest import MakeHooks, as_bytes
+
+DATA = Path(__file__).parent / "data"
+VOLATILE = {b"created_at", b"enqueued_at"}
+
+
+def handler(event: object) -> None: ...
+
+
+def test_the_lua_written_job_matches_queue_enqueue(make_hooks: MakeHooks, redis: Redis) -> None:
+    hooks = make_hooks()
+    hooks.add(handler, "return", name="h")
+    assert deliver(hooks, sample_body(subject="ret-1"))
+    (raw_id,) = redis.lrange("rq:queue:redo-hooks", 0, -1)
+    ours_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+    ours = redis.hgetall(f"rq:job:{ours_id}")
+
+    queue = Queue("redo-hooks", connection=redis)
+    theirs_job = queue.enqueue(
+        LANE_FUNC,
+        args=("h",),
+        job_id="reference",
+        job_timeout=hooks.settings.job_timeout,
+        result_ttl=RESULT_TTL,
+        retry=Retry(max=CRASH_RETRIES),
+        description="lanes of h",
+    )
+    theirs = redis.hgetall(theirs_job.key)
+    assert set(ours) == set(theirs)
+    assert {k: v for k, v in ours.items() if k not in VOLATILE} == {
+        k: v for k, v in theirs.items() if k not in VOLATILE
+    }
+    job = Job.fetch(ours_id, connection=redis)
+    assert job.func_name == LANE_FUNC and job.args == ("h",)
+    assert redis.lrange(f"rh:joblanes:{ours_id}", 0, -1) == [b"ret-1"]
+    assert job.get_status() == "queued" and job.retries_left == CRASH_RETRIES
+    assert b"rq:queue:redo-hooks" in redis.smembers("rq:queues")
+
+
+# -- Each assumption of redo_hooks/store/rq_internals.py, numbered as there. --
+
+
+def test_1_the_queued_status_and_key_prefixes_are_where_the_ingest_script_writes_them(
+    redis: Redis,
+) -> None:
+    job = lane_job(redis, "q", "h", job_id="probe", timeout=60)
+    fields = dict(zip(*[iter(queued_fields(job))] * 2, strict=True))
+    assert fields["status"] == JobStatus.QUEUED == job.get_status(refresh=False)
+    assert (JOB_KEY_PREFIX, QUEUE_KEY_PREFIX, QUEUES_KEY) == ("rq:job:", "rq:queue:", "rq:queues")
+    assert job.key == f"{JOB_KEY_PREFIX}probe"
+
+
+def test_2_the_lane_function_is_the_stable_name_and_resolves_to_the_lane_runner() -> None:
+    assert LANE_FUNC == "redo_hooks.jobs.run_lane"
+    module, _, name = LANE_FUNC.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is run_lane
+
+
+def test_2_jobs_queued_by_release_0_1_0_still_run_after_the_upgrade(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Redis as release 0.1.0 left it after two events (tests/data), drained by this release."""
+    for key, entry in orjson.loads((DATA / "release-0.1.0-redis.json").read_bytes()).items():
+        value = entry["value"]
+        if entry["type"] == "hash":
+            redis.hset(key, mapping={f: bytes.fromhex(v) for f, v in value.items()})
+        elif entry["type"] == "list":
+            redis.rpush(key, *(bytes.fromhex(v) for v in value))
+        elif entry["type"] == "set":
+            redis.sadd(key, *(bytes.fromhex(v) for v in value))
+        elif entry["type"] == "zset":
+            redis.zadd(key, {bytes.fromhex(m): s for m, s in value})
+        else:
+            redis.set(key, bytes.fromhex(value))
+    (job_id,) = redis.lrange("rq:queue:redo-hooks", 0, -1)
+    assert (
+        Job.fetch(as_bytes(job_id).decode(), connection=redis).func_name
+        == "redo_hooks.jobs.run_lane"
+    )
+    seen: list[tuple[str, str]] = []
+    hooks = make_hooks()
+
+    @hooks.on("return", name="upgrade.handler")
+    def record(event: ReturnEvent) -> None:
+        seen.append((event.subject, str(event.type)))
+
+    assert drain(hooks) >= 1
+    assert seen == [("ret-up-1", "created"), ("ret-up-1", "updated")]
+    assert redis.llen("rh:lane:upgrade.handler:ret-up-1") == 0
+    assert redis.zcard("rq:failed:redo-hooks") == 0
+
+
+def test_3_registry_schedule_ignores_the_pipeline_so_ours_repeats_the_zadd(redis: Redis) -> None:
+    queue = Queue("redo-hooks", connection=redis)
+    job = lane_job(redis, queue.name, "h", job_id="later", timeout=60)
+    when = datetime.now(UTC) + timedelta(hours=1)
+    with redis.pipeline(transaction=True) as pipe:
+        registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+        registry.schedule(job, when, pipeline=pipe)
+        pipe.reset()  # never executed...
+    # ...yet the job is scheduled: rq wrote outside the transaction. When rq
+    # honours the pipeline, this fails: drop the repeated ZADD in schedule().
+    assert redis.zscore(scheduled_key(queue), "later") is not None
+    redis.delete(scheduled_key(queue))
+    with redis.pipeline(transaction=True) as pipe:
+        schedule(queue, job, when, pipe)
+        pipe.execute()
+    assert redis.zscore(scheduled_key(queue), "later") == int(when.timestamp())
+
+
+def _parameters(method: Callable[..., object]) -> list[str]:
+    return list(inspect.signature(method).parameters)
+
+
+def test_4_the_worker_hooks_we_override_keep_their_names_and_signatures(redis: Redis) -> None:
+    assert _parameters(SimpleWorker.get_heartbeat_ttl) == ["self", "job"]
+    assert _parameters(SimpleWorker.execute_job) == ["self", "job", "queue"]
+    assert _parameters(SimpleWorker.maintain_heartbeats) == ["self", "job"]
+    assert _parameters(SimpleWorker.handle_warm_shutdown_request) == ["self"]
+    assert _parameters(SimpleWorker.teardown) == ["self"]
+    assert _parameters(SimpleWorker.clean_registries) == ["self"]
+    assert "exc_string" in _parameters(SimpleWorker.handle_job_failure)
+    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
+    assert worker._stop_requested is False
+    assert worker.stop_requested is False
+    # request_force_stop ignores a second signal within 1 s of the first.
+    assert "timedelta(seconds=1)" in inspect.getsource(SimpleWorker.request_force_stop)
+    # SimpleWorker asks get_heartbeat_ttl for the running job's heartbeat.
+    assert "get_heartbeat_ttl" in inspect.getsource(SimpleWorker.maintain_heartbeats)
+
+
+def test_5_a_stop_asked_while_idle_raises_from_the_signal_handler(redis: Redis) -> None:
+    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
+    worker.set_state(WorkerStatus.IDLE)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(StopRequested):
+            worker.request_stop(signal.SIGTERM, None)  # type: ignore[no-untyped-call]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def test_6_the_maintenance_lock_and_the_intermediate_queue_are_as_we_use_them(
+    redis: Redis,
+) -> None:
+    queue = Queue("redo-hooks", connection=redis)
+    assert queue.acquire_maintenance_lock()
+    assert 890 < redis.ttl(queue.registry_cleaning_key) <= 899
+    assert not queue.acquire_maintenance_lock()
+    queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+    intermediate = queue.intermediate_queue
+    for name in ("get_job_ids", "get_first_seen", "set_first_seen", "remove"):
+        assert callable(getattr(intermediate, name))
+
+
+def test_7_registry_counts_read_without_the_cleanup_that_count_does(redis: Redis) -> None:
+    queue = Queue("redo-hooks", connection=redis)
+    job = queue.enqueue(LANE_FUNC, args=("h",), job_id="abandoned")
+    started = StartedJobRegistry(queue=queue)
+    redis.zadd(started.key, {"abandoned:exec-1": 1})  # heartbeat long expired
+    before = redis.zrange(started.key, 0, -1)
+    counts = registry_counts(redis, queue)
+    assert counts["running"] == 1
+    assert redis.zrange(started.key, 0, -1) == before  # read-only
+    started.count  # noqa: B018  rq's count cleans the registry as a side effect...
+    assert redis.zrange(started.key, 0, -1) != before  # ...which is why we don't use it
+    assert job.id == "abandoned"
+
+
+def test_5_teardown_after_a_stop_that_cut_a_pipeline_short_is_clean(redis_url: str) -> None:
+    """StopRequested raised between two replies leaves them unread on a pooled connection."""
+    connection = Redis.from_url(redis_url)
+    worker = WorkerBase([Queue("redo-hooks", connection=connection)], connection=connection)
+    worker.register_birth()
+    dirty = connection.connection_pool.get_connection()
+    dirty.send_command("PING")  # a reply nobody will read...
+    connection.connection_pool.release(dirty)  # ...back in the pool, as Pipeline.reset does
+    worker.teardown()  # RQ's register_death pipeline must not read that PONG
+    assert not connection.exists(worker.key) or connection.hget(worker.key, "death")
+    connection.close()
