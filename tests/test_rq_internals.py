@@ -214,9 +214,9 @@ def test_5_teardown_after_a_stop_that_cut_a_pipeline_short_is_clean(redis_url: s
     """StopRequested raised between two replies leaves them unread on a pooled connection."""
     connection = Redis.from_url(redis_url)
     worker = WorkerBase([Queue("redo-hooks", connection=connection)], connection=connection)
-    worker.register_birth()
+    worker.register_birth()  # type: ignore[no-untyped-call]
     dirty = connection.connection_pool.get_connection()
-    dirty.send_command("PING")  # a reply nobody will read...
+    dirty.send_command("PING")  # type: ignore[no-untyped-call]  # a reply nobody reads
     connection.connection_pool.release(dirty)  # ...back in the pool, as Pipeline.reset does
     worker.teardown()  # RQ's register_death pipeline must not read that PONG
     assert not connection.exists(worker.key) or connection.hget(worker.key, "death")
