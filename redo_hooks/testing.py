@@ -53,6 +53,8 @@ def sample_event(
 ) -> dict[str, Any]:
     """A return event body as Redo sends it (the spec's example), with a fresh return id and times.
 
+    ``type`` is the body's ``type`` (``"created"``) or the routing name
+    handlers subscribe to (``"return.created"``): both give the same body.
     ``subject`` and ``status`` set ``return.id`` and ``return.status``;
     ``return_`` is merged into ``return`` (nested dicts merged, other values
     replaced), e.g. ``return_={"totals": {"refund": None}}``; ``overrides``
@@ -60,7 +62,7 @@ def sample_event(
     """
     body: dict[str, Any] = copy.deepcopy(_example())
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    body["type"] = type
+    body["type"] = type.removeprefix("return.")
     body["at"] = now
     body["return"]["id"] = subject or uuid.uuid4().hex[:24]
     body["return"]["updatedAt"] = now

@@ -59,7 +59,7 @@ def test_an_unknown_setting_in_the_environment_stops_the_command(
 
 def test_sample_prints_a_valid_event_for_the_given_return() -> None:
     result = CliRunner().invoke(
-        main, ["sample", "updated", "--subject", "ret-9", "--status", "complete"]
+        main, ["sample", "updated", "--return", "ret-9", "--status", "complete"]
     )
     assert result.exit_code == 0
     incoming = parse_body(result.output.strip().encode())

@@ -128,13 +128,13 @@ def test_dev_reloads_the_receiver_and_the_worker_on_a_code_change(
     dev = Dev("devapp:hooks", tmp_path, port)
     try:
         dev.wait_for_output(r"receiver ready on ")
-        dev.trigger("return.created", "--subject", "ret-1")
+        dev.trigger("return.created", "--return", "ret-1")
         dev.wait_for_output(r"handled v1 ret-1")
         mark = len(dev.lines)
         (tmp_path / "devapp.py").write_text(APP.format(version="v2"))
         dev.wait_for_output(r"devapp\.py changed: restarting", after=mark)
         dev.wait_for_output(r"receiver ready on ", after=mark)
-        dev.trigger("return.updated", "--subject", "ret-1", "--status", "complete")
+        dev.trigger("return.updated", "--return", "ret-1", "--status", "complete")
         dev.wait_for_output(r"handled v2 ret-1", after=mark)
     finally:
         assert dev.stop() == 0

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from redo_hooks import EVENT_NAMES, ConfigurationError, RedoHooks, ReturnEvent
+from redo_hooks.testing import sample_event
 
 
 def created(event: ReturnEvent) -> None: ...
@@ -122,3 +123,12 @@ def test_the_decorator_returns_the_function_unchanged_with_its_type() -> None:
         True,
     )
     assert registered.is_async
+
+
+def test_sample_events_take_the_body_type_or_the_routing_name_alike() -> None:
+    hooks = RedoHooks()
+    hooks.on("return.created", name="on_created")(created)
+    for name in ("created", "return.created"):
+        body = sample_event(name, subject="r")
+        assert body["type"] == "created"
+        assert [h.name for h in hooks.handlers_for(body["type"])] == ["on_created"]

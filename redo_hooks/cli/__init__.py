@@ -174,7 +174,7 @@ def routes(app: str) -> None:
 
 @main.command()
 @click.argument("type", default="created", type=click.Choice(["created", "updated", "backfill"]))
-@click.option("--subject", help="Return id to use (continue a return's lifecycle).")
+@click.option("--return", "subject", help="Return id to use (continue a return's lifecycle).")
 @click.option("--status", help="return.status to set, e.g. complete.")
 def sample(type: str, subject: str | None, status: str | None) -> None:
     """Print a realistic sample event (the spec's example, fresh id and times)."""

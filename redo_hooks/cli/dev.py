@@ -71,7 +71,7 @@ def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "--secret",
     help="Bearer secret. Default: the first of REDO_HOOKS_SECRETS, else `redo-hooks dev`'s.",
 )
-@click.option("--subject", help="Return id: continue an existing return's lifecycle.")
+@click.option("--return", "subject", help="Return id: continue an existing return's lifecycle.")
 @click.option("--status", help="return.status to set, e.g. complete.")
 @_data_dir_option("Where `redo-hooks dev` left its URL and secret.")
 def trigger(
@@ -85,7 +85,7 @@ def trigger(
 ) -> None:
     """POST a realistic sample EVENT (return.created, .updated, .backfill) to a receiver.
 
-    The event is the spec's example with a fresh return id (or --subject) and
+    The event is the spec's example with a fresh return id (or --return) and
     current timestamps. Exit status 0 when the receiver acknowledged it.
     """
     from ..dev.runner import DevState, first_secret
