@@ -28,6 +28,8 @@ def flaky(event: ReturnEvent) -> None:
     client = _client()
     seq = int(event.raw["seq"])
     client.rpush(f"kill:attempts:{event.subject}", seq)
+    seconds, micros = client.time()
+    client.rpush(f"kill:attempted_at:{event.subject}:{seq}", seconds + micros / 1e6)
     time.sleep(0.01)
     if client.decr(f"kill:plan:{seq}") >= 0:
         raise RuntimeError(f"planned failure of event {seq}")

@@ -14,9 +14,10 @@ from starlette.testclient import TestClient
 
 from redo_hooks import ConfigurationError
 from redo_hooks.cli import main
-from redo_hooks.testing import drain, sample_event
+from redo_hooks.testing import drain, sample_event, wait_for
 
 from .conftest import SECRET
+from .processes import env, start_workers, stop
 
 AUTH = {"Authorization": f"Bearer {SECRET}"}
 
@@ -96,3 +97,28 @@ def test_the_parent_apps_lifespan_refuses_to_start_without_a_secret(
     example = load("examples.mounted_starlette", "app")
     with pytest.raises(ConfigurationError, match="REDO_HOOKS_SECRETS"), TestClient(example.app):
         pass
+
+
+def test_mounted_app_and_a_real_worker_process_as_in_production(
+    load: Loader, redis_url: str
+) -> None:
+    """The docstring's two commands: the app serves the mount, `redo-hooks worker` runs handlers."""
+    example = load("examples.mounted_starlette", "app")
+    body = sample_event("created")
+    workers = start_workers("examples.mounted_starlette.app:hooks", env(redis_url, SECRET))
+    handler = "examples.mounted_starlette.app.reserve_restock"
+    ran = f'redo_hooks_handler_runs_total{{handler="{handler}",outcome="ok"}} 1.0'
+    try:
+        with TestClient(example.app) as client:
+            response = client.post("/webhooks/redo/", json=body, headers=AUTH)
+            assert response.status_code == 202, response.text
+
+            def handled() -> bool:
+                return ran in client.get("/webhooks/redo/metrics").text
+
+            wait_for(handled, 30, "the worker process to run the handler")
+            waiting = client.get("/webhooks/redo/metrics").text
+            assert "redo_hooks_events_waiting 0.0" in waiting
+    finally:
+        assert stop(workers) == 0
+    assert example.restocked == []  # it ran in the worker process, not here

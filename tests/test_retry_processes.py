@@ -37,6 +37,12 @@ def test_an_event_failing_twice_then_succeeding_holds_only_its_return(
     order = [as_bytes(x).decode() for x in redis.lrange("kill:order", 0, -1)]
     attempts_a = [int(x) for x in redis.lrange("kill:attempts:ret-a", 0, -1)]
     assert attempts_a == [0, 1, 1, 1, 2, 3]  # two failures, then in order
+    # Each retry waited out its backoff (base 1 s, doubling, jittered into
+    # the upper half): at least 0.5 s, then at least 1 s.
+    at = [float(x) for x in redis.lrange("kill:attempted_at:ret-a:1", 0, -1)]
+    assert len(at) == 3
+    assert at[1] - at[0] >= 0.5, at
+    assert at[2] - at[1] >= 1.0, at
     assert [o for o in order if o.startswith("ret-a")] == [f"ret-a:{n}" for n in range(4)]
     # ret-b was not held up: all of it ran while ret-a's event 1 waited to retry.
     assert order.index("ret-b:7") < order.index("ret-a:1")

@@ -23,13 +23,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry
 
 from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
-from ..store.rq_internals import WorkerBase
+from ..store.rq_internals import WorkerBase, earliest_scheduled, take_due
 from .lanes import bind
 from .rescue import rescue_orphaned_lanes
 from .runtime import App, Runtime
@@ -236,19 +235,16 @@ def promote_scheduled(connection: Redis, queue: Queue, *, wait: bool) -> bool:
     taken with a ZREM that only one caller can win, so concurrent burst
     workers never enqueue the same job twice.
     """
-    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
     while True:
-        earliest = connection.zrange(registry.key, 0, 0, withscores=True)
-        if not earliest:
+        earliest = earliest_scheduled(connection, queue)
+        if earliest is None:
             return False
-        due_in = float(earliest[0][1]) - time.time()
+        due_in = earliest - time.time()
         if due_in <= 0:
             break
         if not wait:
             return True
         time.sleep(min(due_in, 0.25))
-    for job_id in registry.get_jobs_to_schedule():
-        if connection.zrem(registry.key, job_id):
-            job = Job.fetch(job_id, connection=connection)
-            queue.enqueue_job(job)
+    for job_id in take_due(connection, queue, time.time()):
+        queue.enqueue_job(Job.fetch(job_id, connection=connection))
     return True

@@ -31,11 +31,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
-from rq import Queue
 
 from ..dispatch.counters import HANDLER_BUCKETS, SEP
 from ..store.keys import Keys
 from ..store.replies import text
+from ..store.rq_internals import queue_key
 
 log = structlog.get_logger("redo_hooks.ops.metrics")
 
@@ -50,7 +50,7 @@ class ReceiverMetrics:
 
     def __init__(self, keys: Keys, queue: str) -> None:
         self.keys = keys
-        self.queue_key = Queue.redis_queue_namespace_prefix + queue
+        self.queue_key = queue_key(queue)
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = PromCounter(
             "redo_hooks_requests",

@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 from redis import Redis
 from rq import Queue
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from ..dispatch.handlers import Registry
 from ..settings import Settings
 from ..store.keys import Keys
 from ..store.replies import text
+from ..store.rq_internals import registry_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         for handler in registry:
             pipe.get(keys.skipped(handler.name))
         events, lanes, oldest, dead, *skipped_counts = pipe.execute()
+    jobs = registry_counts(connection, queue)  # read-only: RQ's counts clean first
     parked = sum(1 for record in dead if orjson.loads(record).get("parked"))
     skipped = {
         handler.name: int(text(count))
@@ -61,10 +62,10 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         if count is not None
     }
     return Status(
-        queued_jobs=queue.count,
-        running_jobs=StartedJobRegistry(queue=queue).count,
-        scheduled_retries=ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
-        failed_jobs=FailedJobRegistry(queue=queue).count,
+        queued_jobs=jobs["queued"],
+        running_jobs=jobs["running"],
+        scheduled_retries=jobs["scheduled"],
+        failed_jobs=jobs["failed"],
         lanes_waiting=int(lanes),
         events_waiting=max(0, int(text(events))) if events is not None else 0,
         oldest_waiting_age_s=round(time.time() - float(oldest[0][1]), 3) if oldest else None,

@@ -21,15 +21,20 @@ import structlog
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
-from rq import Queue
-from rq.job import Job
 
 from ..errors import StoreUnavailable
 from ..settings import Settings
 from . import lua
 from .events import Incoming, pack_body
 from .keys import Keys
-from .rq_internals import LaneJobTemplate, new_job_id, rq_timestamp
+from .rq_internals import (
+    JOB_KEY_PREFIX,
+    QUEUES_KEY,
+    LaneJobTemplate,
+    new_job_id,
+    queue_key,
+    rq_timestamp,
+)
 
 log = structlog.get_logger("redo_hooks.store.ingest")
 
@@ -53,10 +58,9 @@ class IngestPlan:
         # Job.create needs a connection object; it never uses it here.
         self._stub = Redis()
         self._templates: dict[str, LaneJobTemplate] = {}
-        queue_key = Queue.redis_queue_namespace_prefix + settings.queue
         self._head_keys = [
-            queue_key,
-            Queue.redis_queues_keys,
+            queue_key(settings.queue),
+            QUEUES_KEY,
             keys.events,
             keys.waiting,
             keys.waiting_events,
@@ -93,7 +97,7 @@ class IngestPlan:
             k.lane_state_prefix,
             k.open_prefix,
             k.job_lanes_prefix,
-            Job.redis_job_namespace_prefix,
+            JOB_KEY_PREFIX,
             s.max_waiting_events,
             *templates,
             *events,

@@ -38,6 +38,10 @@ They are why ``pyproject.toml`` pins ``rq<2.13``.
 7. **Read-only counts** (``registry_counts``): a registry's ``count``
    *cleans* it first (re-queueing abandoned jobs as a side effect), so
    operator reads take ``ZCARD`` of the registries' keys instead.
+8. **Promoting scheduled jobs** (``earliest_scheduled``, ``take_due``): in
+   place of RQ's scheduler process (which rebuilds its own connection and so
+   cannot follow a Sentinel failover), workers read the scheduled registry,
+   a sorted set of job ids scored by due time, themselves.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus, Retry
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.utils import now, utcformat
+
+from .replies import text
 
 #: The function every lane job runs. Stable across releases: RQ job hashes
 #: already in Redis name it (``redo_hooks/jobs.py`` forwards it).
@@ -150,8 +156,27 @@ def schedule(queue: Queue, job: Job, when: datetime, pipe: Pipeline) -> None:
     """Schedule ``job`` for ``when`` as part of the transaction ``pipe``."""
     queue.schedule_job(job, when, pipeline=pipe)
     # (3) rq 2.12's ScheduledJobRegistry.schedule ignores the pipeline: repeat
-    # its ZADD inside ours so the schedule commits with everything else.
-    pipe.zadd(scheduled_key(queue), {job.id: int(when.timestamp())})
+    # its ZADD inside ours so the schedule commits with everything else. RQ
+    # also truncates the time to whole seconds, which would run a retry up to
+    # 1 s before its backoff ends: ours keeps the fraction (the promoter reads it).
+    pipe.zadd(scheduled_key(queue), {job.id: when.timestamp()})
+
+
+def earliest_scheduled(connection: Redis, queue: Queue) -> float | None:
+    """(8) When the first scheduled job of ``queue`` is due (epoch seconds); None: none is."""
+    earliest = connection.zrange(scheduled_key(queue), 0, 0, withscores=True)
+    return float(earliest[0][1]) if earliest else None
+
+
+def take_due(connection: Redis, queue: Queue, now: float) -> list[str]:
+    """(8) Remove the scheduled jobs due by ``now`` from the registry; return those this caller won.
+
+    Each is taken with a ZREM only one caller can win, so workers promoting
+    concurrently never enqueue a job twice.
+    """
+    key = scheduled_key(queue)
+    due = [text(job_id) for job_id in connection.zrangebyscore(key, 0, now, start=0, num=1000)]
+    return [job_id for job_id in due if connection.zrem(key, job_id)]
 
 
 def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
