@@ -24,7 +24,9 @@ from .conftest import SECRET
 from .processes import env, start_server, start_workers, stop
 from .sentinel_cluster import SentinelCluster
 
-pytestmark = pytest.mark.slow
+# Both kill processes and wait on recovery: they run one after the other
+# (scripts/test distributes by group), not on top of each other.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chaos")]
 
 APP = "tests.failover_app:hooks"
 SUBJECTS = [f"ret-{n}" for n in range(10)]

@@ -28,7 +28,9 @@ from . import kill_app
 from .conftest import SECRET
 from .processes import env, start_workers, stop, wait_registered
 
-pytestmark = pytest.mark.slow
+# Both kill processes and wait on recovery: they run one after the other
+# (scripts/test distributes by group), not on top of each other.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chaos")]
 
 APP = "tests.kill_app:hooks"
 RETRIES = 2

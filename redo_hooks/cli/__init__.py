@@ -20,6 +20,7 @@ import orjson
 from .. import logs
 from ..errors import ConfigurationError, RedoHooksError
 from ..hooks import RedoHooks
+from ..models import EventKind
 from ..store.connections import redis_client
 from .importer import import_from_string
 
@@ -172,8 +173,15 @@ def routes(app: str) -> None:
     click.echo(repr(hooks.registry))
 
 
+KINDS = [kind.value for kind in EventKind]
+
+
 @main.command()
-@click.argument("type", default="created", type=click.Choice(["created", "updated", "backfill"]))
+@click.argument(
+    "type",
+    default="created",
+    type=click.Choice([*KINDS, *(f"return.{kind}" for kind in KINDS)]),
+)
 @click.option("--return", "subject", help="Return id to use (continue a return's lifecycle).")
 @click.option("--status", help="return.status to set, e.g. complete.")
 def sample(type: str, subject: str | None, status: str | None) -> None:
