@@ -73,9 +73,17 @@ class SentinelCluster:
         return port
 
     def restart(self, port: int) -> None:
-        """Start a killed node again (empty); the Sentinels make it a replica."""
+        """Start a killed node again (empty), as a replica of the current primary.
+
+        Not as the primary it was: an empty node that comes back as a primary
+        before every Sentinel has seen the failover can be taken for the
+        primary again, and the real primary resyncs from it, empty (Redis'
+        "master with persistence off" hazard; seen here under CPU load).
+        """
+        primary = self.primary_port()
+        assert primary is not None and primary != port
         node = self.nodes[port]
-        node.replica_of = None  # it starts as the primary it was; the Sentinels demote it
+        node.replica_of = self.nodes[primary]
         node.start()
 
     def _sentinel_knows_replica(self, port: int) -> bool:

@@ -66,3 +66,16 @@ def test_a_grace_period_interrupts_a_handler_that_overruns_it_and_loses_nothing(
     again = start_workers(APP, {**environ, "SLOW_SECONDS": "0"}, "--burst")
     assert again.wait(timeout=60) == 0
     assert seqs(redis, "done:ret-g") == [0, 1]  # the interrupted event ran again, in order
+
+
+@pytest.mark.parametrize("concurrency", ["1", "2"])
+def test_sigterm_the_moment_a_worker_registers_is_a_clean_stop(
+    redis_url: str, redis: Redis, concurrency: str
+) -> None:
+    """RQ registers a worker before it installs its signal handlers: that gap is covered."""
+    for _ in range(3):
+        redis.flushall()
+        workers = start_workers(APP, env(redis_url, SECRET), "--concurrency", concurrency)
+        wait_for(lambda: any(redis.scan_iter("rq:worker:*")), 20, "a worker to register")
+        workers.send_signal(signal.SIGTERM)
+        assert workers.wait(timeout=30) == 0

@@ -142,6 +142,30 @@ def build(hooks: App) -> tuple[LaneWorker, Runtime]:
     return worker, runtime
 
 
+class _StopSignal:
+    """SIGTERM/SIGINT while RQ's own handlers are not installed: a clean stop, never a kill.
+
+    RQ registers a worker (so it looks started) a moment before it installs
+    its signal handlers, and they stay bound to that worker after its loop
+    ends. Until then, and between two workers after a lost connection, a
+    signal lands here: it stops the worker at its next check instead of
+    killing the process.
+    """
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.worker: LaneWorker | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.asked.set()
+        if self.worker is not None:
+            self.worker.stop_soon()
+
+
 def work(hooks: App, options: WorkerOptions) -> int:
     """Run one worker in this process until stopped (or drained, in burst mode).
 
@@ -151,11 +175,17 @@ def work(hooks: App, options: WorkerOptions) -> int:
     what the dead one held is rescued by maintenance, as after a crash.
     """
     pause, failures = 0.5, 0
+    stop = _StopSignal()
     while True:
+        stop.install()
         worker: LaneWorker | None = None
+        stop.worker = None
         try:
             worker, runtime = build(hooks)
             worker.grace_period = options.grace_period
+            stop.worker = worker
+            if stop.asked.is_set():
+                return 0
             log.info(
                 "worker_started",
                 worker=worker.name,
@@ -174,7 +204,7 @@ def work(hooks: App, options: WorkerOptions) -> int:
             finally:
                 promoting.set()
         except (RedisError, OSError) as exc:
-            if worker is not None and worker.stop_asked:
+            if stop.asked.is_set() or (worker is not None and worker.stop_asked):
                 # Stopping, and RQ's teardown could not reach Redis: the
                 # worker's key expires by itself.
                 log.warning("worker_stopped_without_teardown", error=type(exc).__name__)
@@ -186,28 +216,14 @@ def work(hooks: App, options: WorkerOptions) -> int:
                 "worker_lost_redis", error=type(exc).__name__, detail=str(exc)[:200], retry_in=pause
             )
         else:
-            if worker.stop_requested or worker.stop_asked:
+            if worker.stop_requested or worker.stop_asked or stop.asked.is_set():
                 return 0
             log.error("worker_loop_ended", retry_in=pause)
         failures += 1
-        if _pause_unless_stopped(pause):
+        stop.install()  # RQ's handlers are bound to the worker that ended
+        if stop.asked.wait(pause):
             return 0
         pause = exponential(failures + 1, 0.5, 10.0, jitter=False)
-
-
-def _pause_unless_stopped(seconds: float) -> bool:
-    """Sleep ``seconds``; ``True`` if SIGTERM or SIGINT came meanwhile (RQ's handlers are gone)."""
-    stopped = threading.Event()
-
-    def stop(signum: int, frame: object) -> None:
-        stopped.set()
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        return stopped.wait(seconds)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def drain_burst(

@@ -214,6 +214,11 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     def on_stop_requested(self) -> None:
         """Called once on the first SIGTERM/SIGINT (a warm stop)."""
 
+    def stop_soon(self) -> None:
+        """(4) Stop at the loop's next check, as RQ's own handler does when busy."""
+        self._stop_requested = True
+        self.on_stop_requested()
+
     def maintenance(self, queue: Queue) -> None:
         """Called after RQ's registry maintenance, under its maintenance lock."""
 
