@@ -62,6 +62,19 @@ def test_a_plain_url_gives_a_plain_client(redis_url: str) -> None:
     client.close()
 
 
+def start_up_warnings(hooks: RedoHooks) -> list[dict[str, object]]:
+    """The ``sentinel_without_replica_ack`` warnings of a receiver's start-up."""
+    hooks.asgi()
+
+    async def start() -> None:
+        async with hooks.lifespan():
+            pass
+
+    with capture_logs() as logs:
+        asyncio.run(start())
+    return [e for e in logs if e["event"] == "sentinel_without_replica_ack"]
+
+
 @pytest.mark.parametrize(("replicas_ack", "warned"), [(0, True), (1, False)])
 def test_a_sentinel_url_without_replica_acks_warns_at_start_up_naming_the_setting(
     replicas_ack: int, warned: bool
@@ -73,28 +86,12 @@ def test_a_sentinel_url_without_replica_acks_warns_at_start_up_naming_the_settin
         min_replicas_ack=replicas_ack,
         redis_timeout=0.5,
     )
-    hooks.asgi()
-
-    async def start() -> None:
-        async with hooks.lifespan():
-            pass
-
-    with capture_logs() as logs:
-        asyncio.run(start())
-    warnings = [e for e in logs if e["event"] == "sentinel_without_replica_ack"]
+    warnings = start_up_warnings(hooks)
     assert bool(warnings) == warned
     if warned:
-        assert "REDO_HOOKS_MIN_REPLICAS_ACK" in warnings[0]["fix"]
+        assert "REDO_HOOKS_MIN_REPLICAS_ACK" in str(warnings[0]["fix"])
 
 
 def test_a_plain_url_never_warns_about_replica_acks(redis_url: str) -> None:
     hooks = RedoHooks(redis_url=redis_url, secrets=["a-strong-enough-secret-0123456789"])
-    hooks.asgi()
-
-    async def start() -> None:
-        async with hooks.lifespan():
-            pass
-
-    with capture_logs() as logs:
-        asyncio.run(start())
-    assert not [e for e in logs if e["event"] == "sentinel_without_replica_ack"]
+    assert start_up_warnings(hooks) == []
