@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -62,7 +64,7 @@ def test_a_plain_url_gives_a_plain_client(redis_url: str) -> None:
     client.close()
 
 
-def start_up_warnings(hooks: RedoHooks) -> list[dict[str, object]]:
+def start_up_warnings(hooks: RedoHooks) -> list[MutableMapping[str, Any]]:
     """The ``sentinel_without_replica_ack`` warnings of a receiver's start-up."""
     hooks.asgi()
 
