@@ -1,6 +1,13 @@
 """Dispatch benchmark: ``redo-hooks worker --burst`` against stock RQ, same run.
 
     .venv/bin/python -m benchmarks.dispatch [--events 5000] [--returns 500 5000] [--rounds 3]
+    .venv/bin/python -m benchmarks.dispatch --io [--rounds 3]
+
+``--io``: I/O-bound handlers against the no-op one, same run, one
+``redo-hooks worker --burst`` process with default settings, 300 returns x 2
+events: an async handler awaiting 50 ms and a sync handler sleeping 50 ms; the
+ratio is events/s over the no-op's. Then the resident memory of one worker
+process with 256 events in flight (an async handler that holds each event).
 
 For each shape (N events over M returns) and round:
 
@@ -25,15 +32,18 @@ import argparse
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 from redis import Redis
 from rq import Queue
 from rq.job import Dependency
 
-from redo_hooks.testing import RedisServer, sample_body
+from redo_hooks import RedoHooks
+from redo_hooks.testing import RedisServer, deliver, sample_body, wait_for
 
-from .common import SECRET, child_env, median, python, start, stop, table
+from .common import ROOT, SECRET, child_env, median, python, start, stop, table
 
 APP = "benchmarks.bench_app:hooks"
 
@@ -77,13 +87,109 @@ def load_stock(redis: Redis, per: dict[str, list[bytes]]) -> None:
                 last[subject] = job.id
 
 
+IO_APPS = [
+    ("no-op", "benchmarks.bench_app:hooks", "bench.noop"),
+    ("async, awaits 50 ms", "benchmarks.bench_app:io_async", "bench.io"),
+    ("sync, sleeps 50 ms", "benchmarks.bench_app:io_sync", "bench.io"),
+]
+
+
+def worker_cmd(app: str, *extra: str) -> list[str]:
+    return [python(), "-m", "redo_hooks.cli", "--log-level", "WARNING", "worker", app, *extra]
+
+
+def deliver_all(
+    server_url: str, handler: str, per: dict[str, list[bytes]], **settings: Any
+) -> None:
+    hooks = RedoHooks(redis_url=server_url, secrets=[SECRET], **settings)
+    hooks.on("return", name=handler)(lambda event: None)
+    for events in per.values():
+        for body in events:
+            assert deliver(hooks, body)
+
+
+def io_bound(server_url: str, redis: Redis, rounds: int) -> None:
+    """The I/O-bound shapes against the no-op one (see the module docstring)."""
+    per = bodies(600, 300)
+    env = child_env(REDO_HOOKS_REDIS_URL=server_url)
+    rates: dict[str, list[float]] = {name: [] for name, _, _ in IO_APPS}
+    for round_no in range(rounds):
+        for name, app, handler in IO_APPS:
+            redis.flushall()
+            startup = timed(worker_cmd(app, "--burst"), env)
+            deliver_all(server_url, handler, per)
+            wall = timed(worker_cmd(app, "--burst"), env)
+            if any(redis.scan_iter("rh:lane:*")):
+                raise SystemExit(f"{name}: events left behind")
+            rates[name].append(600 / max(wall - startup, 1e-9))
+        print(
+            f"io round {round_no + 1}: "
+            + ", ".join(f"{n} {r[-1]:,.0f}/s" for n, r in rates.items())
+        )
+    noop = median(rates["no-op"])
+    rows = [
+        [name, median(r), " / ".join(f"{x:,.0f}" for x in r), f"{median(r) / noop:.2f}x"]
+        for name, r in rates.items()
+    ]
+    print()
+    print(f"dispatch, I/O-bound: 600 events / 300 returns, one worker process, {rounds} rounds")
+    print(table(["handler", "events/s", "per round", "vs no-op"], rows))
+    print()
+    print(in_flight_memory(server_url, redis))
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise SystemExit("no VmRSS")
+
+
+def in_flight_memory(server_url: str, redis: Redis, count: int = 256) -> str:
+    """Resident memory of one worker process: idle, and with ``count`` events in flight."""
+    app = "benchmarks.bench_app:held"
+    env = child_env(
+        REDO_HOOKS_REDIS_URL=server_url,
+        REDO_HOOKS_LANES_PER_JOB=str(count),
+        REDO_HOOKS_ASYNC_CONCURRENCY=str(count),
+    )
+    redis.flushall()
+    idle_worker = subprocess.Popen(worker_cmd(app), env=env, cwd=ROOT)
+    try:
+        wait_for(lambda: any(redis.scan_iter("rq:worker:*")), 30, "the worker to start")
+        idle = rss_kib(idle_worker.pid)
+    finally:
+        stop(idle_worker)
+    redis.flushall()
+    # The job's lanes are gathered at ingest: one job with all of them.
+    deliver_all(server_url, "bench.held", bodies(count, count), lanes_per_job=count)
+    worker = subprocess.Popen(worker_cmd(app), env=env, cwd=ROOT)
+    try:
+        wait_for(lambda: int(redis.get("bench:in_flight") or 0) >= count, 60, f"{count} in flight")
+        busy = rss_kib(worker.pid)
+        wait_for(lambda: not any(redis.scan_iter("rh:lane:*")), 60, "the events to finish")
+    finally:
+        stop(worker)
+    return (
+        f"worker process RSS: idle {idle / 1024:.1f} MiB, with {count} events in flight "
+        f"{busy / 1024:.1f} MiB (+{(busy - idle) / count:.1f} KiB per event in flight)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--returns", type=int, nargs="+", default=[500, 5000])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8798)
+    parser.add_argument("--io", action="store_true", help="the I/O-bound shapes instead")
     args = parser.parse_args()
+    if args.io:
+        with RedisServer() as server:
+            redis = Redis.from_url(server.url)
+            io_bound(server.url, redis, args.rounds)
+            redis.close()
+        return
 
     rows = []
     with RedisServer() as server:

@@ -3,8 +3,9 @@
 Reliably, in order per return, at scale: see ``README.md`` and ``docs/``.
 """
 
+from .dispatch.context import HandlerContext
 from .dispatch.handlers import EVENT_NAMES, Handler
-from .errors import ConfigurationError, RedoHooksError
+from .errors import ConfigurationError, GiveUp, RedoHooksError, Retry
 from .hooks import RedoHooks
 from .models import EventKind, ReturnEvent, ReturnStatus
 from .settings import Settings
@@ -16,9 +17,12 @@ __all__ = [
     "EVENT_NAMES",
     "ConfigurationError",
     "EventKind",
+    "GiveUp",
     "Handler",
+    "HandlerContext",
     "RedoHooks",
     "RedoHooksError",
+    "Retry",
     "ReturnEvent",
     "ReturnStatus",
     "Settings",

@@ -10,8 +10,10 @@
     │   ├── PayloadTooLarge       413  body over ``max_body_bytes``
     │   ├── MalformedBody         400  not strict JSON, not an object, too deep
     │   └── UnprocessableEvent    422  JSON, but without what routing needs
-    └── StoreUnavailable          503  Redis unreachable, too slow, nearly full, or the
-                                       backlog over its ceiling: the sender must retry
+    ├── StoreUnavailable          503  Redis unreachable, too slow, nearly full, or the
+    │                                  backlog over its ceiling: the sender must retry
+    ├── Retry                     raised by a handler: run this event again after ``after`` s
+    └── GiveUp                    raised by a handler: dead-letter this event now
 
 ``problem_for`` is the one place that maps an error to an HTTP status and an
 RFC 9457 problem document.
@@ -99,6 +101,29 @@ class StoreUnavailable(RedoHooksError):
         super().__init__(detail)
         if reason is not None:
             self.reason = reason
+
+
+class Retry(RedoHooksError):
+    """Raise in a handler to run the event again after ``after`` seconds.
+
+    For a downstream that said "later" (a 429 with ``Retry-After``, a lock
+    held elsewhere). It counts as a failed attempt, so a handler that always
+    asks for a retry still ends in the dead letters after its ``retries``.
+    """
+
+    def __init__(self, after: float, reason: str = "") -> None:
+        if after < 0:
+            raise ValueError("after must be seconds >= 0")
+        super().__init__(reason or f"retry requested in {after:g} s")
+        self.after = float(after)
+
+
+class GiveUp(RedoHooksError):
+    """Raise in a handler to dead-letter the event now, without further attempts.
+
+    For failures no retry can fix (the order was deleted, the data is
+    invalid for your system). With ``park=True`` the lane is parked instead.
+    """
 
 
 PROBLEM_BASE = "urn:redo-hooks:problem:"

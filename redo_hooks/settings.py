@@ -108,12 +108,29 @@ class Settings(BaseSettings):
             "Events one job runs from one lane before it yields the worker to other lanes."
         ),
     )
+    async_concurrency: int = Field(
+        default=100,
+        gt=0,
+        description=(
+            "Async handler calls one worker process runs at once (on its event loop), "
+            "each in its own lane; a lane's events still run one after another."
+        ),
+    )
+    sync_threads: int = Field(
+        default=32,
+        gt=0,
+        description=(
+            "Threads one worker process runs sync handlers on, so that many lanes' "
+            "handlers wait on I/O at once; 1 runs them one at a time."
+        ),
+    )
     lanes_per_job: int = Field(
-        default=20,
+        default=100,
         gt=0,
         description=(
             "Most lanes (returns) one queued job gathers while no worker is free; "
-            "an idle worker takes each lane at once."
+            "an idle worker takes each lane at once. A job runs its lanes concurrently, "
+            "so this also bounds what one worker process has in flight."
         ),
     )
     job_timeout: int = Field(

@@ -141,7 +141,7 @@ def drain(
     try:
         drain_burst(worker, runtime, "WARNING", deadline=time.monotonic() + timeout)
     finally:
-        runtime.loop.close()
+        runtime.close()
         bind(None)
     dead_after = runtime.connection.zcard(keys.dead_ids)
     if raise_on_dead and dead_after > dead_before:

@@ -43,7 +43,7 @@ class SentinelCluster:
             conf.write_text(
                 f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
                 f"sentinel monitor {SERVICE} 127.0.0.1 {primary.port} 2\n"
-                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                f"sentinel down-after-milliseconds {SERVICE} 3000\n"
                 f"sentinel failover-timeout {SERVICE} 3000\n"
             )
             self.sentinels.append(
@@ -82,9 +82,25 @@ class SentinelCluster:
         """
         primary = self.primary_port()
         assert primary is not None and primary != port
+        wait_for(lambda: self._failover_done(primary), 30, "every Sentinel to agree")
         node = self.nodes[port]
         node.replica_of = self.nodes[primary]
         node.start()
+
+    def _failover_done(self, primary: int) -> bool:
+        """Every Sentinel names ``primary``, and it says it is a primary."""
+        for port in self.sentinel_ports:
+            with contextlib.suppress(RedisError, OSError):
+                address = Redis(port=port, socket_timeout=1).execute_command(  # type: ignore[no-untyped-call]
+                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE
+                )
+                if int(address[1]) == primary:
+                    continue
+            return False
+        with contextlib.suppress(RedisError, OSError):
+            role = Redis(port=primary, socket_timeout=1).info("replication").get("role")
+            return bool(role == "master")
+        return False
 
     def _sentinel_knows_replica(self, port: int) -> bool:
         with contextlib.suppress(RedisError, OSError):

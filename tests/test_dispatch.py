@@ -410,7 +410,7 @@ def test_a_worker_without_the_handler_passes_its_lanes_on_instead_of_failing(
     try:
         worker.work(burst=True, logging_level="WARNING")
     finally:
-        runtime.loop.close()
+        runtime.close()
     assert ran == [] and redis.zcard("rq:failed:redo-hooks") == 0
     assert redis.zcard("rq:scheduled:redo-hooks") == 1  # passed on, not failed
     assert redis.llen(Keys().lane("h", "ret-u")) == 2

@@ -85,7 +85,7 @@ def test_order_once_isolation_and_nothing_left_behind(
             if step.jobs:
                 worker.work(burst=True, max_jobs=step.jobs, logging_level="WARNING")
     finally:
-        runtime.loop.close()
+        runtime.close()
         bind(None)
     dead = {n for n, count in failures.items() if count > RETRIES}
     try:

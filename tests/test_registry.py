@@ -66,12 +66,12 @@ def test_an_unknown_event_name_fails_at_decoration_listing_the_valid_ones() -> N
     "func",
     [
         lambda: None,
-        lambda a, b: None,
+        lambda a, b, c: None,
         lambda *, event: None,
     ],
 )
 def test_a_function_that_cannot_take_the_event_fails_at_decoration(func: object) -> None:
-    with pytest.raises(ConfigurationError, match="exactly one positional argument"):
+    with pytest.raises(ConfigurationError, match="a handler takes the event, and optionally"):
         RedoHooks().add(func, "return")  # type: ignore[arg-type]
 
 

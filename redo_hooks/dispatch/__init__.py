@@ -7,6 +7,7 @@
   (``redo_hooks.jobs.run_lane`` is its stable RQ entry point);
 - ``rescue.py``: lanes whose owner job is gone, rescued by maintenance;
 - ``counters.py``: the workers' metrics, buffered and added up in Redis;
+- ``threads.py``: the bounded daemon-thread pool sync handlers run on;
 - ``worker.py``: one worker process (RQ ``SimpleWorker``), burst draining and
   the promoter of scheduled jobs;
 - ``supervisor.py``: ``--concurrency N`` worker processes.

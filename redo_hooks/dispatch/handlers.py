@@ -17,6 +17,7 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 from ..errors import ConfigurationError
 from ..models import EventKind, ReturnEvent
+from .context import HandlerContext
 
 #: Every name a handler can subscribe to.
 EVENT_NAMES: tuple[str, ...] = (
@@ -30,7 +31,12 @@ EVENT_NAMES: tuple[str, ...] = (
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 #: What a handler is: a plain or ``async`` function of the event.
-HandlerFunc = Callable[[ReturnEvent], None] | Callable[[ReturnEvent], Awaitable[None]]
+HandlerFunc = (
+    Callable[[ReturnEvent], None]
+    | Callable[[ReturnEvent], Awaitable[None]]
+    | Callable[[ReturnEvent, HandlerContext], None]
+    | Callable[[ReturnEvent, HandlerContext], Awaitable[None]]
+)
 H = TypeVar("H", bound=HandlerFunc)
 
 
@@ -47,6 +53,8 @@ class HandlerOptions(TypedDict, total=False):
     that mirror the latest state. ``park``: when an event exhausts its
     retries, hold that return's later events for this handler until an
     operator retries or drops the dead letter, instead of moving on.
+    ``timeout`` (async handlers only: a thread cannot be interrupted) fails
+    the attempt of a call that takes longer, in seconds.
     """
 
     name: str | None
@@ -54,6 +62,7 @@ class HandlerOptions(TypedDict, total=False):
     backoff: float | None
     latest_only: bool
     park: bool
+    timeout: float | None
 
 
 _OPTIONS = frozenset(HandlerOptions.__annotations__)
@@ -75,6 +84,9 @@ class Handler:
     backoff: float | None = None
     latest_only: bool = False
     park: bool = False
+    timeout: float | None = None
+    #: Whether the function takes a second argument, the :class:`HandlerContext`.
+    takes_context: bool = False
 
     def wants(self, event_type: str) -> bool:
         """Whether an event of this ``type`` (e.g. ``"created"``) is routed here."""
@@ -114,7 +126,16 @@ class Registry:
                     f"{_describe(func)}: unknown event {event!r}; "
                     f"valid events are {', '.join(EVENT_NAMES)}"
                 )
-        _check_signature(func)
+        takes_context = _check_signature(func)
+        timeout = options.get("timeout")
+        if timeout is not None:
+            if not isinstance(timeout, int | float) or timeout <= 0:
+                raise ConfigurationError(f"{_describe(func)}: timeout must be seconds > 0")
+            if not inspect.iscoroutinefunction(func):
+                raise ConfigurationError(
+                    f"{_describe(func)}: timeout= needs an async handler (a thread cannot "
+                    "be interrupted); make it async or bound the call inside it"
+                )
         if retries is not None and (not isinstance(retries, int) or retries < 0):
             raise ConfigurationError(f"{_describe(func)}: retries must be an int >= 0")
         if backoff is not None and (not isinstance(backoff, int | float) or backoff < 0):
@@ -137,6 +158,8 @@ class Registry:
             backoff=None if backoff is None else float(backoff),
             latest_only=bool(options.get("latest_only", False)),
             park=bool(options.get("park", False)),
+            timeout=None if timeout is None else float(timeout),
+            takes_context=takes_context,
         )
         self._handlers[handler_name] = handler
         return handler
@@ -179,17 +202,21 @@ def _describe(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", repr(func))
 
 
-def _check_signature(func: Callable[..., Any]) -> None:
+def _check_signature(func: Callable[..., Any]) -> bool:
+    """Whether ``func`` takes the context too; ``ConfigurationError`` if it takes neither form."""
     if not callable(func):
         raise ConfigurationError(f"{func!r} is not callable")
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):
-        return  # builtins without a signature: let them be
-    try:
-        signature.bind(object())
-    except TypeError:
-        raise ConfigurationError(
-            f"{_describe(func)}{signature}: a handler must accept exactly one "
-            "positional argument, the event (def handler(event: ReturnEvent) -> None)"
-        ) from None
+        return False  # builtins without a signature: let them be
+    for arguments, takes_context in (((object(), object()), True), ((object(),), False)):
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            continue
+        return takes_context
+    raise ConfigurationError(
+        f"{_describe(func)}{signature}: a handler takes the event, and optionally the "
+        "context: def handler(event: ReturnEvent, ctx: HandlerContext) -> None"
+    )

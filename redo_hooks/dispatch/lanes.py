@@ -33,6 +33,7 @@ its lanes at the head event: at-least-once (guarantee 6).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
 import uuid
@@ -48,11 +49,12 @@ from rq.job import get_current_job
 from rq.utils import now
 
 from ..backoff import exponential
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, GiveUp, Retry
 from ..models import ReturnEvent
 from ..store.events import unpack_body
 from ..store.replies import text
 from ..store.rq_internals import lane_job, schedule
+from .context import HandlerContext
 from .handlers import Handler
 from .runtime import Runtime
 
@@ -125,19 +127,31 @@ class LaneJob:
         }
 
     def run(self) -> dict[str, int]:
-        """Drain every lane; hand the rest on when the time slice is over."""
+        """Drain every lane, the lanes concurrently, each lane in order.
+
+        The lanes run as tasks on the worker process's event loop: an async
+        handler's call is awaited there (at most ``async_concurrency`` at
+        once), a sync handler's runs on the process's thread pool
+        (``sync_threads``). A lane's own steps stay strictly sequential.
+        """
         subjects = self.claim()
         try:
-            for index, subject in enumerate(subjects):
-                if self.out_of_time():
-                    self.hand_off(subjects[index:], delay=0.0)
-                    break
-                self.stats["lanes"] += 1
-                Lane(self, subject).run()
+            self.rt.loop.run_until_complete(self._run_lanes(subjects))
             self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
         finally:
             self.rt.metrics.flush(self.rt.connection)
         return self.stats
+
+    async def _run_lanes(self, subjects: Sequence[str]) -> None:
+        tasks = [asyncio.ensure_future(Lane(self, subject).run()) for subject in subjects]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # A lane's bug, or the worker's cold stop: no lane goes on without
+            # the job (a re-run of the job resumes each lane at its head).
+            for task in tasks:
+                task.cancel()
+            raise
 
     def claim(self) -> list[str]:
         """Take this job's lanes under this run's owner token (``job_claim.lua``)."""
@@ -195,9 +209,10 @@ class Lane:
         self.state = self.rt.keys.lane_state(self.handler.name, subject)
         self.log = log.bind(handler=self.handler.name, subject=subject, job_id=job.job_id)
 
-    def run(self) -> None:
+    async def run(self) -> None:
         """Process events until the lane is empty, yields, or must wait."""
         rt, stats = self.rt, self.job.stats
+        stats["lanes"] += 1
         acked = ""
         processed = 0
         next_script = rt.script("lane_next")
@@ -215,7 +230,7 @@ class Lane:
             if processed >= rt.settings.lane_batch or self.job.out_of_time():
                 self.job.hand_off([self.subject], delay=0.0)
                 return
-            outcome = self.process(key, body if found else None, attempts, store)
+            outcome = await self.process(key, body if found else None, attempts, store)
             rt.metrics.maybe_flush(rt.connection)
             if outcome == "ok":
                 acked = key
@@ -230,7 +245,9 @@ class Lane:
                 stats["retry_scheduled"] += 1
                 return
 
-    def process(self, key: str, body: bytes | None, attempts: int, store: str | None = None) -> str:
+    async def process(
+        self, key: str, body: bytes | None, attempts: int, store: str | None = None
+    ) -> str:
         """Run the handler on one event: ``"ok"``, ``"dead"`` or ``"retry"``."""
         log = self.log.bind(event_key=key)
         if body is None:
@@ -247,12 +264,20 @@ class Lane:
             self.job.stats["skipped"] += 1
             self.ran(event, "skipped", None)
             return "ok"
+        attempt = attempts + 1
+        context = HandlerContext(
+            handler=self.handler.name,
+            subject=self.subject,
+            event_key=key,
+            attempt=attempt,
+            log=structlog.get_logger(self.handler.name).bind(
+                handler=self.handler.name, subject=self.subject, event_key=key, attempt=attempt
+            ),
+            state=self.rt.state,
+        )
         started = time.perf_counter()
         try:
-            if self.handler.is_async:
-                self.rt.loop.run_until_complete(self.handler.func(event))
-            else:
-                self.handler.func(event)
+            await self.rt.call(self.handler, event, context)
         except Exception as exc:
             self.ran(event, "error", started, exc)
             return self.failed(key, exc, log)
@@ -295,10 +320,12 @@ class Lane:
         if attempts < 0:
             return "retry"  # lost the lane meanwhile: stop, the owner carries on
         retries = self.job.retries
-        if attempts <= retries:
+        if attempts <= retries and not isinstance(exc, GiveUp):
             settings = self.rt.settings
             base = settings.backoff if self.handler.backoff is None else self.handler.backoff
             delay = exponential(attempts, base, settings.backoff_cap)
+            if isinstance(exc, Retry):
+                delay = exc.after
             log.warning(
                 "handler_failed_will_retry", attempt=attempts, retry_in=round(delay, 3), error=error
             )
@@ -312,8 +339,9 @@ class Lane:
             attempts=attempts,
             error=error,
         )
+        reason = "handler_gave_up" if isinstance(exc, GiveUp) else "handler_failed"
         return self.dead_letter(
-            key, "handler_failed", error, tb, attempts, first_error=first_error, park=park
+            key, reason, error, tb, attempts, first_error=first_error, park=park
         )
 
     def dead_letter(

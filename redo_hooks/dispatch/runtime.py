@@ -7,10 +7,12 @@ Built once by the worker (``dispatch/worker.py``) and bound with
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+import structlog
 from redis import Redis
 from redis.commands.core import Script
 from rq import Queue
@@ -19,8 +21,10 @@ from ..models import ReturnEvent
 from ..settings import Settings
 from ..store import lua
 from ..store.keys import Keys
+from .context import HandlerContext
 from .counters import WorkerMetrics
-from .handlers import Registry
+from .handlers import Handler, Registry
+from .threads import DaemonThreadPool
 
 
 class App(Protocol):
@@ -45,8 +49,15 @@ class Runtime:
     #: Set when the worker was asked to stop: jobs hand their lanes on after
     #: the event in hand, so a rolling restart waits for one handler call only.
     stopping: bool = field(init=False, default=False)
+    #: One long-lived loop per worker process: lanes run as its tasks.
     loop: asyncio.AbstractEventLoop = field(init=False)
+    #: At most ``Settings.async_concurrency`` async handler calls at once.
+    async_slots: asyncio.Semaphore = field(init=False)
+    #: Sync handlers run here, ``Settings.sync_threads`` at once.
+    threads: DaemonThreadPool = field(init=False)
     metrics: WorkerMetrics = field(init=False)
+    #: What the worker lifespan yielded, handed to handlers as ``ctx.state``.
+    state: Any = field(init=False, default=None)
     #: Called after each handler call with (handler name, event, outcome,
     #: exception or None); ``redo_hooks.testing`` records what ran with it.
     observer: Callable[[str, ReturnEvent, str, BaseException | None], None] | None = None
@@ -56,6 +67,8 @@ class Runtime:
         self.keys = Keys(self.settings.key_prefix)
         self.metrics = WorkerMetrics(self.keys.metrics)
         self.loop = asyncio.new_event_loop()
+        self.async_slots = asyncio.Semaphore(self.settings.async_concurrency)
+        self.threads = DaemonThreadPool(self.settings.sync_threads)
         self._scripts = {
             name: self.connection.register_script(lua.source(name))
             for name in (
@@ -67,6 +80,43 @@ class Runtime:
                 "lanes_transfer",
             )
         }
+
+    async def call(self, handler: Handler, event: ReturnEvent, context: HandlerContext) -> None:
+        """Call ``handler`` on ``event``: awaited on this loop, or on the thread pool.
+
+        The context's fields are bound in ``structlog.contextvars`` around the
+        call, in the handler's thread too.
+        """
+        args = (event, context) if handler.takes_context else (event,)
+        with structlog.contextvars.bound_contextvars(
+            handler=context.handler,
+            subject=context.subject,
+            event_key=context.event_key,
+            attempt=context.attempt,
+        ):
+            if not handler.is_async:
+                call = contextvars.copy_context().run
+                await self.loop.run_in_executor(self.threads, call, handler.func, *args)
+                return
+            async with self.async_slots:
+                if handler.timeout is None:
+                    await handler.func(*args)
+                    return
+                try:
+                    await asyncio.wait_for(handler.func(*args), handler.timeout)
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"the handler ran over its timeout of {handler.timeout:g} s"
+                    ) from None
+
+    def close(self) -> None:
+        """Let go of the thread pool and close the loop (the worker is done).
+
+        A sync handler still running (after a cold stop) is not waited for:
+        its event runs again, as after a crash.
+        """
+        self.threads.shutdown(wait=False)
+        self.loop.close()
 
     def script(self, name: str) -> Script:
         """A registered Lua script."""

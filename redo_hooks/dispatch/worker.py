@@ -179,6 +179,7 @@ def work(hooks: App, options: WorkerOptions) -> int:
     while True:
         stop.install()
         worker: LaneWorker | None = None
+        runtime: Runtime | None = None
         stop.worker = None
         try:
             worker, runtime = build(hooks)
@@ -219,6 +220,9 @@ def work(hooks: App, options: WorkerOptions) -> int:
             if worker.stop_requested or worker.stop_asked or stop.asked.is_set():
                 return 0
             log.error("worker_loop_ended", retry_in=pause)
+        finally:
+            if runtime is not None:
+                runtime.close()
         failures += 1
         stop.install()  # RQ's handlers are bound to the worker that ended
         if stop.asked.wait(pause):

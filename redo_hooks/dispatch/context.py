@@ -1,0 +1,32 @@
+"""What a handler may take besides the event: its context.
+
+``def handler(event, ctx: HandlerContext)``: which attempt this is, the
+event's key, the handler's name, a logger bound to them, and what the
+worker's lifespan set up (``ctx.state``). Around every call the same fields
+are bound in ``structlog.contextvars``, so the handler's own structlog lines
+carry them too (with ``merge_contextvars`` in its processors, as
+redo-hooks' logging setup has).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """One handler call: who, what and which attempt."""
+
+    #: The handler's name (its lanes' name in Redis).
+    handler: str
+    #: The return id: the handler sees this return's events in order.
+    subject: str
+    #: The event's stable key (the same on every redelivery and attempt).
+    event_key: str
+    #: 1 on the first call for this event, 2 on the first retry, ...
+    attempt: int
+    #: A structlog logger bound to handler, subject, event_key and attempt.
+    log: Any
+    #: What the worker lifespan yielded (``@hooks.worker_lifespan``); None without one.
+    state: Any = None
