@@ -8,10 +8,13 @@ secret when it starts; workers need none.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .dispatch.handlers import H, Handler, HandlerFunc, HandlerOptions, Registry
+from .dispatch.runtime import WorkerLifespan
+from .errors import ConfigurationError
 from .receiver.auth import SecretResolver
 from .settings import Settings
 
@@ -57,6 +60,8 @@ class RedoHooks:
             self.settings = settings
         self.registry = Registry()
         self.secret_resolver = secret_resolver
+        #: Set up once per worker process, on its event loop: see :meth:`on_worker`.
+        self.worker_lifespan: WorkerLifespan | None = None
         self._receivers: list[Receiver] = []
 
     def on(self, *events: str, **options: Unpack[HandlerOptions]) -> Callable[[H], H]:
@@ -74,6 +79,30 @@ class RedoHooks:
     def add(self, func: HandlerFunc, *events: str, **options: Unpack[HandlerOptions]) -> Handler:
         """Register ``func`` for ``events`` (what ``on`` does); return the handler."""
         return self.registry.add(func, *events, **options)
+
+    def on_worker(self, lifespan: Callable[[], Any]) -> Callable[[], Any]:
+        """Register what each worker process sets up once and closes on shutdown.
+
+        Decorate an async generator (or any async context manager factory);
+        what it yields reaches every handler as ``ctx.state``::
+
+            @hooks.on_worker
+            async def resources():
+                async with httpx.AsyncClient() as http:
+                    yield {"http": http}
+
+        It runs on the worker's event loop, before the first job; its
+        cleanup runs when the worker stops (SIGTERM included).
+        """
+        if self.worker_lifespan is not None:
+            raise ConfigurationError("a worker lifespan is already registered (one per app)")
+        if inspect.isasyncgenfunction(lifespan):
+            self.worker_lifespan = contextlib.asynccontextmanager(lifespan)
+        elif callable(lifespan):
+            self.worker_lifespan = lifespan
+        else:
+            raise ConfigurationError(f"{lifespan!r} is not an async generator or a factory")
+        return lifespan
 
     def handlers_for(self, event_type: str) -> list[Handler]:
         """The handlers an event of ``type`` (e.g. ``"created"``) would run."""

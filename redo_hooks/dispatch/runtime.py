@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,15 +27,51 @@ from .counters import WorkerMetrics
 from .handlers import Handler, Registry
 from .threads import DaemonThreadPool
 
+#: Makes the async context manager a worker process enters once (``ctx.state``).
+WorkerLifespan = Callable[[], AbstractAsyncContextManager[Any]]
+
 
 class App(Protocol):
-    """What the worker needs of the user's ``RedoHooks``: its handlers and settings."""
+    """What the worker needs of the user's ``RedoHooks``: handlers, settings, lifespan."""
 
     @property
     def registry(self) -> Registry: ...
 
     @property
     def settings(self) -> Settings: ...
+
+    @property
+    def worker_lifespan(self) -> WorkerLifespan | None: ...
+
+
+class WorkerLoop:
+    """A worker process's one event loop, and what its lifespan set up on it.
+
+    Lives as long as the process (across reconnections to Redis): lanes run
+    as its tasks, and the lifespan's state is handed to handlers.
+    """
+
+    def __init__(self, lifespan: WorkerLifespan | None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.state: Any = None
+        self._lifespan = lifespan
+        self._entered: AbstractAsyncContextManager[Any] | None = None
+
+    def open(self) -> None:
+        """Enter the lifespan (once)."""
+        if self._lifespan is not None and self._entered is None:
+            manager = self._lifespan()
+            self.state = self.loop.run_until_complete(manager.__aenter__())
+            self._entered = manager
+
+    def close(self) -> None:
+        """Leave the lifespan, then close the loop."""
+        try:
+            if self._entered is not None:
+                manager, self._entered = self._entered, None
+                self.loop.run_until_complete(manager.__aexit__(None, None, None))
+        finally:
+            self.loop.close()
 
 
 @dataclass
@@ -49,6 +86,10 @@ class Runtime:
     #: Set when the worker was asked to stop: jobs hand their lanes on after
     #: the event in hand, so a rolling restart waits for one handler call only.
     stopping: bool = field(init=False, default=False)
+    #: The process's loop and lifespan; without one, the runtime makes its own.
+    process: WorkerLoop | None = None
+    #: Whether :meth:`close` closes ``process`` too (this runtime alone used it).
+    owns_process: bool = False
     #: One long-lived loop per worker process: lanes run as its tasks.
     loop: asyncio.AbstractEventLoop = field(init=False)
     #: At most ``Settings.async_concurrency`` async handler calls at once.
@@ -56,8 +97,6 @@ class Runtime:
     #: Sync handlers run here, ``Settings.sync_threads`` at once.
     threads: DaemonThreadPool = field(init=False)
     metrics: WorkerMetrics = field(init=False)
-    #: What the worker lifespan yielded, handed to handlers as ``ctx.state``.
-    state: Any = field(init=False, default=None)
     #: Called after each handler call with (handler name, event, outcome,
     #: exception or None); ``redo_hooks.testing`` records what ran with it.
     observer: Callable[[str, ReturnEvent, str, BaseException | None], None] | None = None
@@ -66,7 +105,10 @@ class Runtime:
     def __post_init__(self) -> None:
         self.keys = Keys(self.settings.key_prefix)
         self.metrics = WorkerMetrics(self.keys.metrics)
-        self.loop = asyncio.new_event_loop()
+        if self.process is None:
+            self.process = WorkerLoop(None)
+            self.owns_process = True
+        self.loop = self.process.loop
         self.async_slots = asyncio.Semaphore(self.settings.async_concurrency)
         self.threads = DaemonThreadPool(self.settings.sync_threads)
         self._scripts = {
@@ -110,13 +152,19 @@ class Runtime:
                     ) from None
 
     def close(self) -> None:
-        """Let go of the thread pool and close the loop (the worker is done).
+        """Let go of the thread pool, and the loop if this runtime made it.
 
         A sync handler still running (after a cold stop) is not waited for:
         its event runs again, as after a crash.
         """
         self.threads.shutdown(wait=False)
-        self.loop.close()
+        if self.owns_process and self.process is not None:
+            self.process.close()
+
+    @property
+    def state(self) -> Any:
+        """What the worker lifespan yielded, handed to handlers as ``ctx.state``."""
+        return None if self.process is None else self.process.state
 
     def script(self, name: str) -> Script:
         """A registered Lua script."""

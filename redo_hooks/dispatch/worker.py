@@ -31,7 +31,7 @@ from ..store.memory import Memory, check_policy
 from ..store.rq_internals import WorkerBase, earliest_scheduled, take_due
 from .lanes import bind
 from .rescue import rescue_orphaned_lanes
-from .runtime import App, Runtime
+from .runtime import App, Runtime, WorkerLoop
 
 log = structlog.get_logger("redo_hooks.dispatch.worker")
 
@@ -116,8 +116,12 @@ class LaneWorker(WorkerBase):
             rescue_orphaned_lanes(self.runtime)
 
 
-def build(hooks: App) -> tuple[LaneWorker, Runtime]:
-    """A worker for ``hooks`` in this process, with its runtime bound."""
+def build(hooks: App, process: WorkerLoop | None = None) -> tuple[LaneWorker, Runtime]:
+    """A worker for ``hooks`` in this process, with its runtime bound.
+
+    Without ``process`` (the process's loop and lifespan), the runtime makes
+    a loop of its own and enters the app's worker lifespan on it.
+    """
     settings = hooks.settings
     # Reads never hang on a lost primary: RQ's longest blocking call (its
     # dequeue, worker_ttl - 15 s = maintenance_interval) plus a margin.
@@ -127,9 +131,14 @@ def build(hooks: App) -> tuple[LaneWorker, Runtime]:
         socket_connect_timeout=5,
     )
     queue = Queue(settings.queue, connection=connection)
-    runtime = Runtime(
-        registry=hooks.registry, settings=settings, connection=connection, queue=queue
-    )
+    if process is None:
+        process = WorkerLoop(hooks.worker_lifespan)
+        process.open()
+        runtime = Runtime(
+            hooks.registry, settings, connection, queue, process=process, owns_process=True
+        )
+    else:
+        runtime = Runtime(hooks.registry, settings, connection, queue, process=process)
     bind(runtime)
     worker = LaneWorker(
         [queue],
@@ -169,20 +178,40 @@ class _StopSignal:
 def work(hooks: App, options: WorkerOptions) -> int:
     """Run one worker in this process until stopped (or drained, in burst mode).
 
+    The process's event loop and the app's worker lifespan are set up once,
+    and closed when the worker stops, whatever happens in between.
+    """
+    stop = _StopSignal()
+    stop.install()
+    process = WorkerLoop(hooks.worker_lifespan)
+    try:
+        process.open()
+    except Exception:
+        log.exception("worker_lifespan_failed")
+        process.close()
+        return 1
+    try:
+        return _work(hooks, options, process, stop)
+    finally:
+        process.close()
+
+
+def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: _StopSignal) -> int:
+    """Workers one after another: RQ's loop, and a fresh one if Redis was lost.
+
     RQ's loop retries a lost connection only while it waits for a job; any
     other Redis error (a failover under way, say) ends it. Then a fresh
     worker starts after a pause, for as long as it takes Redis to come back:
     what the dead one held is rescued by maintenance, as after a crash.
     """
     pause, failures = 0.5, 0
-    stop = _StopSignal()
     while True:
         stop.install()
         worker: LaneWorker | None = None
         runtime: Runtime | None = None
         stop.worker = None
         try:
-            worker, runtime = build(hooks)
+            worker, runtime = build(hooks, process)
             worker.grace_period = options.grace_period
             stop.worker = worker
             if stop.asked.is_set():
