@@ -158,6 +158,11 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     dead = CounterMetricFamily(
         "redo_hooks_dead_lettered", "Events dead-lettered (or parked).", labels=["handler"]
     )
+    respawns = CounterMetricFamily(
+        "redo_hooks_worker_respawns",
+        "Worker processes that died and were started again by --concurrency's parent.",
+    )
+    respawns.add_metric([], float(fields.get(f"respawns{SEP}", 0)))
     buckets: dict[str, Counter[str]] = {}
     sums: dict[str, float] = {}
     for name, value in sorted(fields.items()):
@@ -181,7 +186,7 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     )
     for handler, counts in sorted(buckets.items()):
         duration.add_metric([handler], _cumulative(counts), sums.get(handler, 0.0))
-    yield from (runs, retries, dead, duration)
+    yield from (runs, retries, dead, duration, respawns)
 
 
 def _cumulative(counts: Counter[str]) -> list[tuple[str, float]]:
