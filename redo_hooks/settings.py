@@ -124,6 +124,15 @@ class Settings(BaseSettings):
             "handlers wait on I/O at once; 1 runs them one at a time."
         ),
     )
+    removed_handler_after: float = Field(
+        default=86_400.0,
+        ge=0,
+        description=(
+            "Seconds the events of a handler no worker has (a deploy removed or renamed "
+            "it) wait before they are dead-lettered with reason handler_removed; "
+            "until then workers pass them on, in case a worker that has it comes back."
+        ),
+    )
     lanes_per_job: int = Field(
         default=100,
         gt=0,

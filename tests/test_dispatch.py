@@ -16,6 +16,7 @@ from rq import Queue
 from redo_hooks import RedoHooks, ReturnEvent
 from redo_hooks.dispatch.worker import build
 from redo_hooks.store import lua
+from redo_hooks.store.events import unpack_body
 from redo_hooks.store.keys import Keys
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
 
@@ -416,3 +417,29 @@ def test_a_worker_without_the_handler_passes_its_lanes_on_instead_of_failing(
     assert redis.llen(Keys().lane("h", "ret-u")) == 2
     drain(new)  # a worker that knows "h" takes it when it comes due
     assert ran == [0, 1]
+
+
+def test_events_of_a_removed_handler_are_dead_lettered_after_the_setting(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    before = make_hooks()  # the app before a deploy removed handler "gone"
+    before.add(lambda event: None, "return", name="gone")
+    for n in range(3):
+        deliver(before, sample_event("updated", subject="ret-x", seq=n))
+    after = make_hooks(removed_handler_after=0)  # waited long enough already
+    after.add(lambda event: None, "return", name="other")
+    drain(after, raise_on_dead=False)
+    letters = [orjson.loads(r) for r in redis.hvals(Keys().dead)]
+    assert sorted(seq_of(redis, d["event_key"]) for d in letters) == [0, 1, 2]
+    assert {(d["reason"], d["handler"], d["subject"]) for d in letters} == {
+        ("handler_removed", "gone", "ret-x")
+    }
+    assert redis.llen(Keys().lane("gone", "ret-x")) == 0
+    assert not redis.exists(Keys().lane_state("gone", "ret-x"))  # released
+    assert redis.zcard("rq:scheduled:redo-hooks") == 0  # nothing passed on any more
+    assert redis.zcard(Keys().waiting) == 0
+
+
+def seq_of(redis: Redis, event_key: str) -> int:
+    body = redis.hget(Keys().event(event_key), "body")
+    return int(orjson.loads(unpack_body(body))["seq"])

@@ -94,8 +94,8 @@ def run_lane(handler_name: str) -> dict[str, int]:
         # A worker from before a deploy that added the handler, or after one
         # that removed or renamed it. Failing the job would let RQ give up on
         # it; instead hand its lanes to a job a worker that knows the handler
-        # can take. If none ever does, this repeats (and logs) every few
-        # seconds, and the events stay in Redis.
+        # can take. Lanes whose head waited removed_handler_after are
+        # dead-lettered (handler_removed): visible, and replayable.
         log.warning("handler_not_in_this_worker", handler=handler_name, job_id=job.id)
         absent = Handler(name=handler_name, func=print, events=(), is_async=False, retries=None)
         return LaneJob(_runtime, absent, job.id).pass_on(delay=UNKNOWN_HANDLER_DELAY)
@@ -163,12 +163,34 @@ class LaneJob:
         return [text(subject) for subject in reply]
 
     def pass_on(self, delay: float) -> dict[str, int]:
-        """Claim the lanes and hand them all to a job scheduled ``delay`` s from now."""
+        """Claim the lanes of a handler this worker lacks, and pass them on.
+
+        Each goes to a job scheduled ``delay`` s from now, but for the lanes
+        whose head event waited ``removed_handler_after``: their events are
+        dead-lettered (``handler_removed``) and the lane is released.
+        """
         subjects = self.claim()
-        if subjects:
-            self.hand_off(subjects, delay=delay)
+        expired = [s for s in subjects if self.waited(s) >= self.rt.settings.removed_handler_after]
+        for subject in expired:
+            self.stats["dead"] += Lane(self, subject).dead_letter_all(
+                "handler_removed",
+                f"no worker has handler {self.handler.name!r} (removed or renamed by a "
+                f"deploy?) after {self.rt.settings.removed_handler_after:g} s",
+            )
+        rest = [s for s in subjects if s not in expired]
+        if rest:
+            self.hand_off(rest, delay=delay)
         self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
         return self.stats
+
+    def waited(self, subject: str) -> float:
+        """Seconds the lane's head event has waited (by Redis' clock)."""
+        rt = self.rt
+        since = rt.connection.zscore(rt.keys.waiting, rt.keys.lane(self.handler.name, subject))
+        if since is None:
+            return 0.0
+        seconds, micros = rt.connection.time()
+        return seconds + micros / 1e6 - float(since)
 
     def out_of_time(self) -> bool:
         """Whether this job must hand its lanes on: time slice used, or worker stopping."""
@@ -291,6 +313,20 @@ class Lane:
             )
         log.debug("handler_succeeded")
         return "ok"
+
+    def dead_letter_all(self, reason: str, error: str) -> int:
+        """Dead-letter every event of the lane, oldest first, then release it; how many."""
+        rt, count = self.rt, 0
+        next_script = rt.script("lane_next")
+        while True:
+            reply = next_script(
+                keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
+                args=[self.job.job_id, "", rt.keys.event_prefix, rt.settings.retention],
+            )
+            if text(reply[0]) != "event":  # empty: released; lost: not ours
+                return count
+            self.dead_letter(text(reply[1]), reason, error, "", int(reply[3]))
+            count += 1
 
     def ran(
         self,
