@@ -54,7 +54,11 @@ class HandlerOptions(TypedDict, total=False):
     retries, hold that return's later events for this handler until an
     operator retries or drops the dead letter, instead of moving on.
     ``timeout`` (async handlers only: a thread cannot be interrupted) fails
-    the attempt of a call that takes longer, in seconds.
+    the attempt of a call that takes longer, in seconds. ``max_concurrency``:
+    at most that many runs at once across every worker; ``rate_limit``
+    (``"120/m"``, ``"5/s"``, ``"1000/h"``): at most that many starts per
+    window, across every worker. A lane that must wait for either is handed
+    on to run later instead of holding a worker.
     """
 
     name: str | None
@@ -63,6 +67,8 @@ class HandlerOptions(TypedDict, total=False):
     latest_only: bool
     park: bool
     timeout: float | None
+    max_concurrency: int | None
+    rate_limit: str | None
 
 
 _OPTIONS = frozenset(HandlerOptions.__annotations__)
@@ -85,6 +91,9 @@ class Handler:
     latest_only: bool = False
     park: bool = False
     timeout: float | None = None
+    max_concurrency: int | None = None
+    #: ``rate_limit`` parsed: (starts, window in seconds).
+    rate: tuple[int, float] | None = None
     #: Whether the function takes a second argument, the :class:`HandlerContext`.
     takes_context: bool = False
 
@@ -160,6 +169,8 @@ class Registry:
             park=bool(options.get("park", False)),
             timeout=None if timeout is None else float(timeout),
             takes_context=takes_context,
+            max_concurrency=_max_concurrency(func, options.get("max_concurrency")),
+            rate=_rate(func, options.get("rate_limit")),
         )
         self._handlers[handler_name] = handler
         return handler
@@ -200,6 +211,30 @@ class Registry:
 
 def _describe(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", repr(func))
+
+
+_WINDOWS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _max_concurrency(func: Callable[..., Any], value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{_describe(func)}: max_concurrency must be an int >= 1")
+    return value
+
+
+def _rate(func: Callable[..., Any], value: object) -> tuple[int, float] | None:
+    """``"120/m"`` -> (120, 60.0)."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*([smh])\s*", value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) < 1:
+        raise ConfigurationError(
+            f"{_describe(func)}: rate_limit must read like '120/m' (starts per s, m or h), "
+            f"not {value!r}"
+        )
+    return int(match.group(1)), _WINDOWS[match.group(2)]
 
 
 def _check_signature(func: Callable[..., Any]) -> bool:

@@ -124,6 +124,7 @@ class LaneJob:
             "dead": 0,
             "parked": 0,
             "retry_scheduled": 0,
+            "throttled": 0,
         }
 
     def run(self) -> dict[str, int]:
@@ -144,6 +145,8 @@ class LaneJob:
 
     async def _run_lanes(self, subjects: Sequence[str]) -> None:
         tasks = [asyncio.ensure_future(Lane(self, subject).run()) for subject in subjects]
+        limited = self.handler.max_concurrency is not None
+        renewing = asyncio.ensure_future(self.rt.renew_permits()) if limited else None
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -152,6 +155,9 @@ class LaneJob:
             for task in tasks:
                 task.cancel()
             raise
+        finally:
+            if renewing is not None:
+                renewing.cancel()
 
     def claim(self) -> list[str]:
         """Take this job's lanes under this run's owner token (``job_claim.lua``)."""
@@ -263,6 +269,9 @@ class Lane:
             elif outcome == "parked":
                 stats["parked"] += 1
                 return
+            elif outcome == "throttled":  # the lane now belongs to a scheduled job
+                stats["throttled"] += 1
+                return
             else:  # "retry": the lane now belongs to a scheduled job
                 stats["retry_scheduled"] += 1
                 return
@@ -297,12 +306,22 @@ class Lane:
             ),
             state=self.rt.state,
         )
+        holder = f"{self.job.job_id}:{self.subject}"
+        wait = self.rt.take_permit(self.handler, holder)
+        if wait is not None:
+            # Over its max_concurrency or rate_limit: the lane waits as a
+            # scheduled job, holding nothing meanwhile; the attempt is not counted.
+            self.job.hand_off([self.subject], delay=wait)
+            log.debug("handler_throttled", retry_in=round(wait, 3))
+            return "throttled"
         started = time.perf_counter()
         try:
             await self.rt.call(self.handler, event, context)
         except Exception as exc:
             self.ran(event, "error", started, exc)
             return self.failed(key, exc, log)
+        finally:
+            self.rt.release_permit(holder)
         self.ran(event, "ok", started)
         if self.handler.latest_only and event.updated_at is not None:
             # Only this lane's owner writes it, one event at a time: no race.

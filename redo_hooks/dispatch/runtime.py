@@ -100,6 +100,8 @@ class Runtime:
     #: Called after each handler call with (handler name, event, outcome,
     #: exception or None); ``redo_hooks.testing`` records what ran with it.
     observer: Callable[[str, ReturnEvent, str, BaseException | None], None] | None = None
+    #: Permits this process holds: holder -> its handler's permits key.
+    permits: dict[str, str] = field(init=False, default_factory=dict)
     _scripts: dict[str, Script] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +122,7 @@ class Runtime:
                 "lane_dead",
                 "lane_park",
                 "lanes_transfer",
+                "permit_take",
             )
         }
 
@@ -150,6 +153,43 @@ class Runtime:
                     raise TimeoutError(
                         f"the handler ran over its timeout of {handler.timeout:g} s"
                     ) from None
+
+    def take_permit(self, handler: Handler, holder: str) -> float | None:
+        """Start a run of ``handler`` under its limits: None if granted, else seconds to wait."""
+        if handler.max_concurrency is None and handler.rate is None:
+            return None
+        per, window = handler.rate or (0, 0.0)
+        granted, wait = self.script("permit_take")(
+            keys=[self.keys.permits(handler.name), self.keys.starts(handler.name)],
+            args=[holder, self.settings.heartbeat_ttl, handler.max_concurrency or 0, per, window],
+        )
+        if int(granted):
+            if handler.max_concurrency is not None:
+                self.permits[holder] = self.keys.permits(handler.name)
+            return None
+        return float(wait)
+
+    def release_permit(self, holder: str) -> None:
+        """Give back the permit ``holder`` took, if it took one."""
+        key = self.permits.pop(holder, None)
+        if key is not None:
+            self.connection.zrem(key, holder)
+
+    async def renew_permits(self) -> None:
+        """Keep this process's permit leases alive while it lives (a task on the loop).
+
+        A lease lasts ``heartbeat_ttl`` and is renewed four times as often, so
+        a killed worker's permits come back within the crash-recovery bound.
+        """
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_ttl / 4)
+            if self.permits:
+                seconds, micros = self.connection.time()
+                until = seconds + micros / 1e6 + self.settings.heartbeat_ttl
+                with self.connection.pipeline(transaction=False) as pipe:
+                    for holder, key in self.permits.items():
+                        pipe.zadd(key, {holder: until}, xx=True)
+                    pipe.execute()
 
     def close(self) -> None:
         """Let go of the thread pool, and the loop if this runtime made it.

@@ -27,6 +27,10 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
     <p>:waiting:events          string  number of events waiting in all lanes
     <p>:metrics                 hash    workers' counters and histogram buckets,
                                         flushed about once a second (metrics.py)
+    <p>:permits:<handler>       zset    holder of a run permit -> lease end (Redis
+                                        time): the handler's max_concurrency
+    <p>:starts:<handler>        zset    start id -> time: the handler's rate_limit
+                                        window (EX the window)
     <p>:dead                    hash    dead-letter id -> JSON record
     <p>:dead:ids                zset    dead-letter ids by time
 
@@ -108,6 +112,14 @@ class Keys:
     def latest(self, handler: str, subject: str) -> str:
         """Newest ``return.updatedAt`` a ``latest_only`` handler ran for a return."""
         return f"{self.prefix}:latest:{handler}:{subject}"
+
+    def permits(self, handler: str) -> str:
+        """Leases of the runs of ``handler`` under way (its ``max_concurrency``)."""
+        return f"{self.prefix}:permits:{handler}"
+
+    def starts(self, handler: str) -> str:
+        """Recent starts of ``handler`` (its ``rate_limit`` window)."""
+        return f"{self.prefix}:starts:{handler}"
 
     def skipped(self, handler: str) -> str:
         """Count of stale events a ``latest_only`` handler skipped."""

@@ -20,6 +20,7 @@ NAMES = (
     "dead_drop",
     "lane_park",
     "lane_unpark",
+    "permit_take",
 )
 
 

@@ -1,0 +1,109 @@
+"""Per-handler limits, cluster-wide: max_concurrency and rate_limit."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from redo_hooks import ConfigurationError, RedoHooks, ReturnEvent
+from redo_hooks.testing import deliver, drain, sample_body, wait_for
+
+from . import limits_app
+from .conftest import SECRET, MakeHooks
+from .processes import env, start_workers, stop
+
+APP = "tests.limits_app:hooks"
+
+
+def load(redis_url: str, returns: int, *handlers: str) -> None:
+    hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET])
+    for name in handlers:
+        hooks.add(lambda event: None, "return", name=name)
+    for r in range(returns):
+        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+
+
+def test_max_concurrency_holds_across_two_processes_and_the_fast_handler_is_not_held_back(
+    redis_url: str, redis: Redis
+) -> None:
+    load(redis_url, 8, "limits.slow", "limits.fast")
+    workers = [start_workers(APP, env(redis_url, SECRET)) for _ in range(2)]
+    try:
+        wait_for(lambda: redis.llen("limits:fast:done") == 8, 30, "the fast handler")
+        slow_done_when_fast_was = redis.llen("limits:slow:done")
+        wait_for(lambda: redis.llen("limits:slow:done") == 8, 60, "the capped handler")
+    finally:
+        codes = [stop(w) for w in workers]
+    assert codes == [0, 0]
+    assert int(redis.get("limits:slow:most") or 0) == 2  # reached, never exceeded
+    assert len(set(redis.lrange("limits:slow:pids", 0, -1))) == 2  # both processes ran it
+    assert slow_done_when_fast_was < 8  # fast finished while the capped one went on
+    assert redis.zcard("rh:permits:limits.slow") == 0  # every permit given back
+
+
+def test_a_killed_workers_permit_comes_back_when_its_lease_ends(
+    redis_url: str, redis: Redis
+) -> None:
+    environ = env(redis_url, SECRET, REDO_HOOKS_HEARTBEAT_TTL="2", LIMITS_SLOW_SECONDS="60")
+    load(redis_url, 1, "limits.slow")
+    worker = start_workers(APP, environ)
+    wait_for(lambda: redis.zcard("rh:permits:limits.slow") == 1, 20, "the run to take a permit")
+    (dead_holder,) = redis.zrange("rh:permits:limits.slow", 0, -1)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    # Two new returns, two new workers (a run holds its worker 60 s): both
+    # runs get a permit (the cap is 2) only once the dead worker's lease
+    # (heartbeat_ttl, 2 s) has run out.
+    hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET])
+    hooks.add(lambda event: None, "return", name="limits.slow")
+    for r in range(2):
+        assert deliver(hooks, sample_body(subject=f"new-{r}"))
+    killed = time.monotonic()
+    again = start_workers(APP, environ, "--concurrency", "2")
+    try:
+
+        def both_running() -> bool:
+            holders = redis.zrange("rh:permits:limits.slow", 0, -1)
+            return len(holders) == 2 and dead_holder not in holders
+
+        wait_for(both_running, 20, "the dead worker's permit to come back")
+        assert time.monotonic() - killed >= 1.0  # not before its lease ended
+    finally:
+        again.send_signal(signal.SIGKILL)
+        again.wait(timeout=10)
+
+
+def test_rate_limit_spreads_the_starts(make_hooks: MakeHooks) -> None:
+    starts: list[float] = []
+    hooks = make_hooks()
+
+    @hooks.on("return", name="rated", rate_limit="4/s")
+    def rated(event: ReturnEvent) -> None:
+        starts.append(time.monotonic())
+
+    for r in range(10):
+        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+    drain(hooks)
+    assert len(starts) == 10
+    starts.sort()
+    for i in range(len(starts) - 4):
+        assert starts[i + 4] - starts[i] >= 0.95, starts  # never 5 starts within a second
+    assert starts[-1] - starts[0] >= 1.9
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("max_concurrency", 0, "max_concurrency must be an int >= 1"),
+        ("rate_limit", "10 per minute", "rate_limit must read like '120/m'"),
+        ("rate_limit", "0/s", "rate_limit must read like"),
+    ],
+)
+def test_bad_limits_fail_at_registration(option: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        options: dict[str, Any] = {option: value}
+        RedoHooks().add(limits_app.fast, "return", name="x", **options)
