@@ -108,6 +108,15 @@ class Settings(BaseSettings):
             "Events one job runs from one lane before it yields the worker to other lanes."
         ),
     )
+    jobs_per_process: int = Field(
+        default=4,
+        gt=0,
+        description=(
+            "Lane jobs one worker process runs at once, each in a thread of its own "
+            "(a job runs its lanes concurrently): a slow handler's job leaves the "
+            "others free for other handlers. Burst mode uses one."
+        ),
+    )
     async_concurrency: int = Field(
         default=100,
         gt=0,

@@ -72,3 +72,31 @@ def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
 def _now(redis: Redis) -> float:
     seconds, micros = redis.time()
     return float(seconds) + micros / 1e6
+
+
+def test_a_worker_killed_inside_maintenance_does_not_switch_crash_recovery_off(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    """Its maintenance lock lasts 2 x maintenance_interval (at least 10 s), not RQ's 899 s."""
+    hooks = make_hooks()
+    hooks.add(record, "return", name="crash.recorder")
+    for n in range(2):
+        assert deliver(hooks, sample_event("updated", subject="ret-m", seq=n))
+    environ = env(
+        redis_url, SECRET, REDO_HOOKS_HEARTBEAT_TTL="2", REDO_HOOKS_MAINTENANCE_INTERVAL="1"
+    )
+    first = start_workers(APP, environ, "--burst")
+    assert first.wait(timeout=60) == -signal.SIGKILL  # killed by its handler, mid-event 1
+    # As if a worker had died inside a maintenance pass: the lock is held.
+    redis.set("rq:clean_registries:redo-hooks", 1, ex=10)
+    killed_at = time.monotonic()
+    survivor = start_workers(APP, environ)
+    try:
+        wait_for(
+            lambda: [int(x) for x in redis.lrange("crash:ret-m", 0, -1)] == [0, 1],
+            60,
+            "the stranded event to run again",
+        )
+        assert time.monotonic() - killed_at <= 10 + 2 + 2 + 5  # lock, heartbeat, passes, margin
+    finally:
+        assert stop(survivor) == 0

@@ -107,3 +107,19 @@ def test_bad_limits_fail_at_registration(option: str, value: object, message: st
     with pytest.raises(ConfigurationError, match=message):
         options: dict[str, Any] = {option: value}
         RedoHooks().add(limits_app.fast, "return", name="x", **options)
+
+
+def test_one_process_runs_a_fast_handler_while_a_slow_one_holds_a_job(
+    redis_url: str, redis: Redis
+) -> None:
+    """Guarantee 5 in one process: the slow handler's job holds one job slot, not the worker."""
+    load(redis_url, 1, "limits.slow")
+    workers = start_workers(APP, env(redis_url, SECRET, LIMITS_SLOW_SECONDS="4"))
+    try:
+        wait_for(lambda: redis.llen("limits:slow:pids") == 1, 20, "the slow run to start")
+        load(redis_url, 5, "limits.fast")
+        wait_for(lambda: redis.llen("limits:fast:done") == 5, 20, "the fast handler")
+        assert redis.llen("limits:slow:done") == 0  # the slow run was still going
+        wait_for(lambda: redis.llen("limits:slow:done") == 1, 20, "the slow run to end")
+    finally:
+        assert stop(workers) == 0

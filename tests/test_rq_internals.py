@@ -20,6 +20,7 @@ from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus, Retry
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
 from redo_hooks import ReturnEvent
@@ -31,6 +32,7 @@ from redo_hooks.store.rq_internals import (
     QUEUE_KEY_PREFIX,
     QUEUES_KEY,
     RESULT_TTL,
+    MaintainedQueue,
     WorkerBase,
     lane_job,
     queued_fields,
@@ -194,6 +196,12 @@ def test_6_the_maintenance_lock_and_the_intermediate_queue_are_as_we_use_them(
     intermediate = queue.intermediate_queue
     for name in ("get_job_ids", "get_first_seen", "set_first_seen", "remove"):
         assert callable(getattr(intermediate, name))
+    # RQ's maintenance takes the lock through the queue object it is given.
+    assert "queue.acquire_maintenance_lock()" in inspect.getsource(SimpleWorker.clean_registries)
+    ours = MaintainedQueue("redo-hooks", connection=redis)
+    ours.lock_ttl = 12
+    assert ours.acquire_maintenance_lock()
+    assert 0 < redis.ttl(ours.registry_cleaning_key) <= 12  # a dead holder's lock: 12 s
 
 
 def test_7_registry_counts_read_without_the_cleanup_that_count_does(redis: Redis) -> None:
@@ -221,3 +229,19 @@ def test_5_teardown_after_a_stop_that_cut_a_pipeline_short_is_clean(redis_url: s
     worker.teardown()  # RQ's register_death pipeline must not read that PONG
     assert not connection.exists(worker.key) or connection.hget(worker.key, "death")
     connection.close()
+
+
+def test_9_a_job_slot_can_run_rq_s_worker_loop_outside_the_main_thread(redis: Redis) -> None:
+    assert _parameters(SimpleWorker._install_signal_handlers) == ["self"]
+    assert _parameters(SimpleWorker.heartbeat) == ["self", "timeout", "pipeline"]
+    assert _parameters(SimpleWorker.request_force_stop) == ["self", "signum", "frame"]
+    assert isinstance(inspect.getattr_static(SimpleWorker, "dequeue_timeout"), property)
+    # The idle loop heartbeats before each wait: a slot leaves it by raising there.
+    idle_loop = inspect.getsource(SimpleWorker.dequeue_job_and_maintain_ttl)
+    assert idle_loop.index("self.heartbeat()") < idle_loop.index("dequeue_any")
+    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
+    worker.for_thread()
+    assert worker.dequeue_timeout == 1 and worker.death_penalty_class is TimerDeathPenalty
+    worker.stop_soon()
+    with pytest.raises(StopRequested):
+        worker.heartbeat()

@@ -136,11 +136,8 @@ class LaneJob:
         (``sync_threads``). A lane's own steps stay strictly sequential.
         """
         subjects = self.claim()
-        try:
-            self.rt.loop.run_until_complete(self._run_lanes(subjects))
-            self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
-        finally:
-            self.rt.metrics.flush(self.rt.connection)
+        self.rt.run(self._run_lanes(subjects))
+        self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
         return self.stats
 
     async def _run_lanes(self, subjects: Sequence[str]) -> None:
@@ -158,6 +155,7 @@ class LaneJob:
         finally:
             if renewing is not None:
                 renewing.cancel()
+            self.rt.metrics.flush(self.rt.connection)  # on the loop, like every count
 
     def claim(self) -> list[str]:
         """Take this job's lanes under this run's owner token (``job_claim.lua``)."""

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from redis import Redis
@@ -26,6 +27,8 @@ from .context import HandlerContext
 from .counters import WorkerMetrics
 from .handlers import Handler, Registry
 from .threads import DaemonThreadPool
+
+T = TypeVar("T")
 
 #: Makes the async context manager a worker process enters once (``ctx.state``).
 WorkerLifespan = Callable[[], AbstractAsyncContextManager[Any]]
@@ -45,10 +48,11 @@ class App(Protocol):
 
 
 class WorkerLoop:
-    """A worker process's one event loop, and what its lifespan set up on it.
+    """A worker process's one event loop, in a thread of its own, and its lifespan's state.
 
-    Lives as long as the process (across reconnections to Redis): lanes run
-    as its tasks, and the lifespan's state is handed to handlers.
+    Lives as long as the process (across reconnections to Redis). Every job
+    slot of the process runs its lanes here (:meth:`run`), so their async
+    handlers share one loop and the lifespan's resources.
     """
 
     def __init__(self, lifespan: WorkerLifespan | None) -> None:
@@ -56,22 +60,40 @@ class WorkerLoop:
         self.state: Any = None
         self._lifespan = lifespan
         self._entered: AbstractAsyncContextManager[Any] | None = None
+        self._thread = threading.Thread(target=self._serve, name="redo-hooks-loop", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop; wait for it here. Interrupted, it is cancelled."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # a cold stop, or a job timeout: the lanes stop too
+            raise
 
     def open(self) -> None:
         """Enter the lifespan (once)."""
         if self._lifespan is not None and self._entered is None:
             manager = self._lifespan()
-            self.state = self.loop.run_until_complete(manager.__aenter__())
+            self.state = self.run(manager.__aenter__())
             self._entered = manager
 
     def close(self) -> None:
-        """Leave the lifespan, then close the loop."""
+        """Leave the lifespan, then stop and close the loop."""
         try:
             if self._entered is not None:
                 manager, self._entered = self._entered, None
-                self.loop.run_until_complete(manager.__aexit__(None, None, None))
+                self.run(manager.__aexit__(None, None, None))
         finally:
-            self.loop.close()
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self.loop.close()
 
 
 @dataclass
@@ -125,6 +147,11 @@ class Runtime:
                 "permit_take",
             )
         }
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the process's loop and wait for it."""
+        assert self.process is not None  # set in __post_init__
+        return self.process.run(coroutine)
 
     async def call(self, handler: Handler, event: ReturnEvent, context: HandlerContext) -> None:
         """Call ``handler`` on ``event``: awaited on this loop, or on the thread pool.

@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from redis import Redis
@@ -28,7 +29,7 @@ from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
-from ..store.rq_internals import WorkerBase, earliest_scheduled, take_due
+from ..store.rq_internals import MaintainedQueue, WorkerBase, earliest_scheduled, take_due
 from .lanes import bind
 from .rescue import rescue_orphaned_lanes
 from .runtime import App, Runtime, WorkerLoop
@@ -72,6 +73,12 @@ class LaneWorker(WorkerBase):
 
     runtime: Runtime | None = None
     grace_period: float | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The process's other job slots (their workers), when this one is the main.
+        self.siblings: list[LaneWorker] = []
+
     #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
     stop_asked = False
     #: Seconds between two promotions of due scheduled jobs (retries, hand-offs).
@@ -98,12 +105,19 @@ class LaneWorker(WorkerBase):
         return done
 
     def on_stop_requested(self) -> None:
-        """Ask the running lane job to hand its lanes on (see class docs)."""
+        """Ask the running lane jobs to hand their lanes on (see class docs)."""
         self.stop_asked = True
         if self.runtime is not None:
             self.runtime.stopping = True
+        for slot in self.siblings:
+            slot.stop_soon()
         if self.grace_period is not None:
             self.force_stop_after(self.grace_period)
+
+    def on_cold_stop(self) -> None:
+        """The grace period is over: the slots' jobs are failed, so RQ runs them again at once."""
+        for slot in self.siblings:
+            slot.fail_running_job("interrupted: the worker stopped cold (--grace-period)")
 
     def maintenance(self, queue: Queue) -> None:
         """Rescue stranded jobs and orphaned lanes (after RQ's own maintenance)."""
@@ -130,7 +144,9 @@ def build(hooks: App, process: WorkerLoop | None = None) -> tuple[LaneWorker, Ru
         socket_timeout=settings.maintenance_interval + 10,
         socket_connect_timeout=5,
     )
-    queue = Queue(settings.queue, connection=connection)
+    queue = MaintainedQueue(settings.queue, connection=connection)
+    # A pass takes seconds; a dead holder's lock must not outlast a few passes.
+    queue.lock_ttl = max(10, 2 * settings.maintenance_interval)
     if process is None:
         process = WorkerLoop(hooks.worker_lifespan)
         process.open()
@@ -228,11 +244,7 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: _StopSi
             if options.burst:
                 drain_burst(worker, runtime, options.rq_log_level)
                 return 0
-            promoting = worker.start_promoter()
-            try:
-                worker.work(logging_level=options.rq_log_level)
-            finally:
-                promoting.set()
+            serve(hooks, worker, runtime, options.rq_log_level)
         except (RedisError, OSError) as exc:
             if stop.asked.is_set() or (worker is not None and worker.stop_asked):
                 # Stopping, and RQ's teardown could not reach Redis: the
@@ -257,6 +269,65 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: _StopSi
         if stop.asked.wait(pause):
             return 0
         pause = exponential(failures + 1, 0.5, 10.0, jitter=False)
+
+
+def serve(hooks: App, worker: LaneWorker, runtime: Runtime, log_level: str) -> None:
+    """RQ's loop in this thread, the other job slots and the promoter beside it."""
+    promoting = worker.start_promoter()
+    slots = start_slots(hooks, worker, runtime, log_level)
+    try:
+        worker.work(logging_level=log_level)
+    except (RedisError, OSError):
+        stop_slots(worker, slots, timeout=30)
+        raise
+    finally:  # a cold stop (SystemExit) does not wait: slots are daemons
+        promoting.set()
+    stop_slots(worker, slots)
+
+
+def start_slots(
+    hooks: App, main: LaneWorker, runtime: Runtime, log_level: str
+) -> list[threading.Thread]:
+    """Start ``jobs_per_process - 1`` more job slots beside ``main``, each an RQ worker thread.
+
+    They share the process's runtime (loop, thread pool, Redis client); a
+    stop asked of ``main`` (it alone gets the signals) is passed on to them.
+    """
+    settings = hooks.settings
+    threads = []
+    for n in range(1, settings.jobs_per_process):
+        slot = LaneWorker(
+            [runtime.queue],
+            connection=runtime.connection,
+            maintenance_interval=settings.maintenance_interval,
+            worker_ttl=settings.maintenance_interval + 15,
+        )
+        slot.for_thread()
+        slot.heartbeat_ttl = settings.heartbeat_ttl
+        slot.runtime = runtime
+        main.siblings.append(slot)
+
+        def serve(worker: LaneWorker = slot) -> None:
+            try:
+                worker.work(logging_level=log_level)
+            except Exception:  # its jobs are rescued as after a crash
+                log.exception("job_slot_failed", worker=worker.name)
+
+        thread = threading.Thread(target=serve, name=f"redo-hooks-slot-{n}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def stop_slots(
+    main: LaneWorker, threads: list[threading.Thread], timeout: float | None = None
+) -> None:
+    """Ask every slot to stop after its job in hand, and wait for them."""
+    for slot in main.siblings:
+        slot.stop_soon()
+    for thread in threads:
+        thread.join(timeout)
+    main.siblings.clear()
 
 
 def drain_burst(

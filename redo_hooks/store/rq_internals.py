@@ -32,12 +32,24 @@ They are why ``pyproject.toml`` pins ``rq<2.13``.
    response items from pipeline execution") and the worker exited 1. Teardown
    first drops every pooled connection.
 6. **Maintenance** (``WorkerBase.clean_registries``): RQ's pass runs under
-   ``Queue.acquire_maintenance_lock`` (an 899 s ``SET NX``); ours runs after
-   it, and rescues jobs a dead worker left in ``queue.intermediate_queue``
-   (``get_first_seen``/``set_first_seen``) with ``handle_job_failure``.
+   ``Queue.acquire_maintenance_lock``, a ``SET NX`` on ``registry_cleaning_key``
+   for 899 s: a worker killed inside a pass switched crash recovery off for
+   15 minutes. ``MaintainedQueue`` takes the same lock for ``lock_ttl``
+   seconds instead. Ours runs after RQ's, and rescues jobs a dead worker left
+   in ``queue.intermediate_queue`` (``get_first_seen``/``set_first_seen``)
+   with ``handle_job_failure``.
 7. **Read-only counts** (``registry_counts``): a registry's ``count``
    *cleans* it first (re-queueing abandoned jobs as a side effect), so
    operator reads take ``ZCARD`` of the registries' keys instead.
+9. **Job slots** (``WorkerBase.for_thread``): a worker process runs several
+   RQ workers, one per thread. RQ installs signal handlers in ``work()``
+   (``_install_signal_handlers``), which only the main thread may do, and
+   times jobs out with SIGALRM (``UnixSignalDeathPenalty``); a slot thread
+   skips the first and uses ``TimerDeathPenalty``. RQ's idle loop
+   (``dequeue_job_and_maintain_ttl``) only leaves on a job or on an exception
+   from the signal handler, so a slot waits on the queue 1 s at a time
+   (``dequeue_timeout``) and its ``heartbeat``, called before each wait,
+   raises ``StopRequested`` once a stop was asked.
 8. **Promoting scheduled jobs** (``earliest_scheduled``, ``take_due``): in
    place of RQ's scheduler process (which rebuilds its own connection and so
    cannot follow a Sentinel failover), workers read the scheduled registry,
@@ -52,13 +64,16 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import FrameType
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus, Retry
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.timeouts import TimerDeathPenalty
 from rq.utils import now, utcformat
 
 from .replies import text
@@ -78,6 +93,17 @@ RESULT_TTL = 0
 # Crash recovery: RQ re-queues an abandoned job while it has retries left;
 # handler exceptions are counted per event by the lane itself.
 CRASH_RETRIES = 10
+
+
+class MaintainedQueue(Queue):  # rq is untyped: Queue is Any to mypy
+    """RQ's ``Queue`` whose maintenance lock outlives a dead holder by ``lock_ttl`` s only (6)."""
+
+    #: Seconds the maintenance lock lasts if its holder never releases it.
+    lock_ttl = 30
+
+    def acquire_maintenance_lock(self) -> bool:
+        """The lock RQ's maintenance takes, for ``lock_ttl`` seconds instead of 899."""
+        return bool(self.connection.set(self.registry_cleaning_key, 1, nx=True, ex=self.lock_ttl))
 
 
 def new_job_id() -> str:
@@ -205,6 +231,18 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     heartbeat_ttl = 20
     #: Jobs this worker has run.
     jobs_run = 0
+    #: False for a worker in a thread other than the main one (a job slot).
+    signal_handlers = True
+    #: Seconds one wait on the queue lasts; None: RQ's (worker_ttl - 15).
+    idle_wait: int | None = None
+    #: The job (and its queue) this worker is running, if any.
+    running: tuple[Job, Queue] | None = None
+
+    def for_thread(self) -> None:
+        """(9) Make this worker fit to run in a thread other than the main one."""
+        self.signal_handlers = False
+        self.idle_wait = 1
+        self.death_penalty_class = TimerDeathPenalty
 
     @property
     def stop_requested(self) -> bool:
@@ -213,6 +251,15 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
 
     def on_stop_requested(self) -> None:
         """Called once on the first SIGTERM/SIGINT (a warm stop)."""
+
+    def on_cold_stop(self) -> None:
+        """Called just before a cold stop ends the process (RQ fails the main job itself)."""
+
+    def fail_running_job(self, why: str) -> None:
+        """Fail the job this worker is running, so that RQ retries it at once."""
+        running = self.running
+        if running is not None:
+            self.handle_job_failure(running[0], running[1], exc_string=why)
 
     def stop_soon(self) -> None:
         """(4) Stop at the loop's next check, as RQ's own handler does when busy."""
@@ -231,6 +278,30 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
 
     # -- RQ's hooks -----------------------------------------------------------
 
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        """(4) RQ's cold stop (a second signal), after :meth:`on_cold_stop`."""
+        if self._shutdown_requested_date and now() - self._shutdown_requested_date > timedelta(
+            seconds=1
+        ):
+            self.on_cold_stop()
+        super().request_force_stop(signum, frame)
+
+    def _install_signal_handlers(self) -> None:
+        """(9) RQ's SIGTERM/SIGINT handlers, in the main thread's worker only."""
+        if self.signal_handlers:
+            super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """(9) Seconds one blocking wait on the queue lasts."""
+        return self.idle_wait or int(super().dequeue_timeout)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """(9) RQ's heartbeat; in a slot thread, also the way out of its idle loop."""
+        if not self.signal_handlers and self._stop_requested and pipeline is None:
+            raise StopRequested
+        super().heartbeat(timeout, pipeline=pipeline)
+
     def get_heartbeat_ttl(self, job: Job) -> int:
         """(4) Seconds a running job's heartbeat lasts."""
         return self.heartbeat_ttl
@@ -243,12 +314,14 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     def execute_job(self, job: Job, queue: Queue) -> None:
         """(4) Run ``job`` in this process, renewing its heartbeat meanwhile."""
         self.jobs_run += 1
+        self.running = (job, queue)
         done = threading.Event()
         beats = threading.Thread(target=self._beat, args=(job, done), daemon=True)
         beats.start()
         try:
             super().execute_job(job, queue)
         finally:
+            self.running = None
             done.set()
             beats.join()
 
