@@ -161,16 +161,16 @@ class Settings(BaseSettings):
         ),
     )
     heartbeat_ttl: int = Field(
-        default=20,
+        default=10,
         ge=2,
         description=(
             "Seconds a running job's heartbeat lasts; renewed four times as often. "
-            "A worker that dies is noticed this long after, plus up to "
-            "maintenance_interval."
+            "A worker that dies is noticed this long after; its events run again "
+            "within heartbeat_ttl + 2 x maintenance_interval (20 s by default)."
         ),
     )
     maintenance_interval: int = Field(
-        default=15,
+        default=5,
         ge=1,
         description=(
             "Seconds between a worker's maintenance passes, which re-queue the jobs "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
 import redis
+import redis.asyncio
 
 from redo_hooks import RedoHooks, ReturnEvent
 
@@ -19,3 +21,18 @@ def record(event: ReturnEvent) -> None:
     client.rpush(f"started:{event.subject}", int(event.raw["seq"]))
     time.sleep(float(os.environ.get("SLOW_SECONDS", "1")))
     client.rpush(f"done:{event.subject}", int(event.raw["seq"]))
+
+
+async def awaits(event: ReturnEvent) -> None:
+    """The same, awaiting: many of them in flight at once."""
+    client = redis.asyncio.Redis.from_url(hooks.settings.redis_url)
+    seq = f"{event.subject}:{event.raw['seq']}"
+    await client.rpush("awaiting:started", seq)
+    await asyncio.sleep(float(os.environ.get("SLOW_SECONDS", "1")))
+    await client.rpush("awaiting:done", seq)
+    await client.aclose()
+
+
+#: Only the awaiting handler, for the in-flight shutdown test.
+awaiting_only = RedoHooks()
+awaiting_only.add(awaits, "return", name="slow.awaiting")

@@ -1,8 +1,8 @@
 """A worker process killed mid-handler loses nothing: the event runs again, in order,
 within the documented bound.
 
-The dead worker's job stops renewing its 20 s heartbeat; a live worker's
-maintenance (every 15 s) then re-queues it (lane jobs carry ``Retry``), and
+The dead worker's job stops renewing its 10 s heartbeat; a live worker's
+maintenance (every 5 s) then re-queues it (lane jobs carry ``Retry``), and
 the new run, fencing out the dead one, resumes each lane at its head event.
 """
 
@@ -19,12 +19,14 @@ from redo_hooks.testing import deliver, sample_event, wait_for
 from .conftest import SECRET, MakeHooks, as_bytes
 from .crash_app import record
 from .processes import env, start_workers, stop
+from .slow_app import record as slow_record
 
 pytestmark = pytest.mark.slow
 
 APP = "tests.crash_app:hooks"
-HEARTBEAT_TTL = 20  # the defaults, documented in docs/guarantees.md
-MAINTENANCE = 15
+SLOW_APP = "tests.slow_app:hooks"
+HEARTBEAT_TTL = 10  # the defaults, documented in docs/guarantees.md
+MAINTENANCE = 5
 # The documented bound: the heartbeat lapses, then a maintenance pass, which
 # an idle worker runs when its blocking dequeue (MAINTENANCE s) wakes up.
 BOUND = HEARTBEAT_TTL + 2 * MAINTENANCE
@@ -100,3 +102,26 @@ def test_a_worker_killed_inside_maintenance_does_not_switch_crash_recovery_off(
         assert time.monotonic() - killed_at <= 10 + 2 + 2 + 5  # lock, heartbeat, passes, margin
     finally:
         assert stop(survivor) == 0
+
+
+def test_a_handler_running_far_longer_than_the_heartbeat_is_never_started_twice(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    """No false positive: the job's heartbeat is renewed while the handler runs."""
+    hooks = make_hooks()
+    hooks.add(slow_record, "return", name="slow.recorder")
+    for n in range(2):
+        assert deliver(hooks, sample_event("updated", subject="ret-long", seq=n))
+    environ = env(
+        redis_url,
+        SECRET,
+        REDO_HOOKS_HEARTBEAT_TTL="2",
+        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
+        SLOW_SECONDS="8",  # four times the heartbeat's lifetime
+    )
+    workers = [start_workers(SLOW_APP, environ) for _ in range(2)]  # another one watching
+    try:
+        wait_for(lambda: redis.llen("done:ret-long") == 2, 60, "both events to finish")
+    finally:
+        assert [stop(w) for w in workers] == [0, 0]
+    assert [int(x) for x in redis.lrange("started:ret-long", 0, -1)] == [0, 1]  # once each

@@ -9,7 +9,7 @@ from redis import Redis
 
 from redo_hooks.testing import deliver, sample_event, wait_for
 
-from .conftest import SECRET, MakeHooks
+from .conftest import SECRET, MakeHooks, as_bytes
 from .processes import env, start_workers
 from .slow_app import record
 
@@ -79,3 +79,29 @@ def test_sigterm_the_moment_a_worker_registers_is_a_clean_stop(
         wait_for(lambda: any(redis.scan_iter("rq:worker:*")), 20, "a worker to register")
         workers.send_signal(signal.SIGTERM)
         assert workers.wait(timeout=30) == 0
+
+
+def test_sigterm_with_many_events_in_flight_finishes_them_and_hands_the_rest_on(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    hooks.on("return", name="slow.awaiting")(lambda event: None)
+    for n in range(2):
+        for r in range(40):
+            assert deliver(hooks, sample_event("updated", subject=f"ret-{r}", seq=n))
+    environ = env(redis_url, SECRET, SLOW_SECONDS="1.5")
+    worker = start_workers("tests.slow_app:awaiting_only", environ)  # default settings
+    wait_for(lambda: redis.llen("awaiting:started") >= 20, 30, "many events in flight")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+    started = redis.lrange("awaiting:started", 0, -1)
+    assert sorted(redis.lrange("awaiting:done", 0, -1)) == sorted(started)  # none cut short
+    assert len(started) < 80  # it did stop: the rest was handed on
+    again = start_workers(
+        "tests.slow_app:awaiting_only", {**environ, "SLOW_SECONDS": "0"}, "--burst"
+    )
+    assert again.wait(timeout=60) == 0
+    done = [as_bytes(x).decode() for x in redis.lrange("awaiting:done", 0, -1)]
+    assert sorted(done) == sorted(f"ret-{r}:{n}" for r in range(40) for n in range(2))  # once each
+    for r in range(40):
+        assert done.index(f"ret-{r}:0") < done.index(f"ret-{r}:1")  # in order
