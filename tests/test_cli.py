@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from redo_hooks.cli import main
 from redo_hooks.cli.importer import import_from_string
+from redo_hooks.dev.redis_server import free_port
 from redo_hooks.errors import ConfigurationError
 from redo_hooks.receiver.body import parse_body
 
@@ -65,3 +66,23 @@ def test_sample_prints_a_valid_event_for_the_given_return() -> None:
     incoming = parse_body(result.output.strip().encode())
     assert (incoming.type, incoming.subject) == ("updated", "ret-9")
     assert orjson.loads(result.output)["return"]["status"] == "complete"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["dead", "{app}", "list"], ["replay", "{app}", "--dry-run"]],
+)
+def test_unreachable_redis_is_one_line_naming_the_masked_url(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("REDO_HOOKS_REDIS_URL", f"redis://:hunter2secret@127.0.0.1:{port}/0")
+    monkeypatch.delitem(sys.modules, "examples.shop.hooks", raising=False)  # read it afresh
+    app = "examples.shop.hooks:hooks"
+    args = [a.format(app=app) for a in command] + ([app] if command == ["status"] else [])
+    result = CliRunner().invoke(main, ["--log-level", "ERROR", *args])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"127.0.0.1:{port}" in lines[0] and "did not answer" in lines[0]
+    assert "hunter2secret" not in result.output

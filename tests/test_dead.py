@@ -193,3 +193,8 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     assert bad.exit_code == 2 and "ISO 8601" in bad.output
     unknown = CliRunner().invoke(main, ["replay", APP, "--handler", "nope"])
     assert unknown.exit_code == 2 and "dead.flaky" in unknown.output
+    # Contradictory filters are refused, not read as "replay nothing".
+    backwards = CliRunner().invoke(main, ["replay", APP, "--since", "1h", "--until", "2h"])
+    assert backwards.exit_code == 2 and "--since is later than --until" in backwards.output
+    drain()
+    assert done(redis, "ret-r") == [0, 1, 2, 0, 1, 2]

@@ -443,3 +443,16 @@ def test_events_of_a_removed_handler_are_dead_lettered_after_the_setting(
 def seq_of(redis: Redis, event_key: str) -> int:
     body = redis.hget(Keys().event(event_key), "body")
     return int(orjson.loads(unpack_body(body))["seq"])
+
+
+def test_an_event_with_a_lone_surrogate_is_handled_with_a_replacement_character(
+    make_hooks: MakeHooks,
+) -> None:
+    """Stored as received; the handler reads U+FFFD where the cut emoji was."""
+    seen: list[object] = []
+    hooks = make_hooks()
+    hooks.add(lambda event: seen.append(event.raw["note"]), "return", name="h")
+    body = sample_body(subject="ret-s").replace(b'"type":', b'"note":"cut \\ud83d","type":', 1)
+    assert deliver(hooks, body)
+    drain(hooks)
+    assert seen == ["cut \ufffd"]

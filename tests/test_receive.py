@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from redo_hooks.errors import MalformedBody, RejectedRequest, UnprocessableEvent
 from redo_hooks.receiver.body import parse_body
-from redo_hooks.store.events import event_key
+from redo_hooks.store.events import event_key, parse_json
 from redo_hooks.testing import sample_body
 
 
@@ -122,3 +122,34 @@ def test_arbitrary_json_gives_an_event_or_a_rejection(value: object) -> None:
     except RejectedRequest:
         return
     assert isinstance(value, dict) and incoming.subject
+
+
+@pytest.mark.parametrize(
+    ("fragment", "read_as"),
+    [
+        (b'"\\ud83d"', "\ufffd"),  # a string cut mid-emoji by a JavaScript sender
+        (b'"ok \\udc00 then"', "ok \ufffd then"),  # a stray low surrogate
+        (b'"\\ud83d\\ude00"', "\U0001f600"),  # a proper pair stays what it is
+        (b"1e400", float("inf")),  # beyond a double: the grammar allows it
+    ],
+)
+def test_what_the_json_grammar_allows_but_orjson_refuses_is_accepted(
+    fragment: bytes, read_as: object
+) -> None:
+    body = b'{"type":"created","return":{"id":"r"},"note":' + fragment + b"}"
+    incoming = parse_body(body)
+    assert incoming.body == body  # stored as received
+    assert parse_json(body)["note"] == read_as
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type":"created","return":{"id":"r"},"note":NaN}',
+        b'{"type":"created","return":{"id":"r"},"note":"\\ud83d"} trailing',
+        b'{"type":"created","return":{"id":"r"},"note":"\\ud83d","x":"\xff"}',
+    ],
+)
+def test_the_fallback_keeps_json_strict(body: bytes) -> None:
+    with pytest.raises(MalformedBody):
+        parse_body(body)

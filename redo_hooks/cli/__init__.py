@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 import orjson
+from redis.exceptions import RedisError
 
 from .. import logs
 from ..errors import ConfigurationError, RedoHooksError
@@ -35,7 +36,28 @@ def _load(app: str) -> RedoHooks:
             f"{app!r} is a {type(hooks).__name__}, not a RedoHooks object "
             "(point at the object you decorate handlers on)"
         )
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.find_root().meta[_REDIS_URL] = hooks.settings.redis_url_safe
     return hooks
+
+
+_REDIS_URL = "redo_hooks.redis_url_safe"
+
+
+class _Commands(click.Group):
+    """The command group: Redis that does not answer is one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RedisError as error:
+            where = ctx.meta.get(_REDIS_URL, "the configured URL")
+            click.echo(
+                f"redo-hooks: Redis at {where} did not answer: {type(error).__name__}: {error}",
+                err=True,
+            )
+            sys.exit(1)
 
 
 def _fail(error: RedoHooksError) -> None:
@@ -43,7 +65,7 @@ def _fail(error: RedoHooksError) -> None:
     sys.exit(2)
 
 
-@click.group()
+@click.group(cls=_Commands)
 @click.option(
     "--log-level",
     default="INFO",

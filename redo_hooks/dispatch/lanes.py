@@ -51,7 +51,7 @@ from rq.utils import now
 from ..backoff import exponential
 from ..errors import ConfigurationError, GiveUp, Retry
 from ..models import ReturnEvent
-from ..store.events import unpack_body
+from ..store.events import parse_json, unpack_body
 from ..store.replies import text
 from ..store.rq_internals import lane_job, schedule
 from .context import HandlerContext
@@ -282,8 +282,8 @@ class Lane:
         if body is None:
             return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
         try:
-            event = ReturnEvent.from_raw(orjson.loads(unpack_body(body)), key, store)
-        except (ValidationError, orjson.JSONDecodeError, zlib.error) as exc:
+            event = ReturnEvent.from_raw(parse_json(unpack_body(body)), key, store)
+        except (ValidationError, ValueError, zlib.error) as exc:
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
             return self.dead_letter(key, "invalid_event", str(exc), "", attempts)
         log = log.bind(event_type=str(event.type))

@@ -61,6 +61,12 @@ class Selection:
     event_type: str | None = None
     handlers: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ConfigurationError(
+                "--since is later than --until: that selects nothing; swap them"
+            )
+
 
 def replay(
     connection: Redis,

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from ..errors import MalformedBody, UnprocessableEvent
 from ..models import ReturnEvent
-from ..store.events import Incoming, event_key
+from ..store.events import Incoming, event_key, parse_json
 
 
 def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) -> Incoming:
@@ -28,8 +27,8 @@ def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) ->
     if not body:
         raise MalformedBody("empty body", reason="empty_body")
     try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        raw = parse_json(body)
+    except ValueError as exc:  # orjson's JSONDecodeError, UnicodeDecodeError among them
         raise MalformedBody(f"body is not strict JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise MalformedBody(
