@@ -3,14 +3,18 @@ by a real worker process."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from redis import Redis
 from starlette.testclient import TestClient
 
 from redo_hooks import RedoHooks
-from redo_hooks.testing import RedisServer, sample_body
+from redo_hooks.store.keys import Keys
+from redo_hooks.testing import RedisServer, deliver, sample_body
 
 from . import e2e_app
-from .conftest import SECRET
+from .conftest import SECRET, MakeHooks
 from .processes import env, start_workers
 
 
@@ -38,3 +42,22 @@ def test_events_acknowledged_before_a_redis_restart_are_all_processed() -> None:
                 for r in range(3)
             }
     assert seen == {f"ret-{r}": [n for n in range(30) if n % 3 == r] for r in range(3)}
+
+
+def test_a_receiver_with_a_clock_8_days_fast_does_not_trim_the_replay_index(
+    make_hooks: MakeHooks, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Times are Redis' own: the retention trims by its clock, not a receiver's."""
+    hooks = make_hooks()
+    hooks.on("return", name="h")(lambda event: None)
+    for n in range(5):
+        assert deliver(hooks, sample_body(subject=f"ret-{n}"))
+    fast = time.time() + 8 * 86_400
+    with monkeypatch.context() as clock:
+        clock.setattr(time, "time", lambda: fast)  # this process's clock, 8 days fast
+        assert deliver(hooks, sample_body(subject="ret-fast"))
+    assert redis.zcard(Keys().events) == 6  # nothing trimmed
+    seconds, _ = redis.time()
+    newest = redis.zrange(Keys().events, -1, -1, withscores=True)
+    received = float(newest[0][1])
+    assert abs(received - int(seconds)) < 60  # stamped by Redis, not 8 days ahead

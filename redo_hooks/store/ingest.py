@@ -12,7 +12,6 @@ CPU per call inside uvicorn, measured on a 2-core machine).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +85,7 @@ class IngestPlan:
         args: list[Any] = [
             s.dedupe_ttl,
             s.retention,
-            f"{time.time():.6f}",
+            "",  # ARGV[3], unused: the script takes Redis' own TIME
             rq_timestamp(),
             len(batch),
             len(index),

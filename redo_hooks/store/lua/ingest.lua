@@ -6,7 +6,7 @@
 -- KEYS[4]  <p>:waiting           lanes by the time their head was received
 -- KEYS[5]  <p>:waiting:events    count of events waiting in lanes
 -- ARGV[1]  dedupe ttl (s)        ARGV[2]  retention (s)
--- ARGV[3]  received_at (epoch s) ARGV[4]  RQ timestamp for created_at/enqueued_at
+-- ARGV[3]  (unused: received_at is Redis' own TIME)  ARGV[4]  RQ timestamp for created_at/enqueued_at
 -- ARGV[5]  number of events      ARGV[6]  number of handler templates H
 -- ARGV[7]  most lanes one job may gather
 -- ARGV[8..14]  key prefixes: seen, event, lane, lanestate, open, joblanes, rq job
@@ -36,6 +36,10 @@ local open_p, joblanes_p, job_p = ARGV[12], ARGV[13], ARGV[14]
 local cap = tonumber(ARGV[7])
 local stamp = ARGV[4]
 local ceiling = tonumber(ARGV[15])
+-- Received when Redis says so: no receiver's clock decides what the
+-- retention trims (one 8 days fast once emptied the replay index).
+local t = redis.call('TIME')
+local received = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 local a = 16
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
@@ -69,7 +73,7 @@ local function owner_for(t)
 end
 
 -- The index keeps what the retention keeps.
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(received) - tonumber(ARGV[2]))
 local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -91,12 +95,12 @@ for i = 1, tonumber(ARGV[5]) do
     -- still be waiting in lanes from the first time.
     local ev = ev_p .. ekey
     redis.call('HSET', ev, 'body', body, 'type', etype, 'subject', subject,
-               'received_at', ARGV[3])
+               'received_at', received)
     if store ~= '' then
       redis.call('HSET', ev, 'store', store)
     end
     if not force then
-      redis.call('ZADD', KEYS[3], ARGV[3], ekey)
+      redis.call('ZADD', KEYS[3], received, ekey)
     end
     if redis.call('HINCRBY', ev, 'pending', nh) > 0 then
       redis.call('PERSIST', ev)  -- kept until every lane is done with it
@@ -107,7 +111,7 @@ for i = 1, tonumber(ARGV[5]) do
       local t = tonumber(ARGV[a + h - 1])
       local lane = names[t] .. ':' .. subject
       if redis.call('RPUSH', lane_p .. lane, ekey) == 1 then
-        redis.call('ZADD', KEYS[4], ARGV[3], lane_p .. lane)
+        redis.call('ZADD', KEYS[4], received, lane_p .. lane)
       end
       redis.call('INCR', KEYS[5])
       if redis.call('HEXISTS', state_p .. lane, 'owner') == 0 then
