@@ -12,9 +12,11 @@ import orjson
 import pytest
 from redis import Redis
 from rq import Queue
+from structlog.testing import capture_logs
 
 from redo_hooks import RedoHooks, ReturnEvent
 from redo_hooks.dispatch.worker import build
+from redo_hooks.ops.status import snapshot as status_snapshot
 from redo_hooks.store import lua
 from redo_hooks.store.events import unpack_body
 from redo_hooks.store.keys import Keys
@@ -456,3 +458,24 @@ def test_an_event_with_a_lone_surrogate_is_handled_with_a_replacement_character(
     assert deliver(hooks, body)
     drain(hooks)
     assert seen == ["cut \ufffd"]
+
+
+def test_burst_ends_when_only_a_missing_handlers_events_are_left_and_status_names_it(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    before = make_hooks()  # an app whose handler "gone" a deploy removed
+    before.add(lambda event: None, "return", name="gone")
+    before.add(lambda event: None, "return", name="kept")
+    for r in range(3):
+        deliver(before, sample_event("updated", subject=f"ret-{r}", seq=0))
+    after = make_hooks()
+    ran: list[str] = []
+    after.add(lambda event: ran.append(event.subject), "return", name="kept")
+    with capture_logs() as logs:
+        drain(after, timeout=30)  # returns, instead of passing "gone" on for ever
+    assert sorted(ran) == ["ret-0", "ret-1", "ret-2"]
+    (left,) = [e for e in logs if e["event"] == "burst_left_events_of_missing_handlers"]
+    assert left["handlers"] == ["gone"]
+    status = status_snapshot(redis, after.settings, after.registry)
+    assert status.missing_handlers == {"gone": 3}
+    assert status.events_waiting == 3  # kept, not lost

@@ -29,7 +29,13 @@ from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
-from ..store.rq_internals import MaintainedQueue, WorkerBase, earliest_scheduled, take_due
+from ..store.rq_internals import (
+    MaintainedQueue,
+    WorkerBase,
+    earliest_scheduled,
+    scheduled_job_ids,
+    take_due,
+)
 from .lanes import bind
 from .rescue import rescue_orphaned_lanes
 from .runtime import App, Runtime, WorkerLoop
@@ -342,10 +348,32 @@ def drain_burst(
         worker.work(burst=True, logging_level=log_level)
         if worker.stop_requested:
             return
+        missing = missing_handlers_only(runtime)
+        if missing:
+            # Nothing this app can run is left: their lanes are passed on to
+            # a worker that has the handlers (or dead-lettered in time).
+            log.warning("burst_left_events_of_missing_handlers", handlers=sorted(missing))
+            return
         if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
             return
         if deadline is not None and time.monotonic() > deadline:
             raise RedoHooksError("the queue did not drain in time")
+
+
+def missing_handlers_only(runtime: Runtime) -> set[str]:
+    """The handlers of the scheduled jobs, if none of them is registered here; else empty.
+
+    A burst worker would otherwise wait for ever on the lanes it passes on
+    every few seconds because it lacks their handler.
+    """
+    handlers: set[str] = set()
+    for job_id in scheduled_job_ids(runtime.connection, runtime.queue):
+        job = Job.fetch(job_id, connection=runtime.connection)
+        name = str(job.args[0]) if job.args else ""
+        if runtime.registry.get(name) is not None:
+            return set()
+        handlers.add(name)
+    return handlers
 
 
 def promote_scheduled(connection: Redis, queue: Queue, *, wait: bool) -> bool:

@@ -8,6 +8,7 @@ not from walking the lanes. (For monitoring, scrape ``/metrics``.)
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ class Status:
     dead_letters: int
     parked_lanes: int
     skipped_stale: dict[str, int]
+    #: Lanes waiting for a handler this app does not have (removed or renamed?).
+    missing_handlers: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict (for ``--json``)."""
@@ -72,4 +75,15 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         dead_letters=len(dead),
         parked_lanes=parked,
         skipped_stale=skipped,
+        missing_handlers=missing_handlers(connection, keys, registry),
     )
+
+
+def missing_handlers(connection: Redis, keys: Keys, registry: Registry) -> dict[str, int]:
+    """Lanes with events waiting, per handler name that ``registry`` does not have."""
+    counts: Counter[str] = Counter()
+    for raw, _score in connection.zscan_iter(keys.waiting, count=1000):
+        handler = text(raw)[len(keys.lane_prefix) :].split(":", 1)[0]
+        if registry.get(handler) is None:
+            counts[handler] += 1
+    return dict(counts)

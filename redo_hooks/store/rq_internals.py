@@ -194,6 +194,11 @@ def earliest_scheduled(connection: Redis, queue: Queue) -> float | None:
     return float(earliest[0][1]) if earliest else None
 
 
+def scheduled_job_ids(connection: Redis, queue: Queue) -> list[str]:
+    """(8) Every job id in ``queue``'s scheduled registry."""
+    return [text(job_id) for job_id in connection.zrange(scheduled_key(queue), 0, -1)]
+
+
 def take_due(connection: Redis, queue: Queue, now: float) -> list[str]:
     """(8) Remove the scheduled jobs due by ``now`` from the registry; return those this caller won.
 
