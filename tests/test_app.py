@@ -5,6 +5,7 @@ Every refused request is checked to have written nothing to Redis.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Iterator
 
@@ -226,3 +227,21 @@ def test_concurrent_requests_are_group_committed_each_with_its_own_answer(
     assert sorted(redis.lrange(b"rh:joblanes:" + as_bytes(job_id), 0, -1)) == sorted(
         f"ret-{i}".encode() for i in range(7)
     )
+
+
+def test_a_stalled_redis_gets_an_answer_within_redis_timeout(
+    redis_url: str, redis: Redis
+) -> None:
+    """One budget per request: the memory check and the write share redis_timeout."""
+    hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET], redis_timeout=1)
+    hooks.add(handler, "return")
+    with TestClient(hooks.asgi()) as client:
+        assert client.post("/", content=sample_body(), headers=AUTH).status_code == 202
+        redis.client_pause(4000)  # Redis stalls 4 s
+        for n in range(2):  # the second finds the memory reading stale: both steps wait
+            started = time.monotonic()
+            response = client.post("/", content=sample_body(seq=n), headers=AUTH)
+            took = time.monotonic() - started
+            assert response.status_code == 503
+            assert took <= 1 + 0.5, f"answered after {took:.2f} s"
+        redis.client_unpause()

@@ -143,9 +143,7 @@ class Receiver:
                 log.error("receiver_has_no_secret")
                 raise StoreUnavailable("the receiver is not configured") from None
             store = await authenticator.authenticate(_header(request, b"authorization"))
-            full = await self.memory.refusal()
-            if full is not None:
-                raise full
+            budget = await self._check_memory()
             try:
                 async with asyncio.timeout(self.settings.body_timeout):
                     body = await _read_body(request, self.settings.max_body_bytes)
@@ -156,7 +154,7 @@ class Receiver:
                 ) from None
             incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
             handlers = self.registry.for_type(incoming.type)
-            fresh = await self.ingestor().submit(Routed(incoming, [h.name for h in handlers]))
+            fresh = await self._store(Routed(incoming, [h.name for h in handlers]), budget)
         except (RejectedRequest, StoreUnavailable) as error:
             return self._refuse(error, close=not body_read)
         except ClientDisconnect:
@@ -194,6 +192,36 @@ class Receiver:
         # duplicates and unrouted events stay at INFO and above.
         log.debug("event_accepted", handlers=len(handlers), **context)
         return _json(202, {"status": "accepted", "event": incoming.key})
+
+    # One Redis budget per request: the memory check and the write together
+    # answer within redis_timeout (the time the body takes to arrive aside).
+
+    async def _check_memory(self) -> float:
+        """Refuse if Redis is nearly full; the seconds of the Redis budget left."""
+        budget = self.settings.redis_timeout
+        checking = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget):
+                full = await self.memory.refusal()
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"Redis did not answer within {budget:g} s", reason="redis_timeout"
+            ) from None
+        if full is not None:
+            raise full
+        return budget - (time.perf_counter() - checking)
+
+    async def _store(self, routed: Routed, budget: float) -> bool:
+        """Write the event within what is left of the budget; whether it was new."""
+        try:
+            async with asyncio.timeout(max(budget, 0.001)):
+                return await self.ingestor().submit(routed)
+        except TimeoutError:
+            # Maybe stored after all: the sender's retry is then a duplicate.
+            raise StoreUnavailable(
+                f"Redis did not confirm the write within {self.settings.redis_timeout:g} s",
+                reason="redis_timeout",
+            ) from None
 
     def _refuse(self, error: RejectedRequest | StoreUnavailable, *, close: bool) -> Response:
         status, problem = problem_for(error)
