@@ -229,9 +229,7 @@ def test_concurrent_requests_are_group_committed_each_with_its_own_answer(
     )
 
 
-def test_a_stalled_redis_gets_an_answer_within_redis_timeout(
-    redis_url: str, redis: Redis
-) -> None:
+def test_a_stalled_redis_gets_an_answer_within_redis_timeout(redis_url: str, redis: Redis) -> None:
     """One budget per request: the memory check and the write share redis_timeout."""
     hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET], redis_timeout=1)
     hooks.add(handler, "return")
