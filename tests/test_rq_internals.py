@@ -245,3 +245,18 @@ def test_9_a_job_slot_can_run_rq_s_worker_loop_outside_the_main_thread(redis: Re
     worker.stop_soon()
     with pytest.raises(StopRequested):
         worker.heartbeat()
+
+
+def test_10_success_handling_reads_every_listed_execution(redis: Redis) -> None:
+    assert _parameters(SimpleWorker.handle_job_success) == [
+        "self",
+        "job",
+        "queue",
+        "started_job_registry",
+    ]
+    # RQ fetches each listed execution (and raises for one whose hash expired).
+    assert "Execution.fetch" in inspect.getsource(
+        importlib.import_module("rq.executions").ExecutionRegistry.get_executions
+    )
+    job = lane_job(redis, "redo-hooks", "h", job_id="rescued", timeout=60)
+    assert job.execution_registry.key == "rq:executions:rescued"

@@ -41,6 +41,10 @@ They are why ``pyproject.toml`` pins ``rq<2.13``.
 7. **Read-only counts** (``registry_counts``): a registry's ``count``
    *cleans* it first (re-queueing abandoned jobs as a side effect), so
    operator reads take ``ZCARD`` of the registries' keys instead.
+8. **Promoting scheduled jobs** (``earliest_scheduled``, ``take_due``): in
+   place of RQ's scheduler process (which rebuilds its own connection and so
+   cannot follow a Sentinel failover), workers read the scheduled registry,
+   a sorted set of job ids scored by due time, themselves.
 9. **Job slots** (``WorkerBase.for_thread``): a worker process runs several
    RQ workers, one per thread. RQ installs signal handlers in ``work()``
    (``_install_signal_handlers``), which only the main thread may do, and
@@ -50,10 +54,13 @@ They are why ``pyproject.toml`` pins ``rq<2.13``.
    from the signal handler, so a slot waits on the queue 1 s at a time
    (``dequeue_timeout``) and its ``heartbeat``, called before each wait,
    raises ``StopRequested`` once a stop was asked.
-8. **Promoting scheduled jobs** (``earliest_scheduled``, ``take_due``): in
-   place of RQ's scheduler process (which rebuilds its own connection and so
-   cannot follow a Sentinel failover), workers read the scheduled registry,
-   a sorted set of job ids scored by due time, themselves.
+10. **A rescued job's dead execution** (``WorkerBase.handle_job_success``):
+   the job's execution registry (``job.execution_registry``, a zset of
+   execution ids scored 60 s past their last heartbeat) still lists the dead
+   worker's execution after its hash (``rq:execution:<job>:<id>``) expired,
+   and RQ's success handling fetches every listed execution: ``ValueError:
+   Execution … not found``, the finished job retried and failed. Ids whose
+   hash is gone are pruned first.
 """
 
 from __future__ import annotations
@@ -290,6 +297,20 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         ):
             self.on_cold_stop()
         super().request_force_stop(signum, frame)
+
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any) -> None:
+        """(10) RQ's success handling, after pruning executions of workers that died."""
+        registry_key = job.execution_registry.key
+        ids = [text(i) for i in self.connection.zrange(registry_key, 0, -1)]
+        if ids:
+            with self.connection.pipeline(transaction=False) as pipe:
+                for execution_id in ids:
+                    pipe.exists(f"rq:execution:{job.id}:{execution_id}")
+                alive = pipe.execute()
+            dead = [i for i, exists in zip(ids, alive, strict=True) if not exists]
+            if dead:
+                self.connection.zrem(registry_key, *dead)
+        super().handle_job_success(job, queue, started_job_registry)
 
     def _install_signal_handlers(self) -> None:
         """(9) RQ's SIGTERM/SIGINT handlers, in the main thread's worker only."""
