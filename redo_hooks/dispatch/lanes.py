@@ -1,4 +1,4 @@
-"""What a worker runs: one RQ job drains the lanes given to it, one after another.
+"""What a worker runs: one RQ job drains the lanes given to it, all at once, each in order.
 
 A lane is the list ``<p>:lane:<handler>:<subject>``: one handler's waiting
 events for one return. Exactly one RQ job owns a lane at a time
@@ -9,13 +9,17 @@ other handlers — run in parallel in other jobs (guarantee 5).
 The ingest script gives an idle lane to the handler's *open* job (queued, not
 started, fewer than ``lanes_per_job`` lanes) or to a new one. A job starts by
 claiming its lanes (``job_claim.lua``: no lane is added after that), then
-drains each: take the head event, run the handler, acknowledge (pop) it and
-take the next head in one script call (``lane_next.lua``). A lane ends when:
+drains them concurrently, each lane a task on the process's event loop and
+strictly sequential itself: take the head event, run the handler (awaited,
+or on the thread pool), acknowledge (pop) it and take the next head in one
+script call (``lane_next.lua``). A lane ends when:
 
 * it is empty — ownership is released atomically with the emptiness check,
   so the next ingest gives the lane to a job again;
 * it has run ``lane_batch`` events — it is handed to a new job at the back of
   the queue, so one busy return cannot monopolise a worker;
+* the handler is at its ``max_concurrency`` or ``rate_limit`` — the lane is
+  handed to a job scheduled for when a permit is likely free;
 * the handler raised — the attempt is counted; with retries left, the lane is
   handed to a job scheduled after the backoff (later events of this return
   wait for this handler only); with none left, the event is dead-lettered and

@@ -2,9 +2,12 @@
 
 ``SimpleWorker`` runs jobs in the worker process itself: the fork per job of
 RQ's default ``Worker`` costs ~14 ms and a fresh Redis connection per job
-(measured on a 2-core machine; ``benchmarks/dispatch.py`` compares).
-``--concurrency N`` starts N such processes (``supervisor.py``); each handles
-SIGTERM as RQ does (finish the current job, then exit).
+(measured on a 2-core machine; ``benchmarks/dispatch.py`` compares). A
+process runs ``jobs_per_process`` of them at once: RQ's loop in the main
+thread and one more RQ worker per job slot thread, all sharing the process's
+event loop and thread pool (``runtime.py``). ``--concurrency N`` starts N
+such processes (``supervisor.py``); each handles SIGTERM as RQ does (finish
+the jobs in hand, then exit).
 
 Burst mode drains: it runs until the queue is empty *and* no retry is
 scheduled, moving scheduled retries onto the queue as they come due. Tests
