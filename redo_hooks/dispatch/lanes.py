@@ -30,9 +30,8 @@ After ``TIME_SLICE`` seconds a job hands all its remaining lanes to a new job.
 A hand-off enqueues (or schedules) the new job and moves the lanes to it in
 one MULTI/EXEC, so a lane is never without an owner job, nor with two.
 
-A crash mid-handler leaves the job in RQ's StartedJobRegistry; RQ re-queues the
-abandoned job (it carries ``Retry``) and, still the owner, it resumes each of
-its lanes at the head event: at-least-once (guarantee 6).
+A crash mid-handler leaves the job in RQ's StartedJobRegistry; RQ re-queues it
+(it carries ``Retry``) and, still the owner, it resumes each lane at its head.
 """
 
 from __future__ import annotations
