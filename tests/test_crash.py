@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from redo_hooks.store.connections import server_time
 from redo_hooks.testing import deliver, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks, as_bytes
@@ -50,7 +51,7 @@ def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
     # after the last renewal (not job_timeout + 60 s, RQ's SimpleWorker default).
     (member,) = redis.zrange("rq:wip:redo-hooks", 0, -1)
     lapses_at = redis.zscore("rq:wip:redo-hooks", as_bytes(member))
-    assert lapses_at is not None and lapses_at <= _now(redis) + HEARTBEAT_TTL
+    assert lapses_at is not None and lapses_at <= server_time(redis) + HEARTBEAT_TTL
 
     said = tmp_path / "survivor.log"
     with said.open("wb") as log_file:
@@ -77,11 +78,6 @@ def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
     # choked on the dead worker's execution, and failed the finished job.
     assert "not found in Redis" not in said.read_text()
     assert redis.zcard("rq:failed:redo-hooks") == 0
-
-
-def _now(redis: Redis) -> float:
-    seconds, micros = redis.time()
-    return float(seconds) + micros / 1e6
 
 
 def test_a_worker_killed_inside_maintenance_does_not_switch_crash_recovery_off(

@@ -20,6 +20,8 @@ log = structlog.get_logger("redo_hooks.dispatch.counters")
 HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: Separator in the field names of the <p>:metrics hash: kind|handler[|detail].
 SEP = "|"
+#: The field counting worker processes the --concurrency parent started again.
+RESPAWNS = f"respawns{SEP}"
 
 
 class WorkerMetrics:

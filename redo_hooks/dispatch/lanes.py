@@ -54,6 +54,7 @@ from rq.utils import now
 from ..backoff import exponential
 from ..errors import ConfigurationError, GiveUp, Retry
 from ..models import ReturnEvent
+from ..store.connections import server_time
 from ..store.events import parse_json, unpack_body
 from ..store.replies import text
 from ..store.rq_internals import lane_job, schedule
@@ -196,8 +197,7 @@ class LaneJob:
         since = rt.connection.zscore(rt.keys.waiting, rt.keys.lane(self.handler.name, subject))
         if since is None:
             return 0.0
-        seconds, micros = rt.connection.time()
-        return seconds + micros / 1e6 - float(since)
+        return server_time(rt.connection) - float(since)
 
     def out_of_time(self) -> bool:
         """Whether this job must hand its lanes on: time slice used, or worker stopping."""
@@ -244,12 +244,8 @@ class Lane:
         stats["lanes"] += 1
         acked = ""
         processed = 0
-        next_script = rt.script("lane_next")
         while True:
-            reply = next_script(
-                keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
-                args=[self.job.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
-            )
+            reply = self.next(acked)
             acked = ""
             status = text(reply[0])
             if status != "event":  # "empty" (released) or "lost" (not ours)
@@ -334,15 +330,19 @@ class Lane:
         log.debug("handler_succeeded")
         return "ok"
 
+    def next(self, acked: str = "") -> Any:
+        """``lane_next.lua``: acknowledge ``acked`` (if any) and take the head, or release."""
+        rt = self.rt
+        return rt.script("lane_next")(
+            keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
+            args=[self.job.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
+        )
+
     def dead_letter_all(self, reason: str, error: str) -> int:
         """Dead-letter every event of the lane, oldest first, then release it; how many."""
-        rt, count = self.rt, 0
-        next_script = rt.script("lane_next")
+        count = 0
         while True:
-            reply = next_script(
-                keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
-                args=[self.job.job_id, "", rt.keys.event_prefix, rt.settings.retention],
-            )
+            reply = self.next()
             if text(reply[0]) != "event":  # empty: released; lost: not ours
                 return count
             self.dead_letter(text(reply[1]), reason, error, "", int(reply[3]))

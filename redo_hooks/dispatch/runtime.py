@@ -22,6 +22,7 @@ from rq import Queue
 from ..models import ReturnEvent
 from ..settings import Settings
 from ..store import lua
+from ..store.connections import server_time
 from ..store.keys import Keys
 from .context import HandlerContext
 from .counters import WorkerMetrics
@@ -211,8 +212,7 @@ class Runtime:
         while True:
             await asyncio.sleep(self.settings.heartbeat_ttl / 4)
             if self.permits:
-                seconds, micros = self.connection.time()
-                until = seconds + micros / 1e6 + self.settings.heartbeat_ttl
+                until = server_time(self.connection) + self.settings.heartbeat_ttl
                 with self.connection.pipeline(transaction=False) as pipe:
                     for holder, key in self.permits.items():
                         pipe.zadd(key, {holder: until}, xx=True)

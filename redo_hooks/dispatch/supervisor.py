@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from ..backoff import exponential
 from ..store.connections import redis_client
 from ..store.keys import Keys
-from .counters import SEP
+from .counters import RESPAWNS
 from .runtime import App
 from .worker import WorkerOptions, work
 
@@ -119,7 +119,7 @@ class Supervisor:
         settings = self.hooks.settings
         try:
             with redis_client(settings.redis_url, socket_timeout=2) as client:
-                client.hincrby(Keys(settings.key_prefix).metrics, f"respawns{SEP}", 1)
+                client.hincrby(Keys(settings.key_prefix).metrics, RESPAWNS, 1)
         except (RedisError, OSError) as exc:  # a count, not data: the log line has it
             log.warning("respawn_not_counted", error=type(exc).__name__)
 

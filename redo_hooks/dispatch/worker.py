@@ -88,6 +88,20 @@ class LaneWorker(WorkerBase):
         #: The process's other job slots (their workers), when this one is the main.
         self.siblings: list[LaneWorker] = []
 
+    @classmethod
+    def for_runtime(cls, runtime: Runtime) -> LaneWorker:
+        """A worker on ``runtime``'s queue and Redis client, with its settings' timings."""
+        settings = runtime.settings
+        worker = cls(
+            [runtime.queue],
+            connection=runtime.connection,
+            maintenance_interval=settings.maintenance_interval,
+            worker_ttl=settings.maintenance_interval + 15,
+        )
+        worker.heartbeat_ttl = settings.heartbeat_ttl
+        worker.runtime = runtime
+        return worker
+
     #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
     stop_asked = False
     #: Seconds between two promotions of due scheduled jobs (retries, hand-offs).
@@ -165,15 +179,7 @@ def build(hooks: App, process: WorkerLoop | None = None) -> tuple[LaneWorker, Ru
     else:
         runtime = Runtime(hooks.registry, settings, connection, queue, process=process)
     bind(runtime)
-    worker = LaneWorker(
-        [queue],
-        connection=connection,
-        maintenance_interval=settings.maintenance_interval,
-        worker_ttl=settings.maintenance_interval + 15,
-    )
-    worker.heartbeat_ttl = settings.heartbeat_ttl
-    worker.runtime = runtime
-    return worker, runtime
+    return LaneWorker.for_runtime(runtime), runtime
 
 
 class _StopSignal:
@@ -305,15 +311,8 @@ def start_slots(
     settings = hooks.settings
     threads = []
     for n in range(1, settings.jobs_per_process):
-        slot = LaneWorker(
-            [runtime.queue],
-            connection=runtime.connection,
-            maintenance_interval=settings.maintenance_interval,
-            worker_ttl=settings.maintenance_interval + 15,
-        )
+        slot = LaneWorker.for_runtime(runtime)
         slot.for_thread()
-        slot.heartbeat_ttl = settings.heartbeat_ttl
-        slot.runtime = runtime
         main.siblings.append(slot)
 
         def serve(worker: LaneWorker = slot) -> None:

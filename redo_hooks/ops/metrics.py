@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from ..dispatch.counters import HANDLER_BUCKETS, SEP
+from ..dispatch.counters import HANDLER_BUCKETS, RESPAWNS, SEP
 from ..store.keys import Keys
 from ..store.replies import text
 from ..store.rq_internals import queue_key
@@ -162,7 +162,7 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
         "redo_hooks_worker_respawns",
         "Worker processes that died and were started again by --concurrency's parent.",
     )
-    respawns.add_metric([], float(fields.get(f"respawns{SEP}", 0)))
+    respawns.add_metric([], float(fields.get(RESPAWNS, 0)))
     buckets: dict[str, Counter[str]] = {}
     sums: dict[str, float] = {}
     for name, value in sorted(fields.items()):

@@ -100,3 +100,9 @@ def async_redis_client(url: str, **options: Any) -> AsyncRedis:
 def mask(url: str) -> str:
     """``url`` with its password, if any, replaced by ``***``."""
     return _PASSWORD.sub(r"\g<scheme>\g<user>:***@", url, count=1)
+
+
+def server_time(connection: Redis) -> float:
+    """Redis' own clock (``TIME``), in epoch seconds: the one every process agrees on."""
+    seconds, micros = connection.time()
+    return float(seconds) + float(micros) / 1e6
