@@ -41,6 +41,10 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client = Redis.from_url(redis_server.url)
+    # A worker an earlier test SIGKILLed may still have its blocking dequeue
+    # open here until the kernel closes its socket; Redis would hand this
+    # test's first job to it. Drop every other client first.
+    client.client_kill_filter(_type="normal", skipme=True)
     client.flushall()
     yield redis_server.url
     client.flushall()
