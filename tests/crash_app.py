@@ -14,9 +14,28 @@ hooks = RedoHooks()
 
 @hooks.on("return", name="crash.recorder")
 def record(event: ReturnEvent) -> None:
-    """Records each event; the first time it sees seq 1, SIGKILLs its worker."""
+    """Records each event; the first time it sees seq 1, SIGKILLs its worker.
+
+    The whole worker, as when its machine is lost: the parent first (which
+    would otherwise re-run the job at once), then this process.
+    """
     client = redis.Redis.from_url(hooks.settings.redis_url)
     seq = int(event.raw["seq"])
     if seq == 1 and client.set("crash:done", "1", nx=True):
+        os.kill(os.getppid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
     client.rpush(f"crash:{event.subject}", seq)
+
+
+def dies_alone(event: ReturnEvent) -> None:
+    """Records each event; the first time it sees seq 1, SIGKILLs its own process only."""
+    client = redis.Redis.from_url(hooks.settings.redis_url)
+    seq = int(event.raw["seq"])
+    if seq == 1 and client.set("crash:alone", "1", nx=True):
+        os.kill(os.getpid(), signal.SIGKILL)
+    client.rpush(f"crash:{event.subject}", seq)
+
+
+#: Only the handler whose process dies without its parent.
+alone = RedoHooks()
+alone.add(dies_alone, "return", name="crash.alone")

@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "redo_hooks.cli"]
 
 
+def children(pid: int) -> set[int]:
+    """The pids of a process's children (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
 def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:
     out = env_without_redo_hooks()
     out.update(
@@ -102,6 +108,7 @@ def wait_registered(
             pid = redis.hget(key, "pid")
             if pid is not None:
                 pids.add(int(pid))
-        return all(w.pid in pids for w in workers if w.poll() is None)
+        # `redo-hooks worker` is a parent: its children are the RQ workers.
+        return all(children(w.pid) & pids for w in workers if w.poll() is None)
 
     wait_for(registered, timeout, "the workers to register with RQ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import time
 
@@ -36,3 +37,23 @@ async def awaits(event: ReturnEvent) -> None:
 #: Only the awaiting handler, for the in-flight shutdown test.
 awaiting_only = RedoHooks()
 awaiting_only.add(awaits, "return", name="slow.awaiting")
+
+
+def holds_the_gil(event: ReturnEvent) -> None:
+    """Marks start and end; the first event holds the GIL in one C call meanwhile.
+
+    ``PyDLL`` calls keep the GIL (``CDLL`` calls release it): for
+    ``GIL_SECONDS`` no other thread of the process runs a line of Python,
+    the heartbeat thread included, as with a long ``re`` match.
+    """
+    client = redis.Redis.from_url(hooks.settings.redis_url)
+    seq = int(event.raw["seq"])
+    client.rpush(f"gil:{event.subject}", f"start {seq}")
+    if seq == 0:
+        ctypes.PyDLL(None).sleep(int(os.environ.get("GIL_SECONDS", "10")))
+    client.rpush(f"gil:{event.subject}", f"end {seq}")
+
+
+#: Only the GIL-holding handler, for the liveness test.
+gil_holder = RedoHooks()
+gil_holder.add(holds_the_gil, "return", name="slow.gil")

@@ -16,17 +16,20 @@ import pytest
 from redis import Redis
 
 from redo_hooks.store.connections import server_time
+from redo_hooks.store.replies import text
 from redo_hooks.testing import deliver, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks, as_bytes
 from .crash_app import record
 from .processes import env, start_workers, stop
+from .slow_app import holds_the_gil
 from .slow_app import record as slow_record
 
 pytestmark = pytest.mark.slow
 
 APP = "tests.crash_app:hooks"
 SLOW_APP = "tests.slow_app:hooks"
+GIL_APP = "tests.slow_app:gil_holder"
 HEARTBEAT_TTL = 10  # the defaults, documented in docs/guarantees.md
 MAINTENANCE = 5
 # The documented bound: the heartbeat lapses, then a maintenance pass, which
@@ -129,3 +132,37 @@ def test_a_handler_running_far_longer_than_the_heartbeat_is_never_started_twice(
     finally:
         assert [stop(w) for w in workers] == [0, 0]
     assert [int(x) for x in redis.lrange("started:ret-long", 0, -1)] == [0, 1]  # once each
+
+
+def test_a_handler_holding_the_gil_is_not_taken_for_dead(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    """Its process's heartbeat thread starves; its parent's heartbeats don't.
+
+    The first event holds the GIL for five heartbeat lifetimes while another
+    worker watches: neither it nor the lane's next event may start again
+    before it ends.
+    """
+    hooks = make_hooks()
+    hooks.add(holds_the_gil, "return", name="slow.gil")
+    for n in range(2):
+        assert deliver(hooks, sample_event("updated", subject="ret-gil", seq=n))
+    environ = env(
+        redis_url,
+        SECRET,
+        REDO_HOOKS_HEARTBEAT_TTL="2",
+        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
+        GIL_SECONDS="10",
+    )
+    workers = [start_workers(GIL_APP, environ) for _ in range(2)]
+    try:
+        wait_for(lambda: redis.llen("gil:ret-gil") >= 4, 60, "both events to finish")
+    finally:
+        assert [stop(w) for w in workers] == [0, 0]
+    assert [text(x) for x in redis.lrange("gil:ret-gil", 0, -1)] == [
+        "start 0",
+        "end 0",
+        "start 1",
+        "end 1",
+    ]
+    assert redis.zcard("rq:failed:redo-hooks") == 0

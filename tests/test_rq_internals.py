@@ -34,11 +34,17 @@ from redo_hooks.store.rq_internals import (
     RESULT_TTL,
     MaintainedQueue,
     WorkerBase,
+    forget_ended,
     lane_job,
     queued_fields,
+)
+from redo_hooks.store.rq_registries import (
+    abandon,
     registry_counts,
     schedule,
     scheduled_key,
+    started_key,
+    vouch,
 )
 from redo_hooks.testing import deliver, drain, sample_body
 
@@ -260,3 +266,49 @@ def test_10_success_handling_reads_every_listed_execution(redis: Redis) -> None:
     )
     job = lane_job(redis, "redo-hooks", "h", job_id="rescued", timeout=60)
     assert job.execution_registry.key == "rq:executions:rescued"
+
+
+def test_11_an_execution_s_heartbeat_is_what_the_parent_renews_and_ends(redis: Redis) -> None:
+    """A real execution, made by RQ: vouch renews exactly what RQ's heartbeat renews."""
+    assert _parameters(SimpleWorker.prepare_execution) == ["self", "job"]
+    queue = Queue("redo-hooks", connection=redis)
+    job = lane_job(redis, "redo-hooks", "h", job_id="vouched", timeout=60)
+    job.save()
+    worker = WorkerBase([queue], connection=redis)
+    worker.heartbeat_ttl = 5
+    worker.runs_key = "rh:runs:p1"
+    execution = worker.prepare_execution(job)
+    member = execution.composite_key
+    assert started_key("redo-hooks") == queue.started_job_registry.key
+    assert redis.smembers("rh:runs:p1") == {member.encode()}
+    # What RQ's cleanup reads to call the job abandoned: the registry's score.
+    first = redis.zscore(started_key("redo-hooks"), member)
+    assert first is not None
+    assert vouch(redis, "rh:runs:p1", "redo-hooks", 100, now=first + 50) == 1
+    assert redis.zscore(started_key("redo-hooks"), member) == first + 150
+    assert redis.zscore(job.execution_registry.key, execution.id) == first + 210
+    assert 95 <= redis.ttl(execution.key) <= 100
+    assert 0 < redis.ttl("rh:runs:p1") <= 1000
+    # An execution that ended meanwhile is not brought back.
+    redis.zrem(started_key("redo-hooks"), member)
+    vouch(redis, "rh:runs:p1", "redo-hooks", 100, now=first)
+    assert redis.zscore(started_key("redo-hooks"), member) is None
+    redis.zadd(started_key("redo-hooks"), {member: first})
+    # The process died: the heartbeat has ended, for RQ's next cleanup.
+    assert abandon(redis, "rh:runs:p1", "redo-hooks") == ["vouched"]
+    assert redis.zscore(started_key("redo-hooks"), member) == 0
+    assert not redis.exists("rh:runs:p1")
+    assert queue.started_job_registry.get_expired_job_ids() == ["vouched"]
+
+
+def test_11_an_execution_left_listed_by_a_lost_connection_is_unlisted(redis: Redis) -> None:
+    """Else the parent would vouch for a job nobody runs, and it would never run again."""
+    queue = Queue("redo-hooks", connection=redis)
+    job = lane_job(redis, "redo-hooks", "h", job_id="running", timeout=60)
+    job.save()
+    worker = WorkerBase([queue], connection=redis)
+    worker.runs_key = "rh:runs:p2"
+    running = worker.prepare_execution(job).composite_key
+    redis.sadd("rh:runs:p2", "lost:0123")  # its SREM never reached Redis
+    assert forget_ended(redis, "rh:runs:p2") == 1
+    assert redis.smembers("rh:runs:p2") == {running.encode()}

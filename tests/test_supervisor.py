@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 from redis import Redis
 
 from redo_hooks.testing import deliver, sample_body, wait_for
 
-from . import kill_app
+from . import crash_app, kill_app
 from .conftest import SECRET, MakeHooks
-from .processes import env, start_workers
+from .processes import children, env, start_workers
 
 APP = "tests.kill_app:hooks"
-
-
-def children(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(p) for p in path.read_text().split()} if path.exists() else set()
 
 
 def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
@@ -45,3 +39,28 @@ def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(timeout=30) == 0
     assert children(parent.pid) == set()
+
+
+def test_a_child_killed_mid_handler_has_its_job_rerun_without_waiting_for_the_heartbeat(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    """The parent saw it die: its jobs' heartbeats are ended at once, not left to lapse."""
+    hooks = make_hooks()
+    hooks.add(crash_app.dies_alone, "return", name="crash.alone")
+    for n in range(3):
+        assert deliver(hooks, sample_body("updated", subject="ret-a", seq=n))
+    environ = env(
+        redis_url, SECRET, REDO_HOOKS_HEARTBEAT_TTL="120", REDO_HOOKS_MAINTENANCE_INTERVAL="1"
+    )
+    parent = start_workers("tests.crash_app:alone", environ)
+    try:
+        # Waiting on the heartbeat would take 120 s.
+        wait_for(
+            lambda: [int(x) for x in redis.lrange("crash:ret-a", 0, -1)] == [0, 1, 2],
+            60,
+            "the killed child's event to run again, then the rest in order",
+        )
+        assert redis.hget("rh:metrics", "respawns|") == b"1"
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0

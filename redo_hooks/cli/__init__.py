@@ -131,7 +131,11 @@ def serve(
 @click.argument("app")
 @click.option("--burst", is_flag=True, help="Drain what is queued (retries included), then exit.")
 @click.option(
-    "--concurrency", default=1, show_default=True, type=click.IntRange(1), help="Processes."
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker processes, under one parent that restarts them and keeps their jobs alive.",
 )
 @click.option(
     "--grace-period",

@@ -57,7 +57,8 @@ from ..models import ReturnEvent
 from ..store.connections import server_time
 from ..store.events import parse_json, unpack_body
 from ..store.replies import text
-from ..store.rq_internals import lane_job, schedule
+from ..store.rq_internals import lane_job
+from ..store.rq_registries import schedule
 from .context import HandlerContext
 from .handlers import Handler
 from .runtime import Runtime
@@ -68,7 +69,6 @@ log = structlog.get_logger("redo_hooks.dispatch.lanes")
 TIME_SLICE = 5.0
 # A worker without the lanes' handler passes them on, to run this much later.
 UNKNOWN_HANDLER_DELAY = 5.0
-
 
 _runtime: Runtime | None = None
 

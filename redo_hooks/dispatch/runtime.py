@@ -123,6 +123,9 @@ class Runtime:
     #: Called after each handler call with (handler name, event, outcome,
     #: exception or None); ``redo_hooks.testing`` records what ran with it.
     observer: Callable[[str, ReturnEvent, str, BaseException | None], None] | None = None
+    #: Where this process's job slots list their running jobs for the
+    #: supervising parent (``Keys.runs``); None: unsupervised.
+    runs_key: str | None = field(init=False, default=None)
     #: Permits this process holds: holder -> its handler's permits key.
     permits: dict[str, str] = field(init=False, default_factory=dict)
     _scripts: dict[str, Script] = field(init=False)

@@ -1,6 +1,16 @@
-"""``--concurrency N``: N worker processes under one parent that keeps them alive.
+"""``redo-hooks worker``: N worker processes under one parent that keeps them alive.
 
-The parent forks the children and forwards SIGTERM/SIGINT to them. A child
+The parent forks the children (``--concurrency``, one by default) and
+forwards SIGTERM/SIGINT to them. It runs no handler, so it also keeps the
+children's jobs alive in Redis: each child lists its running executions in
+``Keys.runs`` and the parent renews their heartbeats every quarter of
+``heartbeat_ttl`` while the child process exists. A handler that holds the
+GIL for minutes starves its own process's heartbeat thread, but not its
+parent: the job is never taken for abandoned while it runs (guarantee 6). A
+child that dies has its executions' heartbeats ended at once (``abandon``),
+so the next maintenance pass re-runs them; a child whose parent dies is
+killed with it (``PR_SET_PDEATHSIG``), so no run outlives the parent that
+vouches for it, and a dead pair is noticed when the heartbeats lapse. A child
 that dies while the parent is not stopping (SIGKILL, the OOM killer, a crash)
 is started again at once, or after a backoff if it keeps dying young
 (``respawn_backoff``), and the death is logged (``worker_process_died``) and
@@ -11,19 +21,26 @@ first non-zero exit code of a stopped child, else 0.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import socket
+import sys
 import time
+import uuid
+from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
 import structlog
+from redis import Redis
 from redis.exceptions import RedisError
 
 from ..backoff import exponential
 from ..store.connections import redis_client
 from ..store.keys import Keys
+from ..store.rq_registries import abandon, vouch
 from .counters import RESPAWNS
 from .runtime import App
 from .worker import WorkerOptions, work
@@ -37,9 +54,7 @@ RESPAWN_BACKOFF = (0.5, 30.0)
 
 
 def run(hooks: App, options: WorkerOptions) -> int:
-    """Run ``options.concurrency`` worker processes; return the exit code."""
-    if options.concurrency <= 1:
-        return work(hooks, options)
+    """Run ``options.concurrency`` worker processes under this one; return the exit code."""
     return Supervisor(hooks, options).run()
 
 
@@ -54,8 +69,14 @@ class Supervisor:
         self.started: dict[int, float] = {}
         self.young_deaths: dict[int, int] = {}
         self.due: dict[int, float] = {}  # slot -> when to start it again
+        self.runs: dict[int, str] = {}  # slot -> its child's Keys.runs
         self.stopping = False
         self.code = 0
+        self.keys = Keys(hooks.settings.key_prefix)
+        self.beat_every = hooks.settings.heartbeat_ttl / 4
+        self.next_beat = 0.0
+        self._redis: Redis | None = None
+        self.beat_failing = False
 
     def run(self) -> int:
         """Start every slot, keep them alive until a signal, then wait for them."""
@@ -64,9 +85,13 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self.forward)
         signal.signal(signal.SIGINT, self.forward)
         while self.children or (self.due and not self.stopping):
-            timeout = max(0.0, min(self.due.values()) - time.monotonic()) if self.due else 1.0
+            now = time.monotonic()
+            if now >= self.next_beat:
+                self.beat()
+                self.next_beat = now + self.beat_every
+            timeout = min([self.next_beat, *self.due.values()]) - now
             sentinels = {child.sentinel: slot for slot, child in self.children.items()}
-            for ready in wait(list(sentinels), timeout=min(timeout, 1.0)):
+            for ready in wait(list(sentinels), timeout=max(0.0, min(timeout, 1.0))):
                 self.ended(sentinels[ready])  # type: ignore[index]
             now = time.monotonic()
             for slot, when in list(self.due.items()):
@@ -78,12 +103,43 @@ class Supervisor:
         return self.code
 
     def start(self, slot: int) -> None:
+        process = f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:8]}"
+        self.runs[slot] = self.keys.runs(process)
+        options = replace(self.options, runs_key=self.runs[slot])
         child = self.context.Process(
-            target=_child, args=(self.hooks, self.options), name=f"redo-hooks-worker-{slot}"
+            target=_child, args=(self.hooks, options, os.getpid()), name=f"redo-hooks-worker-{slot}"
         )
         child.start()
         self.children[slot] = child
         self.started[slot] = time.monotonic()
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = redis_client(
+                self.hooks.settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+            )
+        return self._redis
+
+    def beat(self) -> None:
+        """Renew the heartbeats of every live child's running jobs."""
+        settings = self.hooks.settings
+        try:
+            for slot, child in list(self.children.items()):
+                if child.is_alive():
+                    vouch(
+                        self.redis,
+                        self.runs[slot],
+                        settings.queue,
+                        settings.heartbeat_ttl,
+                        time.time(),
+                    )
+        except (RedisError, OSError) as exc:  # the children's own beats go on meanwhile
+            if not self.beat_failing:
+                log.warning("heartbeats_not_renewed", error=type(exc).__name__)
+            self.beat_failing = True
+        else:
+            self.beat_failing = False
 
     def forward(self, signum: int, _frame: object) -> None:
         """SIGTERM/SIGINT: stop replacing children, and pass the signal on."""
@@ -96,6 +152,7 @@ class Supervisor:
         child = self.children.pop(slot)
         child.join()
         code = child.exitcode or 0
+        self.release(slot, child.pid)
         if self.stopping or (self.options.burst and code == 0):
             self.code = self.code or code
             return
@@ -115,16 +172,41 @@ class Supervisor:
         self.count_respawn()
         self.due[slot] = time.monotonic() + delay
 
-    def count_respawn(self) -> None:
-        settings = self.hooks.settings
+    def release(self, slot: int, pid: int | None) -> None:
+        """A child ended: what it was still running is re-run at the next maintenance pass."""
         try:
-            with redis_client(settings.redis_url, socket_timeout=2) as client:
-                client.hincrby(Keys(settings.key_prefix).metrics, RESPAWNS, 1)
+            jobs = abandon(self.redis, self.runs[slot], self.hooks.settings.queue)
+        except (RedisError, OSError) as exc:  # then its heartbeats lapse as after a crash
+            log.warning("abandoned_jobs_not_released", pid=pid, error=type(exc).__name__)
+            return
+        if jobs:
+            log.warning("worker_process_left_jobs", pid=pid, jobs=jobs)
+
+    def count_respawn(self) -> None:
+        try:
+            self.redis.hincrby(self.keys.metrics, RESPAWNS, 1)
         except (RedisError, OSError) as exc:  # a count, not data: the log line has it
             log.warning("respawn_not_counted", error=type(exc).__name__)
 
 
-def _child(hooks: App, options: WorkerOptions) -> None:
+def _child(hooks: App, options: WorkerOptions, parent: int) -> None:
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise SystemExit(work(hooks, options))
+
+
+#: prctl(2) option: the signal this process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux).
+
+    The parent vouches for this process's running jobs; without it they
+    could be taken for abandoned and run elsewhere while still running here.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)

@@ -26,19 +26,15 @@ import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.exceptions import StopRequested
 from rq.job import Job
 
 from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
-from ..store.rq_internals import (
-    MaintainedQueue,
-    WorkerBase,
-    earliest_scheduled,
-    scheduled_job_ids,
-    take_due,
-)
+from ..store.rq_internals import MaintainedQueue, WorkerBase, forget_ended
+from ..store.rq_registries import earliest_scheduled, scheduled_job_ids, take_due
 from .lanes import bind
 from .rescue import rescue_orphaned_lanes
 from .runtime import App, Runtime, WorkerLoop
@@ -56,6 +52,9 @@ class WorkerOptions:
     grace_period: float | None = None
     # RQ's own log level; its per-job INFO lines cost more than a no-op job.
     rq_log_level: str = "WARNING"
+    #: The set this process lists its running jobs in, for its parent to
+    #: renew their heartbeats (``Keys.runs``); None: not supervised.
+    runs_key: str | None = None
 
 
 # Crash detection: a running job's heartbeat (Settings.heartbeat_ttl) is
@@ -100,6 +99,7 @@ class LaneWorker(WorkerBase):
         )
         worker.heartbeat_ttl = settings.heartbeat_ttl
         worker.runtime = runtime
+        worker.runs_key = runtime.runs_key
         return worker
 
     #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
@@ -153,11 +153,15 @@ class LaneWorker(WorkerBase):
             rescue_orphaned_lanes(self.runtime)
 
 
-def build(hooks: App, process: WorkerLoop | None = None) -> tuple[LaneWorker, Runtime]:
+def build(
+    hooks: App, process: WorkerLoop | None = None, runs_key: str | None = None
+) -> tuple[LaneWorker, Runtime]:
     """A worker for ``hooks`` in this process, with its runtime bound.
 
     Without ``process`` (the process's loop and lifespan), the runtime makes
-    a loop of its own and enters the app's worker lifespan on it.
+    a loop of its own and enters the app's worker lifespan on it. With
+    ``runs_key``, its job slots list their running jobs there for the
+    supervising parent (``supervisor.py``).
     """
     settings = hooks.settings
     # Reads never hang on a lost primary: RQ's longest blocking call (its
@@ -178,6 +182,7 @@ def build(hooks: App, process: WorkerLoop | None = None) -> tuple[LaneWorker, Ru
         )
     else:
         runtime = Runtime(hooks.registry, settings, connection, queue, process=process)
+    runtime.runs_key = runs_key
     bind(runtime)
     return LaneWorker.for_runtime(runtime), runtime
 
@@ -242,7 +247,9 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: _StopSi
         runtime: Runtime | None = None
         stop.worker = None
         try:
-            worker, runtime = build(hooks, process)
+            worker, runtime = build(hooks, process, options.runs_key)
+            if options.runs_key is not None and failures:
+                forget_ended(runtime.connection, options.runs_key)
             worker.grace_period = options.grace_period
             stop.worker = worker
             if stop.asked.is_set():
@@ -297,7 +304,10 @@ def serve(hooks: App, worker: LaneWorker, runtime: Runtime, log_level: str) -> N
         raise
     finally:  # a cold stop (SystemExit) does not wait: slots are daemons
         promoting.set()
-    stop_slots(worker, slots)
+    try:
+        stop_slots(worker, slots)
+    except StopRequested:  # the second signal, while the slots finish their jobs
+        worker.on_cold_stop()
 
 
 def start_slots(

@@ -20,7 +20,7 @@ from ..dispatch.handlers import Registry
 from ..settings import Settings
 from ..store.keys import Keys
 from ..store.replies import text
-from ..store.rq_internals import registry_counts
+from ..store.rq_registries import registry_counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         time): the handler's max_concurrency
     <p>:starts:<handler>        zset    start id -> time: the handler's rate_limit
                                         window (EX the window)
+    <p>:runs:<process>          set     RQ executions a supervised worker process is
+                                        running; its parent renews their heartbeats
+                                        (EX 10 heartbeats past the last renewal)
     <p>:dead                    hash    dead-letter id -> JSON record
     <p>:dead:ids                zset    dead-letter ids by time
 
@@ -139,6 +142,10 @@ class Keys:
     def metrics(self) -> str:
         """Workers' metric counters (see ``dispatch/counters.py``)."""
         return f"{self.prefix}:metrics"
+
+    def runs(self, process: str) -> str:
+        """Executions a supervised worker process is running (its parent vouches for them)."""
+        return f"{self.prefix}:runs:{process}"
 
     @property
     def dead(self) -> str:

@@ -6,7 +6,8 @@ its internals. Each is listed here with what it relies on and why; nothing
 outside this module touches them. ``tests/test_rq_internals.py`` checks every
 assumption against the installed rq, and ``scripts/check-rq-upgrade`` runs the
 same checks against the newest rq 2.x, so an upgrade fails loudly, not subtly.
-They are why ``pyproject.toml`` pins ``rq<2.13``.
+They are why ``pyproject.toml`` pins ``rq<2.13``. Items 3, 7, 8 and 11's
+registry reads and writes are in ``store/rq_registries.py``.
 
 1. **The queued job hash** (``LaneJobTemplate``): ``ingest.lua`` writes the
    job hash, the queue entry and ``rq:queues`` itself, atomically with the
@@ -61,6 +62,14 @@ They are why ``pyproject.toml`` pins ``rq<2.13``.
    and RQ's success handling fetches every listed execution: ``ValueError:
    Execution … not found``, the finished job retried and failed. Ids whose
    hash is gone are pruned first.
+11. **Heartbeats from outside the process** (``WorkerBase.runs_key``,
+   ``vouch``, ``abandon``): a handler that holds the GIL starves the beat
+   thread, and RQ took its job for abandoned while it ran. A supervised
+   worker lists its running executions (``Execution.composite_key``, the
+   member of ``StartedJobRegistry``) in a set, and its parent renews what
+   ``maintain_heartbeats`` renews for them: the started registry's score,
+   the ``rq:execution:`` hash's TTL and the job's ``ExecutionRegistry``
+   score (``ttl + 60`` s, as RQ's ``add``).
 """
 
 from __future__ import annotations
@@ -70,16 +79,16 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus, Retry
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now, utcformat
 
@@ -180,56 +189,21 @@ def queued_fields(job: Job) -> list[Any]:
     return flat
 
 
-def scheduled_key(queue: Queue) -> str:
-    """The sorted set of ``queue``'s scheduled job ids (score: when, in epoch seconds)."""
-    return str(ScheduledJobRegistry(queue=queue).key)  # type: ignore[no-untyped-call]
+#: (11) Executions running in this process, whichever of its workers runs them.
+_RUNNING: set[str] = set()
 
 
-def schedule(queue: Queue, job: Job, when: datetime, pipe: Pipeline) -> None:
-    """Schedule ``job`` for ``when`` as part of the transaction ``pipe``."""
-    queue.schedule_job(job, when, pipeline=pipe)
-    # (3) rq 2.12's ScheduledJobRegistry.schedule ignores the pipeline: repeat
-    # its ZADD inside ours so the schedule commits with everything else. RQ
-    # also truncates the time to whole seconds, which would run a retry up to
-    # 1 s before its backoff ends: ours keeps the fraction (the promoter reads it).
-    pipe.zadd(scheduled_key(queue), {job.id: when.timestamp()})
+def forget_ended(connection: Redis, runs_key: str) -> int:
+    """(11) Unlist the executions this process no longer runs; return how many.
 
-
-def earliest_scheduled(connection: Redis, queue: Queue) -> float | None:
-    """(8) When the first scheduled job of ``queue`` is due (epoch seconds); None: none is."""
-    earliest = connection.zrange(scheduled_key(queue), 0, 0, withscores=True)
-    return float(earliest[0][1]) if earliest else None
-
-
-def scheduled_job_ids(connection: Redis, queue: Queue) -> list[str]:
-    """(8) Every job id in ``queue``'s scheduled registry."""
-    return [text(job_id) for job_id in connection.zrange(scheduled_key(queue), 0, -1)]
-
-
-def take_due(connection: Redis, queue: Queue, now: float) -> list[str]:
-    """(8) Remove the scheduled jobs due by ``now`` from the registry; return those this caller won.
-
-    Each is taken with a ZREM only one caller can win, so workers promoting
-    concurrently never enqueue a job twice.
+    An execution stays listed if Redis was lost as it ended; its parent would
+    then vouch for a job nobody runs, and it would never be re-run. A worker
+    built after a lost connection calls this first.
     """
-    key = scheduled_key(queue)
-    due = [text(job_id) for job_id in connection.zrangebyscore(key, 0, now, start=0, num=1000)]
-    return [job_id for job_id in due if connection.zrem(key, job_id)]
-
-
-def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
-    """Queued, running, scheduled and failed jobs of ``queue``, without side effects (7)."""
-    with connection.pipeline(transaction=False) as pipe:
-        pipe.llen(queue.key)
-        for registry in (StartedJobRegistry, ScheduledJobRegistry, FailedJobRegistry):
-            pipe.zcard(registry(queue=queue).key)
-        queued, running, scheduled, failed = pipe.execute()
-    return {
-        "queued": int(queued),
-        "running": int(running),
-        "scheduled": int(scheduled),
-        "failed": int(failed),
-    }
+    ended = {text(m) for m in connection.smembers(runs_key)} - _RUNNING
+    if ended:
+        connection.srem(runs_key, *ended)
+    return len(ended)
 
 
 class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
@@ -249,6 +223,9 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     idle_wait: int | None = None
     #: The job (and its queue) this worker is running, if any.
     running: tuple[Job, Queue] | None = None
+    #: (11) The set this worker lists its running executions in, for the
+    #: parent process to renew their heartbeats; None: unsupervised.
+    runs_key: str | None = None
 
     def for_thread(self) -> None:
         """(9) Make this worker fit to run in a thread other than the main one."""
@@ -305,7 +282,8 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         if ids:
             with self.connection.pipeline(transaction=False) as pipe:
                 for execution_id in ids:
-                    pipe.exists(f"rq:execution:{job.id}:{execution_id}")
+                    # (a hash a late heartbeat recreated holds no created_at)
+                    pipe.hexists(f"rq:execution:{job.id}:{execution_id}", "created_at")
                 alive = pipe.execute()
             dead = [i for i, exists in zip(ids, alive, strict=True) if not exists]
             if dead:
@@ -337,6 +315,14 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
         self.on_stop_requested()
 
+    def prepare_execution(self, job: Job) -> Any:
+        """(11) RQ's execution record, then its listing for the parent's heartbeats."""
+        execution = super().prepare_execution(job)
+        if self.runs_key is not None:
+            _RUNNING.add(execution.composite_key)
+            self.connection.sadd(self.runs_key, execution.composite_key)
+        return execution
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         """(4) Run ``job`` in this process, renewing its heartbeat meanwhile."""
         self.jobs_run += 1
@@ -350,6 +336,13 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
             self.running = None
             done.set()
             beats.join()
+            execution = self.execution
+            if self.runs_key is not None and execution is not None:
+                _RUNNING.discard(execution.composite_key)
+                try:
+                    self.connection.srem(self.runs_key, execution.composite_key)
+                except (RedisError, OSError):  # unlisted later, by forget_ended
+                    self.log.warning("could not unlist execution %s", execution.composite_key)
 
     def _beat(self, job: Job, done: threading.Event) -> None:
         while not done.wait(self.heartbeat_ttl / 4):

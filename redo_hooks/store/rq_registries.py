@@ -1,0 +1,112 @@
+"""RQ's registries, read and written where its API falls short: items 3, 7, 8 and 11.
+
+The numbered items are listed, with what each relies on, in
+``store/rq_internals.py``; ``tests/test_rq_internals.py`` checks them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from redis import Redis
+from redis.client import Pipeline
+from rq import Queue
+from rq.executions import ExecutionRegistry
+from rq.job import Job
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+from .replies import text
+
+
+def scheduled_key(queue: Queue) -> str:
+    """The sorted set of ``queue``'s scheduled job ids (score: when, in epoch seconds)."""
+    return str(ScheduledJobRegistry(queue=queue).key)  # type: ignore[no-untyped-call]
+
+
+def schedule(queue: Queue, job: Job, when: datetime, pipe: Pipeline) -> None:
+    """Schedule ``job`` for ``when`` as part of the transaction ``pipe``."""
+    queue.schedule_job(job, when, pipeline=pipe)
+    # (3) rq 2.12's ScheduledJobRegistry.schedule ignores the pipeline: repeat
+    # its ZADD inside ours so the schedule commits with everything else. RQ
+    # also truncates the time to whole seconds, which would run a retry up to
+    # 1 s before its backoff ends: ours keeps the fraction (the promoter reads it).
+    pipe.zadd(scheduled_key(queue), {job.id: when.timestamp()})
+
+
+def earliest_scheduled(connection: Redis, queue: Queue) -> float | None:
+    """(8) When the first scheduled job of ``queue`` is due (epoch seconds); None: none is."""
+    earliest = connection.zrange(scheduled_key(queue), 0, 0, withscores=True)
+    return float(earliest[0][1]) if earliest else None
+
+
+def scheduled_job_ids(connection: Redis, queue: Queue) -> list[str]:
+    """(8) Every job id in ``queue``'s scheduled registry."""
+    return [text(job_id) for job_id in connection.zrange(scheduled_key(queue), 0, -1)]
+
+
+def take_due(connection: Redis, queue: Queue, now: float) -> list[str]:
+    """(8) Remove the scheduled jobs due by ``now`` from the registry; return those this caller won.
+
+    Each is taken with a ZREM only one caller can win, so workers promoting
+    concurrently never enqueue a job twice.
+    """
+    key = scheduled_key(queue)
+    due = [text(job_id) for job_id in connection.zrangebyscore(key, 0, now, start=0, num=1000)]
+    return [job_id for job_id in due if connection.zrem(key, job_id)]
+
+
+def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
+    """Queued, running, scheduled and failed jobs of ``queue``, without side effects (7)."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.llen(queue.key)
+        for registry in (StartedJobRegistry, ScheduledJobRegistry, FailedJobRegistry):
+            pipe.zcard(registry(queue=queue).key)
+        queued, running, scheduled, failed = pipe.execute()
+    return {
+        "queued": int(queued),
+        "running": int(running),
+        "scheduled": int(scheduled),
+        "failed": int(failed),
+    }
+
+
+def started_key(queue: str) -> str:
+    """(11) ``StartedJobRegistry``'s key for ``queue``: running executions by heartbeat end."""
+    return str(StartedJobRegistry.key_template.format(queue))
+
+
+def vouch(connection: Redis, runs_key: str, queue: str, ttl: int, now: float) -> int:
+    """(11) Renew the heartbeats of the executions listed in ``runs_key``; return how many.
+
+    Only what exists is renewed (``XX``): an execution that ended meanwhile
+    is not brought back. The list itself lasts ten heartbeats past the last
+    renewal, so a parent that died leaves nothing behind for long.
+    """
+    members = [text(m) for m in connection.smembers(runs_key)]
+    with connection.pipeline(transaction=False) as pipe:
+        for member in members:
+            job_id, _, execution_id = member.partition(":")
+            pipe.zadd(started_key(queue), {member: now + ttl}, xx=True)
+            pipe.expire(f"rq:execution:{member}", ttl)
+            executions = ExecutionRegistry.key_template.format(job_id)
+            pipe.zadd(executions, {execution_id: now + ttl + 60}, xx=True)
+            pipe.expire(executions, ttl + 60)
+        pipe.expire(runs_key, 10 * ttl)
+        pipe.execute()
+    return len(members)
+
+
+def abandon(connection: Redis, runs_key: str, queue: str) -> list[str]:
+    """(11) The process behind ``runs_key`` is dead: let maintenance re-run its jobs now.
+
+    Its executions' heartbeats are made to have ended (score 0), so the next
+    maintenance pass of any worker re-queues their jobs, as RQ does for an
+    abandoned job, without waiting for the heartbeats to lapse.
+    """
+    members = [text(m) for m in connection.smembers(runs_key)]
+    with connection.pipeline(transaction=True) as pipe:
+        if members:
+            pipe.zadd(started_key(queue), dict.fromkeys(members, 0), xx=True)
+        pipe.delete(runs_key)
+        pipe.execute()
+    return [m.partition(":")[0] for m in members]
