@@ -71,7 +71,11 @@ class Settings(BaseSettings):
     retention: int = Field(
         default=7 * 86_400,
         gt=0,
-        description="Seconds a processed event body is kept after every handler is done.",
+        description=(
+            "Seconds a processed event body is kept (for replay) after every handler is "
+            "done; the oldest yield earlier to new events when Redis' memory is at "
+            "memory_high_water."
+        ),
     )
     max_body_bytes: int = Field(
         default=1 << 20, gt=0, description="Largest accepted body; larger gets 413."

@@ -28,14 +28,14 @@ import orjson
 from .dev.redis_server import RedisServer
 from .dispatch.lanes import bind
 from .dispatch.worker import build, drain_burst
-from .errors import RedoHooksError, StoreUnavailable
+from .errors import RedoHooksError
 from .hooks import RedoHooks
 from .models import ReturnEvent
 from .receiver.auth import first_token
 from .receiver.body import parse_body
 from .store import lua
 from .store.connections import redis_client
-from .store.ingest import IngestPlan, Routed
+from .store.ingest import IngestPlan, Routed, outcome
 from .store.keys import Keys
 
 
@@ -114,10 +114,8 @@ def deliver(hooks: RedoHooks, body: bytes | dict[str, Any], *, store: str | None
     keys, args = plan.build([routed])
     with redis_client(settings.redis_url) as client:
         script = client.register_script(lua.source("ingest"))
-        (result,) = script(keys=keys, args=args)
-    if int(result) < 0:
-        raise StoreUnavailable("the backlog is at max_waiting_events", reason="backlog_full")
-    return int(result) == 1
+        result, _yielded = script(keys=keys, args=args)
+    return outcome(result, settings)
 
 
 def drain(

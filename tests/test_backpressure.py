@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from redis import Redis
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from redo_hooks import RedoHooks
+from redo_hooks import RedoHooks, ReturnEvent
 from redo_hooks.ops.replay import Selection, replay
 from redo_hooks.store.memory import Memory, check_policy
+from redo_hooks.store.replies import text
 from redo_hooks.testing import drain, sample_body, wait_for
 
 from .conftest import SECRET, MakeHooks, snapshot
@@ -77,6 +81,46 @@ def test_near_maxmemory_the_receiver_answers_503_until_memory_is_back(
             10,
             "the receiver to accept again once memory is back",
         )
+
+
+def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Waiting and dead-lettered events keep their bodies; handled ones go, oldest first."""
+    hooks = make_hooks(retries=0)
+
+    @hooks.on("return", name="h")
+    def handle(event: ReturnEvent) -> None:
+        if event.raw.get("fail"):
+            raise RuntimeError("dead-letter me")
+
+    filler = base64.b64encode(os.urandom(15_000)).decode()  # compresses little
+    with TestClient(hooks.asgi()) as client:
+
+        def post(**fields: Any) -> str:
+            answer = client.post("/", content=sample_body(**fields), headers=AUTH)
+            assert answer.status_code == 202, answer.text
+            return str(answer.json()["event"])
+
+        handled = [post(subject=f"old-{n}", note=filler) for n in range(20)]
+        dead = post(subject="dead", fail=True, note=filler)
+        drain(hooks, raise_on_dead=False)
+        waiting = post(subject="waiting", note=filler)
+        used = int(redis.info("memory")["used_memory"])
+        # Room for nothing more under the 90% mark.
+        redis.config_set("maxmemory", int(used / 0.9))
+        try:
+            post(subject="new", note=filler)
+            metrics = client.get("/metrics").text
+        finally:
+            redis.config_set("maxmemory", 0)
+    gone = [key for key in handled if not redis.exists(f"rh:ev:{key}")]
+    assert gone, "nothing yielded"
+    assert gone == handled[: len(gone)]  # oldest first
+    assert not {f"rh:ev:{key}".encode() for key in gone} & set(redis.keys("rh:ev:*"))
+    assert not set(gone) & {text(k) for k in redis.zrange("rh:events", 0, -1)}
+    assert redis.exists(f"rh:ev:{dead}") and redis.exists(f"rh:ev:{waiting}")
+    assert f"redo_hooks_retention_yielded_total {float(len(gone))}" in metrics
 
 
 def test_an_evicting_redis_is_warned_about_at_start(make_hooks: MakeHooks, redis: Redis) -> None:

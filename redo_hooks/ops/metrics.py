@@ -33,6 +33,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from ..dispatch.counters import HANDLER_BUCKETS, RESPAWNS, SEP
+from ..store.ingest import RETENTION_YIELDED
 from ..store.keys import Keys
 from ..store.replies import text
 from ..store.rq_internals import queue_key
@@ -160,9 +161,14 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     )
     respawns = CounterMetricFamily(
         "redo_hooks_worker_respawns",
-        "Worker processes that died and were started again by --concurrency's parent.",
+        "Worker processes that died and were started again by their parent.",
     )
     respawns.add_metric([], float(fields.get(RESPAWNS, 0)))
+    yielded = CounterMetricFamily(
+        "redo_hooks_retention_yielded",
+        "Processed events kept for replay that were dropped early to make room in Redis.",
+    )
+    yielded.add_metric([], float(fields.get(RETENTION_YIELDED, 0)))
     buckets: dict[str, Counter[str]] = {}
     sums: dict[str, float] = {}
     for name, value in sorted(fields.items()):
@@ -186,7 +192,7 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     )
     for handler, counts in sorted(buckets.items()):
         duration.add_metric([handler], _cumulative(counts), sums.get(handler, 0.0))
-    yield from (runs, retries, dead, duration, respawns)
+    yield from (runs, retries, dead, duration, respawns, yielded)
 
 
 def _cumulative(counts: Counter[str]) -> list[tuple[str, float]]:

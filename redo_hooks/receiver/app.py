@@ -67,9 +67,7 @@ class Receiver:
         self._authenticator: Authenticator | None = None
         self.keys = Keys(self.settings.key_prefix)
         self.metrics = ReceiverMetrics(self.keys, self.settings.queue)
-        self.memory = MemoryGuard(
-            self.redis, self.settings.memory_high_water, timeout=self.settings.redis_timeout
-        )
+        self.memory = MemoryGuard(self.redis, timeout=self.settings.redis_timeout)
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None
 
@@ -143,7 +141,6 @@ class Receiver:
                 log.error("receiver_has_no_secret")
                 raise StoreUnavailable("the receiver is not configured") from None
             store = await authenticator.authenticate(_header(request, b"authorization"))
-            budget = await self._check_memory()
             try:
                 async with asyncio.timeout(self.settings.body_timeout):
                     body = await _read_body(request, self.settings.max_body_bytes)
@@ -154,7 +151,7 @@ class Receiver:
                 ) from None
             incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
             handlers = self.registry.for_type(incoming.type)
-            fresh = await self._store(Routed(incoming, [h.name for h in handlers]), budget)
+            fresh = await self._store(Routed(incoming, [h.name for h in handlers]))
         except (RejectedRequest, StoreUnavailable) as error:
             return self._refuse(error, close=not body_read)
         except ClientDisconnect:
@@ -193,28 +190,14 @@ class Receiver:
         log.debug("event_accepted", handlers=len(handlers), **context)
         return _json(202, {"status": "accepted", "event": incoming.key})
 
-    # One Redis budget per request: the memory check and the write together
-    # answer within redis_timeout (the time the body takes to arrive aside).
+    # One Redis budget per request: the write (memory and backlog checks
+    # included, in the same script) answers within redis_timeout, the time the
+    # body takes to arrive aside.
 
-    async def _check_memory(self) -> float:
-        """Refuse if Redis is nearly full; the seconds of the Redis budget left."""
-        budget = self.settings.redis_timeout
-        checking = time.perf_counter()
+    async def _store(self, routed: Routed) -> bool:
+        """Write the event within ``redis_timeout``; whether it was new."""
         try:
-            async with asyncio.timeout(budget):
-                full = await self.memory.refusal()
-        except TimeoutError:
-            raise StoreUnavailable(
-                f"Redis did not answer within {budget:g} s", reason="redis_timeout"
-            ) from None
-        if full is not None:
-            raise full
-        return budget - (time.perf_counter() - checking)
-
-    async def _store(self, routed: Routed, budget: float) -> bool:
-        """Write the event within what is left of the budget; whether it was new."""
-        try:
-            async with asyncio.timeout(max(budget, 0.001)):
+            async with asyncio.timeout(self.settings.redis_timeout):
                 return await self.ingestor().submit(routed)
         except TimeoutError:
             # Maybe stored after all: the sender's retry is then a duplicate.

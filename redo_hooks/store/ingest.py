@@ -48,6 +48,16 @@ class Routed:
     force: bool = False
 
 
+#: Bodies in one ingest call: about this many bytes (at least one event).
+#: The call sits in Redis' memory twice while it runs (its query buffer and
+#: the script's arguments), on top of what is stored: room above
+#: ``memory_high_water`` must hold it (docs/operations.md, sizing).
+BATCH_BYTES = 512 * 1024
+
+#: Field of ``<p>:metrics``: retained events dropped to make room for new ones.
+RETENTION_YIELDED = "retention_yielded|"
+
+
 class IngestPlan:
     """Builds the ``KEYS``/``ARGV`` of one ``ingest`` call; pure, no I/O."""
 
@@ -63,10 +73,13 @@ class IngestPlan:
             keys.events,
             keys.waiting,
             keys.waiting_events,
+            keys.metrics,
         ]
 
-    def build(self, batch: Sequence[Routed]) -> tuple[list[Any], list[Any]]:
-        """``(keys, args)`` for ``ingest.lua``."""
+    def build(
+        self, batch: Sequence[Routed], *, check_memory: bool = True
+    ) -> tuple[list[Any], list[Any]]:
+        """``(keys, args)`` for ``ingest.lua``; ``check_memory=False``: Redis has no maxmemory."""
         s, k = self._settings, self._keys
         index: dict[str, int] = {}
         templates: list[Any] = []
@@ -85,7 +98,7 @@ class IngestPlan:
         args: list[Any] = [
             s.dedupe_ttl,
             s.retention,
-            "",  # ARGV[3], unused: the script takes Redis' own TIME
+            s.memory_high_water if check_memory else 0,
             rq_timestamp(),
             len(batch),
             len(index),
@@ -98,6 +111,7 @@ class IngestPlan:
             k.job_lanes_prefix,
             JOB_KEY_PREFIX,
             s.max_waiting_events,
+            RETENTION_YIELDED,
             *templates,
             *events,
         ]
@@ -111,6 +125,27 @@ class IngestPlan:
             )
             self._templates[handler] = template
         return template
+
+
+def outcome(result: Any, settings: Settings) -> bool:
+    """One event's ``ingest.lua`` result: ``True`` stored, ``False`` a duplicate.
+
+    Raises ``StoreUnavailable`` for an event the script refused (nothing
+    of it was written): the backlog or Redis' memory is at its limit.
+    """
+    code = int(result)
+    if code == -1:
+        raise StoreUnavailable(
+            f"over {settings.max_waiting_events} events are waiting for handlers; retry later",
+            reason="backlog_full",
+        )
+    if code == -2:
+        raise StoreUnavailable(
+            f"Redis memory is at {settings.memory_high_water:.0%} of maxmemory, where the "
+            "receiver stops to leave room for the workers; retry later",
+            reason="redis_memory_high",
+        )
+    return code == 1
 
 
 class Ingestor:
@@ -138,10 +173,20 @@ class Ingestor:
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
+    def _next_batch(self) -> list[tuple[Routed, asyncio.Future[bool]]]:
+        """The oldest pending events, up to ``ingest_batch`` and about ``BATCH_BYTES``."""
+        size, count = 0, 0
+        for routed, _ in self._pending[: self._settings.ingest_batch]:
+            if count and size + len(routed.incoming.body) > BATCH_BYTES:
+                break
+            size += len(routed.incoming.body)
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        return batch
+
     async def _flush(self) -> None:
-        limit = self._settings.ingest_batch
         while self._pending:
-            batch, self._pending = self._pending[:limit], self._pending[limit:]
+            batch = self._next_batch()
             try:
                 keys, args = self._plan.build([routed for routed, _ in batch])
                 async with asyncio.timeout(self._settings.redis_timeout):
@@ -161,19 +206,20 @@ class Ingestor:
                 log.exception("ingest_failed")
                 self._fail(batch, "the event could not be stored")
                 continue
+            *results, yielded = results
+            if int(yielded):
+                log.warning(
+                    "retention_yielded_to_memory",
+                    events=int(yielded),
+                    detail="the oldest processed events kept for replay were dropped",
+                )
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
-                if int(result) < 0:
-                    future.set_exception(
-                        StoreUnavailable(
-                            f"over {self._settings.max_waiting_events} events are waiting "
-                            "for handlers; retry later",
-                            reason="backlog_full",
-                        )
-                    )
-                else:
-                    future.set_result(int(result) == 1)
+                try:
+                    future.set_result(outcome(result, self._settings))
+                except StoreUnavailable as refused:
+                    future.set_exception(refused)
 
     async def _replicated(self) -> bool:
         """``WAIT``: did ``min_replicas_ack`` replicas confirm every write so far?

@@ -6,11 +6,14 @@
 -- KEYS[4]  <p>:waiting           lanes by the time their head was received
 -- KEYS[5]  <p>:waiting:events    count of events waiting in lanes
 -- ARGV[1]  dedupe ttl (s)        ARGV[2]  retention (s)
--- ARGV[3]  (unused: received_at is Redis' own TIME)  ARGV[4]  RQ timestamp for created_at/enqueued_at
+-- ARGV[3]  memory high-water mark (fraction of maxmemory; 0: no check)
+-- ARGV[4]  RQ timestamp for created_at/enqueued_at
 -- ARGV[5]  number of events      ARGV[6]  number of handler templates H
 -- ARGV[7]  most lanes one job may gather
 -- ARGV[8..14]  key prefixes: seen, event, lane, lanestate, open, joblanes, rq job
 -- ARGV[15] most events waiting in lanes before new events are refused (0: no limit)
+-- ARGV[16] field of KEYS[6] counting retained events dropped under memory pressure
+-- KEYS[6]  <p>:metrics
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
 -- then per event:    event key, body, type, subject, store ('' if none), force
@@ -19,8 +22,16 @@
 --                    (1-based) per handler
 --
 -- Returns one integer per event: 1 stored, 0 duplicate (already seen), -1
--- refused because the backlog is at its ceiling (nothing written for it; a
--- forced event is never refused).
+-- refused because the backlog is at its ceiling, -2 refused because Redis'
+-- memory is at the high-water mark (nothing written for a refused event; a
+-- forced event is never refused); then the number of retained events dropped
+-- to make room.
+--
+-- Memory is read here, from Redis itself, for every batch: a flood cannot
+-- overshoot the mark between two readings, and the room above it stays for
+-- the workers (RQ's bookkeeping is refused at maxmemory under noeviction).
+-- Before refusing, events kept only for replay (processed: a TTL, nothing
+-- pending) yield, oldest first, so retention never starves intake.
 --
 -- Everything for one event is written here or nothing is: the dedupe mark,
 -- the stored body, its key on each handler's lane for the return, and the
@@ -40,7 +51,7 @@ local ceiling = tonumber(ARGV[15])
 -- retention trims (one 8 days fast once emptied the replay index).
 local t = redis.call('TIME')
 local received = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-local a = 16
+local a = 17
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
   names[t], new_ids[t] = ARGV[a], ARGV[a + 1]
@@ -72,6 +83,40 @@ local function owner_for(t)
   return job_id
 end
 
+-- Memory: what Redis uses, and the most new events may bring it to.
+local high, in_use, limit = tonumber(ARGV[3]) or 0, 0, 0
+local function read_memory()
+  local info = redis.call('INFO', 'memory')
+  return tonumber(string.match(info, 'used_memory:(%d+)')),
+         tonumber(string.match(info, 'maxmemory:(%d+)'))
+end
+if high > 0 then
+  local maxmemory
+  in_use, maxmemory = read_memory()
+  limit = maxmemory * high
+end
+local yielded, yield_tried = 0, false
+-- Drop the oldest events kept only for replay; the index loses them too.
+local function yield_retention()
+  yield_tried = true
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 199)
+  for _, ekey in ipairs(oldest) do
+    local ev = ev_p .. ekey
+    local ttl = redis.call('TTL', ev)
+    if ttl == -2 then
+      redis.call('ZREM', KEYS[3], ekey)
+    elseif ttl > 0 and tonumber(redis.call('HGET', ev, 'pending') or '0') <= 0 then
+      redis.call('DEL', ev)
+      redis.call('ZREM', KEYS[3], ekey)
+      yielded = yielded + 1
+    end
+  end
+  if yielded > 0 then
+    redis.call('HINCRBY', KEYS[6], ARGV[16], yielded)
+  end
+  in_use = read_memory()
+end
+
 -- The index keeps what the retention keeps.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(received) - tonumber(ARGV[2]))
 local results = {}
@@ -81,15 +126,23 @@ for i = 1, tonumber(ARGV[5]) do
   local force, nh = ARGV[a + 5] == '1', tonumber(ARGV[a + 6])
   a = a + 7
   local fresh
+  -- What the event adds: its body, keys and entries (an estimate on the high side).
+  local cost = #body + 4 * #ekey + nh * (2 * #subject + 96) + 256
+  if not force and limit > 0 and in_use + cost > limit and not yield_tried then
+    yield_retention()
+  end
   if not force and ceiling > 0
       and tonumber(redis.call('GET', KEYS[5]) or '0') >= ceiling then
     fresh = -1
+  elseif not force and limit > 0 and in_use + cost > limit
+      and redis.call('EXISTS', seen_p .. ekey) == 0 then
+    fresh = -2  -- (a duplicate is still answered as one)
   elseif force then
     fresh = redis.call('SET', seen_p .. ekey, '1', 'EX', ARGV[1])
   else
     fresh = redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', ARGV[1])
   end
-  if fresh and fresh ~= -1 then
+  if fresh and fresh ~= -1 and fresh ~= -2 then
     -- `pending` counts the lane entries still holding the event. It is added
     -- to, not set: the same event delivered again after the dedupe window may
     -- still be waiting in lanes from the first time.
@@ -122,10 +175,14 @@ for i = 1, tonumber(ARGV[5]) do
     end
   end
   a = a + nh
-  if fresh == -1 then
-    results[i] = -1
+  if fresh == -1 or fresh == -2 then
+    results[i] = fresh
   else
     results[i] = fresh and 1 or 0
+    if fresh then
+      in_use = in_use + cost
+    end
   end
 end
+results[#results + 1] = yielded
 return results
