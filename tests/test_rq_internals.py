@@ -312,3 +312,14 @@ def test_11_an_execution_left_listed_by_a_lost_connection_is_unlisted(redis: Red
     redis.sadd("rh:runs:p2", "lost:0123")  # its SREM never reached Redis
     assert forget_ended(redis, "rh:runs:p2") == 1
     assert redis.smembers("rh:runs:p2") == {running.encode()}
+
+
+def test_6_a_lock_its_holder_died_with_is_released_by_the_holder_s_parent(redis: Redis) -> None:
+    queue = MaintainedQueue("redo-hooks", connection=redis)
+    queue.holder = "rh:runs:dead"
+    assert queue.acquire_maintenance_lock()
+    assert redis.get(queue.registry_cleaning_key) == b"rh:runs:dead"
+    abandon(redis, "rh:runs:other", "redo-hooks")  # not the holder: kept
+    assert redis.exists(queue.registry_cleaning_key)
+    abandon(redis, "rh:runs:dead", "redo-hooks")
+    assert not redis.exists(queue.registry_cleaning_key)

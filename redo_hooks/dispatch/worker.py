@@ -174,6 +174,8 @@ def build(
     queue = MaintainedQueue(settings.queue, connection=connection)
     # A pass takes seconds; a dead holder's lock must not outlast a few passes.
     queue.lock_ttl = max(10, 2 * settings.maintenance_interval)
+    if runs_key is not None:  # its parent releases the lock if this process dies
+        queue.holder = runs_key
     if process is None:
         process = WorkerLoop(hooks.worker_lifespan)
         process.open()

@@ -36,7 +36,8 @@ registry reads and writes are in ``store/rq_registries.py``.
    ``Queue.acquire_maintenance_lock``, a ``SET NX`` on ``registry_cleaning_key``
    for 899 s: a worker killed inside a pass switched crash recovery off for
    15 minutes. ``MaintainedQueue`` takes the same lock for ``lock_ttl``
-   seconds instead. Ours runs after RQ's, and rescues jobs a dead worker left
+   seconds instead, valued with its holder so a dead holder's parent releases
+   it at once. Ours runs after RQ's, and rescues jobs a dead worker left
    in ``queue.intermediate_queue`` (``get_first_seen``/``set_first_seen``)
    with ``handle_job_failure``.
 7. **Read-only counts** (``registry_counts``): a registry's ``count``
@@ -112,14 +113,23 @@ CRASH_RETRIES = 10
 
 
 class MaintainedQueue(Queue):  # rq is untyped: Queue is Any to mypy
-    """RQ's ``Queue`` whose maintenance lock outlives a dead holder by ``lock_ttl`` s only (6)."""
+    """RQ's ``Queue`` whose maintenance lock outlives a dead holder by ``lock_ttl`` s only (6).
+
+    The lock's value names its holder (``holder``: the worker process's
+    ``Keys.runs``), so the parent of a process that died holding it releases
+    it at once (``rq_registries.abandon``).
+    """
 
     #: Seconds the maintenance lock lasts if its holder never releases it.
     lock_ttl = 30
+    #: Who takes the lock (RQ itself writes ``1``).
+    holder = "1"
 
     def acquire_maintenance_lock(self) -> bool:
         """The lock RQ's maintenance takes, for ``lock_ttl`` seconds instead of 899."""
-        return bool(self.connection.set(self.registry_cleaning_key, 1, nx=True, ex=self.lock_ttl))
+        return bool(
+            self.connection.set(self.registry_cleaning_key, self.holder, nx=True, ex=self.lock_ttl)
+        )
 
 
 def new_job_id() -> str:

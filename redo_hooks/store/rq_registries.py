@@ -96,17 +96,26 @@ def vouch(connection: Redis, runs_key: str, queue: str, ttl: int, now: float) ->
     return len(members)
 
 
+# Delete KEYS[1] if its value is ARGV[1]: a lock released by its holder only.
+_RELEASE_IF_HELD = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
 def abandon(connection: Redis, runs_key: str, queue: str) -> list[str]:
     """(11) The process behind ``runs_key`` is dead: let maintenance re-run its jobs now.
 
     Its executions' heartbeats are made to have ended (score 0), so the next
     maintenance pass of any worker re-queues their jobs, as RQ does for an
-    abandoned job, without waiting for the heartbeats to lapse.
+    abandoned job, without waiting for the heartbeats to lapse; a maintenance
+    lock it died holding (6) is released. Returns the jobs' ids.
     """
     members = [text(m) for m in connection.smembers(runs_key)]
+    lock = Queue(queue, connection=connection).registry_cleaning_key
     with connection.pipeline(transaction=True) as pipe:
         if members:
             pipe.zadd(started_key(queue), dict.fromkeys(members, 0), xx=True)
         pipe.delete(runs_key)
+        pipe.eval(_RELEASE_IF_HELD, 1, lock, runs_key)
         pipe.execute()
     return [m.partition(":")[0] for m in members]
