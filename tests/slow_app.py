@@ -42,6 +42,8 @@ awaiting_only.add(awaits, "return", name="slow.awaiting")
 def holds_the_gil(event: ReturnEvent) -> None:
     """Marks start and end; the first event holds the GIL in one C call meanwhile.
 
+    Later events sleep ``SLOW_SECONDS`` (0), releasing the GIL.
+
     ``PyDLL`` calls keep the GIL (``CDLL`` calls release it): for
     ``GIL_SECONDS`` no other thread of the process runs a line of Python,
     the heartbeat thread included, as with a long ``re`` match.
@@ -51,6 +53,8 @@ def holds_the_gil(event: ReturnEvent) -> None:
     client.rpush(f"gil:{event.subject}", f"start {seq}")
     if seq == 0:
         ctypes.PyDLL(None).sleep(int(os.environ.get("GIL_SECONDS", "10")))
+    else:
+        time.sleep(float(os.environ.get("SLOW_SECONDS", "0")))
     client.rpush(f"gil:{event.subject}", f"end {seq}")
 
 

@@ -21,7 +21,7 @@ from redo_hooks.testing import deliver, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks, as_bytes
 from .crash_app import record
-from .processes import env, start_workers, stop
+from .processes import env, start_workers, stop, wait_registered
 from .slow_app import holds_the_gil
 from .slow_app import record as slow_record
 
@@ -166,3 +166,42 @@ def test_a_handler_holding_the_gil_is_not_taken_for_dead(
         "end 1",
     ]
     assert redis.zcard("rq:failed:redo-hooks") == 0
+
+
+def test_a_job_a_frozen_process_took_is_not_run_elsewhere_meanwhile(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    """An idle slot's wait on the queue is served while its process is frozen.
+
+    Redis hands the job to the frozen process; it starts it when it wakes.
+    Rescued meanwhile as "stranded", it would run twice at once: once
+    elsewhere (slow here), once in the woken process, fencing the first.
+    """
+    hooks = make_hooks()
+    hooks.add(holds_the_gil, "return", name="slow.gil")
+    environ = env(
+        redis_url,
+        SECRET,
+        REDO_HOOKS_HEARTBEAT_TTL="2",
+        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
+        GIL_SECONDS="8",
+        SLOW_SECONDS="6",
+    )
+    frozen = start_workers(GIL_APP, environ)
+    watcher = None
+    try:
+        wait_registered(redis, [frozen])
+        assert deliver(hooks, sample_event("updated", subject="ret-f", seq=0))
+        wait_for(lambda: redis.llen("gil:ret-f") == 1, 30, "the GIL-holding handler to start")
+        assert deliver(hooks, sample_event("updated", subject="ret-o", seq=1))
+        wait_for(
+            lambda: redis.llen("rq:queue:redo-hooks:intermediate") == 1,
+            5,
+            "a slot of the frozen process to take the job",
+        )
+        watcher = start_workers(GIL_APP, environ)
+        wait_for(lambda: redis.llen("gil:ret-o") >= 2, 60, "the other return's event to finish")
+        wait_for(lambda: redis.llen("gil:ret-f") == 2, 30, "the frozen process to finish")
+    finally:
+        assert [stop(w) for w in (frozen, watcher) if w is not None] == [0] * (1 + bool(watcher))
+    assert [text(x) for x in redis.lrange("gil:ret-o", 0, -1)] == ["start 1", "end 1"]

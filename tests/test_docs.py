@@ -64,3 +64,19 @@ def test_every_relative_link_in_the_docs_points_at_a_file() -> None:
             if "://" in target:
                 continue
             assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+
+
+def test_every_test_the_docs_name_exists() -> None:
+    """A promise's proof is a test that exists: ``test_x.py::test_y`` and bare ``test_x.py``."""
+    named = 0
+    for path in DOCS:
+        text = path.read_text()
+        for module, function in re.findall(r"(test_\w+\.py)(?:::(test_\w+))?", text):
+            source = ROOT / "tests" / module
+            assert source.exists(), f"{path.name} names missing tests/{module}"
+            if function:
+                assert f"def {function}(" in source.read_text(), (
+                    f"{path.name} names {module}::{function}, which does not exist"
+                )
+            named += 1
+    assert named > 20  # the guarantees name their tests

@@ -203,7 +203,17 @@ def test_6_the_maintenance_lock_and_the_intermediate_queue_are_as_we_use_them(
     for name in ("get_job_ids", "get_first_seen", "set_first_seen", "remove"):
         assert callable(getattr(intermediate, name))
     # RQ's maintenance takes the lock through the queue object it is given.
-    assert "queue.acquire_maintenance_lock()" in inspect.getsource(SimpleWorker.clean_registries)
+    rqs = inspect.getsource(SimpleWorker.clean_registries)
+    assert "queue.acquire_maintenance_lock()" in rqs
+    # Ours repeats RQ's steps (to hold the intermediate list's back): the same ones.
+    for step in (
+        "clean_registries(queue, self._exc_handlers)",
+        "clean_worker_registry(queue)",
+        "queue.intermediate_queue.cleanup(self, queue)",
+        "self.last_cleaned_at = now()",
+    ):
+        assert step in rqs, step
+        assert step in inspect.getsource(WorkerBase.clean_registries), step
     ours = MaintainedQueue("redo-hooks", connection=redis)
     ours.lock_ttl = 12
     assert ours.acquire_maintenance_lock()

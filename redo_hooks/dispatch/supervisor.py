@@ -21,12 +21,14 @@ first non-zero exit code of a stopped child, else 0.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -38,6 +40,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from ..backoff import exponential
+from ..settings import Settings
 from ..store.connections import redis_client
 from ..store.keys import Keys
 from ..store.rq_registries import abandon, vouch
@@ -77,6 +80,7 @@ class Supervisor:
         self.next_beat = 0.0
         self._redis: Redis | None = None
         self.beat_failing = False
+        self.frozen: set[str] = set()  # runs keys of the children last seen frozen
 
     def run(self) -> int:
         """Start every slot, keep them alive until a signal, then wait for them."""
@@ -122,18 +126,15 @@ class Supervisor:
         return self._redis
 
     def beat(self) -> None:
-        """Renew the heartbeats of every live child's running jobs."""
+        """Renew the heartbeats of every live child's running jobs; note the frozen ones."""
         settings = self.hooks.settings
         try:
-            for slot, child in list(self.children.items()):
-                if child.is_alive():
-                    vouch(
-                        self.redis,
-                        self.runs[slot],
-                        settings.queue,
-                        settings.heartbeat_ttl,
-                        time.time(),
-                    )
+            live = [slot for slot, child in self.children.items() if child.is_alive()]
+            for slot in live:
+                vouch(
+                    self.redis, self.runs[slot], settings.queue, settings.heartbeat_ttl, time.time()
+                )
+            self.note_frozen(live)
         except (RedisError, OSError) as exc:  # the children's own beats go on meanwhile
             if not self.beat_failing:
                 log.warning("heartbeats_not_renewed", error=type(exc).__name__)
@@ -172,9 +173,41 @@ class Supervisor:
         self.count_respawn()
         self.due[slot] = time.monotonic() + delay
 
+    def note_frozen(self, live: list[int]) -> None:
+        """List in ``Keys.frozen`` the live children that stopped beating themselves.
+
+        A child whose handler holds the GIL runs no Python; a job one of its
+        idle slots had asked Redis for meanwhile sits in RQ's intermediate
+        list until it wakes. Maintenance leaves such jobs alone while any
+        process is listed (``LaneWorker.taken_jobs_may_be_alive``).
+        """
+        ttl = self.hooks.settings.heartbeat_ttl
+        with self.redis.pipeline(transaction=False) as pipe:
+            for slot in live:
+                pipe.exists(Keys.alive(self.runs[slot]))
+            beating = pipe.execute()
+        now = time.monotonic()
+        frozen = {
+            self.runs[slot]: slot
+            for slot, beats in zip(live, beating, strict=True)
+            if not beats and now - self.started[slot] > ttl / 2
+        }
+        thawed = [self.runs[slot] for slot in live if self.runs[slot] not in frozen]
+        with self.redis.pipeline(transaction=False) as pipe:
+            if frozen:
+                pipe.zadd(self.keys.frozen, dict.fromkeys(frozen, time.time() + ttl))
+            if thawed:
+                pipe.zrem(self.keys.frozen, *thawed)
+            pipe.execute()
+        for runs, slot in frozen.items():
+            if runs not in self.frozen:
+                log.warning("worker_process_frozen", pid=self.children[slot].pid)
+        self.frozen = set(frozen)
+
     def release(self, slot: int, pid: int | None) -> None:
         """A child ended: what it was still running is re-run at the next maintenance pass."""
         try:
+            self.redis.zrem(self.keys.frozen, self.runs[slot])
             jobs = abandon(self.redis, self.runs[slot], self.hooks.settings.queue)
         except (RedisError, OSError) as exc:  # then its heartbeats lapse as after a crash
             log.warning("abandoned_jobs_not_released", pid=pid, error=type(exc).__name__)
@@ -191,9 +224,29 @@ class Supervisor:
 
 def _child(hooks: App, options: WorkerOptions, parent: int) -> None:
     die_with_parent(parent)
+    if options.runs_key is not None:
+        beat_alive(hooks.settings, options.runs_key)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise SystemExit(work(hooks, options))
+
+
+def beat_alive(settings: Settings, runs_key: str) -> None:
+    """Say, from a thread, every quarter of ``heartbeat_ttl``, that this process runs Python.
+
+    When a handler holds the GIL, the key lapses and the parent lists this
+    process as frozen (``Supervisor.note_frozen``).
+    """
+    client = redis_client(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    key = Keys.alive(runs_key)
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(RedisError, OSError):  # the parent keeps vouching
+                client.set(key, 1, ex=settings.heartbeat_ttl)
+            time.sleep(settings.heartbeat_ttl / 4)
+
+    threading.Thread(target=beat, name="redo-hooks-alive", daemon=True).start()
 
 
 #: prctl(2) option: the signal this process gets when its parent dies.

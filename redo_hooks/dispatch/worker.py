@@ -142,13 +142,28 @@ class LaneWorker(WorkerBase):
         for slot in self.siblings:
             slot.fail_running_job("interrupted: the worker stopped cold (--grace-period)")
 
+    def taken_jobs_may_be_alive(self) -> bool:
+        """Whether a parent says one of its live processes is frozen (``Keys.frozen``)."""
+        if self.runtime is None:
+            return False
+        frozen = int(self.connection.zcount(self.runtime.keys.frozen, time.time(), "+inf"))
+        if frozen:
+            log.warning("stranded_job_rescue_held", frozen_processes=frozen)
+        return frozen > 0
+
     def maintenance(self, queue: Queue) -> None:
-        """Rescue stranded jobs and orphaned lanes (after RQ's own maintenance)."""
+        """Rescue stranded jobs and orphaned lanes (after RQ's own maintenance).
+
+        A job taken from the queue but never started is rescued only while
+        no live worker process is frozen: it may be that process's, to be
+        started when it wakes (guarantee 6).
+        """
 
         def rescued(job_id: str) -> None:
             log.warning("stranded_job_rescued", job_id=job_id)
 
-        self.rescue_stranded(queue, self.heartbeat_ttl, rescued)
+        if not self.taken_jobs_may_be_alive():
+            self.rescue_stranded(queue, self.heartbeat_ttl, rescued)
         if self.runtime is not None:
             rescue_orphaned_lanes(self.runtime)
 

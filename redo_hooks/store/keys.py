@@ -34,6 +34,11 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
     <p>:runs:<process>          set     RQ executions a supervised worker process is
                                         running; its parent renews their heartbeats
                                         (EX 10 heartbeats past the last renewal)
+    <p>:runs:<process>:alive    string  set by the process itself every quarter of
+                                        heartbeat_ttl (EX heartbeat_ttl)
+    <p>:frozen                  zset    runs key of a live process that stopped
+                                        beating itself (a handler holds the GIL)
+                                        -> until when it counts as frozen
     <p>:dead                    hash    dead-letter id -> JSON record
     <p>:dead:ids                zset    dead-letter ids by time
 
@@ -146,6 +151,16 @@ class Keys:
     def runs(self, process: str) -> str:
         """Executions a supervised worker process is running (its parent vouches for them)."""
         return f"{self.prefix}:runs:{process}"
+
+    @staticmethod
+    def alive(runs: str) -> str:
+        """Set by a supervised process itself while it can run Python (``runs``: its ``runs``)."""
+        return f"{runs}:alive"
+
+    @property
+    def frozen(self) -> str:
+        """Live worker processes that stopped beating themselves (their parents say so)."""
+        return f"{self.prefix}:frozen"
 
     @property
     def dead(self) -> str:

@@ -32,7 +32,9 @@ registry reads and writes are in ``store/rq_registries.py``.
    pooled connection, so teardown's own pipeline read them ("Wrong number of
    response items from pipeline execution") and the worker exited 1. Teardown
    first drops every pooled connection.
-6. **Maintenance** (``WorkerBase.clean_registries``): RQ's pass runs under
+6. **Maintenance** (``WorkerBase.clean_registries``): RQ's ``clean_registries``
+   (the steps of ``BaseWorker.clean_registries``, repeated so the
+   intermediate list's can be held back while a live worker is frozen) runs under
    ``Queue.acquire_maintenance_lock``, a ``SET NX`` on ``registry_cleaning_key``
    for 899 s: a worker killed inside a pass switched crash recovery off for
    15 minutes. ``MaintainedQueue`` takes the same lock for ``lock_ttl``
@@ -90,8 +92,10 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus, Retry
+from rq.registry import clean_registries
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now, utcformat
+from rq.worker_registration import clean_worker_registry
 
 from .replies import text
 
@@ -366,15 +370,29 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         self.connection.connection_pool.disconnect(inuse_connections=False)
         super().teardown()  # type: ignore[no-untyped-call]
 
+    def taken_jobs_may_be_alive(self) -> bool:
+        """Whether a job in the intermediate list may belong to a live (frozen) worker."""
+        return False
+
     def clean_registries(self) -> None:
-        """(6) RQ's maintenance, then ours under the same lock."""
-        super().clean_registries()  # type: ignore[no-untyped-call]
+        """(6) RQ's maintenance, then ours, under one lock.
+
+        RQ's own steps, but for the intermediate list's, which is skipped
+        while :meth:`taken_jobs_may_be_alive`: a live worker process frozen
+        in a GIL-holding handler may have taken a job (its slot's blocking
+        wait served by Redis) and will start it when it wakes.
+        """
         for queue in self.queues:
             if queue.acquire_maintenance_lock():
                 try:
+                    clean_registries(queue, self._exc_handlers)
+                    clean_worker_registry(queue)
+                    if not self.taken_jobs_may_be_alive():
+                        queue.intermediate_queue.cleanup(self, queue)
                     self.maintenance(queue)
                 finally:
                     queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+        self.last_cleaned_at = now()  # type: ignore[assignment] # rq: Optional[datetime]
 
     def rescue_stranded(
         self, queue: Queue, older_than: float, on_rescue: Callable[[str], None]

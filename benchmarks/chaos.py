@@ -1,0 +1,367 @@
+"""Chaos: every fault of the faults issue in one bounded run, and what it cost.
+
+    .venv/bin/python -m benchmarks.chaos [--duration 60] [--rate 100] [--workers 2]
+
+A receiver (``redo-hooks serve``) takes events at a steady offered rate from
+``--posters`` threads, each return's events one after another as Redo sends
+them, while ``--workers`` worker parents (``redo-hooks worker --concurrency
+2``) run one recording handler. A few events hold the GIL in one C call for
+``--gil-seconds`` (longer than ``heartbeat_ttl``). Meanwhile, on a schedule:
+
+* a worker process (one child) is SIGKILLed every ``--kill-every`` seconds,
+  often mid-handler;
+* at 30% of the run a whole worker (parent and children) is SIGKILLed, and
+  started again a second later;
+* at 50%, Redis is restarted (AOF on: a clean stop and start, 2 s down);
+* at 70%, Redis' ``maxmemory`` is squeezed to just above what it uses, for
+  ``--squeeze`` seconds.
+
+Refused requests are not sent again (Redo would retry them later, out of
+this run's order check). After the posting stops, the workers get up to
+``--drain`` seconds to finish. Reports: events acknowledged, processed, lost
+(acknowledged, never processed), duplicated (ran more than once: allowed,
+at-least-once), order violations (an event ran after a later one of its
+return had), dead letters; and for each fault, the requests refused after it
+and the time to recover: the longest an event acknowledged after it (until
+the next fault, 10 s at most) waited to be handled, against the waits before
+the first fault. Bounded in time; traffic to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2 as httpx
+from redis import Redis
+from redis.exceptions import RedisError
+
+from redo_hooks.store.replies import text
+from redo_hooks.testing import RedisServer, sample_body
+
+from .common import SECRET, child_env, python, start, stop, table
+
+APP = "benchmarks.chaos_app:hooks"
+CLI = [python(), "-m", "redo_hooks.cli", "--log-level", "ERROR"]
+#: Seconds after a fault whose acknowledged events count towards its recovery.
+WINDOW = 10.0
+
+
+def start_worker(env: dict[str, str], concurrency: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*CLI, "worker", APP, "--concurrency", str(concurrency)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own group: the whole worker can be killed at once
+    )
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@dataclass
+class Sent:
+    """What the posters got acknowledged, and when."""
+
+    acked: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    refused: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Fault:
+    name: str
+    at: float  # epoch seconds
+
+
+def handled(redis: Redis, subjects: list[str]) -> dict[str, list[tuple[int, float]]]:
+    out = {}
+    for subject in subjects:
+        runs = []
+        for raw in redis.lrange(f"chaos:{subject}", 0, -1):
+            seq, _, at = text(raw).partition(":")
+            runs.append((int(seq), float(at)))
+        out[subject] = runs
+    return out
+
+
+def check(sent: Sent, ran: dict[str, list[tuple[int, float]]]) -> dict[str, int]:
+    processed = duplicates = violations = lost = 0
+    for subject, acked in sent.acked.items():
+        seqs = [seq for seq, _ in ran.get(subject, [])]
+        counts = Counter(seqs)
+        processed += sum(1 for seq, _ in acked if seq in counts)
+        duplicates += sum(c - 1 for c in counts.values())
+        lost += sum(1 for seq, _ in acked if seq not in counts)
+        newest = -1
+        for seq in seqs:
+            if seq < newest:
+                violations += 1
+            newest = max(newest, seq)
+    return {
+        "processed": processed,
+        "duplicates": duplicates,
+        "violations": violations,
+        "lost": lost,
+    }
+
+
+def delays(sent: Sent, ran: dict[str, list[tuple[int, float]]]) -> list[tuple[float, float]]:
+    """(acknowledged at, seconds until first handled) of every processed event."""
+    out = []
+    for subject, acked in sent.acked.items():
+        first: dict[int, float] = {}
+        for seq, at in ran.get(subject, []):
+            first.setdefault(seq, at)
+        out += [(at, first[seq] - at) for seq, at in acked if seq in first]
+    return out
+
+
+def explain_lost(redis: Redis, sent: Sent, ran: dict[str, list[tuple[int, float]]]) -> None:
+    """Where the lost events' lanes stand, for the first few returns with one."""
+    shown = 0
+    for subject, acked in sent.acked.items():
+        done = {seq for seq, _ in ran.get(subject, [])}
+        missing = [seq for seq, _ in acked if seq not in done]
+        if not missing or shown == 5:
+            continue
+        shown += 1
+        state = redis.hgetall(f"rh:lanestate:chaos.recorder:{subject}")
+        owner = text(state.get(b"owner", b"")).split(":", 1)[0]
+        job = redis.hgetall(f"rq:job:{owner}") if owner else {}
+        print(
+            f"lost on {subject}: seq {missing[:5]}; lane length "
+            f"{redis.llen(f'rh:lane:chaos.recorder:{subject}')}, state "
+            f"{ {text(k): text(v) for k, v in state.items()} }, owner job status "
+            f"{text(job.get(b'status', b'gone'))}"
+        )
+    print({k: redis.zcard(f"rq:{k}:redo-hooks") for k in ("wip", "scheduled", "failed")})
+    print("queued", redis.llen("rq:queue:redo-hooks"), "runs sets", redis.keys("rh:runs:*"))
+
+
+def inject(
+    name: str,
+    *,
+    workers: list[subprocess.Popen[bytes]],
+    server: RedisServer,
+    redis: Redis,
+    env: dict[str, str],
+    args: argparse.Namespace,
+) -> None:
+    """One scheduled fault, ended when this returns."""
+    if name.startswith("whole"):
+        victim = random.randrange(len(workers))
+        os.killpg(workers[victim].pid, signal.SIGKILL)
+        workers[victim].wait()
+        time.sleep(1)
+        workers[victim] = start_worker(env, args.concurrency)
+    elif name.startswith("Redis"):
+        server.stop()
+        time.sleep(2)
+        server.start()
+    else:
+        used = int(redis.info("memory")["used_memory"])
+        redis.config_set("maxmemory", int(used * 1.02 / 0.9))
+        time.sleep(args.squeeze)
+        redis.config_set("maxmemory", 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60, help="seconds of posting")
+    parser.add_argument("--rate", type=float, default=100, help="events per second offered")
+    parser.add_argument("--workers", type=int, default=2, help="worker parents")
+    parser.add_argument("--concurrency", type=int, default=2, help="processes per worker")
+    parser.add_argument("--returns", type=int, default=40)
+    parser.add_argument("--posters", type=int, default=4, help="client threads")
+    parser.add_argument("--kill-every", type=float, default=6.0, help="seconds between kills")
+    parser.add_argument("--gil-events", type=int, default=3, help="events that hold the GIL")
+    parser.add_argument("--gil-seconds", type=int, default=15)
+    parser.add_argument("--squeeze", type=float, default=8.0, help="seconds of tight memory")
+    parser.add_argument("--drain", type=float, default=180, help="seconds allowed at the end")
+    parser.add_argument("--port", type=int, default=8798)
+    parser.add_argument(
+        "--faults",
+        default="kills,whole,redis,memory",
+        help="which faults, comma-separated (kills,whole,redis,memory), or none",
+    )
+    args = parser.parse_args()
+    expected = int(args.duration * args.rate)
+    gil_every = max(1, expected // max(args.gil_events, 1)) if args.gil_events else 0
+
+    with RedisServer(appendonly=True) as server:
+        redis = Redis.from_url(server.url, socket_timeout=5)
+        env = child_env(
+            REDO_HOOKS_REDIS_URL=server.url,
+            REDO_HOOKS_SECRETS=SECRET,
+            REDO_HOOKS_BACKOFF="0.2",
+            CHAOS_GIL_EVERY=str(gil_every),
+            CHAOS_GIL_SECONDS=str(args.gil_seconds),
+        )
+        url = f"http://127.0.0.1:{args.port}"
+        receiver = start([*CLI, "serve", APP, "--port", str(args.port)], env, url + "/healthz")
+        workers = [start_worker(env, args.concurrency) for _ in range(args.workers)]
+        subjects = [f"ret-{r}" for r in range(args.returns)]
+        sent = Sent(acked={s: [] for s in subjects})
+        faults: list[Fault] = []
+        started = time.monotonic()
+        stop_at = started + args.duration
+        counter = iter(range(10**9))
+
+        def post_loop(index: int) -> None:
+            mine = [s for n, s in enumerate(subjects) if n % args.posters == index]
+            interval = args.posters / args.rate
+            next_at = time.monotonic() + interval * index / args.posters
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {SECRET}"}, timeout=10
+            ) as client:
+                while time.monotonic() < stop_at:
+                    subject = random.choice(mine)
+                    with sent.lock:
+                        seq = next(counter)
+                    kind = "created" if not sent.acked[subject] else "updated"
+                    try:
+                        status = client.post(
+                            "/", content=sample_body(kind, subject=subject, seq=seq)
+                        ).status_code
+                    except httpx.TransportError:
+                        status = 0
+                    with sent.lock:
+                        if status == 202:
+                            sent.acked[subject].append((seq, time.time()))
+                        else:
+                            sent.refused.append(time.time())
+                    next_at += interval
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+
+        posters = [threading.Thread(target=post_loop, args=(i,)) for i in range(args.posters)]
+        for poster in posters:
+            poster.start()
+
+        chosen = set(args.faults.split(","))
+        schedule = [
+            (at, name)
+            for at, key, name in [
+                (0.3, "whole", "whole worker SIGKILLed"),
+                (0.5, "redis", "Redis restarted"),
+                (0.7, "memory", "maxmemory squeezed"),
+            ]
+            if key in chosen
+        ]
+        next_kill = started + args.kill_every if "kills" in chosen else float("inf")
+        while time.monotonic() < stop_at:
+            now = time.monotonic()
+            if schedule and now >= started + schedule[0][0] * args.duration:
+                _, name = schedule.pop(0)
+                faults.append(Fault(name, time.time()))
+                inject(name, workers=workers, server=server, redis=redis, env=env, args=args)
+            elif now >= next_kill:
+                next_kill = now + args.kill_every
+                parent = random.choice(workers)
+                alive = children(parent.pid)
+                if alive:
+                    faults.append(Fault("worker process SIGKILLed", time.time()))
+                    os.kill(random.choice(alive), signal.SIGKILL)
+            time.sleep(0.1)
+        for poster in posters:
+            poster.join()
+        posting_ended = time.monotonic()
+
+        while time.monotonic() < posting_ended + args.drain:
+            try:
+                if check(sent, handled(redis, subjects))["lost"] == 0:
+                    break
+            except RedisError:
+                pass
+            time.sleep(1)
+        drained_in = time.monotonic() - posting_ended
+        for process in workers:
+            stop(process)
+        stop(receiver)
+        ran = handled(redis, subjects)
+        result = check(sent, ran)
+        dead = redis.zcard("rh:dead:ids")
+        if result["lost"]:
+            explain_lost(redis, sent, ran)
+        redis.close()
+
+    acked = sum(len(a) for a in sent.acked.values())
+    waits = delays(sent, ran)
+    median = statistics.median(d for _, d in waits) if waits else 0.0
+    print()
+    print(
+        f"chaos: {args.duration:.0f} s at {args.rate:.0f} events/s offered, {args.workers} "
+        f"workers x {args.concurrency} processes, {args.gil_events} events holding the GIL "
+        f"{args.gil_seconds} s; drained {drained_in:.0f} s after posting stopped"
+    )
+    print(
+        table(
+            [
+                "acknowledged",
+                "not acknowledged",
+                "processed",
+                "lost",
+                "duplicated",
+                "order violations",
+                "dead letters",
+            ],
+            [
+                [
+                    acked,
+                    len(sent.refused),
+                    result["processed"],
+                    result["lost"],
+                    result["duplicates"],
+                    result["violations"],
+                    dead,
+                ]
+            ],
+        )
+    )
+    calm = [d for at, d in waits if not faults or at < faults[0].at]
+    rows = []
+    for n, fault in enumerate(faults):
+        # Until the next fault, at most WINDOW s: each fault's own effect.
+        end = min(fault.at + WINDOW, faults[n + 1].at if n + 1 < len(faults) else float("inf"))
+        after = [d for at, d in waits if fault.at <= at < end]
+        refused = sum(1 for at in sent.refused if fault.at <= at < end)
+        rows.append(
+            [
+                fault.name,
+                f"{fault.at - faults[0].at:.0f}" if faults else "0",
+                refused,
+                f"{max(after):.1f}" if after else "-",
+            ]
+        )
+    print(
+        table(
+            [
+                "fault",
+                "at s (from the first)",
+                "not acknowledged after it",
+                "time to recover s (worst wait of the events acked after it)",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"wait from acknowledgement to handled: median {median:.2f} s; before the first "
+        f"fault {statistics.median(calm) if calm else 0.0:.2f} s (median), "
+        f"{max(calm) if calm else 0.0:.2f} s (worst)"
+    )
+
+
+if __name__ == "__main__":
+    main()
