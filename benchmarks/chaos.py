@@ -46,22 +46,27 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from redo_hooks.store.replies import text
-from redo_hooks.testing import RedisServer, sample_body
+from redo_hooks.testing import RedisServer, sample_body, wait_for
 
 from .common import SECRET, child_env, python, start, stop, table
 
 APP = "benchmarks.chaos_app:hooks"
-CLI = [python(), "-m", "redo_hooks.cli", "--log-level", "ERROR"]
+CLI = [python(), "-m", "redo_hooks.cli", "--log-level", "WARNING"]
 #: Seconds after a fault whose acknowledged events count towards its recovery.
 WINDOW = 10.0
 
 
+#: Where the workers' log lines go (``--logs``); None: nowhere.
+LOGS: Path | None = None
+
+
 def start_worker(env: dict[str, str], concurrency: int) -> subprocess.Popen[bytes]:
+    stderr = subprocess.DEVNULL if LOGS is None else (LOGS / "workers.log").open("ab")
     return subprocess.Popen(
         [*CLI, "worker", APP, "--concurrency", str(concurrency)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,  # its own group: the whole worker can be killed at once
     )
 
@@ -148,7 +153,32 @@ def explain_lost(redis: Redis, sent: Sent, ran: dict[str, list[tuple[int, float]
             f"{text(job.get(b'status', b'gone'))}"
         )
     print({k: redis.zcard(f"rq:{k}:redo-hooks") for k in ("wip", "scheduled", "failed")})
+    now = time.time()
+    for member in redis.zrange("rq:wip:redo-hooks", 0, -1):
+        score = float(redis.zscore("rq:wip:redo-hooks", text(member)) or 0)
+        print(f"running: {text(member)}, heartbeat ends in {score - now:.0f} s")
+    print(
+        "frozen:",
+        redis.zrange("rh:frozen", 0, -1),
+        "intermediate:",
+        redis.lrange("rq:queue:redo-hooks:intermediate", 0, -1),
+    )
     print("queued", redis.llen("rq:queue:redo-hooks"), "runs sets", redis.keys("rh:runs:*"))
+
+
+def print_timeline(waits: list[tuple[float, float]], faults: list[Fault]) -> None:
+    """Per 5 s: events acknowledged, events handled (first runs), faults."""
+    start = min(at for at, _ in waits)
+    acked: Counter[int] = Counter(int((at - start) // 5) for at, _ in waits)
+    done: Counter[int] = Counter(int((at + wait - start) // 5) for at, wait in waits)
+    marks: dict[int, list[str]] = {}
+    for fault in faults:
+        marks.setdefault(int((fault.at - start) // 5), []).append(fault.name)
+    rows = [
+        [f"{5 * n}-{5 * n + 5}", acked[n], done[n], ", ".join(marks.get(n, []))]
+        for n in range(max([*acked, *done]) + 1)
+    ]
+    print(table(["s", "acknowledged", "handled", "faults"], rows))
 
 
 def inject(
@@ -178,7 +208,8 @@ def inject(
         redis.config_set("maxmemory", 0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, int]:
+    """Run, print the report, and return the outcome's counts."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=float, default=60, help="seconds of posting")
     parser.add_argument("--rate", type=float, default=100, help="events per second offered")
@@ -192,12 +223,18 @@ def main() -> None:
     parser.add_argument("--squeeze", type=float, default=8.0, help="seconds of tight memory")
     parser.add_argument("--drain", type=float, default=180, help="seconds allowed at the end")
     parser.add_argument("--port", type=int, default=8798)
+    parser.add_argument("--seed", type=int, default=1, help="for the kills' and posts' choices")
+    parser.add_argument("--timeline", action="store_true", help="events per 5 s, and faults")
+    parser.add_argument("--logs", type=Path, help="directory for the workers' log lines")
     parser.add_argument(
         "--faults",
         default="kills,whole,redis,memory",
         help="which faults, comma-separated (kills,whole,redis,memory), or none",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    random.seed(args.seed)
+    global LOGS
+    LOGS = args.logs
     expected = int(args.duration * args.rate)
     gil_every = max(1, expected // max(args.gil_events, 1)) if args.gil_events else 0
 
@@ -213,6 +250,13 @@ def main() -> None:
         url = f"http://127.0.0.1:{args.port}"
         receiver = start([*CLI, "serve", APP, "--port", str(args.port)], env, url + "/healthz")
         workers = [start_worker(env, args.concurrency) for _ in range(args.workers)]
+        # Every worker process ready before the first event (a job gathers
+        # every return's lanes while no worker takes it).
+        wait_for(
+            lambda: redis.scard("rq:workers") >= args.workers * args.concurrency,
+            60,
+            "the worker processes to start",
+        )
         subjects = [f"ret-{r}" for r in range(args.returns)]
         sent = Sent(acked={s: [] for s in subjects})
         faults: list[Fault] = []
@@ -297,6 +341,22 @@ def main() -> None:
             explain_lost(redis, sent, ran)
         redis.close()
 
+    report(args, sent=sent, ran=ran, faults=faults, result=result, dead=dead, drained=drained_in)
+    return {**result, "acknowledged": sum(len(a) for a in sent.acked.values()), "dead": dead}
+
+
+def report(
+    args: argparse.Namespace,
+    *,
+    sent: Sent,
+    ran: dict[str, list[tuple[int, float]]],
+    faults: list[Fault],
+    result: dict[str, int],
+    dead: int,
+    drained: float,
+) -> None:
+    """The tables: the outcome, each fault's cost, and the waits."""
+    drained_in = drained
     acked = sum(len(a) for a in sent.acked.values())
     waits = delays(sent, ran)
     median = statistics.median(d for _, d in waits) if waits else 0.0
@@ -356,6 +416,8 @@ def main() -> None:
             rows,
         )
     )
+    if args.timeline and waits:
+        print_timeline(waits, faults)
     print(
         f"wait from acknowledgement to handled: median {median:.2f} s; before the first "
         f"fault {statistics.median(calm) if calm else 0.0:.2f} s (median), "

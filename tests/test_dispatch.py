@@ -20,6 +20,7 @@ from redo_hooks.ops.status import snapshot as status_snapshot
 from redo_hooks.store import lua
 from redo_hooks.store.events import unpack_body
 from redo_hooks.store.keys import Keys
+from redo_hooks.store.replies import text
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
 
 from .conftest import MakeHooks, as_bytes
@@ -290,6 +291,24 @@ def test_a_lane_whose_job_was_deleted_by_hand_is_rescued(
     # Worker maintenance found ret-a's lane owned by a job that no longer
     # exists and gave it to a new one.
     assert sorted(ran) == ["ret-a", "ret-b"]
+
+
+def test_a_job_taken_from_the_queue_is_given_no_more_lanes(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Taken, not started (its worker frozen): new returns go to a new job, not wait for it."""
+    hooks = make_hooks()
+    hooks.add(lambda event: None, "return", name="h")
+    deliver(hooks, sample_body(subject="ret-a"))
+    deliver(hooks, sample_body(subject="ret-b"))  # gathered by the same queued job
+    (taken,) = [text(j) for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
+    assert redis.lrange(f"rh:joblanes:{taken}", 0, -1) == [b"ret-a", b"ret-b"]
+    # What a worker's blocking dequeue does, served while its process is frozen.
+    redis.lmove("rq:queue:redo-hooks", "rq:queue:redo-hooks:intermediate", "LEFT", "RIGHT")
+    deliver(hooks, sample_body(subject="ret-c"))
+    assert redis.lrange(f"rh:joblanes:{taken}", 0, -1) == [b"ret-a", b"ret-b"]
+    (fresh,) = [text(j) for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
+    assert redis.hget("rh:lanestate:h:ret-c", "owner") == fresh.encode() != taken.encode()
 
 
 def test_a_lane_whose_job_failed_for_good_dead_letters_its_head_and_moves_on(

@@ -7,6 +7,7 @@ import signal
 
 from redis import Redis
 
+from redo_hooks.dispatch.supervisor import beat_alive
 from redo_hooks.testing import deliver, sample_body, wait_for
 
 from . import crash_app, kill_app
@@ -64,3 +65,17 @@ def test_a_child_killed_mid_handler_has_its_job_rerun_without_waiting_for_the_he
     finally:
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=30) == 0
+
+
+def test_a_process_beat_unlists_an_execution_it_no_longer_runs(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Redis was lost as a job slot ended: its parent must not vouch for that job forever."""
+    hooks = make_hooks(heartbeat_ttl=2)
+    redis.sadd("rh:runs:p", "gone-job:0123")  # its SREM never reached Redis
+    stop = beat_alive(hooks.settings, "rh:runs:p")
+    try:
+        wait_for(lambda: not redis.sismember("rh:runs:p", "gone-job:0123"), 10, "it to be unlisted")
+        assert redis.exists("rh:runs:p:alive")  # and the process says it runs Python
+    finally:
+        stop.set()

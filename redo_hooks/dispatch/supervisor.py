@@ -43,6 +43,7 @@ from ..backoff import exponential
 from ..settings import Settings
 from ..store.connections import redis_client
 from ..store.keys import Keys
+from ..store.rq_internals import forget_ended
 from ..store.rq_registries import abandon, vouch
 from .counters import RESPAWNS
 from .runtime import App
@@ -231,22 +232,32 @@ def _child(hooks: App, options: WorkerOptions, parent: int) -> None:
     raise SystemExit(work(hooks, options))
 
 
-def beat_alive(settings: Settings, runs_key: str) -> None:
+def beat_alive(settings: Settings, runs_key: str) -> threading.Event:
     """Say, from a thread, every quarter of ``heartbeat_ttl``, that this process runs Python.
 
     When a handler holds the GIL, the key lapses and the parent lists this
-    process as frozen (``Supervisor.note_frozen``).
+    process as frozen (``Supervisor.note_frozen``). The same beat unlists
+    executions this process no longer runs (``forget_ended``). Set the
+    returned event to stop.
     """
     client = redis_client(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     key = Keys.alive(runs_key)
+
+    done = threading.Event()
 
     def beat() -> None:
         while True:
             with contextlib.suppress(RedisError, OSError):  # the parent keeps vouching
                 client.set(key, 1, ex=settings.heartbeat_ttl)
-            time.sleep(settings.heartbeat_ttl / 4)
+                # An execution whose end Redis missed (lost meanwhile) is
+                # unlisted, so its parent stops vouching for it.
+                forget_ended(client, runs_key)
+            if done.wait(settings.heartbeat_ttl / 4):
+                client.close()
+                return
 
     threading.Thread(target=beat, name="redo-hooks-alive", daemon=True).start()
+    return done
 
 
 #: prctl(2) option: the signal this process gets when its parent dies.

@@ -33,7 +33,7 @@ from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
-from ..store.rq_internals import MaintainedQueue, WorkerBase, forget_ended
+from ..store.rq_internals import MaintainedQueue, WorkerBase
 from ..store.rq_registries import earliest_scheduled, scheduled_job_ids, take_due
 from .lanes import bind
 from .rescue import rescue_orphaned_lanes
@@ -265,8 +265,6 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: _StopSi
         stop.worker = None
         try:
             worker, runtime = build(hooks, process, options.runs_key)
-            if options.runs_key is not None and failures:
-                forget_ended(runtime.connection, options.runs_key)
             worker.grace_period = options.grace_period
             stop.worker = worker
             if stop.asked.is_set():

@@ -211,8 +211,8 @@ def forget_ended(connection: Redis, runs_key: str) -> int:
     """(11) Unlist the executions this process no longer runs; return how many.
 
     An execution stays listed if Redis was lost as it ended; its parent would
-    then vouch for a job nobody runs, and it would never be re-run. A worker
-    built after a lost connection calls this first.
+    then vouch for a job nobody runs, and it would never be re-run. The
+    process's own beat calls this every quarter of ``heartbeat_ttl``.
     """
     ended = {text(m) for m in connection.smembers(runs_key)} - _RUNNING
     if ended:
@@ -240,6 +240,8 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     #: (11) The set this worker lists its running executions in, for the
     #: parent process to renew their heartbeats; None: unsupervised.
     runs_key: str | None = None
+    #: (11) The execution this worker listed there and is running.
+    listed: str | None = None
 
     def for_thread(self) -> None:
         """(9) Make this worker fit to run in a thread other than the main one."""
@@ -333,8 +335,9 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         """(11) RQ's execution record, then its listing for the parent's heartbeats."""
         execution = super().prepare_execution(job)
         if self.runs_key is not None:
-            _RUNNING.add(execution.composite_key)
-            self.connection.sadd(self.runs_key, execution.composite_key)
+            self.listed = execution.composite_key
+            _RUNNING.add(self.listed)
+            self.connection.sadd(self.runs_key, self.listed)
         return execution
 
     def execute_job(self, job: Job, queue: Queue) -> None:
@@ -350,13 +353,14 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
             self.running = None
             done.set()
             beats.join()
-            execution = self.execution
-            if self.runs_key is not None and execution is not None:
-                _RUNNING.discard(execution.composite_key)
+            # (RQ has dropped self.execution by now: the listing is kept aside.)
+            listed, self.listed = self.listed, None
+            if self.runs_key is not None and listed is not None:
+                _RUNNING.discard(listed)
                 try:
-                    self.connection.srem(self.runs_key, execution.composite_key)
+                    self.connection.srem(self.runs_key, listed)
                 except (RedisError, OSError):  # unlisted later, by forget_ended
-                    self.log.warning("could not unlist execution %s", execution.composite_key)
+                    self.log.warning("could not unlist execution %s", listed)
 
     def _beat(self, job: Job, done: threading.Event) -> None:
         while not done.wait(self.heartbeat_ttl / 4):

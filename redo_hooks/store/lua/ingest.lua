@@ -63,9 +63,13 @@ end
 local function owner_for(t)
   local open_key = open_p .. names[t]
   local open = redis.call('GET', open_key)
+  -- Still waiting in the queue (looked for among its newest entries): a job
+  -- a worker has taken, even one it has not started yet (a process frozen by
+  -- a GIL-holding handler, whose blocked wait Redis served), gets no more
+  -- lanes, or it would gather every idle return until that worker runs.
   if open and redis.call('LLEN', joblanes_p .. open) < cap
-      and redis.call('EXISTS', job_p .. open) == 1 then
-    return open  -- (a job deleted by hand, e.g. `rq empty`, is not reused)
+      and redis.call('LPOS', KEYS[1], open, 'RANK', -1, 'MAXLEN', 64) then
+    return open
   end
   -- The caller's fresh id; if this call already used it (the job it opened
   -- filled up), a suffix keeps the next one unique.
