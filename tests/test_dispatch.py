@@ -393,6 +393,31 @@ def test_a_rerun_of_a_job_fences_out_the_earlier_run(make_hooks: MakeHooks, redi
     assert next_as("second") == b"event"
 
 
+def test_a_claim_reads_each_lane_s_head_as_its_first_step_would(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """One round trip for every lane's first step: the same answer lane_next gives."""
+    hooks = make_hooks()
+    hooks.add(lambda event: None, "return", name="h")
+    deliver(hooks, sample_body(subject="ret-x", seq=0))
+    deliver(hooks, sample_body(subject="ret-x", seq=1))
+    deliver(hooks, sample_body(subject="ret-y", seq=2), store="shop-9")
+    job_id = text(redis.lrange("rq:queue:redo-hooks", 0, -1)[0])
+    k = Keys()
+    claimed = redis.register_script(lua.source("job_claim"))(
+        keys=[k.open("h"), k.job_lanes(job_id)],
+        args=[job_id, f"{job_id}:run", k.lane_state("h", ""), k.lane("h", ""), k.event_prefix],
+    )
+    lane_next = redis.register_script(lua.source("lane_next"))
+    for n, subject in enumerate(["ret-x", "ret-y"]):
+        first = lane_next(
+            keys=[k.lane("h", subject), k.lane_state("h", subject), k.waiting, k.waiting_events],
+            args=[f"{job_id}:run", "", k.event_prefix, 60],
+        )
+        assert claimed[6 * n : 6 * n + 6] == [subject.encode(), *first[1:]]
+    assert claimed[6 * 1 + 5] == b"shop-9"
+
+
 def test_latest_only_skips_snapshots_older_than_the_newest_handled(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:

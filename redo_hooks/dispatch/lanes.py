@@ -38,21 +38,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 import uuid
 import zlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import structlog
 from pydantic import ValidationError
 from rq.job import get_current_job
 from rq.utils import now
 
-from ..backoff import exponential
-from ..errors import ConfigurationError, GiveUp, Retry
+from ..errors import ConfigurationError
 from ..models import ReturnEvent
 from ..store.connections import server_time
 from ..store.events import parse_json, unpack_body
@@ -60,6 +57,7 @@ from ..store.replies import text
 from ..store.rq_internals import lane_job
 from ..store.rq_registries import schedule
 from .context import HandlerContext
+from .failures import LaneFailures
 from .handlers import Handler
 from .runtime import Runtime
 
@@ -121,6 +119,7 @@ class LaneJob:
         self.job_id = owner or f"{job_id}:{uuid.uuid4().hex[:12]}"
         self.retries = rt.settings.retries if handler.retries is None else handler.retries
         self.started = time.monotonic()
+        self.heads: dict[str, list[Any]] = {}  # subject -> its first lane_next reply
         self.stats = {
             "lanes": 0,
             "processed": 0,
@@ -139,7 +138,7 @@ class LaneJob:
         once), a sync handler's runs on the process's thread pool
         (``sync_threads``). A lane's own steps stay strictly sequential.
         """
-        subjects = self.claim()
+        subjects = self.claim(heads=True)
         self.rt.run(self._run_lanes(subjects))
         self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
         return self.stats
@@ -161,14 +160,24 @@ class LaneJob:
                 renewing.cancel()
             self.rt.metrics.flush(self.rt.connection)  # on the loop, like every count
 
-    def claim(self) -> list[str]:
-        """Take this job's lanes under this run's owner token (``job_claim.lua``)."""
-        k = self.rt.keys
+    def claim(self, *, heads: bool = False) -> list[str]:
+        """Take this job's lanes under this run's owner token (``job_claim.lua``).
+
+        With ``heads``, each lane's head event comes too (``self.heads``), so
+        a lane's first step costs no round trip of its own.
+        """
+        k, name = self.rt.keys, self.handler.name
         reply = self.rt.script("job_claim")(
-            keys=[k.open(self.handler.name), k.job_lanes(self.rq_job_id)],
-            args=[self.rq_job_id, self.job_id, k.lane_state(self.handler.name, "")],
+            keys=[k.open(name), k.job_lanes(self.rq_job_id)],
+            args=[self.rq_job_id, self.job_id, k.lane_state(name, "")]
+            + ([k.lane(name, ""), k.event_prefix] if heads else ["", ""]),
         )
-        return [text(subject) for subject in reply]
+        if not heads:
+            return [text(subject) for subject in reply]
+        for n in range(0, len(reply), 6):
+            if text(reply[n + 1]):  # an empty lane's first step releases it, as usual
+                self.heads[text(reply[n])] = ["event", *reply[n + 1 : n + 6]]
+        return [text(subject) for subject in reply[::6]]
 
     def pass_on(self, delay: float) -> dict[str, int]:
         """Claim the lanes of a handler this worker lacks, and pass them on.
@@ -226,7 +235,7 @@ class LaneJob:
             pipe.execute()
 
 
-class Lane:
+class Lane(LaneFailures):
     """One lane's pass within a job."""
 
     def __init__(self, job: LaneJob, subject: str) -> None:
@@ -244,8 +253,9 @@ class Lane:
         stats["lanes"] += 1
         acked = ""
         processed = 0
+        reply: Any = self.job.heads.pop(self.subject, None)
         while True:
-            reply = self.next(acked)
+            reply = reply or self.next(acked)
             acked = ""
             status = text(reply[0])
             if status != "event":  # "empty" (released) or "lost" (not ours)
@@ -256,6 +266,7 @@ class Lane:
                 self.job.hand_off([self.subject], delay=0.0)
                 return
             outcome = await self.process(key, body if found else None, attempts, store)
+            reply = None
             rt.metrics.maybe_flush(rt.connection)
             if outcome == "ok":
                 acked = key
@@ -367,84 +378,3 @@ class Lane:
             return False
         newest = self.rt.connection.get(self.rt.keys.latest(self.handler.name, self.subject))
         return newest is not None and event.updated_at.timestamp() < float(text(newest))
-
-    def failed(self, key: str, exc: Exception, log: Any) -> str:
-        """Count a failed attempt; schedule a retry or dead-letter the event."""
-        error = f"{type(exc).__name__}: {exc}"
-        reply = self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id, error])
-        attempts, first_error = int(reply[0]), text(reply[1])
-        if attempts < 0:
-            return "retry"  # lost the lane meanwhile: stop, the owner carries on
-        retries = self.job.retries
-        if attempts <= retries and not isinstance(exc, GiveUp):
-            settings = self.rt.settings
-            base = settings.backoff if self.handler.backoff is None else self.handler.backoff
-            delay = exponential(attempts, base, settings.backoff_cap)
-            if isinstance(exc, Retry):
-                delay = exc.after
-            log.warning(
-                "handler_failed_will_retry", attempt=attempts, retry_in=round(delay, 3), error=error
-            )
-            self.job.hand_off([self.subject], delay=delay)
-            self.rt.metrics.retry(self.handler.name)
-            return "retry"
-        tb = traceback.format_exc()
-        park = self.handler.park
-        log.error(
-            "handler_failed_lane_parked" if park else "handler_failed_dead_lettered",
-            attempts=attempts,
-            error=error,
-        )
-        reason = "handler_gave_up" if isinstance(exc, GiveUp) else "handler_failed"
-        return self.dead_letter(
-            key, reason, error, tb, attempts, first_error=first_error, park=park
-        )
-
-    def dead_letter(
-        self,
-        key: str,
-        reason: str,
-        error: str,
-        tb: str,
-        attempts: int,
-        *,
-        first_error: str | None = None,
-        park: bool = False,
-    ) -> str:
-        """Move the head event to the dead-letter registry; the lane moves on.
-
-        With ``park``, the event stays at the head and the lane is held until
-        an operator retries or drops the dead letter (``lane_park.lua``).
-        """
-        dead_id = uuid.uuid4().hex
-        record = {
-            "id": dead_id,
-            "reason": reason,
-            "handler": self.handler.name,
-            "subject": self.subject,
-            "event_key": key,
-            "attempts": attempts,
-            "first_error": first_error or error,
-            "error": error,
-            "traceback": tb,
-            "dead_at": time.time(),
-            "parked": park,
-        }
-        k = self.rt.keys
-        moved = self.rt.script("lane_park" if park else "lane_dead")(
-            keys=[self.lane, self.state, k.dead, k.dead_ids, k.waiting, k.waiting_events],
-            args=[
-                self.job.job_id,
-                key,
-                dead_id,
-                orjson.dumps(record),
-                time.time(),
-                k.event_prefix,
-            ],
-        )
-        if int(moved):
-            self.rt.metrics.dead_letter(self.handler.name)
-            self.log.error(
-                "event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id, parked=park
-            )
-        return "parked" if park else "dead"

@@ -3,9 +3,14 @@
 -- KEYS[1]  <p>:open:<handler>    KEYS[2]  <p>:joblanes:<job id>
 -- ARGV[1]  job id     ARGV[2]  this execution's owner token (<job id>:<run>)
 -- ARGV[3]  lanestate prefix followed by the handler name and ':'
+-- ARGV[4]  lane prefix followed by the handler name and ':', to read each
+--          lane's head event at once ('' not to)     ARGV[5]  event key prefix
 --
 -- Returns the subjects of the lanes this run now owns, in the order they
--- were given to the job. Atomic with ingest: once claimed, no lane can be
+-- were given to the job; with ARGV[4], each followed by what lane_next.lua
+-- would answer for it now: the head event's key, body, attempts, found and
+-- store ('' for the key of an empty lane) -- one round trip for every lane's
+-- first step. Atomic with ingest: once claimed, no lane can be
 -- added to the job. Each lane still owned by the job (by its id, or by an
 -- earlier run of it that RQ gave up on as crashed) is fenced to this run's
 -- token, so an earlier run that is in fact still alive finds itself `lost`
@@ -21,6 +26,22 @@ for _, subject in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   if owner == ARGV[1] or (owner and string.sub(owner, 1, #prefix) == prefix) then
     redis.call('HSET', state, 'owner', ARGV[2])
     mine[#mine + 1] = subject
+    if ARGV[4] and ARGV[4] ~= '' then
+      local head = redis.call('LINDEX', ARGV[4] .. subject, 0)
+      if head then
+        local stored = redis.call('HMGET', ARGV[5] .. head, 'body', 'store')
+        local attempts = redis.call('HGET', state, 'attempts') or '0'
+        mine[#mine + 1] = head
+        mine[#mine + 1] = stored[1] or ''
+        mine[#mine + 1] = attempts
+        mine[#mine + 1] = stored[1] and 1 or 0
+        mine[#mine + 1] = stored[2] or ''
+      else
+        for _ = 1, 5 do
+          mine[#mine + 1] = ''
+        end
+      end
+    end
   end
 end
 return mine

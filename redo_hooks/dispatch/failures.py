@@ -1,0 +1,113 @@
+"""A lane's failures: a handler's error counted and retried, or the event dead-lettered.
+
+Mixed into ``lanes.Lane`` (the lane of one handler for one return); kept
+apart so the lane's happy path reads on its own.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from typing import Any
+
+import orjson
+
+from ..backoff import exponential
+from ..errors import GiveUp, Retry
+from ..store.replies import text
+from .handlers import Handler
+from .runtime import Runtime
+
+
+class LaneFailures:
+    """``failed`` and ``dead_letter`` for ``lanes.Lane``."""
+
+    rt: Runtime
+    job: Any  # lanes.LaneJob: its run's owner token, retries and hand-off
+    handler: Handler
+    subject: str
+    lane: str
+    state: str
+    log: Any
+
+    def failed(self, key: str, exc: Exception, log: Any) -> str:
+        """Count a failed attempt; schedule a retry or dead-letter the event."""
+        error = f"{type(exc).__name__}: {exc}"
+        reply = self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id, error])
+        attempts, first_error = int(reply[0]), text(reply[1])
+        if attempts < 0:
+            return "retry"  # lost the lane meanwhile: stop, the owner carries on
+        retries = self.job.retries
+        if attempts <= retries and not isinstance(exc, GiveUp):
+            settings = self.rt.settings
+            base = settings.backoff if self.handler.backoff is None else self.handler.backoff
+            delay = exponential(attempts, base, settings.backoff_cap)
+            if isinstance(exc, Retry):
+                delay = exc.after
+            log.warning(
+                "handler_failed_will_retry", attempt=attempts, retry_in=round(delay, 3), error=error
+            )
+            self.job.hand_off([self.subject], delay=delay)
+            self.rt.metrics.retry(self.handler.name)
+            return "retry"
+        tb = traceback.format_exc()
+        park = self.handler.park
+        log.error(
+            "handler_failed_lane_parked" if park else "handler_failed_dead_lettered",
+            attempts=attempts,
+            error=error,
+        )
+        reason = "handler_gave_up" if isinstance(exc, GiveUp) else "handler_failed"
+        return self.dead_letter(
+            key, reason, error, tb, attempts, first_error=first_error, park=park
+        )
+
+    def dead_letter(
+        self,
+        key: str,
+        reason: str,
+        error: str,
+        tb: str,
+        attempts: int,
+        *,
+        first_error: str | None = None,
+        park: bool = False,
+    ) -> str:
+        """Move the head event to the dead-letter registry; the lane moves on.
+
+        With ``park``, the event stays at the head and the lane is held until
+        an operator retries or drops the dead letter (``lane_park.lua``).
+        """
+        dead_id = uuid.uuid4().hex
+        record = {
+            "id": dead_id,
+            "reason": reason,
+            "handler": self.handler.name,
+            "subject": self.subject,
+            "event_key": key,
+            "attempts": attempts,
+            "first_error": first_error or error,
+            "error": error,
+            "traceback": tb,
+            "dead_at": time.time(),
+            "parked": park,
+        }
+        k = self.rt.keys
+        moved = self.rt.script("lane_park" if park else "lane_dead")(
+            keys=[self.lane, self.state, k.dead, k.dead_ids, k.waiting, k.waiting_events],
+            args=[
+                self.job.job_id,
+                key,
+                dead_id,
+                orjson.dumps(record),
+                time.time(),
+                k.event_prefix,
+            ],
+        )
+        if int(moved):
+            self.rt.metrics.dead_letter(self.handler.name)
+            self.log.error(
+                "event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id, parked=park
+            )
+        return "parked" if park else "dead"
