@@ -48,7 +48,7 @@ from redis.exceptions import RedisError
 from redo_hooks.store.replies import text
 from redo_hooks.testing import RedisServer, sample_body, wait_for
 
-from .common import SECRET, child_env, python, start, stop, table
+from .common import SECRET, child_env, outcome, python, start, start_posters, stop, table
 
 APP = "benchmarks.chaos_app:hooks"
 CLI = [python(), "-m", "redo_hooks.cli", "--log-level", "WARNING"]
@@ -103,24 +103,10 @@ def handled(redis: Redis, subjects: list[str]) -> dict[str, list[tuple[int, floa
 
 
 def check(sent: Sent, ran: dict[str, list[tuple[int, float]]]) -> dict[str, int]:
-    processed = duplicates = violations = lost = 0
-    for subject, acked in sent.acked.items():
-        seqs = [seq for seq, _ in ran.get(subject, [])]
-        counts = Counter(seqs)
-        processed += sum(1 for seq, _ in acked if seq in counts)
-        duplicates += sum(c - 1 for c in counts.values())
-        lost += sum(1 for seq, _ in acked if seq not in counts)
-        newest = -1
-        for seq in seqs:
-            if seq < newest:
-                violations += 1
-            newest = max(newest, seq)
-    return {
-        "processed": processed,
-        "duplicates": duplicates,
-        "violations": violations,
-        "lost": lost,
-    }
+    return outcome(
+        {subject: [seq for seq, _ in acked] for subject, acked in sent.acked.items()},
+        {subject: [seq for seq, _ in runs] for subject, runs in ran.items()},
+    )
 
 
 def delays(sent: Sent, ran: dict[str, list[tuple[int, float]]]) -> list[tuple[float, float]]:
@@ -264,35 +250,25 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         stop_at = started + args.duration
         counter = iter(range(10**9))
 
-        def post_loop(index: int) -> None:
-            mine = [s for n, s in enumerate(subjects) if n % args.posters == index]
-            interval = args.posters / args.rate
-            next_at = time.monotonic() + interval * index / args.posters
-            with httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {SECRET}"}, timeout=10
-            ) as client:
-                while time.monotonic() < stop_at:
-                    subject = random.choice(mine)
-                    with sent.lock:
-                        seq = next(counter)
-                    kind = "created" if not sent.acked[subject] else "updated"
-                    try:
-                        status = client.post(
-                            "/", content=sample_body(kind, subject=subject, seq=seq)
-                        ).status_code
-                    except httpx.TransportError:
-                        status = 0
-                    with sent.lock:
-                        if status == 202:
-                            sent.acked[subject].append((seq, time.time()))
-                        else:
-                            sent.refused.append(time.time())
-                    next_at += interval
-                    time.sleep(max(0.0, next_at - time.monotonic()))
+        def post(client: httpx.Client, subject: str) -> None:
+            with sent.lock:
+                seq = next(counter)
+            kind = "created" if not sent.acked[subject] else "updated"
+            try:
+                status = client.post(
+                    "/", content=sample_body(kind, subject=subject, seq=seq)
+                ).status_code
+            except httpx.TransportError:
+                status = 0
+            with sent.lock:
+                if status == 202:
+                    sent.acked[subject].append((seq, time.time()))
+                else:
+                    sent.refused.append(time.time())
 
-        posters = [threading.Thread(target=post_loop, args=(i,)) for i in range(args.posters)]
-        for poster in posters:
-            poster.start()
+        posters = start_posters(
+            url, subjects, posters=args.posters, rate=args.rate, until=stop_at, post=post
+        )
 
         chosen = set(args.faults.split(","))
         schedule = [

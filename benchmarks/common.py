@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx2 as httpx
@@ -120,3 +124,65 @@ def _fmt(value: object) -> str:
 
 def python() -> str:
     return sys.executable
+
+
+def outcome(sent: dict[str, list[int]], ran: dict[str, list[int]]) -> dict[str, int]:
+    """What happened to the events sent, per return, from the order they ran in.
+
+    ``sent``: each return's acknowledged seqs; ``ran``: each return's seqs in
+    the order the handler recorded them. Processed: acknowledged and run;
+    lost: acknowledged, never run; duplicates: runs beyond the first (allowed:
+    at-least-once); violations: a run after a later event of its return had run.
+    """
+    processed = duplicates = violations = lost = 0
+    for subject, seqs in sent.items():
+        runs = ran.get(subject, [])
+        counts = Counter(runs)
+        processed += sum(1 for s in seqs if s in counts)
+        duplicates += sum(c - 1 for c in counts.values())
+        lost += sum(1 for s in seqs if s not in counts)
+        newest = -1
+        for s in runs:
+            if s < newest:
+                violations += 1
+            newest = max(newest, s)
+    return {
+        "processed": processed,
+        "duplicates": duplicates,
+        "violations": violations,
+        "lost": lost,
+    }
+
+
+def start_posters(
+    url: str,
+    subjects: Sequence[str],
+    *,
+    posters: int,
+    rate: float,
+    until: float,
+    post: Callable[[httpx.Client, str], None],
+) -> list[threading.Thread]:
+    """``posters`` threads calling ``post(client, subject)`` at ``rate`` in all until ``until``.
+
+    Each thread owns a share of the returns (so a return's events go one
+    after another, as Redo sends them) and paces itself to its share of the
+    rate; ``until`` is a ``time.monotonic()`` deadline. Join the threads.
+    """
+
+    def loop(index: int) -> None:
+        mine = [s for n, s in enumerate(subjects) if n % posters == index]
+        interval = posters / rate
+        next_at = time.monotonic() + interval * index / posters
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {SECRET}"}, timeout=10
+        ) as client:
+            while time.monotonic() < until:
+                post(client, random.choice(mine))
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(posters)]
+    for thread in threads:
+        thread.start()
+    return threads

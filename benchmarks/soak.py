@@ -24,14 +24,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections import Counter
 
 import httpx2 as httpx
 from redis import Redis
 
 from redo_hooks.testing import RedisServer, sample_body
 
-from .common import SECRET, child_env, python, start, stop, table
+from .common import SECRET, child_env, outcome, python, start, start_posters, stop, table
 
 APP = "benchmarks.soak_app:hooks"
 
@@ -46,24 +45,11 @@ def worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def check(redis: Redis, handler: str, sent: dict[str, list[int]]) -> dict[str, int]:
-    processed = duplicates = violations = lost = 0
-    for subject, seqs in sent.items():
-        ran = [int(x) for x in redis.lrange(f"soak:{handler}:{subject}", 0, -1)]
-        counts = Counter(ran)
-        processed += len(counts)
-        duplicates += sum(c - 1 for c in counts.values())
-        lost += sum(1 for s in seqs if s not in counts)
-        newest = -1
-        for s in ran:
-            if s < newest:
-                violations += 1
-            newest = max(newest, s)
-    return {
-        "processed": processed,
-        "duplicates": duplicates,
-        "violations": violations,
-        "lost": lost,
+    ran = {
+        subject: [int(x) for x in redis.lrange(f"soak:{handler}:{subject}", 0, -1)]
+        for subject in sent
     }
+    return outcome(sent, ran)
 
 
 def main() -> None:
@@ -108,40 +94,30 @@ def main() -> None:
         lock = threading.Lock()
         seq = 0
 
-        def post_loop(index: int) -> None:
+        def post(client: httpx.Client, subject: str) -> None:
             nonlocal acked, refused, seq
-            mine = [s for n, s in enumerate(sent) if n % args.posters == index]
-            interval = args.posters / args.rate
-            next_at = time.monotonic() + interval * index / args.posters
-            with httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {SECRET}"}, timeout=10
-            ) as client:
-                while time.monotonic() < stop_at:
-                    subject = random.choice(mine)
-                    with lock:
-                        n = seq
-                        seq += 1
-                    kind = "created" if not sent[subject] else "updated"
-                    body = sample_body(kind, subject=subject, seq=n)
-                    began = time.perf_counter()
-                    try:
-                        status = client.post("/", content=body).status_code
-                    except httpx.TransportError:
-                        status = 0
-                    took = time.perf_counter() - began
-                    with lock:
-                        if status == 202:
-                            acked += 1
-                            sent[subject].append(n)
-                            latencies.append(took)
-                        else:
-                            refused += 1
-                    next_at += interval
-                    time.sleep(max(0.0, next_at - time.monotonic()))
+            with lock:
+                n = seq
+                seq += 1
+            kind = "created" if not sent[subject] else "updated"
+            body = sample_body(kind, subject=subject, seq=n)
+            began = time.perf_counter()
+            try:
+                status = client.post("/", content=body).status_code
+            except httpx.TransportError:
+                status = 0
+            took = time.perf_counter() - began
+            with lock:
+                if status == 202:
+                    acked += 1
+                    sent[subject].append(n)
+                    latencies.append(took)
+                else:
+                    refused += 1
 
-        posters = [threading.Thread(target=post_loop, args=(i,)) for i in range(args.posters)]
-        for poster in posters:
-            poster.start()
+        posters = start_posters(
+            url, list(sent), posters=args.posters, rate=args.rate, until=stop_at, post=post
+        )
         while time.monotonic() < stop_at:
             time.sleep(random.uniform(0.5, 1.5) * args.kill_every)
             victim = random.randrange(len(workers))

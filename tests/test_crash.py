@@ -37,6 +37,17 @@ MAINTENANCE = 5
 BOUND = HEARTBEAT_TTL + 2 * MAINTENANCE
 
 
+def fast_env(redis_url: str, **extra: str) -> dict[str, str]:
+    """A worker's environment with a 2 s heartbeat and maintenance every second."""
+    return env(
+        redis_url,
+        SECRET,
+        REDO_HOOKS_HEARTBEAT_TTL="2",
+        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
+        **extra,
+    )
+
+
 def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
     make_hooks: MakeHooks, redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
@@ -91,9 +102,7 @@ def test_a_worker_killed_inside_maintenance_does_not_switch_crash_recovery_off(
     hooks.add(record, "return", name="crash.recorder")
     for n in range(2):
         assert deliver(hooks, sample_event("updated", subject="ret-m", seq=n))
-    environ = env(
-        redis_url, SECRET, REDO_HOOKS_HEARTBEAT_TTL="2", REDO_HOOKS_MAINTENANCE_INTERVAL="1"
-    )
+    environ = fast_env(redis_url)
     first = start_workers(APP, environ, "--burst")
     assert first.wait(timeout=60) == -signal.SIGKILL  # killed by its handler, mid-event 1
     # As if a worker had died inside a maintenance pass: the lock is held.
@@ -119,11 +128,8 @@ def test_a_handler_running_far_longer_than_the_heartbeat_is_never_started_twice(
     hooks.add(slow_record, "return", name="slow.recorder")
     for n in range(2):
         assert deliver(hooks, sample_event("updated", subject="ret-long", seq=n))
-    environ = env(
+    environ = fast_env(
         redis_url,
-        SECRET,
-        REDO_HOOKS_HEARTBEAT_TTL="2",
-        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
         SLOW_SECONDS="8",  # four times the heartbeat's lifetime
     )
     workers = [start_workers(SLOW_APP, environ) for _ in range(2)]  # another one watching
@@ -147,11 +153,8 @@ def test_a_handler_holding_the_gil_is_not_taken_for_dead(
     hooks.add(holds_the_gil, "return", name="slow.gil")
     for n in range(2):
         assert deliver(hooks, sample_event("updated", subject="ret-gil", seq=n))
-    environ = env(
+    environ = fast_env(
         redis_url,
-        SECRET,
-        REDO_HOOKS_HEARTBEAT_TTL="2",
-        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
         GIL_SECONDS="10",
     )
     workers = [start_workers(GIL_APP, environ) for _ in range(2)]
@@ -179,11 +182,8 @@ def test_a_job_a_frozen_process_took_is_not_run_elsewhere_meanwhile(
     """
     hooks = make_hooks()
     hooks.add(holds_the_gil, "return", name="slow.gil")
-    environ = env(
+    environ = fast_env(
         redis_url,
-        SECRET,
-        REDO_HOOKS_HEARTBEAT_TTL="2",
-        REDO_HOOKS_MAINTENANCE_INTERVAL="1",
         GIL_SECONDS="8",
         SLOW_SECONDS="6",
     )
