@@ -47,10 +47,12 @@ from ..store.rq_internals import forget_ended
 from ..store.rq_registries import abandon, vouch
 from .counters import RESPAWNS
 from .runtime import App
-from .worker import WorkerOptions, work
+from .worker import StopSignal, WorkerOptions, work
 
 log = structlog.get_logger("redo_hooks.dispatch.supervisor")
 
+#: The signals that stop a worker (warm, then cold).
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 #: A child that dies sooner than this after its start counts as dying young.
 YOUNG = 10.0
 #: Backoff before restarting a child that keeps dying young: base, cap (s).
@@ -114,7 +116,13 @@ class Supervisor:
         child = self.context.Process(
             target=_child, args=(self.hooks, options, os.getpid()), name=f"redo-hooks-worker-{slot}"
         )
-        child.start()
+        # Blocked across the fork: a stop signal reaches the child only once
+        # it has its own handler (it unblocks them), never the parent's.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            child.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         self.children[slot] = child
         self.started[slot] = time.monotonic()
 
@@ -224,12 +232,14 @@ class Supervisor:
 
 
 def _child(hooks: App, options: WorkerOptions, parent: int) -> None:
+    # First: a SIGTERM the parent passes on from now on is a clean stop.
+    stop = StopSignal()
+    stop.install()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     die_with_parent(parent)
     if options.runs_key is not None:
         beat_alive(hooks.settings, options.runs_key)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise SystemExit(work(hooks, options))
+    raise SystemExit(work(hooks, options, stop))
 
 
 def beat_alive(settings: Settings, runs_key: str) -> threading.Event:

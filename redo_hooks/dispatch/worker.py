@@ -204,7 +204,7 @@ def build(
     return LaneWorker.for_runtime(runtime), runtime
 
 
-class _StopSignal:
+class StopSignal:
     """SIGTERM/SIGINT while RQ's own handlers are not installed: a clean stop, never a kill.
 
     RQ registers a worker (so it looks started) a moment before it installs
@@ -228,13 +228,15 @@ class _StopSignal:
             self.worker.stop_soon()
 
 
-def work(hooks: App, options: WorkerOptions) -> int:
+def work(hooks: App, options: WorkerOptions, stop: StopSignal | None = None) -> int:
     """Run one worker in this process until stopped (or drained, in burst mode).
 
     The process's event loop and the app's worker lifespan are set up once,
-    and closed when the worker stops, whatever happens in between.
+    and closed when the worker stops, whatever happens in between. ``stop``:
+    one the caller installed earlier (a signal before this call still counts).
     """
-    stop = _StopSignal()
+    if stop is None:
+        stop = StopSignal()
     stop.install()
     process = WorkerLoop(hooks.worker_lifespan)
     try:
@@ -249,7 +251,7 @@ def work(hooks: App, options: WorkerOptions) -> int:
         process.close()
 
 
-def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: _StopSignal) -> int:
+def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSignal) -> int:
     """Workers one after another: RQ's loop, and a fresh one if Redis was lost.
 
     RQ's loop retries a lost connection only while it waits for a job; any
