@@ -332,7 +332,6 @@ def report(
     drained: float,
 ) -> None:
     """The tables: the outcome, each fault's cost, and the waits."""
-    drained_in = drained
     acked = sum(len(a) for a in sent.acked.values())
     waits = delays(sent, ran)
     median = statistics.median(d for _, d in waits) if waits else 0.0
@@ -340,7 +339,7 @@ def report(
     print(
         f"chaos: {args.duration:.0f} s at {args.rate:.0f} events/s offered, {args.workers} "
         f"workers x {args.concurrency} processes, {args.gil_events} events holding the GIL "
-        f"{args.gil_seconds} s; drained {drained_in:.0f} s after posting stopped"
+        f"{args.gil_seconds} s; drained {drained:.0f} s after posting stopped"
     )
     print(
         table(

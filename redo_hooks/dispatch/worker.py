@@ -151,19 +151,12 @@ class LaneWorker(WorkerBase):
             log.warning("stranded_job_rescue_held", frozen_processes=frozen)
         return frozen > 0
 
+    def on_stranded_rescued(self, job_id: str) -> None:
+        """A job a dead worker took but never started was failed, so that RQ runs it again."""
+        log.warning("stranded_job_rescued", job_id=job_id)
+
     def maintenance(self, queue: Queue) -> None:
-        """Rescue stranded jobs and orphaned lanes (after RQ's own maintenance).
-
-        A job taken from the queue but never started is rescued only while
-        no live worker process is frozen: it may be that process's, to be
-        started when it wakes (guarantee 6).
-        """
-
-        def rescued(job_id: str) -> None:
-            log.warning("stranded_job_rescued", job_id=job_id)
-
-        if not self.taken_jobs_may_be_alive():
-            self.rescue_stranded(queue, self.heartbeat_ttl, rescued)
+        """Rescue orphaned lanes (after RQ's maintenance and the stranded-job rescue)."""
         if self.runtime is not None:
             rescue_orphaned_lanes(self.runtime)
 

@@ -45,7 +45,7 @@ from ..store.connections import async_redis_client, is_sentinel
 from ..store.ingest import Ingestor, Routed
 from ..store.keys import Keys
 from .auth import Authenticator, BearerVerifier, CachedResolver, SecretResolver
-from .backpressure import MemoryGuard
+from .backpressure import check_eviction_policy
 from .body import parse_body
 from .contract import DUPLICATE_HEADER, openapi_document
 
@@ -67,7 +67,6 @@ class Receiver:
         self._authenticator: Authenticator | None = None
         self.keys = Keys(self.settings.key_prefix)
         self.metrics = ReceiverMetrics(self.keys, self.settings.queue)
-        self.memory = MemoryGuard(self.redis, timeout=self.settings.redis_timeout)
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None
 
@@ -121,7 +120,7 @@ class Receiver:
                 risk="an event acknowledged just before a failover can be lost",
                 fix="set REDO_HOOKS_MIN_REPLICAS_ACK=1 (min_replicas_ack)",
             )
-        await self.memory.refresh()  # and Redis' eviction policy (a warning)
+        await check_eviction_policy(self.redis(), self.settings.redis_timeout)
 
     async def close(self) -> None:
         """Close the Redis client."""

@@ -16,13 +16,12 @@ nothing of it is written, and Redo retries later.
 * **Backlog**: more than ``max_waiting_events`` events waiting in lanes.
 
 Redis must run with ``maxmemory-policy noeviction``: any other policy may
-evict stored events. :class:`MemoryGuard` warns at start-up otherwise.
+evict stored events. :func:`check_eviction_policy` warns at start-up otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import structlog
 from redis.asyncio import Redis as AsyncRedis
@@ -33,21 +32,12 @@ from ..store.memory import Memory, check_policy
 log = structlog.get_logger("redo_hooks.receiver.backpressure")
 
 
-class MemoryGuard:
-    """Reads Redis' memory settings once, at start-up, to warn about an evicting policy."""
-
-    def __init__(self, redis: Callable[[], AsyncRedis], *, timeout: float = 2.0) -> None:
-        self._redis = redis
-        self.timeout = timeout
-        self.memory: Memory | None = None
-
-    async def refresh(self) -> None:
-        """Read ``INFO memory`` and check the policy (errors leave the reading as it was)."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                info = await self._redis().info("memory")
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.debug("memory_check_failed", error=type(exc).__name__)
-            return
-        self.memory = Memory.from_info(info)
-        check_policy(self.memory, "receiver")
+async def check_eviction_policy(redis: AsyncRedis, timeout: float) -> None:
+    """At start-up: warn unless Redis refuses writes rather than evicting (errors: no warning)."""
+    try:
+        async with asyncio.timeout(timeout):
+            info = await redis.info("memory")
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.debug("memory_check_failed", error=type(exc).__name__)
+        return
+    check_policy(Memory.from_info(info), "receiver")

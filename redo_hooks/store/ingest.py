@@ -76,10 +76,8 @@ class IngestPlan:
             keys.metrics,
         ]
 
-    def build(
-        self, batch: Sequence[Routed], *, check_memory: bool = True
-    ) -> tuple[list[Any], list[Any]]:
-        """``(keys, args)`` for ``ingest.lua``; ``check_memory=False``: Redis has no maxmemory."""
+    def build(self, batch: Sequence[Routed]) -> tuple[list[Any], list[Any]]:
+        """``(keys, args)`` for ``ingest.lua``."""
         s, k = self._settings, self._keys
         index: dict[str, int] = {}
         templates: list[Any] = []
@@ -98,7 +96,7 @@ class IngestPlan:
         args: list[Any] = [
             s.dedupe_ttl,
             s.retention,
-            s.memory_high_water if check_memory else 0,
+            s.memory_high_water,
             rq_timestamp(),
             len(batch),
             len(index),

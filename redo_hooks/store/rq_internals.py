@@ -81,7 +81,6 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -378,13 +377,17 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         """Whether a job in the intermediate list may belong to a live (frozen) worker."""
         return False
 
+    def on_stranded_rescued(self, job_id: str) -> None:
+        """Called for each job :meth:`rescue_stranded` fails so that RQ runs it again."""
+
     def clean_registries(self) -> None:
         """(6) RQ's maintenance, then ours, under one lock.
 
-        RQ's own steps, but for the intermediate list's, which is skipped
-        while :meth:`taken_jobs_may_be_alive`: a live worker process frozen
-        in a GIL-holding handler may have taken a job (its slot's blocking
-        wait served by Redis) and will start it when it wakes.
+        RQ's own steps, then ours. Both rescues of jobs left in the
+        intermediate list (RQ's after a minute, ours after ``heartbeat_ttl``)
+        are skipped while :meth:`taken_jobs_may_be_alive`: a live worker
+        process frozen in a GIL-holding handler may have taken a job (its
+        slot's blocking wait served by Redis) and will start it when it wakes.
         """
         for queue in self.queues:
             if queue.acquire_maintenance_lock():
@@ -393,14 +396,13 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
                     clean_worker_registry(queue)
                     if not self.taken_jobs_may_be_alive():
                         queue.intermediate_queue.cleanup(self, queue)
+                        self.rescue_stranded(queue, self.heartbeat_ttl)
                     self.maintenance(queue)
                 finally:
                     queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
         self.last_cleaned_at = now()  # type: ignore[assignment] # rq: Optional[datetime]
 
-    def rescue_stranded(
-        self, queue: Queue, older_than: float, on_rescue: Callable[[str], None]
-    ) -> None:
+    def rescue_stranded(self, queue: Queue, older_than: float) -> None:
         """(6) Fail jobs a dead worker took from the queue but never started.
 
         A worker that dies right after taking a job (BLMOVE) and before
@@ -421,7 +423,7 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
                 continue
             job = queue.fetch_job(job_id)
             if job is not None:
-                on_rescue(job_id)
+                self.on_stranded_rescued(job_id)
                 self.handle_job_failure(
                     job, queue, exc_string="taken from the queue by a worker that died"
                 )

@@ -6,7 +6,7 @@
 -- KEYS[4]  <p>:waiting           lanes by the time their head was received
 -- KEYS[5]  <p>:waiting:events    count of events waiting in lanes
 -- ARGV[1]  dedupe ttl (s)        ARGV[2]  retention (s)
--- ARGV[3]  memory high-water mark (fraction of maxmemory; 0: no check)
+-- ARGV[3]  memory high-water mark (fraction of maxmemory; no check without a maxmemory)
 -- ARGV[4]  RQ timestamp for created_at/enqueued_at
 -- ARGV[5]  number of events      ARGV[6]  number of handler templates H
 -- ARGV[7]  most lanes one job may gather
@@ -88,17 +88,13 @@ local function owner_for(t)
 end
 
 -- Memory: what Redis uses, and the most new events may bring it to.
-local high, in_use, limit = tonumber(ARGV[3]) or 0, 0, 0
 local function read_memory()
   local info = redis.call('INFO', 'memory')
   return tonumber(string.match(info, 'used_memory:(%d+)')),
          tonumber(string.match(info, 'maxmemory:(%d+)'))
 end
-if high > 0 then
-  local maxmemory
-  in_use, maxmemory = read_memory()
-  limit = maxmemory * high
-end
+local in_use, maxmemory = read_memory()
+local limit = maxmemory * tonumber(ARGV[3])  -- 0: no maxmemory, no limit
 local yielded, yield_tried = 0, false
 -- Drop the oldest events kept only for replay; the index loses them too.
 local function yield_retention()
