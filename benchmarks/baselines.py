@@ -3,10 +3,21 @@
 ``bare``: read the body, answer 202 — the ASGI stack's ceiling.
 ``validate``: bearer check, strict parse and full validation with the
 project's models (exactly what the receiver does before Redis), then 202.
+``yardstick``: the fixed ruler of ``../shared/bench/reference_model.py``
+(path in ``BENCH_YARDSTICK``): ``hmac.compare_digest`` on the Bearer
+header, ``orjson.loads``, its plain pydantic ``ReturnEvent.model_validate``.
 """
 
 from __future__ import annotations
 
+import hmac
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,5 +50,28 @@ async def _health(request: Request) -> Response:
     return Response(status_code=200)
 
 
+def _reference_model() -> Any:
+    path = Path(os.environ.get("BENCH_YARDSTICK", "reference_model.py"))
+    spec = importlib.util.spec_from_file_location("reference_model", path)
+    if spec is None or spec.loader is None or not path.exists():
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves its annotations there
+    spec.loader.exec_module(module)
+    return module.ReturnEvent
+
+
+_reference = _reference_model()
+_expected = f"Bearer {SECRET}".encode()
+
+
+async def _yardstick(request: Request) -> Response:
+    if not hmac.compare_digest(request.headers.get("authorization", "").encode(), _expected):
+        return Response(status_code=401)
+    _reference.model_validate(orjson.loads(await request.body()))
+    return Response(status_code=202)
+
+
 bare = Starlette(routes=[Route("/", _bare, methods=["POST"]), Route("/healthz", _health)])
 validate = Starlette(routes=[Route("/", _validate, methods=["POST"]), Route("/healthz", _health)])
+yardstick = Starlette(routes=[Route("/", _yardstick, methods=["POST"]), Route("/healthz", _health)])

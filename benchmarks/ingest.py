@@ -4,18 +4,22 @@
 
 wrk (``apt-get install wrk``) posts realistic events (the spec's example,
 ~4.7 KB) with a unique ``at`` per request and ``return.id`` cycling over
-``--subjects`` returns, so dedupe never hits. Three single-process uvicorn
-servers are measured, interleaved within each round:
+``--subjects`` returns, so dedupe never hits. Single-process uvicorn servers
+are measured, interleaved within each round:
 
 * ``bare``      — Starlette reads the body and answers 202;
+* ``yardstick`` — the fixed ruler, ``../shared/bench/reference_model.py``:
+                  ``hmac.compare_digest``, ``orjson.loads`` and a plain pydantic
+                  model (skipped, saying so, where that file is absent);
 * ``validate``  — bearer check + strict parse + full model validation, 202;
 * ``receiver``  — ``redo-hooks serve`` with one handler: all of the above plus
                   the atomic dedupe + store + route step in Redis (AOF off),
                   logging at INFO to /dev/null.
 
-The table shows the median of the rounds; the ratio column is against
-``validate`` (target: receiver >= 0.5x). After each receiver run the number of
-events stored in Redis is checked against the 2xx responses.
+The table shows the median of the rounds; the ratio columns are against
+``validate`` (target: receiver >= 0.5x) and against the yardstick. After
+each receiver run the number of events stored in Redis is checked against
+the 2xx responses.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from redis import Redis
 from redo_hooks.testing import RedisServer, sample_event
 
 from .common import (
+    ROOT,
     SECRET,
     child_env,
     median,
@@ -92,6 +97,10 @@ def redis_cpu(redis: Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+#: The fixed ruler: a plain pydantic endpoint the receiver is compared with.
+YARDSTICK = ROOT.parent / "shared" / "bench" / "reference_model.py"
+
+
 def servers(port: int, redis_url: str) -> dict[str, list[str]]:
     uvicorn = [
         python(),
@@ -107,6 +116,11 @@ def servers(port: int, redis_url: str) -> dict[str, list[str]]:
     ]
     return {
         "bare": [*uvicorn, "benchmarks.baselines:bare"],
+        **(
+            {"yardstick": [*uvicorn, "benchmarks.baselines:yardstick"]}
+            if YARDSTICK.exists()
+            else {}
+        ),
         "validate": [*uvicorn, "benchmarks.baselines:validate"],
         "receiver": [
             python(),
@@ -135,7 +149,13 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {}
     with RedisServer() as server, tempfile.TemporaryDirectory() as tmp:
         redis = Redis.from_url(server.url)
-        env = child_env(REDO_HOOKS_REDIS_URL=server.url, REDO_HOOKS_SECRETS=SECRET)
+        env = child_env(
+            REDO_HOOKS_REDIS_URL=server.url,
+            REDO_HOOKS_SECRETS=SECRET,
+            BENCH_YARDSTICK=str(YARDSTICK),
+        )
+        if not YARDSTICK.exists():
+            print(f"no yardstick row: {YARDSTICK} is missing", flush=True)
         url = f"http://127.0.0.1:{args.port}"
         for round_no in range(args.rounds):
             for name, argv in servers(args.port, server.url).items():
@@ -164,6 +184,7 @@ def main() -> None:
         redis.close()
 
     validate = median([r["rps"] for r in results["validate"]])
+    ruler = median([r["rps"] for r in results["yardstick"]]) if "yardstick" in results else 0.0
     rows = []
     for name, runs in results.items():
         rps = median([r["rps"] for r in runs])
@@ -178,6 +199,7 @@ def main() -> None:
                 median([r["redis_us"] for r in runs]),
                 int(sum(r["non2xx"] for r in runs)),
                 f"{rps / validate:.2f}x",
+                f"{rps / ruler:.2f}x" if ruler else "-",
             ]
         )
     print()
@@ -197,6 +219,7 @@ def main() -> None:
                 "redis CPU µs/req",
                 "non-2xx",
                 "vs validate",
+                "vs yardstick",
             ],
             rows,
         )
