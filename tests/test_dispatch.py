@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -127,22 +128,35 @@ def test_an_always_failing_event_is_dead_lettered_and_the_lane_moves_on(
     assert list(redis.scan_iter("rh:lane*")) == []
 
 
-def test_an_event_the_models_reject_is_dead_lettered_without_retries(
+def test_an_off_schema_value_reads_as_none_and_only_strict_handlers_dead_letter_it(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:
     hooks = make_hooks(retries=5)
-    ran: list[str] = []
-    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
+    ran: list[tuple[str, str, object, list[str]]] = []
+
+    def note(name: str) -> Callable[[ReturnEvent], None]:
+        return lambda event: ran.append(
+            (name, event.subject, event.return_.items, event.schema_errors)
+        )
+
+    hooks.add(note("tolerant"), "return", name="tolerant")
+    hooks.add(note("strict"), "return", name="strict", strict=True)
     raw = sample_event(subject="ret-bad")
     raw["return"]["items"] = "not a list"
     assert deliver(hooks, raw)
     assert deliver(hooks, sample_event("updated", subject="ret-bad"))
     with pytest.raises(DeadLettered):
         drain(hooks)
-    assert ran == ["ret-bad"]  # the later, valid event still ran
+    errors = ["return.items: Expected `array | null`, got `str`"]
+    tolerant = [r[1:] for r in ran if r[0] == "tolerant"]
+    strict = [r[1:] for r in ran if r[0] == "strict"]
+    assert tolerant[0] == ("ret-bad", None, errors)
+    assert tolerant[1][2] == [] and tolerant[1][1]  # the later event, items and all
+    assert len(strict) == 1 and strict[0][2] == []  # the strict handler: only the later one
     (record,) = [orjson.loads(r) for r in redis.hvals(Keys().dead)]
+    assert record["handler"] == "strict"
     assert record["reason"] == "invalid_event" and record["attempts"] == 0
-    assert "items" in record["error"]
+    assert "return.items: Expected `array | null`" in record["error"]
 
 
 def test_async_handlers_run(make_hooks: MakeHooks) -> None:

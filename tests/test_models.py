@@ -71,9 +71,10 @@ def test_unknown_fields_enum_values_and_nulls_are_kept() -> None:
     assert event.return_.source is None
     assert event.type == "archived"
     assert event.name == "return.archived"
-    assert (event.model_extra or {})["brandNewTopLevel"] == {"x": 1}
-    assert (event.return_.items or [])[0].model_extra == {"newItemField": [1, 2]}
+    assert event.raw["brandNewTopLevel"] == {"x": 1}
+    assert event.raw["return"]["items"][0]["newItemField"] == [1, 2]
     assert event.raw["return"]["status"] == "teleported"
+    assert event.schema_errors == []
 
 
 @pytest.mark.parametrize("amount", ["29.99", 29.99, 30, "0.10"])

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redo_hooks.errors import MalformedBody, RejectedRequest, UnprocessableEvent
+from redo_hooks.models import parse_json
 from redo_hooks.receiver.body import parse_body
-from redo_hooks.store.events import event_key, parse_json
+from redo_hooks.store.events import event_key
 from redo_hooks.testing import sample_body
 
 

@@ -58,7 +58,10 @@ class HandlerOptions(TypedDict, total=False):
     at most that many runs at once across every worker; ``rate_limit``
     (``"120/m"``, ``"5/s"``, ``"1000/h"``): at most that many starts per
     window, across every worker. A lane that must wait for either is handed
-    on to run later instead of holding a worker.
+    on to run later instead of holding a worker. ``strict``: dead-letter an
+    event with ``schema_errors`` (a value that did not fit the models) as
+    ``invalid_event`` instead of calling the handler with those values read
+    as ``None``.
     """
 
     name: str | None
@@ -69,6 +72,7 @@ class HandlerOptions(TypedDict, total=False):
     timeout: float | None
     max_concurrency: int | None
     rate_limit: str | None
+    strict: bool
 
 
 _OPTIONS = frozenset(HandlerOptions.__annotations__)
@@ -96,6 +100,8 @@ class Handler:
     rate: tuple[int, float] | None = None
     #: Whether the function takes a second argument, the :class:`HandlerContext`.
     takes_context: bool = False
+    #: Dead-letter off-schema events rather than run on them (``strict=True``).
+    strict: bool = False
 
     def wants(self, event_type: str) -> bool:
         """Whether an event of this ``type`` (e.g. ``"created"``) is routed here."""
@@ -171,6 +177,7 @@ class Registry:
             takes_context=takes_context,
             max_concurrency=_max_concurrency(func, options.get("max_concurrency")),
             rate=_rate(func, options.get("rate_limit")),
+            strict=bool(options.get("strict", False)),
         )
         self._handlers[handler_name] = handler
         return handler

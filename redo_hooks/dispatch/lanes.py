@@ -45,14 +45,13 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 from rq.job import get_current_job
 from rq.utils import now
 
 from ..errors import ConfigurationError
-from ..models import ReturnEvent
+from ..models import ReturnEvent, decode_event
 from ..store.connections import server_time
-from ..store.events import parse_json, unpack_body
+from ..store.events import unpack_body
 from ..store.replies import text
 from ..store.rq_internals import lane_job
 from ..store.rq_registries import schedule
@@ -291,11 +290,10 @@ class Lane(LaneFailures):
         log = self.log.bind(event_key=key)
         if body is None:
             return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
-        try:
-            event = ReturnEvent.from_raw(parse_json(unpack_body(body)), key, store)
-        except (ValidationError, ValueError, zlib.error) as exc:
+        event = self.read(key, body, store)
+        if isinstance(event, str):
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
-            return self.dead_letter(key, "invalid_event", str(exc), "", attempts)
+            return self.dead_letter(key, "invalid_event", event, "", attempts)
         log = log.bind(event_type=str(event.type))
         if self.handler.latest_only and self.is_stale(event):
             self.rt.connection.incr(self.rt.keys.skipped(self.handler.name))
@@ -340,6 +338,18 @@ class Lane(LaneFailures):
             )
         log.debug("handler_succeeded")
         return "ok"
+
+    def read(self, key: str, body: bytes, store: str | None) -> ReturnEvent | str:
+        """The event a handler receives, or why this handler cannot receive it."""
+        try:
+            # Trusted: the receiver checked the bytes (UTF-8, depth, routing).
+            event = decode_event(unpack_body(body), key=key, store=store)
+        except (ValueError, zlib.error) as exc:  # UnroutableEvent among them
+            return str(exc)
+        if self.handler.strict and event.schema_errors:
+            # The handler opted out of field-level tolerance (``strict=True``).
+            return "off-schema: " + "; ".join(event.schema_errors[:20])
+        return event
 
     def next(self, acked: str = "") -> Any:
         """``lane_next.lua``: acknowledge ``acked`` (if any) and take the head, or release."""

@@ -1,7 +1,8 @@
 """Typed, tolerant models of Redo's return webhook (``spec/redo-openapi.yaml``).
 
 Hand-written from the ``webhooks: return:`` body and the 15 component schemas
-it references; the tolerance rules are in :mod:`redo_hooks.models.base`.
+it references; the tolerance rules are in :mod:`redo_hooks.models.base` and
+:mod:`redo_hooks.models.tolerance`. Pure: no I/O.
 """
 
 from .base import Money, RedoModel, TaxedMoney
@@ -17,7 +18,8 @@ from .enums import (
     ReturnType,
     ShipmentStatus,
 )
-from .event import ReturnEvent
+from .event import ReturnEvent, decode_event, decode_fitting
+from .jsontext import parse_json
 from .order import Customer, Order, OrderLineItem, OrderProtection
 from .return_ import (
     Contact,
@@ -31,6 +33,7 @@ from .return_ import (
     ReturnShipment,
     Totals,
 )
+from .tolerance import UnroutableEvent
 
 __all__ = [
     "Address",
@@ -64,5 +67,9 @@ __all__ = [
     "ShipmentStatus",
     "TaxedMoney",
     "Totals",
+    "UnroutableEvent",
     "Weight",
+    "decode_event",
+    "decode_fitting",
+    "parse_json",
 ]

@@ -7,14 +7,14 @@ from decimal import Decimal
 from .base import RedoModel
 
 
-class PersonName(RedoModel):
+class PersonName(RedoModel, frozen=True):
     """``person-name.schema``."""
 
     given: str | None = None
     surname: str | None = None
 
 
-class Address(RedoModel):
+class Address(RedoModel, frozen=True):
     """``address.schema``."""
 
     line1: str | None = None
@@ -25,20 +25,20 @@ class Address(RedoModel):
     country: str | None = None
 
 
-class Weight(RedoModel):
+class Weight(RedoModel, frozen=True):
     """``weight.schema``."""
 
     kg: Decimal | None = None
 
 
-class Product(RedoModel):
+class Product(RedoModel, frozen=True):
     """``product.schema``."""
 
     external_id: str | None = None
     name: str | None = None
 
 
-class ProductVariant(RedoModel):
+class ProductVariant(RedoModel, frozen=True):
     """``product-variant.schema``."""
 
     external_id: str | None = None

@@ -1,14 +1,12 @@
 """Known values of the open enums in Redo's schema (``components.schemas``).
 
-Fields typed with these also accept any other string: a new value Redo adds
-tomorrow is kept as a plain ``str`` rather than rejected. Members are ``StrEnum``
-so ``event.return_.status == ReturnStatus.COMPLETE`` works either way.
+Fields holding these are typed ``str``: a known value is decoded into its
+member, a new value Redo adds tomorrow is kept as a plain ``str`` rather than
+rejected. Members are ``StrEnum``, so ``event.return_.status ==
+ReturnStatus.COMPLETE`` works either way (and so does ``match``).
 """
 
 from enum import StrEnum
-from typing import Annotated
-
-from .base import opener
 
 
 class EventKind(StrEnum):
@@ -100,15 +98,3 @@ class LabelPayerReason(StrEnum):
     MERCHANT_RECYCLING_SETTING = "MERCHANT_RECYCLING_SETTING"
     SHOPPER_UNCOVERED = "SHOPPER_UNCOVERED"
     SHOPPER_RECYCLING_SETTING = "SHOPPER_RECYCLING_SETTING"
-
-
-# Field types: a member when the value is known, else the string as sent.
-OpenEventKind = Annotated[EventKind | str, opener(EventKind)]
-OpenReturnStatus = Annotated[ReturnStatus | str, opener(ReturnStatus)]
-OpenReturnType = Annotated[ReturnType | str, opener(ReturnType)]
-OpenExchangeProvision = Annotated[ExchangeProvision | str, opener(ExchangeProvision)]
-OpenShipmentStatus = Annotated[ShipmentStatus | str, opener(ShipmentStatus)]
-OpenCompensationMethod = Annotated[CompensationMethod | str, opener(CompensationMethod)]
-OpenExternalProvider = Annotated[ExternalProvider | str, opener(ExternalProvider)]
-OpenLabelPayer = Annotated[LabelPayer | str, opener(LabelPayer)]
-OpenLabelPayerReason = Annotated[LabelPayerReason | str, opener(LabelPayerReason)]

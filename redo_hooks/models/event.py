@@ -2,7 +2,8 @@
 
 ``{type, at, merchantName, return, order}``. Only ``type`` and ``return.id``
 are required, because they are what routing and ordering need; everything else
-is as tolerant as the rest of the models.
+is as tolerant as the rest of the models. Build one with
+:func:`redo_hooks.models.decode_event` (or :meth:`ReturnEvent.from_raw`).
 """
 
 from __future__ import annotations
@@ -10,42 +11,51 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, PrivateAttr
-
-from .base import RedoModel
-from .enums import OpenEventKind
+from .base import RedoModel, open_member
+from .enums import EventKind
+from .jsontext import parse_json
 from .order import Order
 from .return_ import Return
+from .tolerance import TolerantDecoder
 
 
-class ReturnEvent(RedoModel):
+class ReturnEvent(RedoModel, frozen=True, dict=True, gc=True):
     """One delivery of Redo's return webhook, as handlers receive it.
 
     ``subject`` is the return id (events are ordered per subject), ``key`` the
     stable event key used for dedupe (the same for every redelivery of the
     same event: use it to make handlers idempotent), ``store`` the store whose
     secret it came with, ``raw`` the parsed JSON exactly as sent, unknown
-    fields included.
+    fields included, and ``schema_errors`` what did not fit the models.
     """
 
-    type: OpenEventKind
+    type: str  # EventKind
+    return_: Return
     at: datetime | None = None
     merchant_name: str | None = None
-    return_: Return = Field(alias="return")
     order: Order | None = None
 
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _key: str = PrivateAttr(default="")
-    _store: str | None = PrivateAttr(default=None)
+    def __post_init__(self) -> None:
+        open_member(self, "type", EventKind)
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any], key: str = "", store: str | None = None) -> ReturnEvent:
-        """Validate a parsed body; raises ``pydantic.ValidationError``."""
-        event = cls.model_validate(raw)
-        event._raw = raw
-        event._key = key
-        event._store = store
-        return event
+        """Decode a parsed body, tolerantly; ``UnroutableEvent`` without ``type``/``return.id``."""
+        return decode_event(None, raw, key=key, store=store)
+
+    def attach(
+        self, body: bytes | None, raw: Any, key: str, store: str | None, errors: list[str]
+    ) -> ReturnEvent:
+        """Record what the body does not say (its key, store, errors); return ``self``."""
+        # ``dict=True`` gives the struct a __dict__ beside its fields: these
+        # live there, so a body's own "key" or "store" field can never set them.
+        extra = self.__dict__
+        extra["_body"] = body
+        extra["_raw"] = raw
+        extra["_key"] = key
+        extra["_store"] = store
+        extra["_schema_errors"] = errors
+        return self
 
     @property
     def subject(self) -> str:
@@ -60,7 +70,7 @@ class ReturnEvent(RedoModel):
     @property
     def key(self) -> str:
         """Stable event key (the dedupe key): equal for every redelivery."""
-        return self._key
+        return str(self.__dict__.get("_key", ""))
 
     @property
     def store(self) -> str | None:
@@ -69,14 +79,65 @@ class ReturnEvent(RedoModel):
         ``None`` when that secret is unlabelled (``REDO_HOOKS_SECRETS=tok``
         rather than ``store-a=tok``). The body itself does not name its store.
         """
-        return self._store
+        store: str | None = self.__dict__.get("_store")
+        return store
 
     @property
     def raw(self) -> dict[str, Any]:
-        """The body as parsed JSON, with every field Redo sent."""
-        return self._raw
+        """The body as parsed JSON, with every field Redo sent (parsed on first use)."""
+        extra = self.__dict__
+        raw = extra.get("_raw")
+        if raw is None:
+            body = extra.get("_body")
+            raw = parse_json(body) if body is not None else {}
+            extra["_raw"] = raw
+        return raw
+
+    @property
+    def schema_errors(self) -> list[str]:
+        """Where the body did not fit the models: ``"<path>: <what was expected>"``.
+
+        Each listed value reads as ``None`` on the model (a list element of the
+        wrong shape is left out of the list) and is untouched in :attr:`raw`.
+        Empty for an event that fits. Handlers registered with ``strict=True``
+        never see an event with schema errors: it is dead-lettered instead.
+        """
+        errors: list[str] = self.__dict__.get("_schema_errors", [])
+        return errors
 
     @property
     def updated_at(self) -> datetime | None:
         """``return.updatedAt``: compare it to skip stale snapshots."""
         return self.return_.updated_at
+
+
+_DECODER = TolerantDecoder(ReturnEvent, required={("type",), ("return",), ("return", "id")})
+
+
+def decode_event(
+    body: bytes | None, raw: Any = None, *, key: str = "", store: str | None = None
+) -> ReturnEvent:
+    """The event in ``body`` (or in its parsed form ``raw``), decoded tolerantly.
+
+    Straight from the bytes when the body fits the models; otherwise parsed and
+    mended field by field (:mod:`redo_hooks.models.tolerance`), the mends listed
+    in ``schema_errors``. ``raw`` is parsed from ``body`` only when needed.
+    Raises ``UnroutableEvent`` when ``type`` or ``return.id`` is not a string,
+    and ``ValueError`` when ``body`` is not JSON. Does not check that the
+    routing strings are non-empty, nor the depth bound: the receiver does.
+    """
+    if body is not None and raw is None:
+        event = decode_fitting(body)
+        if event is not None:
+            return event.attach(body, None, key, store, [])
+        raw = parse_json(body)
+    mended, errors = _DECODER.mend(raw)
+    return mended.attach(body, raw, key, store, errors)
+
+
+def decode_fitting(body: bytes) -> ReturnEvent | None:
+    """The event in ``body`` if it fits the models exactly (the fast path), else ``None``.
+
+    Without ``key``, ``store`` or ``raw``: :func:`decode_event` attaches those.
+    """
+    return _DECODER.decode(body)

@@ -6,7 +6,7 @@ from .base import Money, RedoModel
 from .common import PersonName, Product, ProductVariant, Quantity
 
 
-class Customer(RedoModel):
+class Customer(RedoModel, frozen=True):
     """``order-read.schema`` ``customer``."""
 
     email_address: str | None = None
@@ -14,7 +14,7 @@ class Customer(RedoModel):
     phone_number: str | None = None
 
 
-class OrderLineItem(RedoModel):
+class OrderLineItem(RedoModel, frozen=True):
     """``order-read.schema`` ``items[]``."""
 
     id: str | None = None
@@ -26,7 +26,7 @@ class OrderLineItem(RedoModel):
     price: Money | None = None
 
 
-class OrderProtection(RedoModel):
+class OrderProtection(RedoModel, frozen=True):
     """``order-read.schema`` ``protection``."""
 
     covered: bool | None = None
@@ -35,7 +35,7 @@ class OrderProtection(RedoModel):
     final_sale_coverage: bool | None = None
 
 
-class Order(RedoModel):
+class Order(RedoModel, frozen=True):
     """``order-read.schema``."""
 
     id: str | None = None

@@ -10,27 +10,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+import msgspec
 
-from .base import Money, RedoModel, TaxedMoney
+from .base import Money, RedoModel, TaxedMoney, open_member
 from .common import Address, PersonName, Product, ProductVariant, Quantity
 from .enums import (
-    OpenCompensationMethod,
-    OpenExchangeProvision,
-    OpenExternalProvider,
-    OpenLabelPayer,
-    OpenLabelPayerReason,
-    OpenReturnStatus,
-    OpenReturnType,
-    OpenShipmentStatus,
+    CompensationMethod,
+    ExchangeProvision,
+    ExternalProvider,
+    LabelPayer,
+    LabelPayerReason,
+    ReturnStatus,
+    ReturnType,
+    ShipmentStatus,
 )
 
 
-class ReturnShipment(RedoModel):
+class ReturnShipment(RedoModel, frozen=True):
     """``return-shipment.schema``."""
 
     carrier: str | None = None
-    status: OpenShipmentStatus | None = None
+    status: str | None = None  # ShipmentStatus
     tracker: str | None = None
     tracking_url: str | None = None
     postage_label: str | None = None
@@ -42,8 +42,11 @@ class ReturnShipment(RedoModel):
     estimated_delivery_date: str | None = None
     delivered_at: str | None = None
 
+    def __post_init__(self) -> None:
+        open_member(self, "status", ShipmentStatus)
 
-class ReturnDropoff(RedoModel):
+
+class ReturnDropoff(RedoModel, frozen=True):
     """``return-dropoff.schema``."""
 
     shipment_group_id: str | None = None
@@ -52,14 +55,17 @@ class ReturnDropoff(RedoModel):
     qr_code_url: str | None = None
 
 
-class ExternalReturnId(RedoModel):
+class ExternalReturnId(RedoModel, frozen=True):
     """``externalReturnIds[]``."""
 
-    provider: OpenExternalProvider | None = None
+    provider: str | None = None  # ExternalProvider
     value: str | None = None
 
+    def __post_init__(self) -> None:
+        open_member(self, "provider", ExternalProvider)
 
-class Contact(RedoModel):
+
+class Contact(RedoModel, frozen=True):
     """``source`` / ``destination`` of a return."""
 
     email_address: str | None = None
@@ -68,15 +74,15 @@ class Contact(RedoModel):
     phone_number: str | None = None
 
 
-class OrderItemRef(RedoModel):
+class OrderItemRef(RedoModel, frozen=True):
     """``items[].orderItem``: a reference to the order's line item."""
 
     id: str | None = None
     # The only snake_case name on the wire.
-    line_item_id: str | None = Field(default=None, alias="line_item_id")
+    line_item_id: str | None = msgspec.field(default=None, name="line_item_id")
 
 
-class ExchangeItemRef(RedoModel):
+class ExchangeItemRef(RedoModel, frozen=True):
     """``items[].exchangeItem``."""
 
     product: Product | None = None
@@ -84,26 +90,26 @@ class ExchangeItemRef(RedoModel):
     quantity: Quantity | None = None
 
 
-class AmountHolder(RedoModel):
+class AmountHolder(RedoModel, frozen=True):
     """An object whose only documented field is ``amount: money``."""
 
     amount: Money | None = None
 
 
-class Refund(AmountHolder):
+class Refund(AmountHolder, frozen=True):
     """``items[].refund``."""
 
     type: str | None = None
 
 
-class QuestionAnswer(RedoModel):
+class QuestionAnswer(RedoModel, frozen=True):
     """``items[].multipleChoiceQuestions[]``."""
 
     question: str | None = None
     answer: str | None = None
 
 
-class AssessmentUser(RedoModel):
+class AssessmentUser(RedoModel, frozen=True):
     """``items[].assessments[].assignedUser``."""
 
     id: str | None = None
@@ -113,21 +119,21 @@ class AssessmentUser(RedoModel):
     email: str | None = None
 
 
-class AssessmentResponse(RedoModel):
+class AssessmentResponse(RedoModel, frozen=True):
     """One of the ``oneOf`` response kinds, keyed by ``type``; ``value`` as sent."""
 
     type: str | None = None
     value: Any = None
 
 
-class Assessment(RedoModel):
+class Assessment(RedoModel, frozen=True):
     """``items[].assessments[]`` (warranties only)."""
 
     assigned_user: AssessmentUser | None = None
     responses: list[AssessmentResponse] | None = None
 
 
-class ReturnItem(RedoModel):
+class ReturnItem(RedoModel, frozen=True):
     """``items[]`` of a return."""
 
     id: str | None = None
@@ -156,7 +162,7 @@ class ReturnItem(RedoModel):
     assessments: list[Assessment] | None = None
 
 
-class ExchangeItem(RedoModel):
+class ExchangeItem(RedoModel, frozen=True):
     """``exchange.items[]``."""
 
     id: str | None = None
@@ -167,23 +173,26 @@ class ExchangeItem(RedoModel):
     quantity: Quantity | None = None
 
 
-class ExchangeOrderRef(RedoModel):
+class ExchangeOrderRef(RedoModel, frozen=True):
     """``exchange.order``."""
 
     external_id: str | None = None
 
 
-class Exchange(RedoModel):
+class Exchange(RedoModel, frozen=True):
     """``exchange``: the exchange order of a return."""
 
     item_count: int | None = None
     items: list[ExchangeItem] | None = None
     order: ExchangeOrderRef | None = None
-    provision: OpenExchangeProvision | None = None
+    provision: str | None = None  # ExchangeProvision
     total_tax: Money | None = None
 
+    def __post_init__(self) -> None:
+        open_member(self, "provision", ExchangeProvision)
 
-class GiftCard(RedoModel):
+
+class GiftCard(RedoModel, frozen=True):
     """``giftCards[]``."""
 
     amount: Money | None = None
@@ -191,39 +200,43 @@ class GiftCard(RedoModel):
     external_id: str | None = None
 
 
-class Note(RedoModel):
+class Note(RedoModel, frozen=True):
     """``notes[]``."""
 
     message: str | None = None
     image: str | None = None
 
 
-class Tag(RedoModel):
+class Tag(RedoModel, frozen=True):
     """``tags[]``."""
 
     name: str | None = None
     source: str | None = None
 
 
-class ReturnOrderRef(RedoModel):
+class ReturnOrderRef(RedoModel, frozen=True):
     """``order`` inside the return: a reference to the original order."""
 
     id: str | None = None
     name: str | None = None
 
 
-class ReturnProtection(RedoModel):
+class ReturnProtection(RedoModel, frozen=True):
     """``protection`` of a return."""
 
     covered: bool | None = None
     returns_coverage: bool | None = None
     package_protection: bool | None = None
     final_sale_coverage: bool | None = None
-    label_payer: OpenLabelPayer | None = None
-    label_payer_reason: OpenLabelPayerReason | None = None
+    label_payer: str | None = None  # LabelPayer
+    label_payer_reason: str | None = None  # LabelPayerReason
+
+    def __post_init__(self) -> None:
+        open_member(self, "label_payer", LabelPayer)
+        open_member(self, "label_payer_reason", LabelPayerReason)
 
 
-class Totals(RedoModel):
+class Totals(RedoModel, frozen=True):
     """``totals`` of a return."""
 
     refund: AmountHolder | None = None
@@ -233,19 +246,19 @@ class Totals(RedoModel):
     shipping_fee: AmountHolder | None = None
 
 
-class Return(RedoModel):
+class Return(RedoModel, frozen=True):
     """``return-read.schema``. Only ``id`` is required: it is the routing subject."""
 
-    id: str = Field(min_length=1)
-    type: OpenReturnType | None = None
-    status: OpenReturnStatus | None = None
+    id: str
+    type: str | None = None  # ReturnType
+    status: str | None = None  # ReturnStatus
     created_at: datetime | None = None
     updated_at: datetime | None = None
     order: ReturnOrderRef | None = None
     external_order_ids: list[str] | None = None
     external_return_ids: list[ExternalReturnId] | None = None
     shopify_order_ids: list[str] | None = None
-    compensation_methods: list[OpenCompensationMethod] | None = None
+    compensation_methods: list[str] | None = None  # CompensationMethod
     complete_with_no_action: bool | None = None
     internal_created_by_name: str | None = None
     items: list[ReturnItem] | None = None
@@ -260,3 +273,8 @@ class Return(RedoModel):
     tags: list[Tag] | None = None
     notes: list[Note] | None = None
     protection: ReturnProtection | None = None
+
+    def __post_init__(self) -> None:
+        open_member(self, "type", ReturnType)
+        open_member(self, "status", ReturnStatus)
+        open_member(self, "compensation_methods", CompensationMethod)
