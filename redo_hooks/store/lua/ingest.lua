@@ -60,31 +60,41 @@ for t = 1, tonumber(ARGV[6]) do
   a = a + 3 + n
 end
 
-local function owner_for(t)
-  local open_key = open_p .. names[t]
-  local open = redis.call('GET', open_key)
-  -- Still waiting in the queue (looked for among its newest entries): a job
-  -- a worker has taken, even one it has not started yet (a process frozen by
-  -- a GIL-holding handler, whose blocked wait Redis served), gets no more
-  -- lanes, or it would gather every idle return until that worker runs.
-  if open and redis.call('LLEN', joblanes_p .. open) < cap
-      and redis.call('LPOS', KEYS[1], open, 'RANK', -1, 'MAXLEN', 64) then
-    return open
+-- Each handler's open job, looked up once per call: its id (false: none
+-- usable) and how many lanes it holds. Only this script adds lanes to a
+-- queued job, and no worker runs while it does, so the count stays true.
+local open_ids, open_counts = {}, {}
+local function open_job(t)
+  if open_ids[t] == nil then
+    local open = redis.call('GET', open_p .. names[t])
+    -- Still waiting in the queue (looked for among its newest entries): a job
+    -- a worker has taken, even one it has not started yet (a process frozen by
+    -- a GIL-holding handler, whose blocked wait Redis served), gets no more
+    -- lanes, or it would gather every idle return until that worker runs.
+    if open and redis.call('LPOS', KEYS[1], open, 'RANK', -1, 'MAXLEN', 64) then
+      open_ids[t], open_counts[t] = open, redis.call('LLEN', joblanes_p .. open)
+    else
+      open_ids[t] = false
+    end
+  end
+  if open_ids[t] and open_counts[t] < cap then
+    return open_ids[t], false
   end
   -- The caller's fresh id; if this call already used it (the job it opened
   -- filled up), a suffix keeps the next one unique.
+  local n = (used[t] or 0) + 1
+  return n == 1 and new_ids[t] or (new_ids[t] .. '-' .. n), true
+end
+
+local function create_job(t, job_id)
   used[t] = (used[t] or 0) + 1
-  local job_id = new_ids[t]
-  if used[t] > 1 then
-    job_id = job_id .. '-' .. used[t]
-  end
   local jobkey = job_p .. job_id
   redis.call('HSET', jobkey, unpack(templates[t]))
   redis.call('HSET', jobkey, 'created_at', stamp, 'enqueued_at', stamp)
   redis.call('RPUSH', KEYS[1], job_id)
   redis.call('SADD', KEYS[2], KEYS[1])
-  redis.call('SET', open_key, job_id)
-  return job_id
+  redis.call('SET', open_p .. names[t], job_id)
+  open_ids[t], open_counts[t] = job_id, 0
 end
 
 -- Memory: what Redis uses, and the most new events may bring it to.
@@ -119,6 +129,9 @@ end
 
 -- The index keeps what the retention keeps.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(received) - tonumber(ARGV[2]))
+-- Events waiting in lanes: read once, counted here, written once at the end.
+local waiting = tonumber(redis.call('GET', KEYS[5]) or '0')
+local added = 0
 local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -131,8 +144,7 @@ for i = 1, tonumber(ARGV[5]) do
   if not force and limit > 0 and in_use + cost > limit and not yield_tried then
     yield_retention()
   end
-  if not force and ceiling > 0
-      and tonumber(redis.call('GET', KEYS[5]) or '0') >= ceiling then
+  if not force and ceiling > 0 and waiting + added >= ceiling then
     fresh = -1
   elseif not force and limit > 0 and in_use + cost > limit
       and redis.call('EXISTS', seen_p .. ekey) == 0 then
@@ -143,22 +155,28 @@ for i = 1, tonumber(ARGV[5]) do
     fresh = redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', ARGV[1])
   end
   if fresh and fresh ~= -1 and fresh ~= -2 then
-    -- `pending` counts the lane entries still holding the event. It is added
-    -- to, not set: the same event delivered again after the dedupe window may
-    -- still be waiting in lanes from the first time.
     local ev = ev_p .. ekey
-    redis.call('HSET', ev, 'body', body, 'type', etype, 'subject', subject,
-               'received_at', received)
+    local new_fields
     if store ~= '' then
-      redis.call('HSET', ev, 'store', store)
+      new_fields = 5 - redis.call('HSET', ev, 'body', body, 'type', etype,
+                                  'subject', subject, 'received_at', received, 'store', store)
+    else
+      new_fields = 4 - redis.call('HSET', ev, 'body', body, 'type', etype,
+                                  'subject', subject, 'received_at', received)
     end
     if not force then
       redis.call('ZADD', KEYS[3], received, ekey)
     end
-    if redis.call('HINCRBY', ev, 'pending', nh) > 0 then
-      redis.call('PERSIST', ev)  -- kept until every lane is done with it
-    else
+    -- `pending` counts the lane entries still holding the event. It is added
+    -- to, not set: the same event delivered again after the dedupe window may
+    -- still be waiting in lanes from the first time.
+    local pending = redis.call('HINCRBY', ev, 'pending', nh)
+    if pending <= 0 then
       redis.call('EXPIRE', ev, ARGV[2])
+    elseif new_fields > 0 then
+      -- The hash was there (a redelivery): if it was retained, keep it now
+      -- until every lane is done with it. A new hash has no TTL to remove.
+      redis.call('PERSIST', ev)
     end
     for h = 1, nh do
       local t = tonumber(ARGV[a + h - 1])
@@ -166,11 +184,15 @@ for i = 1, tonumber(ARGV[5]) do
       if redis.call('RPUSH', lane_p .. lane, ekey) == 1 then
         redis.call('ZADD', KEYS[4], received, lane_p .. lane)
       end
-      redis.call('INCR', KEYS[5])
-      if redis.call('HEXISTS', state_p .. lane, 'owner') == 0 then
-        local job_id = owner_for(t)
-        redis.call('HSET', state_p .. lane, 'owner', job_id)
+      added = added + 1
+      -- An idle lane (no owner) goes to the handler's open job, or a new one.
+      local job_id, new_job = open_job(t)
+      if redis.call('HSETNX', state_p .. lane, 'owner', job_id) == 1 then
+        if new_job then
+          create_job(t, job_id)
+        end
         redis.call('RPUSH', joblanes_p .. job_id, subject)
+        open_counts[t] = open_counts[t] + 1
       end
     end
   end
@@ -183,6 +205,9 @@ for i = 1, tonumber(ARGV[5]) do
       in_use = in_use + cost
     end
   end
+end
+if added > 0 then
+  redis.call('INCRBY', KEYS[5], added)
 end
 results[#results + 1] = yielded
 return results
