@@ -33,6 +33,7 @@ from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
+from ..store.retention import trim_replay_index
 from ..store.rq_internals import MaintainedQueue, WorkerBase
 from ..store.rq_registries import earliest_scheduled, scheduled_job_ids, take_due
 from .lanes import bind
@@ -156,9 +157,11 @@ class LaneWorker(WorkerBase):
         log.warning("stranded_job_rescued", job_id=job_id)
 
     def maintenance(self, queue: Queue) -> None:
-        """Rescue orphaned lanes (after RQ's maintenance and the stranded-job rescue)."""
+        """Rescue orphaned lanes and trim the replay index (after RQ's maintenance)."""
         if self.runtime is not None:
             rescue_orphaned_lanes(self.runtime)
+            rt = self.runtime
+            trim_replay_index(rt.connection, rt.keys, rt.settings.retention)
 
 
 def build(

@@ -1,18 +1,19 @@
 """An event as the receiver hands it to Redis, and as Redis hands it back.
 
 ``Incoming`` is what routing and storage need of a webhook body; the body is
-kept as received (the dedupe key is its hash) and stored zlib-compressed.
+kept as received (the dedupe key is its hash) and stored compressed
+(:mod:`redo_hooks.store.compression`).
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compression import compress, decompress
 from .replies import as_bytes, text
 
 
@@ -52,23 +53,18 @@ def event_key(body: bytes, store: str | None = None) -> str:
     return digest.hexdigest()[:32]
 
 
-# Bodies are stored zlib-compressed: level 1 costs ~40 µs per 4.6 KB event
-# and keeps ~37% of it, which matters with days of retention in Redis.
-BODY_COMPRESSION = 1
-
-
 #: The fields of a stored event hash that make it an ``Incoming`` again.
 STORED_FIELDS = ("body", "type", "subject", "store")
 
 
 def pack_body(body: bytes) -> bytes:
     """A body as stored in Redis."""
-    return zlib.compress(body, BODY_COMPRESSION)
+    return compress(body)
 
 
 def unpack_body(stored: Any) -> bytes:
     """A body as received, from its stored form."""
-    return zlib.decompress(as_bytes(stored))
+    return decompress(as_bytes(stored))
 
 
 def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:

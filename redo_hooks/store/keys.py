@@ -3,7 +3,7 @@
 Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
 
     <p>:seen:<key>              string  dedupe mark of an event key, EX dedupe_ttl
-    <p>:ev:<key>                hash    body (zlib-compressed JSON as received),
+    <p>:ev:<key>                hash    body (zstd-compressed JSON as received),
                                         type, subject, received_at, pending
                                         (lanes still holding it); EX retention once
                                         pending reaches 0 (or at once if unrouted)

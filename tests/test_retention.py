@@ -1,0 +1,50 @@
+"""When retention ends, nothing of an event is left in Redis."""
+
+from __future__ import annotations
+
+from redis import Redis
+
+from redo_hooks import ReturnEvent
+from redo_hooks.dispatch.worker import build
+from redo_hooks.testing import deliver, drain, sample_body, wait_for
+
+from .conftest import MakeHooks
+
+#: Keys that hold no event: counters and RQ's registry of queues and workers.
+FIXED = {b"rh:metrics", b"rh:waiting:events", b"rq:queues"}
+
+
+def per_event_keys(redis: Redis) -> set[bytes]:
+    return {k for k in redis.scan_iter() if k not in FIXED and not k.startswith(b"rq:worker")}
+
+
+def test_nothing_is_left_once_retention_and_the_dedupe_window_end(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(retention=1, dedupe_ttl=1, retries=1, backoff=0)
+    failed: set[str] = set()
+
+    @hooks.on("return", name="flaky")
+    def flaky(event: ReturnEvent) -> None:
+        if event.key not in failed:  # every event fails once, then succeeds
+            failed.add(event.key)
+            raise RuntimeError("once")
+
+    hooks.add(lambda event: None, "return", name="steady")
+    for n in range(12):
+        assert deliver(hooks, sample_body(subject=f"ret-{n % 4}", seq=n))
+    assert per_event_keys(redis)
+    drain(hooks)
+    # Hashes and dedupe marks expire on their own; maintenance trims the index.
+    wait_for(
+        lambda: not any(redis.scan_iter("rh:ev:*")) and not any(redis.scan_iter("rh:seen:*")),
+        10,
+        "the stored events to expire",
+    )
+    assert redis.zcard("rh:events") == 12
+    worker, runtime = build(hooks)
+    try:
+        worker.maintenance(runtime.queue)
+    finally:
+        runtime.close()
+    assert per_event_keys(redis) == set()
