@@ -22,7 +22,11 @@ Both jobs parse and validate the event with the project's models and do
 nothing else, so the comparison is the framework's overhead. Times are wall
 times of the worker process minus the same command's start-up on an empty
 queue (measured in the same round). Memory is Redis ``used_memory`` per
-waiting event after loading. Ordering is on in both; the table's last
+waiting event after loading, and per retained event after the drain (the
+processed events kept for replay), each also as a multiple of the body's
+bytes; ingest.lua's Redis CPU per event is ``INFO commandstats``' EVALSHA time
+over the events loaded (the receiver batches concurrent requests: the table
+says how many events one call carried). Ordering is on in both; the table's last
 column is ours / stock in events/s (target >= 2x per worker process).
 """
 
@@ -209,7 +213,8 @@ def main() -> None:
             redis.close()
         return
 
-    rows = []
+    rows: list[list[object]] = []
+    footprint: list[list[object]] = []
     with RedisServer() as server:
         redis = Redis.from_url(server.url)
         env = child_env(REDO_HOOKS_REDIS_URL=server.url, REDO_HOOKS_SECRETS=SECRET)
@@ -238,7 +243,11 @@ def main() -> None:
         ]
         for returns in args.returns:
             per = bodies(args.events, returns)
+            body_bytes = sum(len(b) for v in per.values() for b in v) / args.events
             ours_rates, stock_rates, ours_mem, stock_mem = [], [], [], []
+            retained_mem: list[float] = []
+            ingest_us: list[float] = []
+            per_call: list[float] = []
             for round_no in range(args.rounds):
                 # ours
                 redis.flushall()
@@ -260,11 +269,17 @@ def main() -> None:
                 )
                 try:
                     before = redis.info("memory")["used_memory"]
+                    redis.config_resetstat()
                     load_through_receiver(f"http://127.0.0.1:{args.port}", per)
                     ours_mem.append((redis.info("memory")["used_memory"] - before) / args.events)
+                    calls = redis.info("commandstats")["cmdstat_evalsha"]
+                    ingest_us.append(calls["usec"] / args.events)
+                    per_call.append(args.events / calls["calls"])
                 finally:
                     stop(receiver)
                 wall = timed(ours_cmd, env)
+                # Processed, kept for replay: bodies, dedupe marks, the index.
+                retained_mem.append((redis.info("memory")["used_memory"] - before) / args.events)
                 left = sum(redis.llen(k) for k in redis.scan_iter("rh:lane:*"))
                 if left or redis.llen("rq:queue:redo-hooks"):
                     raise SystemExit(f"ours left {left} events behind")
@@ -285,6 +300,18 @@ def main() -> None:
                     flush=True,
                 )
             ours, stock = median(ours_rates), median(stock_rates)
+            footprint.append(
+                [
+                    f"{args.events} events / {returns} returns",
+                    body_bytes,
+                    median(ours_mem),
+                    f"{median(ours_mem) / body_bytes:.2f}x",
+                    median(retained_mem),
+                    f"{median(retained_mem) / body_bytes:.2f}x",
+                    median(ingest_us),
+                    median(per_call),
+                ]
+            )
             shape = f"{args.events} events / {returns} returns"
             rows.append(
                 [
@@ -316,6 +343,26 @@ def main() -> None:
         table(
             ["shape", "worker", "events/s", "per round", "Redis bytes/waiting event", "vs stock"],
             rows,
+        )
+    )
+    print()
+    print(
+        "Redis footprint of ours (used_memory per event, ÷ the body's bytes) and "
+        "ingest.lua's Redis CPU (INFO commandstats, EVALSHA µs per event)"
+    )
+    print(
+        table(
+            [
+                "shape",
+                "body bytes",
+                "waiting bytes",
+                "÷ body",
+                "retained bytes",
+                "÷ body",
+                "ingest.lua µs/event",
+                "events/call",
+            ],
+            footprint,
         )
     )
 
