@@ -6,7 +6,6 @@ Every refused request is checked to have written nothing to Redis.
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Iterator
 
 import anyio
@@ -19,7 +18,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from redo_hooks import RedoHooks, ReturnEvent
-from redo_hooks.store.events import event_key
+from redo_hooks.store.events import event_key, unpack_body
 from redo_hooks.store.keys import Keys
 from redo_hooks.testing import sample_body
 
@@ -53,7 +52,7 @@ def test_an_event_is_stored_routed_and_acknowledged_with_202(
     key = event_key(body)
     assert response.json() == {"status": "accepted", "event": key}
     keys = Keys()
-    assert zlib.decompress(as_bytes(redis.hget(keys.event(key), "body"))) == body
+    assert unpack_body(as_bytes(redis.hget(keys.event(key), "body"))) == body
     assert redis.lrange(keys.lane(f"{__name__}.handler", "ret-1"), 0, -1) == [key.encode()]
     owner = redis.hget(keys.lane_state(f"{__name__}.handler", "ret-1"), "owner")
     assert owner is not None and redis.lrange("rq:queue:redo-hooks", 0, -1) == [owner]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import signal
-import zlib
 
 import orjson
 import pytest
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from redo_hooks import RedoHooks
+from redo_hooks.store.events import unpack_body
 from redo_hooks.store.keys import Keys
 from redo_hooks.testing import deliver, sample_body, wait_for
 
@@ -135,4 +135,4 @@ def test_guarantees_hold_across_worker_kills(
 def _seq(redis: Redis, event_key: str) -> int:
     body = redis.hget(Keys().event(event_key), "body")
     assert isinstance(body, bytes)
-    return int(orjson.loads(zlib.decompress(body))["seq"])
+    return int(orjson.loads(unpack_body(body))["seq"])

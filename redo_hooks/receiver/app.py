@@ -140,17 +140,23 @@ class Receiver:
                 log.error("receiver_has_no_secret")
                 raise StoreUnavailable("the receiver is not configured") from None
             store = await authenticator.authenticate(_header(request, b"authorization"))
+            # One timer for the request: the body must arrive within
+            # body_timeout, then Redis must confirm within redis_timeout.
+            waiting_for = "body"
             try:
-                async with asyncio.timeout(self.settings.body_timeout):
+                async with asyncio.timeout(self.settings.body_timeout) as deadline:
                     body = await _read_body(request, self.settings.max_body_bytes)
                     body_read = True
+                    incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
+                    handlers = self.registry.for_type(incoming.type)
+                    routed = Routed(incoming, [h.name for h in handlers])
+                    waiting_for = "redis"
+                    deadline.reschedule(
+                        asyncio.get_running_loop().time() + self.settings.redis_timeout
+                    )
+                    fresh = await self.ingestor().submit(routed)
             except TimeoutError:
-                raise RequestTimeout(
-                    f"the body did not arrive within {self.settings.body_timeout:g} s"
-                ) from None
-            incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
-            handlers = self.registry.for_type(incoming.type)
-            fresh = await self._store(Routed(incoming, [h.name for h in handlers]))
+                raise self._too_slow(waiting_for) from None
         except (RejectedRequest, StoreUnavailable) as error:
             return self._refuse(error, close=not body_read)
         except ClientDisconnect:
@@ -193,17 +199,17 @@ class Receiver:
     # included, in the same script) answers within redis_timeout, the time the
     # body takes to arrive aside.
 
-    async def _store(self, routed: Routed) -> bool:
-        """Write the event within ``redis_timeout``; whether it was new."""
-        try:
-            async with asyncio.timeout(self.settings.redis_timeout):
-                return await self.ingestor().submit(routed)
-        except TimeoutError:
-            # Maybe stored after all: the sender's retry is then a duplicate.
-            raise StoreUnavailable(
-                f"Redis did not confirm the write within {self.settings.redis_timeout:g} s",
-                reason="redis_timeout",
-            ) from None
+    def _too_slow(self, waiting_for: str) -> RequestTimeout | StoreUnavailable:
+        """The error for a request whose deadline passed while ``waiting_for``."""
+        if waiting_for == "body":
+            return RequestTimeout(
+                f"the body did not arrive within {self.settings.body_timeout:g} s"
+            )
+        # Maybe stored after all: the sender's retry is then a duplicate.
+        return StoreUnavailable(
+            f"Redis did not confirm the write within {self.settings.redis_timeout:g} s",
+            reason="redis_timeout",
+        )
 
     def _refuse(self, error: RejectedRequest | StoreUnavailable, *, close: bool) -> Response:
         status, problem = problem_for(error)
