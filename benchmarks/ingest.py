@@ -14,12 +14,16 @@ are measured, interleaved within each round:
 * ``validate``  — bearer check + strict parse + full model validation, 202;
 * ``receiver``  — ``redo-hooks serve`` with one handler: all of the above plus
                   the atomic dedupe + store + route step in Redis (AOF off),
-                  logging at INFO to /dev/null.
+                  logging at INFO to /dev/null;
+* ``receiver, 2 processes`` — the same with ``serve --workers 2``.
 
 The table shows the median of the rounds; the ratio columns are against
 ``validate`` (target: receiver >= 0.5x) and against the yardstick. After
 each receiver run the number of events stored in Redis is checked against
-the 2xx responses.
+the 2xx responses, and ingest.lua's Redis CPU per event is read from
+``INFO commandstats`` (EVALSHA time over the requests), with how many events
+the receiver's group commit put in one call. CPU columns count a server's
+whole process tree.
 """
 
 from __future__ import annotations
@@ -87,9 +91,11 @@ def fresh_script(directory: str, name: str, subjects: int) -> Path:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its threads)."""
+    """User + system CPU time of a process (and its threads) and its live descendants."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def redis_cpu(redis: Redis) -> float:
@@ -102,6 +108,17 @@ YARDSTICK = ROOT.parent / "shared" / "bench" / "reference_model.py"
 
 
 def servers(port: int, redis_url: str) -> dict[str, list[str]]:
+    receiver = [
+        python(),
+        "-m",
+        "redo_hooks.cli",
+        "--log-format",
+        "json",
+        "serve",
+        "benchmarks.bench_app:hooks",
+        "--port",
+        str(port),
+    ]
     uvicorn = [
         python(),
         "-m",
@@ -122,17 +139,8 @@ def servers(port: int, redis_url: str) -> dict[str, list[str]]:
             else {}
         ),
         "validate": [*uvicorn, "benchmarks.baselines:validate"],
-        "receiver": [
-            python(),
-            "-m",
-            "redo_hooks.cli",
-            "--log-format",
-            "json",
-            "serve",
-            "benchmarks.bench_app:hooks",
-            "--port",
-            str(port),
-        ],
+        "receiver": receiver,
+        "receiver, 2 processes": [*receiver, "--workers", "2"],
     }
 
 
@@ -168,14 +176,19 @@ def main() -> None:
                 try:
                     warmed = run_wrk(wrk, warm, url, args.connections, 2)
                     cpu0, rcpu0 = cpu_seconds(process.pid), redis_cpu(redis)
+                    redis.config_resetstat()
                     out = run_wrk(wrk, script, url, args.connections, args.duration)
                     cpu1, rcpu1 = cpu_seconds(process.pid), redis_cpu(redis)
+                    lua = redis.info("commandstats").get("cmdstat_evalsha", {})
                 finally:
                     stop(process)
                 measured = parse_wrk(out)
                 measured["cpu_us"] = (cpu1 - cpu0) / measured["requests"] * 1e6
                 measured["redis_us"] = (rcpu1 - rcpu0) / measured["requests"] * 1e6
-                if name == "receiver":
+                if lua:  # the receivers: ingest.lua's own Redis CPU, and its batching
+                    measured["lua_us"] = lua["usec"] / measured["requests"]
+                    measured["per_call"] = measured["requests"] / lua["calls"]
+                if name.startswith("receiver"):
                     stored = sum(1 for _ in redis.scan_iter("rh:ev:*", count=5000))
                     measured["stored"] = stored
                     measured["sent"] = parse_wrk(warmed)["requests"] + measured["requests"]
@@ -224,11 +237,16 @@ def main() -> None:
             rows,
         )
     )
-    for run in results["receiver"]:
-        print(
-            f"receiver run: {int(run['sent'])} events sent (warm-up included), "
-            f"{int(run['stored'])} stored in Redis"
-        )
+    for name in ("receiver", "receiver, 2 processes"):
+        for run in results[name]:
+            print(
+                f"{name} run: {int(run['sent'])} events sent (warm-up included), "
+                f"{int(run['stored'])} stored in Redis; ingest.lua {run['lua_us']:.1f} µs "
+                f"of Redis CPU per event, {run['per_call']:.1f} events per call"
+            )
+    one = median([r["rps"] for r in results["receiver"]])
+    two = median([r["rps"] for r in results["receiver, 2 processes"]])
+    print(f"receiver, 2 processes / 1 process: {two / one:.2f}x")
 
 
 if __name__ == "__main__":

@@ -39,11 +39,11 @@ def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:
 
 
 def start_server(
-    app: str, environ: dict[str, str], stderr: Any = None
+    app: str, environ: dict[str, str], stderr: Any = None, *options: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "--log-level", "WARNING", "serve", app, "--port", str(port)],
+        [*CLI, "--log-level", "WARNING", "serve", app, "--port", str(port), *options],
         env=environ,
         cwd=ROOT,
         stderr=stderr,

@@ -89,7 +89,16 @@ def main(log_level: str, log_format: str) -> None:
     type=click.IntRange(0),
     help="Seconds in-flight requests may take to finish after SIGTERM.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Receiver processes sharing the port, each batching its own writes to Redis.",
+)
+@click.pass_context
 def serve(
+    ctx: click.Context,
     app: str,
     *,
     host: str,
@@ -98,6 +107,7 @@ def serve(
     keep_alive: int,
     limit_concurrency: int,
     graceful_shutdown: int,
+    workers: int,
 ) -> None:
     """Run the receiver (HTTP). APP: import string of your RedoHooks object.
 
@@ -121,6 +131,13 @@ def serve(
         limit_concurrency=limit_concurrency,
         graceful_shutdown=graceful_shutdown,
     )
+    if workers > 1:
+        from .serving import run_processes
+
+        group = ctx.parent.params if ctx.parent else {}
+        log = (group.get("log_level", "INFO"), group.get("log_format", "auto"))
+        run_processes(app, workers, host=host, port=port, limits=limits, log=log)
+        return
     # Everything imported so far lives as long as the process: keep it out of
     # the garbage collector's generations so collections stay cheap.
     gc.freeze()
