@@ -5,9 +5,13 @@ from __future__ import annotations
 from redis import Redis
 from rq import Queue
 
+from redo_hooks import ReturnEvent
+from redo_hooks.ops.dead_letters import DeadLetters
 from redo_hooks.ops.status import snapshot as status_snapshot
+from redo_hooks.store.keys import Keys
+from redo_hooks.store.retention import index_parked_letters
 from redo_hooks.store.rq_internals import LANE_FUNC
-from redo_hooks.testing import deliver, sample_body
+from redo_hooks.testing import deliver, drain, sample_body
 
 from .conftest import MakeHooks, snapshot
 
@@ -25,3 +29,40 @@ def test_status_changes_nothing_even_with_an_abandoned_job_in_the_registries(
     status = status_snapshot(redis, hooks.settings, hooks.registry)
     assert snapshot(redis) == before  # RQ's registry counts would have re-queued it
     assert (status.queued_jobs, status.running_jobs, status.events_waiting) == (2, 1, 1)
+
+
+def test_dead_and_parked_letters_are_counted_without_reading_a_record(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks(retries=0)
+
+    @hooks.on("return", name="parks", park=True)
+    def parks(event: ReturnEvent) -> None:
+        raise RuntimeError("down")
+
+    @hooks.on("return", name="dies")
+    def dies(event: ReturnEvent) -> None:
+        raise RuntimeError("down too")
+
+    for n in range(3):
+        assert deliver(hooks, sample_body(subject=f"ret-{n}"))
+    drain(hooks, raise_on_dead=False)
+    keys = Keys()
+    # As a release before the index left it: parked letters, no index.
+    redis.delete(keys.parked, keys.parked_indexed)
+    slow = status_snapshot(redis, hooks.settings, hooks.registry)
+    assert (slow.dead_letters, slow.parked_lanes) == (6, 3)
+
+    assert index_parked_letters(redis, keys) == 3  # what a worker's maintenance does once
+    assert index_parked_letters(redis, keys) == 0
+    redis.config_resetstat()
+    fast = status_snapshot(redis, hooks.settings, hooks.registry)
+    assert (fast.dead_letters, fast.parked_lanes) == (6, 3)
+    reads = set(redis.info("commandstats"))
+    assert not reads & {"cmdstat_hscan", "cmdstat_hvals", "cmdstat_hgetall", "cmdstat_hmget"}
+
+    letters = DeadLetters(redis, hooks.settings, hooks.registry)
+    parked = [d for d in letters.list() if d.parked]
+    assert letters.drop(parked[0]) and letters.retry(parked[1])
+    after = status_snapshot(redis, hooks.settings, hooks.registry)
+    assert (after.dead_letters, after.parked_lanes) == (4, 1)

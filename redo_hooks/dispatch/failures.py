@@ -95,7 +95,8 @@ class LaneFailures:
         }
         k = self.rt.keys
         moved = self.rt.script("lane_park" if park else "lane_dead")(
-            keys=[self.lane, self.state, k.dead, k.dead_ids, k.waiting, k.waiting_events],
+            keys=[self.lane, self.state, k.dead, k.dead_ids, k.waiting, k.waiting_events]
+            + ([k.parked] if park else []),
             args=[
                 self.job.job_id,
                 key,

@@ -33,7 +33,7 @@ from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
-from ..store.retention import trim_replay_index
+from ..store.retention import index_parked_letters, trim_replay_index
 from ..store.rq_internals import MaintainedQueue, WorkerBase
 from ..store.rq_registries import earliest_scheduled, scheduled_job_ids, take_due
 from .lanes import bind
@@ -162,6 +162,7 @@ class LaneWorker(WorkerBase):
             rescue_orphaned_lanes(self.runtime)
             rt = self.runtime
             trim_replay_index(rt.connection, rt.keys, rt.settings.retention)
+            index_parked_letters(rt.connection, rt.keys)
 
 
 def build(

@@ -171,6 +171,7 @@ class DeadLetters:
                     k.job_lanes(job.id),
                     k.waiting,
                     k.waiting_events,
+                    k.parked,
                 ],
                 args=[
                     letter.id,

@@ -2,7 +2,10 @@
 
 Reads only, in a few round trips whatever the backlog: waiting events and
 lanes come from the waiting index the Lua scripts keep (``<p>:waiting``),
-not from walking the lanes. (For monitoring, scrape ``/metrics``.)
+not from walking the lanes, and dead and parked letters are counted from
+their indexes, never by reading the records (tracebacks and all). Lanes of
+handlers the app lacks are found by paging through the waiting index.
+(For monitoring, scrape ``/metrics``.)
 """
 
 from __future__ import annotations
@@ -53,12 +56,15 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         pipe.get(keys.waiting_events)
         pipe.zcard(keys.waiting)
         pipe.zrange(keys.waiting, 0, 0, withscores=True)
-        pipe.hvals(keys.dead)
+        pipe.hlen(keys.dead)
+        pipe.exists(keys.parked_indexed)
+        pipe.zcard(keys.parked)
         for handler in registry:
             pipe.get(keys.skipped(handler.name))
-        events, lanes, oldest, dead, *skipped_counts = pipe.execute()
+        events, lanes, oldest, dead, indexed, parked, *skipped_counts = pipe.execute()
     jobs = registry_counts(connection, queue)  # read-only: RQ's counts clean first
-    parked = sum(1 for record in dead if orjson.loads(record).get("parked"))
+    if not indexed:  # until a worker's maintenance indexed letters parked before the index
+        parked = _parked_the_slow_way(connection, keys)
     skipped = {
         handler.name: int(text(count))
         for handler, count in zip(registry, skipped_counts, strict=True)
@@ -72,11 +78,18 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         lanes_waiting=int(lanes),
         events_waiting=max(0, int(text(events))) if events is not None else 0,
         oldest_waiting_age_s=round(time.time() - float(oldest[0][1]), 3) if oldest else None,
-        dead_letters=len(dead),
+        dead_letters=int(dead),
         parked_lanes=parked,
         skipped_stale=skipped,
         missing_handlers=missing_handlers(connection, keys, registry),
     )
+
+
+def _parked_the_slow_way(connection: Redis, keys: Keys) -> int:
+    parked = 0
+    for _id, record in connection.hscan_iter(keys.dead, count=500):
+        parked += bool(orjson.loads(record).get("parked"))
+    return parked
 
 
 def missing_handlers(connection: Redis, keys: Keys, registry: Registry) -> dict[str, int]:

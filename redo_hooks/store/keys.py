@@ -41,6 +41,10 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         -> until when it counts as frozen
     <p>:dead                    hash    dead-letter id -> JSON record
     <p>:dead:ids                zset    dead-letter ids by time
+    <p>:dead:parked             zset    ids of the dead letters a lane is parked on,
+                                        by time (what `status` counts)
+    <p>:dead:parked:indexed     string  set once maintenance indexed the letters
+                                        parked before that index existed
 
 RQ's own keys (``rq:job:<id>``, ``rq:queue:<name>``, registries) are RQ's; the
 ingest script writes a job hash and queue entry exactly as ``Queue.enqueue``
@@ -171,3 +175,13 @@ class Keys:
     def dead_ids(self) -> str:
         """Dead-letter ids by time."""
         return f"{self.prefix}:dead:ids"
+
+    @property
+    def parked(self) -> str:
+        """Ids of the dead letters a lane is parked on, by time."""
+        return f"{self.prefix}:dead:parked"
+
+    @property
+    def parked_indexed(self) -> str:
+        """Set once ``parked`` holds every parked letter (letters from before it existed too)."""
+        return f"{self.prefix}:dead:parked:indexed"

@@ -21,6 +21,7 @@ NAMES = (
     "lane_park",
     "lane_unpark",
     "permit_take",
+    "parked_index",
 )
 
 

@@ -1,4 +1,6 @@
-"""What the retention leaves behind: nothing, once it ends.
+"""Housekeeping that worker maintenance does: trimming and indexing.
+
+What the retention leaves behind: nothing, once it ends.
 
 Stored events expire on their own (their hash has a TTL once every lane is
 done with it; the dedupe mark has ``dedupe_ttl``). The replay index
@@ -9,9 +11,12 @@ that stops receiving leaves no index behind either.
 
 from __future__ import annotations
 
+import orjson
 from redis import Redis
 
+from . import lua
 from .keys import Keys
+from .replies import as_bytes
 
 
 def trim_replay_index(connection: Redis, keys: Keys, retention: int) -> int:
@@ -22,3 +27,27 @@ def trim_replay_index(connection: Redis, keys: Keys, retention: int) -> int:
     seconds, micros = connection.time()
     cutoff = seconds + micros / 1e6 - retention
     return int(connection.zremrangebyscore(keys.events, "-inf", cutoff))
+
+
+def index_parked_letters(connection: Redis, keys: Keys, page: int = 500) -> int:
+    """Index the letters parked before ``<p>:dead:parked`` existed, once; how many.
+
+    Reads the registry a page per round trip. Lanes parked since are indexed
+    by ``lane_park.lua`` itself; ``status`` counts the index once this ran.
+    """
+    if connection.exists(keys.parked_indexed):
+        return 0
+    script = connection.register_script(lua.source("parked_index"))
+    added = 0
+    found: list[bytes | str | float] = []
+    for dead_id, record in connection.hscan_iter(keys.dead, count=page):
+        data = orjson.loads(as_bytes(record))
+        if data.get("parked"):
+            found += [dead_id, float(data.get("dead_at", 0))]
+        if len(found) >= 2 * page:
+            added += int(script(keys=[keys.dead, keys.parked], args=found))
+            found = []
+    if found:
+        added += int(script(keys=[keys.dead, keys.parked], args=found))
+    connection.set(keys.parked_indexed, 1)
+    return added

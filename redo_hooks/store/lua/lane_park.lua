@@ -4,6 +4,7 @@
 -- KEYS[1]  lane     KEYS[2] lanestate     KEYS[3] <p>:dead     KEYS[4] <p>:dead:ids
 -- ARGV[1]  job id (must own the lane)     ARGV[2] event key (must be the head)
 -- ARGV[3]  dead-letter id                 ARGV[4] record (JSON)      ARGV[5] now (s)
+-- KEYS[7]  <p>:dead:parked: the index of parked letters `status` counts
 -- (It takes lane_dead's KEYS and ARGV; a parked head stays waiting, so the
 -- waiting index in KEYS[5], KEYS[6] is left as it is.)
 --
@@ -22,4 +23,5 @@ redis.call('HSET', KEYS[2], 'owner', 'parked', 'parked', ARGV[3])
 redis.call('HDEL', KEYS[2], 'attempts', 'first_error')
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[7], ARGV[5], ARGV[3])
 return 1

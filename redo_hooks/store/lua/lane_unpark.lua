@@ -3,6 +3,7 @@
 -- KEYS[1]  lane     KEYS[2] lanestate     KEYS[3] <p>:dead     KEYS[4] <p>:dead:ids
 -- KEYS[5]  <p>:ev:<head event key>        KEYS[6] <p>:joblanes:<new job id>
 -- KEYS[7]  <p>:waiting                    KEYS[8] <p>:waiting:events
+-- KEYS[9]  <p>:dead:parked
 -- ARGV[1]  dead-letter id    ARGV[2] new job id    ARGV[3] subject
 -- ARGV[4]  '1' to drop the head event, '0' to run it again    ARGV[5] retention (s)
 -- ARGV[6]  event key prefix (<p>:ev:)
@@ -16,6 +17,7 @@ if redis.call('HGET', KEYS[2], 'parked') ~= ARGV[1] then
 end
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[9], ARGV[1])
 redis.call('HDEL', KEYS[2], 'parked')
 if ARGV[4] == '1' then
   redis.call('LPOP', KEYS[1])
