@@ -6,7 +6,7 @@ from redis import Redis
 from rq import Queue
 
 from redo_hooks import ReturnEvent
-from redo_hooks.ops.dead_letters import DeadLetters
+from redo_hooks.ops.dead_letters import PAGE, DeadLetters
 from redo_hooks.ops.status import snapshot as status_snapshot
 from redo_hooks.store.keys import Keys
 from redo_hooks.store.retention import index_parked_letters
@@ -66,3 +66,27 @@ def test_dead_and_parked_letters_are_counted_without_reading_a_record(
     assert letters.drop(parked[0]) and letters.retry(parked[1])
     after = status_snapshot(redis, hooks.settings, hooks.registry)
     assert (after.dead_letters, after.parked_lanes) == (4, 1)
+
+
+def test_dead_letters_are_read_a_page_per_round_trip(make_hooks: MakeHooks, redis: Redis) -> None:
+    hooks = make_hooks(retries=0)
+
+    @hooks.on("return", name="dies")
+    def dies(event: ReturnEvent) -> None:
+        raise RuntimeError("down")
+
+    count = PAGE * 2 + 3
+    for n in range(count):
+        assert deliver(hooks, sample_body(subject=f"ret-{n % 50}", seq=n))
+    drain(hooks, raise_on_dead=False)
+    letters = DeadLetters(redis, hooks.settings, hooks.registry)
+    redis.config_resetstat()
+    every = letters.list()
+    assert redis.info("commandstats")["cmdstat_hmget"]["calls"] == 3  # pages, not letters
+    assert len(every) == count
+    assert [d.dead_at for d in every] == sorted(d.dead_at for d in every)
+    assert letters.list(limit=7) == every[:7]
+    assert letters.list(subject="ret-3") == [d for d in every if d.subject == "ret-3"]
+    assert letters.list(before=every[600].dead_at) == [
+        d for d in every if d.dead_at <= every[600].dead_at
+    ]

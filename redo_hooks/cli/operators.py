@@ -45,12 +45,19 @@ def _dead_letters() -> Any:
 @click.option("--handler", help="Only this handler's.")
 @click.option("--return", "subject", help="Only this return's (its id).")
 @click.option("--older-than", help="Only those dead for at least this long, e.g. 2h or 7d.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many (the oldest).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def dead_list(
-    handler: str | None, subject: str | None, older_than: str | None, as_json: bool
+    handler: str | None,
+    subject: str | None,
+    older_than: str | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
     """List dead letters, oldest first."""
-    letters = _dead_letters().list(handler=handler, subject=subject, before=_age(older_than))
+    letters = _dead_letters().list(
+        handler=handler, subject=subject, before=_age(older_than), limit=limit
+    )
     if as_json:
         for letter in letters:
             click.echo(orjson.dumps(letter.to_dict()).decode())

@@ -80,6 +80,7 @@ class LaneFailures:
         an operator retries or drops the dead letter (``lane_park.lua``).
         """
         dead_id = uuid.uuid4().hex
+        now = time.time()  # the record's dead_at and its index score: one reading
         record = {
             "id": dead_id,
             "reason": reason,
@@ -90,7 +91,7 @@ class LaneFailures:
             "first_error": first_error or error,
             "error": error,
             "traceback": tb,
-            "dead_at": time.time(),
+            "dead_at": now,
             "parked": park,
         }
         k = self.rt.keys
@@ -102,7 +103,7 @@ class LaneFailures:
                 key,
                 dead_id,
                 orjson.dumps(record),
-                time.time(),
+                now,
                 k.event_prefix,
             ],
         )

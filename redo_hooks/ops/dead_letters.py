@@ -11,6 +11,7 @@ same MULTI/EXEC. *Drop* forgets it, and lets the body expire after
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,10 @@ class DeadLetter:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+#: Dead letters read per round trip.
+PAGE = 500
+
+
 class DeadLetters:
     """Operations on the dead-letter registry of one app."""
 
@@ -80,20 +85,44 @@ class DeadLetters:
         handler: str | None = None,
         subject: str | None = None,
         before: float | None = None,
+        limit: int | None = None,
     ) -> list[DeadLetter]:
-        """Dead letters, oldest first: only one handler's, one return's, or dead before a time."""
-        ids = [as_bytes(i) for i in self.connection.zrange(self.keys.dead_ids, 0, -1)]
-        if not ids:
-            return []
-        records = self.connection.hmget(self.keys.dead, ids)
-        letters = [DeadLetter.from_json(as_bytes(r)) for r in records if r is not None]
-        return [
-            d
-            for d in letters
-            if (handler is None or d.handler == handler)
-            and (subject is None or d.subject == subject)
-            and (before is None or d.dead_at <= before)
-        ]
+        """Dead letters, oldest first: only one handler's, one return's, or dead before a time.
+
+        ``limit``: at most that many. Read a page of ``PAGE`` letters per round
+        trip, so a registry of 100,000 letters is never read whole at once.
+        """
+        found: list[DeadLetter] = []
+        for letter in self.iter(before=before):
+            if (handler is None or letter.handler == handler) and (
+                subject is None or letter.subject == subject
+            ):
+                found.append(letter)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def iter(self, *, before: float | None = None) -> Iterator[DeadLetter]:
+        """Every dead letter, oldest first (dead at or before ``before``), a page at a time."""
+        start = 0
+        # The index's score is a moment after the record's dead_at (letters
+        # written before they shared one clock reading): a second of margin,
+        # then the record decides.
+        top = "+inf" if before is None else before + 1
+        while True:
+            ids = self.connection.zrangebyscore(
+                self.keys.dead_ids, "-inf", top, start=start, num=PAGE
+            )
+            if not ids:
+                return
+            for record in self.connection.hmget(self.keys.dead, [as_bytes(i) for i in ids]):
+                if record is not None:
+                    letter = DeadLetter.from_json(as_bytes(record))
+                    if before is None or letter.dead_at <= before:
+                        yield letter
+            if len(ids) < PAGE:
+                return
+            start += PAGE
 
     def get(self, dead_id: str) -> DeadLetter | None:
         """One dead letter by id."""
