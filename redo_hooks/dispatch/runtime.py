@@ -149,6 +149,7 @@ class Runtime:
                 "lane_park",
                 "lanes_transfer",
                 "permit_take",
+                "lanes_orphaned",
             )
         }
 

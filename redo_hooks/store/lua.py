@@ -22,6 +22,7 @@ NAMES = (
     "lane_unpark",
     "permit_take",
     "parked_index",
+    "lanes_orphaned",
 )
 
 
