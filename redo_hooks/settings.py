@@ -112,6 +112,16 @@ class Settings(BaseSettings):
             "Events one job runs from one lane before it yields the worker to other lanes."
         ),
     )
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "Niceness added to each worker process (not its parent): on a host shared "
+            "with a receiver, the receiver's acknowledgements come first, the workers "
+            "take what CPU is left. No effect on a host with CPU to spare; 0 turns it off."
+        ),
+    )
     jobs_per_process: int = Field(
         default=4,
         gt=0,

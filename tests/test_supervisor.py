@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
+import pytest
 from redis import Redis
 
 from redo_hooks.dispatch.supervisor import beat_alive
@@ -79,3 +81,23 @@ def test_a_process_beat_unlists_an_execution_it_no_longer_runs(
         assert redis.exists("rh:runs:p:alive")  # and the process says it runs Python
     finally:
         stop.set()
+
+
+def niceness(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])  # field 19 of proc(5), counted after the command name
+
+
+@pytest.mark.parametrize("nice", [None, "0", "3"])
+def test_worker_processes_yield_the_cpu_and_their_parent_does_not(
+    redis_url: str, nice: str | None
+) -> None:
+    extra = {} if nice is None else {"REDO_HOOKS_WORKER_NICE": nice}
+    parent = start_workers(APP, env(redis_url, SECRET, **extra))
+    wait_for(lambda: len(children(parent.pid)) == 1, 20, "the worker process")
+    (child,) = children(parent.pid)
+    expected = 10 if nice is None else int(nice)  # the default: 10
+    assert niceness(parent.pid) == os.nice(0)
+    assert niceness(child) == min(19, os.nice(0) + expected)
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 0

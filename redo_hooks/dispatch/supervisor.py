@@ -237,6 +237,9 @@ def _child(hooks: App, options: WorkerOptions, parent: int) -> None:
     stop.install()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     die_with_parent(parent)
+    # Handlers are throughput work; a receiver on the same host is what Redo
+    # waits on. The parent keeps its priority: it renews the heartbeats.
+    os.nice(hooks.settings.worker_nice)
     if options.runs_key is not None:
         beat_alive(hooks.settings, options.runs_key)
     raise SystemExit(work(hooks, options, stop))
