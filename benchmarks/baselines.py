@@ -11,11 +11,6 @@ header, ``orjson.loads``, its plain pydantic ``ReturnEvent.model_validate``.
 from __future__ import annotations
 
 import hmac
-import importlib.util
-import os
-import sys
-from pathlib import Path
-from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -27,7 +22,7 @@ from redo_hooks.errors import RejectedRequest
 from redo_hooks.receiver.auth import BearerVerifier
 from redo_hooks.receiver.body import parse_body
 
-from .common import SECRET
+from .common import SECRET, yardstick_model
 
 _verifier = BearerVerifier([SECRET])
 
@@ -50,18 +45,7 @@ async def _health(request: Request) -> Response:
     return Response(status_code=200)
 
 
-def _reference_model() -> Any:
-    path = Path(os.environ.get("BENCH_YARDSTICK", "reference_model.py"))
-    spec = importlib.util.spec_from_file_location("reference_model", path)
-    if spec is None or spec.loader is None or not path.exists():
-        return None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # pydantic resolves its annotations there
-    spec.loader.exec_module(module)
-    return module.ReturnEvent
-
-
-_reference = _reference_model()
+_reference = yardstick_model()
 _expected = f"Bearer {SECRET}".encode()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import random
 import re
 import shutil
@@ -13,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -186,3 +189,18 @@ def start_posters(
     for thread in threads:
         thread.start()
     return threads
+
+
+#: The fixed ruler the ingest benchmarks compare with (``BENCH_YARDSTICK`` overrides).
+YARDSTICK = Path(os.environ.get("BENCH_YARDSTICK", ROOT.parent / "shared/bench/reference_model.py"))
+
+
+def yardstick_model(path: Path = YARDSTICK) -> Any:
+    """The yardstick's ``ReturnEvent`` class, or ``None`` where its file is absent."""
+    spec = importlib.util.spec_from_file_location("reference_model", path)
+    if spec is None or spec.loader is None or not path.exists():
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves its annotations there
+    spec.loader.exec_module(module)
+    return module.ReturnEvent

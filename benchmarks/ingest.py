@@ -40,8 +40,8 @@ from redis import Redis
 from redo_hooks.testing import RedisServer, sample_event
 
 from .common import (
-    ROOT,
     SECRET,
+    YARDSTICK,
     child_env,
     median,
     need,
@@ -101,10 +101,6 @@ def cpu_seconds(pid: int) -> float:
 def redis_cpu(redis: Redis) -> float:
     info = redis.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-#: The fixed ruler: a plain pydantic endpoint the receiver is compared with.
-YARDSTICK = ROOT.parent / "shared" / "bench" / "reference_model.py"
 
 
 def servers(port: int, redis_url: str) -> dict[str, list[str]]:

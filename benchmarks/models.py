@@ -23,13 +23,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import importlib.util
-import os
-import sys
 import timeit
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -38,20 +34,7 @@ from redo_hooks.models import decode_event
 from redo_hooks.receiver.body import parse_body
 from redo_hooks.testing import sample_event
 
-from .common import ROOT, table
-
-YARDSTICK = Path(os.environ.get("BENCH_YARDSTICK", ROOT.parent / "shared/bench/reference_model.py"))
-
-
-def yardstick_model() -> Any:
-    """The reference ``ReturnEvent`` class, or ``None`` where the file is absent."""
-    spec = importlib.util.spec_from_file_location("reference_model", YARDSTICK)
-    if spec is None or spec.loader is None or not YARDSTICK.exists():
-        return None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # pydantic resolves its annotations there
-    spec.loader.exec_module(module)
-    return module.ReturnEvent
+from .common import YARDSTICK, table, yardstick_model
 
 
 def shapes() -> dict[str, bytes]:
