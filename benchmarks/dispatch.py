@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.dispatch --io [--rounds 3]
 
 ``--io``: I/O-bound handlers against the no-op one, same run, one
-``redo-hooks worker --burst`` process with default settings, 1,500 returns x 2
+``redo-hooks worker --burst`` process with default settings, 4,000 returns x 2
 events: an async handler awaiting 50 ms and a sync handler sleeping 50 ms; the
 ratio is events/s over the no-op's. Then the resident memory of one worker
 process with 256 events in flight (an async handler that holds each event).
@@ -113,7 +113,7 @@ def deliver_all(
 
 
 #: Events of each I/O-bound shape (over half as many returns).
-IO_EVENTS = 3000
+IO_EVENTS = 8000
 
 
 def io_bound(server_url: str, redis: Redis, rounds: int) -> None:
