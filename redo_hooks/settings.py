@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         ),
     )
     sync_threads: int = Field(
-        default=32,
+        default=64,
         gt=0,
         description=(
             "Threads one worker process runs sync handlers on, so that many lanes' "
