@@ -43,7 +43,7 @@ class ReturnEvent(RedoModel, frozen=True, dict=True, gc=True):
         """Decode a parsed body, tolerantly; ``UnroutableEvent`` without ``type``/``return.id``."""
         return decode_event(None, raw, key=key, store=store)
 
-    def attach(
+    def _attach(
         self, body: bytes | None, raw: Any, key: str, store: str | None, errors: list[str]
     ) -> ReturnEvent:
         """Record what the body does not say (its key, store, errors); return ``self``."""
@@ -129,10 +129,10 @@ def decode_event(
     if body is not None and raw is None:
         event = decode_fitting(body)
         if event is not None:
-            return event.attach(body, None, key, store, [])
+            return event._attach(body, None, key, store, [])
         raw = parse_json(body)
     mended, errors = _DECODER.mend(raw)
-    return mended.attach(body, raw, key, store, errors)
+    return mended._attach(body, raw, key, store, errors)
 
 
 def decode_fitting(body: bytes) -> ReturnEvent | None:
