@@ -158,9 +158,9 @@ class LaneWorker(WorkerBase):
 
     def maintenance(self, queue: Queue) -> None:
         """Rescue orphaned lanes and trim the replay index (after RQ's maintenance)."""
-        if self.runtime is not None:
-            rescue_orphaned_lanes(self.runtime)
-            rt = self.runtime
+        rt = self.runtime
+        if rt is not None:
+            rescue_orphaned_lanes(rt)
             trim_replay_index(rt.connection, rt.keys, rt.settings.retention)
             index_parked_letters(rt.connection, rt.keys)
 

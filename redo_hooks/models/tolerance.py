@@ -48,11 +48,11 @@ class TolerantDecoder(Generic[T]):
         self._decoder = msgspec.json.Decoder(model)
 
     def decode(self, body: bytes) -> T | None:
-        """The fast path: ``body`` decoded, or ``None`` when it needs mending.
+        """The fast path: ``body`` decoded, or ``None`` for any body it refuses.
 
-        ``None`` too for what the typed decoder refuses but :func:`parse_json`
-        reads (a lone surrogate escape); a body that is not JSON raises
-        ``msgspec.DecodeError`` (a ``ValueError``) only if it is malformed.
+        That covers a value that needs mending, what :func:`parse_json` reads
+        but the typed decoder refuses (a lone surrogate escape), and a body that
+        is not JSON at all: the caller's ``parse_json`` tells those apart.
         """
         try:
             return self._decoder.decode(body)

@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import orjson
 from redis import Redis
 from rq import Queue
 
@@ -23,6 +22,7 @@ from ..dispatch.handlers import Registry
 from ..settings import Settings
 from ..store.keys import Keys
 from ..store.replies import text
+from ..store.retention import parked_letters
 from ..store.rq_registries import registry_counts
 
 
@@ -64,7 +64,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         events, lanes, oldest, dead, indexed, parked, *skipped_counts = pipe.execute()
     jobs = registry_counts(connection, queue)  # read-only: RQ's counts clean first
     if not indexed:  # until a worker's maintenance indexed letters parked before the index
-        parked = _parked_the_slow_way(connection, keys)
+        parked = sum(1 for _ in parked_letters(connection, keys))
     skipped = {
         handler.name: int(text(count))
         for handler, count in zip(registry, skipped_counts, strict=True)
@@ -83,13 +83,6 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         skipped_stale=skipped,
         missing_handlers=missing_handlers(connection, keys, registry),
     )
-
-
-def _parked_the_slow_way(connection: Redis, keys: Keys) -> int:
-    parked = 0
-    for _id, record in connection.hscan_iter(keys.dead, count=500):
-        parked += bool(orjson.loads(record).get("parked"))
-    return parked
 
 
 def missing_handlers(connection: Redis, keys: Keys, registry: Registry) -> dict[str, int]:

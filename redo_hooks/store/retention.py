@@ -11,6 +11,8 @@ that stops receiving leaves no index behind either.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import orjson
 from redis import Redis
 
@@ -29,6 +31,20 @@ def trim_replay_index(connection: Redis, keys: Keys, retention: int) -> int:
     return int(connection.zremrangebyscore(keys.events, "-inf", cutoff))
 
 
+def parked_letters(
+    connection: Redis, keys: Keys, page: int = 500
+) -> Iterator[tuple[bytes | str, float]]:
+    """(id, dead_at) of each parked dead letter, read from the records a page at a time.
+
+    The slow way, reading every record: for the letters parked before
+    ``<p>:dead:parked`` existed.
+    """
+    for dead_id, record in connection.hscan_iter(keys.dead, count=page):
+        data = orjson.loads(as_bytes(record))
+        if data.get("parked"):
+            yield dead_id, float(data.get("dead_at", 0))
+
+
 def index_parked_letters(connection: Redis, keys: Keys, page: int = 500) -> int:
     """Index the letters parked before ``<p>:dead:parked`` existed, once; how many.
 
@@ -40,10 +56,8 @@ def index_parked_letters(connection: Redis, keys: Keys, page: int = 500) -> int:
     script = connection.register_script(lua.source("parked_index"))
     added = 0
     found: list[bytes | str | float] = []
-    for dead_id, record in connection.hscan_iter(keys.dead, count=page):
-        data = orjson.loads(as_bytes(record))
-        if data.get("parked"):
-            found += [dead_id, float(data.get("dead_at", 0))]
+    for dead_id, dead_at in parked_letters(connection, keys, page):
+        found += [dead_id, dead_at]
         if len(found) >= 2 * page:
             added += int(script(keys=[keys.dead, keys.parked], args=found))
             found = []

@@ -156,13 +156,15 @@ for i = 1, tonumber(ARGV[5]) do
   end
   if fresh and fresh ~= -1 and fresh ~= -2 then
     local ev = ev_p .. ekey
-    local new_fields
+    -- HSET answers how many fields it added: fewer than it set means the
+    -- hash was already there.
+    local existing
     if store ~= '' then
-      new_fields = 5 - redis.call('HSET', ev, 'body', body, 'type', etype,
-                                  'subject', subject, 'received_at', received, 'store', store)
+      existing = 5 - redis.call('HSET', ev, 'body', body, 'type', etype,
+                                'subject', subject, 'received_at', received, 'store', store)
     else
-      new_fields = 4 - redis.call('HSET', ev, 'body', body, 'type', etype,
-                                  'subject', subject, 'received_at', received)
+      existing = 4 - redis.call('HSET', ev, 'body', body, 'type', etype,
+                                'subject', subject, 'received_at', received)
     end
     if not force then
       redis.call('ZADD', KEYS[3], received, ekey)
@@ -173,7 +175,7 @@ for i = 1, tonumber(ARGV[5]) do
     local pending = redis.call('HINCRBY', ev, 'pending', nh)
     if pending <= 0 then
       redis.call('EXPIRE', ev, ARGV[2])
-    elseif new_fields > 0 then
+    elseif existing > 0 then
       -- The hash was there (a redelivery): if it was retained, keep it now
       -- until every lane is done with it. A new hash has no TTL to remove.
       redis.call('PERSIST', ev)
