@@ -48,7 +48,17 @@ from redis.exceptions import RedisError
 from redo_hooks.store.replies import text
 from redo_hooks.testing import RedisServer, sample_body, wait_for
 
-from .common import SECRET, child_env, outcome, python, start, start_posters, stop, table
+from .common import (
+    SECRET,
+    child_env,
+    drain,
+    outcome,
+    python,
+    start,
+    start_posters,
+    stop,
+    table,
+)
 
 APP = "benchmarks.chaos_app:hooks"
 CLI = [python(), "-m", "redo_hooks.cli", "--log-level", "WARNING"]
@@ -297,16 +307,14 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
             time.sleep(0.1)
         for poster in posters:
             poster.join()
-        posting_ended = time.monotonic()
 
-        while time.monotonic() < posting_ended + args.drain:
+        def all_handled() -> bool:
             try:
-                if check(sent, handled(redis, subjects))["lost"] == 0:
-                    break
-            except RedisError:
-                pass
-            time.sleep(1)
-        drained_in = time.monotonic() - posting_ended
+                return check(sent, handled(redis, subjects))["lost"] == 0
+            except RedisError:  # Redis may still be restarting
+                return False
+
+        drained_in = drain(all_handled, args.drain)
         for process in workers:
             stop(process)
         stop(receiver)

@@ -157,6 +157,18 @@ def outcome(sent: dict[str, list[int]], ran: dict[str, list[int]]) -> dict[str, 
     }
 
 
+def drain(done: Callable[[], bool], seconds: float) -> float:
+    """Poll ``done`` once a second, for up to ``seconds``; how long it took.
+
+    The workers' bounded drain after posting stops (soak, chaos): ``done``
+    says that nothing acknowledged is still unhandled.
+    """
+    began = time.monotonic()
+    while time.monotonic() < began + seconds and not done():
+        time.sleep(1)
+    return time.monotonic() - began
+
+
 def start_posters(
     url: str,
     subjects: Sequence[str],

@@ -30,7 +30,17 @@ from redis import Redis
 
 from redo_hooks.testing import RedisServer, sample_body
 
-from .common import SECRET, child_env, outcome, python, start, start_posters, stop, table
+from .common import (
+    SECRET,
+    child_env,
+    drain,
+    outcome,
+    python,
+    start,
+    start_posters,
+    stop,
+    table,
+)
 
 APP = "benchmarks.soak_app:hooks"
 
@@ -129,13 +139,10 @@ def main() -> None:
             poster.join()
         posted_for = time.monotonic() - started
 
-        drain_start = time.monotonic()
-        while time.monotonic() < drain_start + args.drain:
-            results = {h: check(redis, h, sent) for h in ("first", "second")}
-            if all(r["lost"] == 0 for r in results.values()):
-                break
-            time.sleep(1)
-        drained_in = time.monotonic() - drain_start
+        drained_in = drain(
+            lambda: all(check(redis, h, sent)["lost"] == 0 for h in ("first", "second")),
+            args.drain,
+        )
         for process in workers:
             stop(process)
         stop(receiver)
