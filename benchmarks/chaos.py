@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         def post(client: httpx.Client, subject: str) -> None:
             with sent.lock:
                 seq = next(counter)
-            kind = "created" if not sent.acked[subject] else "updated"
+            kind = "return.created" if not sent.acked[subject] else "return.updated"
             try:
                 status = client.post(
                     "/", content=sample_body(kind, subject=subject, seq=seq)

@@ -56,7 +56,7 @@ def bodies(events: int, returns: int) -> dict[str, list[bytes]]:
     per: dict[str, list[bytes]] = {f"ret-{r}": [] for r in range(returns)}
     for n in range(events):
         subject = f"ret-{n % returns}"
-        kind = "created" if len(per[subject]) == 0 else "updated"
+        kind = "return.created" if len(per[subject]) == 0 else "return.updated"
         per[subject].append(sample_body(kind, subject=subject, seq=n))
     return per
 

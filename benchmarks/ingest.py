@@ -74,7 +74,7 @@ end
 
 
 def lua_script(subjects: int, nonce: str) -> str:
-    event = sample_event("updated", subject="SUBJECT")
+    event = sample_event("return.updated", subject="SUBJECT")
     event["at"] = "AT"
     event["benchNonce"] = "NONCE"  # an unknown field: kept, and unique per run
     template = orjson.dumps(event).decode()

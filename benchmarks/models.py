@@ -39,7 +39,7 @@ from .common import YARDSTICK, table, yardstick_model
 
 def shapes() -> dict[str, bytes]:
     """The bodies measured, by name."""
-    example = sample_event("created")
+    example = sample_event("return.created")
     big = copy.deepcopy(example)
     for section in (big["return"]["items"], big["order"]["items"]):
         while len(section) < 20:

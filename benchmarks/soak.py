@@ -109,7 +109,7 @@ def main() -> None:
             with lock:
                 n = seq
                 seq += 1
-            kind = "created" if not sent[subject] else "updated"
+            kind = "return.created" if not sent[subject] else "return.updated"
             body = sample_body(kind, subject=subject, seq=n)
             began = time.perf_counter()
             try:

@@ -104,9 +104,11 @@ class RedoHooks:
             raise ConfigurationError(f"{lifespan!r} is not an async generator or a factory")
         return lifespan
 
-    def handlers_for(self, event_type: str) -> list[Handler]:
-        """The handlers an event of ``type`` (e.g. ``"created"``) would run."""
-        return self.registry.for_type(event_type)
+    def handlers_for(self, event: str) -> list[Handler]:
+        """The handlers an event named ``event`` (e.g. ``"return.created"``) would run."""
+        from .models import event_kind
+
+        return self.registry.for_type(event_kind(event).value)
 
     def asgi(self) -> Starlette:
         """The receiver, a Starlette app: ``POST /``, ``GET /healthz``, ``GET /readyz``, metrics.

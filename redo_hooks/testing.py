@@ -30,7 +30,7 @@ from .dispatch.lanes import bind
 from .dispatch.worker import build, drain_burst
 from .errors import RedoHooksError
 from .hooks import RedoHooks
-from .models import ReturnEvent
+from .models import ReturnEvent, event_kind
 from .receiver.auth import first_token
 from .receiver.body import parse_body
 from .store import lua
@@ -44,7 +44,7 @@ class DeadLettered(RedoHooksError):
 
 
 def sample_event(
-    type: str = "created",
+    type: str = "return.created",
     *,
     subject: str | None = None,
     status: str | None = None,
@@ -53,16 +53,19 @@ def sample_event(
 ) -> dict[str, Any]:
     """A return event body as Redo sends it (the spec's example), with a fresh return id and times.
 
-    ``type`` is the body's ``type`` (``"created"``) or the routing name
-    handlers subscribe to (``"return.created"``): both give the same body.
-    ``subject`` and ``status`` set ``return.id`` and ``return.status``;
+    ``type`` is the event's name as handlers subscribe to it
+    (``"return.created"``, ``"return.updated"``, ``"return.backfill"``; the
+    body's ``type`` is then ``"created"``…); any other name raises
+    ``ConfigurationError`` listing these. ``subject`` and ``status`` set
+    ``return.id`` and ``return.status`` (any status: a test may need one Redo
+    adds later);
     ``return_`` is merged into ``return`` (nested dicts merged, other values
     replaced), e.g. ``return_={"totals": {"refund": None}}``; ``overrides``
     replace top-level fields (``merchantName="Shop"``).
     """
     body: dict[str, Any] = copy.deepcopy(_example())
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    body["type"] = type.removeprefix("return.")
+    body["type"] = event_kind(type).value
     body["at"] = now
     body["return"]["id"] = subject or uuid.uuid4().hex[:24]
     body["return"]["updatedAt"] = now
@@ -82,7 +85,7 @@ def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
             target[name] = copy.deepcopy(value)
 
 
-def sample_body(type: str = "created", **kwargs: Any) -> bytes:
+def sample_body(type: str = "return.created", **kwargs: Any) -> bytes:
     """:func:`sample_event` as JSON bytes."""
     return orjson.dumps(sample_event(type, **kwargs))
 
@@ -169,7 +172,7 @@ class HookTester:
     ::
 
         with RedisServer() as redis, HookTester(RedoHooks(redis_url=redis.url, ...)) as t:
-            assert t.post(sample_event("created")).status_code == 202
+            assert t.post(sample_event("return.created")).status_code == 202
             ran = t.run()              # every queued event, in this process
             assert [r.handler for r in ran] == ["shop.notify_warehouse"]
 

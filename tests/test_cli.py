@@ -60,7 +60,7 @@ def test_an_unknown_setting_in_the_environment_stops_the_command(
 
 def test_sample_prints_a_valid_event_for_the_given_return() -> None:
     result = CliRunner().invoke(
-        main, ["sample", "updated", "--return", "ret-9", "--status", "complete"]
+        main, ["sample", "return.updated", "--return", "ret-9", "--status", "complete"]
     )
     assert result.exit_code == 0
     incoming = parse_body(result.output.strip().encode())
@@ -82,7 +82,9 @@ def test_unreachable_redis_is_one_line_naming_the_masked_url(
     args = [a.format(app=app) for a in command] + ([app] if command == ["status"] else [])
     result = CliRunner().invoke(main, ["--log-level", "ERROR", *args])
     assert result.exit_code == 1
+    # Which Redis it talks to, then that it did not answer: one line each.
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.output
-    assert f"127.0.0.1:{port}" in lines[0] and "did not answer" in lines[0]
+    assert len(lines) == 2 and "Traceback" not in result.output
+    assert lines[0] == f"redo-hooks: Redis redis://:***@127.0.0.1:{port}/0 (REDO_HOOKS_REDIS_URL)"
+    assert f"127.0.0.1:{port}" in lines[1] and "did not answer" in lines[1]
     assert "hunter2secret" not in result.output

@@ -53,7 +53,7 @@ def test_async_handlers_of_many_returns_run_at_once_each_return_in_order(
 
     for n in range(3):
         for r in range(30):
-            assert deliver(hooks, sample_body("updated", subject=f"ret-{r}", seq=n))
+            assert deliver(hooks, sample_body("return.updated", subject=f"ret-{r}", seq=n))
     drain(hooks)
     assert seen.most >= 10, seen.most  # many lanes awaited at once...
     assert seen.most <= hooks.settings.async_concurrency
@@ -74,7 +74,7 @@ def test_sync_handlers_run_on_at_most_sync_threads_threads(make_hooks: MakeHooks
 
     for n in range(2):
         for r in range(12):
-            assert deliver(hooks, sample_body("updated", subject=f"ret-{r}", seq=n))
+            assert deliver(hooks, sample_body("return.updated", subject=f"ret-{r}", seq=n))
     drain(hooks)
     assert 2 <= seen.most <= 4, seen.most
     assert len(threads) <= 4 and threading.main_thread().name not in threads
@@ -92,7 +92,7 @@ def test_async_concurrency_bounds_the_calls_in_flight(make_hooks: MakeHooks) -> 
         seen.leave(event)
 
     for r in range(12):
-        assert deliver(hooks, sample_body("created", subject=f"ret-{r}", seq=0))
+        assert deliver(hooks, sample_body("return.created", subject=f"ret-{r}", seq=0))
     drain(hooks)
     assert seen.most == 3
 
@@ -156,7 +156,7 @@ def test_order_holds_with_many_in_flight_random_latencies_and_failures(
     for n in range(max(len(events) for events in plan.values())):
         for subject, events in plan.items():
             if n < len(events):
-                assert deliver(hooks, sample_body("updated", subject=subject, seq=n))
+                assert deliver(hooks, sample_body("return.updated", subject=subject, seq=n))
     drain(hooks)
     # Two failures at most, two retries: every event succeeded once, in order.
     assert dict(succeeded) == {s: list(range(len(events))) for s, events in plan.items()}

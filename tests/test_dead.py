@@ -48,7 +48,7 @@ def drain() -> None:
 def cli(*args: str) -> str:
     result = CliRunner().invoke(main, ["--log-level", "ERROR", "dead", APP, *args])
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def done(redis: Redis, subject: str) -> list[int]:
@@ -58,7 +58,7 @@ def done(redis: Redis, subject: str) -> list[int]:
 def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: Redis) -> None:
     redis.set("dead:broken", 1)
     for n in range(3):
-        deliver(app.hooks, sample_event("updated", subject="ret-x", seq=n))
+        deliver(app.hooks, sample_event("return.updated", subject="ret-x", seq=n))
     drain()
     listed = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
     assert [d["subject"] for d in listed] == ["ret-x"] * 3
@@ -83,7 +83,7 @@ def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: R
 
 def test_drop_forgets_and_releases_the_event(app: ModuleType, redis: Redis) -> None:
     redis.set("dead:broken", 1)
-    deliver(app.hooks, sample_event("updated", subject="ret-y", seq=0))
+    deliver(app.hooks, sample_event("return.updated", subject="ret-y", seq=0))
     drain()
     (letter,) = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
     event = Keys().event(letter["event_key"])
@@ -107,19 +107,19 @@ def test_status_counts_waiting_events_dead_letters_and_the_oldest_wait(
     app: ModuleType, redis: Redis
 ) -> None:
     redis.set("dead:broken", 1)
-    deliver(app.hooks, sample_event("updated", subject="ret-s1", seq=0))
+    deliver(app.hooks, sample_event("return.updated", subject="ret-s1", seq=0))
     drain()
     for n in range(3):
-        deliver(app.hooks, sample_event("updated", subject=f"ret-w{n % 2}", seq=n))
+        deliver(app.hooks, sample_event("return.updated", subject=f"ret-w{n % 2}", seq=n))
     result = CliRunner().invoke(main, ["status", APP, "--json"])
     assert result.exit_code == 0, result.output
-    status = orjson.loads(result.output)
+    status = orjson.loads(result.stdout)
     # Per handler (two), one open job gathered both returns' lanes.
     assert status["queued_jobs"] == 2
     assert (status["lanes_waiting"], status["events_waiting"]) == (4, 6)
     assert status["dead_letters"] == 1
     assert status["oldest_waiting_age_s"] is not None and status["oldest_waiting_age_s"] >= 0
-    readable = CliRunner().invoke(main, ["status", APP]).output
+    readable = CliRunner().invoke(main, ["status", APP]).stdout
     assert "events waiting" in readable and "dead letters           1" in readable
 
 
@@ -133,16 +133,16 @@ def test_a_parking_handler_holds_the_return_until_the_operator_acts(
 ) -> None:
     redis.set("park:broken", 1)
     for n in range(4):
-        deliver(app.hooks, sample_event("updated", subject="ret-p", seq=n))
-    deliver(app.hooks, sample_event("updated", subject="ret-q", seq=0))
+        deliver(app.hooks, sample_event("return.updated", subject="ret-p", seq=n))
+    deliver(app.hooks, sample_event("return.updated", subject="ret-q", seq=0))
     drain()
     assert parked_done(redis, "ret-p") == [0]  # held at event 1
     assert parked_done(redis, "ret-q") == [0]  # other returns go on
     # Later events keep arriving behind the parked head, and still wait.
-    deliver(app.hooks, sample_event("updated", subject="ret-p", seq=4))
+    deliver(app.hooks, sample_event("return.updated", subject="ret-p", seq=4))
     drain()
     assert parked_done(redis, "ret-p") == [0]
-    status = orjson.loads(CliRunner().invoke(main, ["status", APP, "--json"]).output)
+    status = orjson.loads(CliRunner().invoke(main, ["status", APP, "--json"]).stdout)
     assert status["parked_lanes"] == 1
     parked = [
         d
@@ -165,15 +165,15 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     app: ModuleType, redis: Redis
 ) -> None:
     for n in range(3):
-        deliver(app.hooks, sample_event("updated", subject="ret-r", seq=n))
-    deliver(app.hooks, sample_event("created", subject="ret-other", seq=9))
+        deliver(app.hooks, sample_event("return.updated", subject="ret-r", seq=n))
+    deliver(app.hooks, sample_event("return.created", subject="ret-other", seq=9))
     drain()
     assert done(redis, "ret-r") == [0, 1, 2]
 
     def replay(*args: str) -> str:
         result = CliRunner().invoke(main, ["--log-level", "ERROR", "replay", APP, *args])
         assert result.exit_code == 0, result.output
-        return result.output
+        return result.stdout
 
     assert "would replay 3 event(s) to dead.flaky" in replay(
         "--return", "ret-r", "--handler", "dead.flaky", "--dry-run"
@@ -185,7 +185,7 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     drain()
     assert done(redis, "ret-r") == [0, 1, 2, 0, 1, 2]  # again, in the order received
     assert parked_done(redis, "ret-r") == [0, 1, 2]  # the other handler was not asked
-    assert "replayed 1 event(s)" in replay("--type", "created", "--handler", "dead.flaky")
+    assert "replayed 1 event(s)" in replay("--type", "return.created", "--handler", "dead.flaky")
     assert "replayed 0 event-handler pair(s)" in replay("--until", "2000-01-01T00:00:00Z")
     as_json = orjson.loads(replay("--return", "ret-r", "--dry-run", "--json"))
     assert as_json == {"dry_run": True, "queued": {"dead.flaky": 3, "dead.parking": 3}}

@@ -37,7 +37,7 @@ def post_series(hooks: RedoHooks, subjects: list[str], per_subject: int) -> None
     # Interleaved across returns, in order within each return (as Redo sends).
     for n in range(per_subject):
         for subject in subjects:
-            kind = "created" if n == 0 else "updated"
+            kind = "return.created" if n == 0 else "return.updated"
             assert deliver(hooks, sample_event(kind, subject=subject, seq=n))
 
 
@@ -69,10 +69,12 @@ def test_events_arriving_while_a_lane_runs_join_it_in_order(make_hooks: MakeHook
     def record_and_deliver_next(event: ReturnEvent) -> None:
         seen[event.subject].append(seq(event))
         if seq(event) < 4:  # Redo sends the next one while this one is handled
-            deliver(hooks, sample_event("updated", subject=event.subject, seq=seq(event) + 1))
+            deliver(
+                hooks, sample_event("return.updated", subject=event.subject, seq=seq(event) + 1)
+            )
 
     hooks.add(record_and_deliver_next, "return", name="chain")
-    deliver(hooks, sample_event("created", subject="ret-x", seq=0))
+    deliver(hooks, sample_event("return.created", subject="ret-x", seq=0))
     drain(hooks)
     assert seen == {"ret-x": [0, 1, 2, 3, 4]}
 
@@ -144,7 +146,7 @@ def test_an_off_schema_value_reads_as_none_and_only_strict_handlers_dead_letter_
     raw = sample_event(subject="ret-bad")
     raw["return"]["items"] = "not a list"
     assert deliver(hooks, raw)
-    assert deliver(hooks, sample_event("updated", subject="ret-bad"))
+    assert deliver(hooks, sample_event("return.updated", subject="ret-bad"))
     with pytest.raises(DeadLettered):
         drain(hooks)
     errors = ["return.items: Expected `array | null`, got `str`"]
@@ -256,10 +258,10 @@ def test_a_started_job_takes_no_new_lanes_and_a_rerun_does_nothing_twice(
         seen[event.subject].append(seq(event))
         if event.subject == "ret-1" and seq(event) == 0:
             # Arrives while this job runs: must go to a new job, not this one.
-            deliver(hooks, sample_event("created", subject="ret-2", seq=0))
+            deliver(hooks, sample_event("return.created", subject="ret-2", seq=0))
 
     hooks.add(record_and_deliver_elsewhere, "return", name="h")
-    deliver(hooks, sample_event("created", subject="ret-1", seq=0))
+    deliver(hooks, sample_event("return.created", subject="ret-1", seq=0))
     first_job = as_bytes(redis.lrange("rq:queue:redo-hooks", 0, -1)[0])
     assert drain(hooks) == 2
     assert dict(seen) == {"ret-1": [0], "ret-2": [0]}
@@ -268,7 +270,7 @@ def test_a_started_job_takes_no_new_lanes_and_a_rerun_does_nothing_twice(
     Queue("redo-hooks", connection=redis).enqueue(
         "redo_hooks.dispatch.lanes.run_lane", args=("h",), job_id=first_job.decode()
     )
-    deliver(hooks, sample_event("updated", subject="ret-1", seq=1))
+    deliver(hooks, sample_event("return.updated", subject="ret-1", seq=1))
     drain(hooks)
     assert dict(seen) == {"ret-1": [0, 1], "ret-2": [0]}
 
@@ -332,7 +334,7 @@ def test_a_lane_whose_job_failed_for_good_dead_letters_its_head_and_moves_on(
     ran: list[int] = []
     hooks.add(lambda event: ran.append(seq(event)), "return", name="h")
     for n in range(3):
-        deliver(hooks, sample_event("updated", subject="ret-p", seq=n))
+        deliver(hooks, sample_event("return.updated", subject="ret-p", seq=n))
     # As RQ leaves a job whose handler killed its process on every try.
     job_id = as_bytes(redis.lpop("rq:queue:redo-hooks")).decode()
     redis.hset(f"rq:job:{job_id}", "status", "failed")
@@ -448,7 +450,7 @@ def test_latest_only_skips_snapshots_older_than_the_newest_handled(
         "2026-01-01T11:00:00Z",
     ]
     for n, stamp in enumerate(stamps):
-        event = sample_event("updated", subject="ret-l", seq=n)
+        event = sample_event("return.updated", subject="ret-l", seq=n)
         event["return"]["updatedAt"] = stamp
         deliver(hooks, event)
     drain(hooks)
@@ -464,7 +466,7 @@ def test_a_worker_without_the_handler_passes_its_lanes_on_instead_of_failing(
     ran: list[int] = []
     new.add(lambda event: ran.append(seq(event)), "return", name="h")
     for n in range(2):
-        deliver(new, sample_event("updated", subject="ret-u", seq=n))
+        deliver(new, sample_event("return.updated", subject="ret-u", seq=n))
     old = make_hooks()  # a worker still running the app from before
     old.add(lambda event: None, "return", name="other")
     worker, runtime = build(old)
@@ -485,7 +487,7 @@ def test_events_of_a_removed_handler_are_dead_lettered_after_the_setting(
     before = make_hooks()  # the app before a deploy removed handler "gone"
     before.add(lambda event: None, "return", name="gone")
     for n in range(3):
-        deliver(before, sample_event("updated", subject="ret-x", seq=n))
+        deliver(before, sample_event("return.updated", subject="ret-x", seq=n))
     after = make_hooks(removed_handler_after=0)  # waited long enough already
     after.add(lambda event: None, "return", name="other")
     drain(after, raise_on_dead=False)
@@ -525,7 +527,7 @@ def test_burst_ends_when_only_a_missing_handlers_events_are_left_and_status_name
     before.add(lambda event: None, "return", name="gone")
     before.add(lambda event: None, "return", name="kept")
     for r in range(3):
-        deliver(before, sample_event("updated", subject=f"ret-{r}", seq=0))
+        deliver(before, sample_event("return.updated", subject=f"ret-{r}", seq=0))
     after = make_hooks()
     ran: list[str] = []
     after.add(lambda event: ran.append(event.subject), "return", name="kept")

@@ -77,7 +77,9 @@ def test_order_once_isolation_and_nothing_left_behind(
 
     hooks.add(steady_handler, "return", name="steady")
     hooks.add(flaky_handler, "return", name="flaky")
-    bodies = [sample_body("created", subject=subject, seq=n) for n, subject in enumerate(events)]
+    bodies = [
+        sample_body("return.created", subject=subject, seq=n) for n, subject in enumerate(events)
+    ]
     worker, runtime = build(hooks)
     try:
         for step in steps:

@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "backoff": set(),
     "settings": {"errors", "store"},  # store.connections parses Redis URLs
-    "models": set(),
+    "models": {"errors"},
     "store": {"errors", "settings", "models"},
     "dispatch": {"errors", "settings", "backoff", "models", "store"},
     "ops": {"errors", "settings", "models", "store", "dispatch"},

@@ -43,7 +43,7 @@ def load(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Loader:
 
 def test_mounted_in_starlette(load: Loader) -> None:
     example = load("examples.mounted_starlette", "app")
-    body = sample_event("created")
+    body = sample_event("return.created")
     with TestClient(example.app) as client:
         assert client.get("/").json() == {"app": "shop"}
         assert client.get("/webhooks/redo/healthz").status_code == 200
@@ -59,9 +59,9 @@ def test_mounted_in_fastapi_with_handlers_in_the_apps_package(load: Loader) -> N
     main_module = load("examples.acme", "main")
     webhooks = sys.modules["examples.acme.webhooks"]
     ledger = sys.modules["examples.acme.orders"].ledger
-    created = sample_event("created")
+    created = sample_event("return.created")
     return_id = created["return"]["id"]
-    completed = sample_event("updated", subject=return_id, status="complete")
+    completed = sample_event("return.updated", subject=return_id, status="complete")
     refund = Decimal(completed["return"]["totals"]["refund"]["amount"]["amount"])
     with TestClient(main_module.app) as client:
         assert client.get(f"/refunds/{return_id}").status_code == 404
@@ -104,7 +104,7 @@ def test_mounted_app_and_a_real_worker_process_as_in_production(
 ) -> None:
     """The docstring's two commands: the app serves the mount, `redo-hooks worker` runs handlers."""
     example = load("examples.mounted_starlette", "app")
-    body = sample_event("created")
+    body = sample_event("return.created")
     workers = start_workers("examples.mounted_starlette.app:hooks", env(redis_url, SECRET))
     handler = "examples.mounted_starlette.app.reserve_restock"
     ran = f'redo_hooks_handler_runs_total{{handler="{handler}",outcome="ok"}} 1.0'

@@ -17,7 +17,7 @@ from redo_hooks.testing import sample_body
 
 
 def test_a_valid_body_gives_type_subject_and_key() -> None:
-    body = sample_body("updated", subject="ret-1")
+    body = sample_body("return.updated", subject="ret-1")
     incoming = parse_body(body)
     assert (incoming.type, incoming.subject, incoming.name) == (
         "updated",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -24,7 +25,10 @@ def test_decorators_route_by_event_type_in_registration_order() -> None:
     hooks.on("return.created", "return.backfill")(created)
     hooks.on("return.updated")(updated)
     hooks.on("return")(every)
-    names = {t: [h.func for h in hooks.handlers_for(t)] for t in ("created", "updated", "new-kind")}
+    # The registry routes by the body's type, new types included.
+    names = {
+        t: [h.func for h in hooks.registry.for_type(t)] for t in ("created", "updated", "new-kind")
+    }
     assert names == {
         "created": [created, every],
         "updated": [updated, every],
@@ -37,9 +41,9 @@ def test_decorators_route_by_event_type_in_registration_order() -> None:
 def test_star_matches_every_type_and_unmatched_types_have_no_handlers() -> None:
     hooks = RedoHooks()
     hooks.add(created, "return.created")
-    assert hooks.handlers_for("updated") == []
+    assert hooks.handlers_for("return.updated") == []
     hooks.add(updated, "*")
-    assert [h.func for h in hooks.handlers_for("updated")] == [updated]
+    assert [h.func for h in hooks.handlers_for("return.updated")] == [updated]
 
 
 def test_repr_shows_the_routing_table() -> None:
@@ -125,10 +129,23 @@ def test_the_decorator_returns_the_function_unchanged_with_its_type() -> None:
     assert registered.is_async
 
 
-def test_sample_events_take_the_body_type_or_the_routing_name_alike() -> None:
+def test_sample_events_and_handlers_for_take_the_names_handlers_subscribe_to() -> None:
     hooks = RedoHooks()
     hooks.on("return.created", name="on_created")(created)
-    for name in ("created", "return.created"):
-        body = sample_event(name, subject="r")
-        assert body["type"] == "created"
-        assert [h.name for h in hooks.handlers_for(body["type"])] == ["on_created"]
+    body = sample_event("return.created", subject="r")
+    assert body["type"] == "created"
+    assert [h.name for h in hooks.handlers_for("return.created")] == ["on_created"]
+    assert [h.name for h in hooks.registry.for_type(body["type"])] == ["on_created"]
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("created", "did you mean 'return.created'?"), ("return.banana", ""), ("", "")],
+)
+def test_an_unknown_event_name_is_refused_with_the_valid_ones(name: str, hint: str) -> None:
+    """Before: sample_event("banana") made a body no handler but catch-alls received."""
+    valid = "return.created, return.updated, return.backfill"
+    for call in (sample_event, RedoHooks().handlers_for):
+        with pytest.raises(ConfigurationError, match=re.escape(valid)) as raised:
+            call(name)
+        assert hint in str(raised.value)

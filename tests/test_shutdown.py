@@ -28,7 +28,10 @@ def test_sigterm_during_a_slow_handler_finishes_it_and_hands_the_rest_on(
     hooks = make_hooks()
     hooks.add(record, "return", name="slow.recorder")
     for n in range(3):
-        deliver(hooks, sample_event("created" if n == 0 else "updated", subject="ret-s", seq=n))
+        deliver(
+            hooks,
+            sample_event("return.created" if n == 0 else "return.updated", subject="ret-s", seq=n),
+        )
     environ = env(redis_url, SECRET)
     worker = start_workers(APP, environ)
     wait_for(lambda: seqs(redis, "started:ret-s") == [0], 30, "the first handler call")
@@ -50,7 +53,10 @@ def test_a_grace_period_interrupts_a_handler_that_overruns_it_and_loses_nothing(
     hooks = make_hooks()
     hooks.add(record, "return", name="slow.recorder")
     for n in range(2):
-        deliver(hooks, sample_event("created" if n == 0 else "updated", subject="ret-g", seq=n))
+        deliver(
+            hooks,
+            sample_event("return.created" if n == 0 else "return.updated", subject="ret-g", seq=n),
+        )
     environ = env(
         redis_url,
         SECRET,
@@ -88,7 +94,7 @@ def test_sigterm_with_many_events_in_flight_finishes_them_and_hands_the_rest_on(
     hooks.on("return", name="slow.awaiting")(lambda event: None)
     for n in range(2):
         for r in range(40):
-            assert deliver(hooks, sample_event("updated", subject=f"ret-{r}", seq=n))
+            assert deliver(hooks, sample_event("return.updated", subject=f"ret-{r}", seq=n))
     environ = env(redis_url, SECRET, SLOW_SECONDS="1.5")
     worker = start_workers("tests.slow_app:awaiting_only", environ)  # default settings
     wait_for(lambda: redis.llen("awaiting:started") >= 20, 30, "many events in flight")

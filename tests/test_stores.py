@@ -65,7 +65,7 @@ def test_the_handler_sees_the_store_whose_secret_came_with_the_event(
     def record(event: ReturnEvent) -> None:
         seen.append((event.store, event.subject))
 
-    body = sample_body("created", subject="r1")
+    body = sample_body("return.created", subject="r1")
     with TestClient(hooks.asgi()) as client:
         statuses = [
             client.post("/", content=body, headers=bearer("token-a-0123456789")).status_code,
@@ -94,7 +94,7 @@ def test_two_secrets_of_one_store_during_rotation(make_hooks: MakeHooks) -> None
     hooks.on("return", name="stores")(lambda event: stores.append(event.store))
     with TestClient(hooks.asgi()) as client:
         for token in ("old-secret-0123456789", "new-secret-0123456789"):
-            body = sample_body("created")
+            body = sample_body("return.created")
             assert client.post("/", content=body, headers=bearer(token)).status_code == 202
         assert client.post("/", content=sample_body(), headers=bearer("gone")).status_code == 401
     drain(hooks)

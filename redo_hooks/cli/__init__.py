@@ -16,8 +16,7 @@ from redis.exceptions import RedisError
 
 from .. import logs
 from ..errors import RedoHooksError
-from ..models import EventKind
-from .common import REDIS_URL, fail, load_app
+from .common import REDIS_SOURCE, REDIS_URL, STATUS, event_name, fail, load_app
 
 APP_HELP = "Import string of your RedoHooks object, e.g. 'shop.hooks:hooks'."
 
@@ -30,8 +29,14 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except RedisError as error:
             where = ctx.meta.get(REDIS_URL, "the configured URL")
+            source = ctx.meta.get(REDIS_SOURCE) or ""
+            if source.startswith("the private Redis"):
+                source = " (recorded by `redo-hooks dev`: is it running?)"
+            elif source:
+                source = f" ({source})"
             click.echo(
-                f"redo-hooks: Redis at {where} did not answer: {type(error).__name__}: {error}",
+                f"redo-hooks: Redis at {where}{source} did not answer: "
+                f"{type(error).__name__}: {error}",
                 err=True,
             )
             sys.exit(1)
@@ -188,22 +193,18 @@ def routes(app: str) -> None:
     click.echo(repr(hooks.registry))
 
 
-KINDS = [kind.value for kind in EventKind]
-
-
 @main.command()
-@click.argument(
-    "type",
-    default="created",
-    type=click.Choice([*KINDS, *(f"return.{kind}" for kind in KINDS)]),
-)
+@click.argument("event", default="return.created", callback=event_name)
 @click.option("--return", "subject", help="Return id to use (continue a return's lifecycle).")
-@click.option("--status", help="return.status to set, e.g. complete.")
-def sample(type: str, subject: str | None, status: str | None) -> None:
-    """Print a realistic sample event (the spec's example, fresh id and times)."""
+@click.option("--status", type=STATUS, help="return.status to set, e.g. complete.")
+def sample(event: str, subject: str | None, status: str | None) -> None:
+    """Print a realistic sample EVENT (return.created, .updated, .backfill).
+
+    The spec's example, with a fresh return id (or --return) and current times.
+    """
     from ..testing import sample_body
 
-    click.echo(sample_body(type, subject=subject, status=status).decode())
+    click.echo(sample_body(event, subject=subject, status=status).decode())
 
 
 def _register() -> None:

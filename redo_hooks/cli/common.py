@@ -4,29 +4,95 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
+from ..dev.runner import DATA_DIR, STATE_FILE, DevState
 from ..errors import ConfigurationError, RedoHooksError
 from ..hooks import RedoHooks
+from ..models import ReturnStatus, event_kind
+from ..settings import ENV_PREFIX, Settings
 from .importer import import_from_string
 
-#: Where a command records the (masked) Redis URL of the app it loaded.
+#: Where a command records the (masked) Redis URL of the app it loaded, and
+#: where that URL came from.
 REDIS_URL = "redo_hooks.redis_url_safe"
+REDIS_SOURCE = "redo_hooks.redis_source"
+
+REDIS_ENV = f"{ENV_PREFIX}REDIS_URL"
 
 
-def load_app(app: str) -> RedoHooks:
+def load_app(app: str, *, operator: bool = False) -> RedoHooks:
+    """Import ``app`` (``module:attribute``) with the current directory on the path.
+
+    ``operator``: a command that reads or changes what is in Redis (``status``,
+    ``dead``, ``replay``). With no ``REDO_HOOKS_REDIS_URL``, it uses the private
+    Redis of a ``redo-hooks dev`` run from this folder, and it says on stderr
+    which Redis it talks to, and why that one.
+    """
     sys.path.insert(0, os.getcwd())
-    hooks = import_from_string(app)
+    source = _choose_redis() if operator else None
+    try:
+        hooks = import_from_string(app)
+    finally:
+        if source is not None:  # the app read it while importing: leave no trace
+            del os.environ[REDIS_ENV]
     if not isinstance(hooks, RedoHooks):
         raise ConfigurationError(
             f"{app!r} is a {type(hooks).__name__}, not a RedoHooks object "
             "(point at the object you decorate handlers on)"
         )
+    settings = hooks.settings
+    if operator:
+        source = _describe_source(settings, source)
+        click.echo(f"redo-hooks: Redis {settings.redis_url_safe} ({source})", err=True)
     context = click.get_current_context(silent=True)
     if context is not None:
-        context.find_root().meta[REDIS_URL] = hooks.settings.redis_url_safe
+        meta = context.find_root().meta
+        meta[REDIS_URL] = settings.redis_url_safe
+        meta[REDIS_SOURCE] = source
     return hooks
+
+
+def _choose_redis() -> str | None:
+    """Point ``REDO_HOOKS_REDIS_URL`` at ``redo-hooks dev``'s Redis if nothing else is set.
+
+    Returns the URL it set, or ``None``.
+    """
+    if os.environ.get(REDIS_ENV):
+        return None
+    state = DevState.load(Path(DATA_DIR))
+    if state is None or state.redis_url is None:
+        return None
+    os.environ[REDIS_ENV] = state.redis_url
+    return state.redis_url
+
+
+def _describe_source(settings: Settings, dev_url: str | None) -> str:
+    if dev_url is not None and settings.redis_url == dev_url:
+        return f"the private Redis of `redo-hooks dev`, from {DATA_DIR}/{STATE_FILE}"
+    if os.environ.get(REDIS_ENV) and settings.redis_url == os.environ[REDIS_ENV]:
+        return REDIS_ENV
+    default = Settings.model_fields["redis_url"].default
+    if settings.redis_url == default:
+        return f"the default: set {REDIS_ENV}, or run `redo-hooks dev` in this folder"
+    return "the app's settings"
+
+
+def event_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: an event name from the one vocabulary (``return.created``…)."""
+    if value is None:
+        return None
+    try:
+        event_kind(value)
+    except ConfigurationError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
+
+
+#: ``--status``: the values of ``return.status`` Redo's schema lists.
+STATUS = click.Choice([status.value for status in ReturnStatus])
 
 
 def fail(error: RedoHooksError) -> None:

@@ -15,9 +15,7 @@ import orjson
 from ..dev.runner import DATA_DIR
 from ..errors import RedoHooksError
 from ..receiver.auth import new_secret
-
-EVENTS = ("created", "updated", "backfill")
-
+from .common import STATUS, event_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,22 +55,15 @@ def dev(app: str, host: str, port: int, data_dir: Path) -> None:
     sys.exit(code)
 
 
-def _event_type(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    kind = value.removeprefix("return.")
-    if kind not in EVENTS:
-        raise click.BadParameter(f"use one of {', '.join('return.' + e for e in EVENTS)}")
-    return kind
-
-
 @click.command()
-@click.argument("event", default="return.created", callback=_event_type)
+@click.argument("event", default="return.created", callback=event_name)
 @click.option("--url", help="Receiver URL. Default: the running `redo-hooks dev`'s, else :8000.")
 @click.option(
     "--secret",
     help="Bearer secret. Default: the first of REDO_HOOKS_SECRETS, else `redo-hooks dev`'s.",
 )
 @click.option("--return", "subject", help="Return id: continue an existing return's lifecycle.")
-@click.option("--status", help="return.status to set, e.g. complete.")
+@click.option("--status", type=STATUS, help="return.status to set, e.g. complete.")
 @_data_dir_option("Where `redo-hooks dev` left its URL and secret.")
 def trigger(
     event: str,
@@ -110,7 +101,7 @@ def trigger(
     except httpx.HTTPError as exc:
         click.echo(f"redo-hooks trigger: no answer from {url} ({type(exc).__name__})", err=True)
         sys.exit(1)
-    summary = f"return.{event} for return {body['return']['id']}"
+    summary = f"{event} for return {body['return']['id']}"
     try:
         answer = response.json()
     except ValueError:

@@ -16,7 +16,7 @@ import orjson
 
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
-from .common import fail, load_app
+from .common import event_name, fail, load_app
 
 
 @click.group()
@@ -28,7 +28,7 @@ def dead(ctx: click.Context, app: str) -> None:
     from ..ops.dead_letters import DeadLetters
 
     try:
-        hooks = load_app(app)
+        hooks = load_app(app, operator=True)
     except RedoHooksError as error:
         fail(error)
         return
@@ -202,7 +202,7 @@ def status(app: str, as_json: bool) -> None:
     from ..ops.status import snapshot
 
     try:
-        hooks = load_app(app)
+        hooks = load_app(app, operator=True)
     except RedoHooksError as error:
         fail(error)
         return
@@ -227,7 +227,12 @@ def status(app: str, as_json: bool) -> None:
 @click.option("--since", help="Received at or after: ISO 8601, or an age like 2h or 7d.")
 @click.option("--until", help="Received at or before: ISO 8601, or an age.")
 @click.option("--return", "subject", help="Only this return's events (its id).")
-@click.option("--type", "event_type", help="Only events of this type (created, updated, backfill).")
+@click.option(
+    "--type",
+    "event_type",
+    callback=event_name,
+    help="Only events of this type: return.created, return.updated or return.backfill.",
+)
 @click.option("--handler", "handlers", multiple=True, help="Only to this handler (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Counts per handler as one JSON object.")
@@ -247,7 +252,7 @@ def replay_command(
     from ..ops.replay import Selection, parse_time, replay
 
     try:
-        hooks = load_app(app)
+        hooks = load_app(app, operator=True)
         selection = Selection(
             since=None if since is None else parse_time(since),
             until=None if until is None else parse_time(until),

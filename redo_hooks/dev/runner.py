@@ -9,6 +9,7 @@ written to ``.redo-hooks/dev.json`` so that ``trigger`` finds them.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -38,12 +39,20 @@ class DevState:
 
     url: str
     secret: str
+    #: The private Redis of that session, for the operator commands (``status``,
+    #: ``dead``, ``replay``) run in the same folder; ``None`` when it used
+    #: ``REDO_HOOKS_REDIS_URL``.
+    redis_url: str | None = None
 
     def save(self, data_dir: Path) -> None:
         """Write it (owner-only: it holds a secret) under ``data_dir``."""
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / STATE_FILE
-        path.write_bytes(orjson.dumps({"url": self.url, "secret": self.secret}))
+        state = {"url": self.url, "secret": self.secret, "redis_url": self.redis_url}
+        # Created owner-only, so the secret is never readable by others.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(orjson.dumps(state))
         path.chmod(0o600)
 
     @classmethod
@@ -55,9 +64,9 @@ class DevState:
             return None
         if not isinstance(raw, dict):
             return None
-        url, secret = raw.get("url"), raw.get("secret")
+        url, secret, redis_url = raw.get("url"), raw.get("secret"), raw.get("redis_url")
         if isinstance(url, str) and isinstance(secret, str):
-            return cls(url, secret)
+            return cls(url, secret, redis_url if isinstance(redis_url, str) else None)
         return None
 
 
@@ -133,15 +142,17 @@ def run(
         redis = RedisServer(appendonly=True, directory=str(redis_dir.resolve())).start()
         env["REDO_HOOKS_REDIS_URL"] = redis.url
         say(f"Redis: private, data in {redis_dir}/, at {redis.url}")
+        say(f"`redo-hooks status {app}` and `dead`/`replay` run here use this Redis")
     else:
         say("Redis: REDO_HOOKS_REDIS_URL")
+    private_url = redis.url if redis is not None else None
     secret = first_secret(env.get("REDO_HOOKS_SECRETS", ""))
     shown = "the first of REDO_HOOKS_SECRETS"
     if not secret:
         secret = shown = dev_secret(data_dir)
         env["REDO_HOOKS_SECRETS"] = secret
     url = f"http://{host}:{port}/"
-    DevState(url, secret).save(data_dir)
+    DevState(url, secret, private_url).save(data_dir)
     cli = [sys.executable, "-m", "redo_hooks.cli", "--log-format", "console"]
     children = Children(
         [

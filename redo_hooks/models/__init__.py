@@ -8,6 +8,7 @@ it references; the tolerance rules are in :mod:`redo_hooks.models.base` and
 from .base import Money, RedoModel, TaxedMoney
 from .common import Address, PersonName, Product, ProductVariant, Weight
 from .enums import (
+    EVENT_TYPES,
     CompensationMethod,
     EventKind,
     ExchangeProvision,
@@ -17,6 +18,7 @@ from .enums import (
     ReturnStatus,
     ReturnType,
     ShipmentStatus,
+    event_kind,
 )
 from .event import ReturnEvent, decode_event, decode_fitting
 from .jsontext import parse_json
@@ -36,6 +38,7 @@ from .return_ import (
 from .tolerance import UnroutableEvent
 
 __all__ = [
+    "EVENT_TYPES",
     "Address",
     "CompensationMethod",
     "Contact",
@@ -71,5 +74,6 @@ __all__ = [
     "Weight",
     "decode_event",
     "decode_fitting",
+    "event_kind",
     "parse_json",
 ]

@@ -8,6 +8,8 @@ ReturnStatus.COMPLETE`` works either way (and so does ``match``).
 
 from enum import StrEnum
 
+from ..errors import ConfigurationError
+
 
 class EventKind(StrEnum):
     """``type`` of the return webhook body."""
@@ -98,3 +100,23 @@ class LabelPayerReason(StrEnum):
     MERCHANT_RECYCLING_SETTING = "MERCHANT_RECYCLING_SETTING"
     SHOPPER_UNCOVERED = "SHOPPER_UNCOVERED"
     SHOPPER_RECYCLING_SETTING = "SHOPPER_RECYCLING_SETTING"
+
+
+#: Redo's event types as handlers, commands and helpers name them: the
+#: subscription name of each ``type`` a return event's body can carry.
+EVENT_TYPES: tuple[str, ...] = tuple(f"return.{kind.value}" for kind in EventKind)
+
+
+def event_kind(name: str) -> EventKind:
+    """The body's ``type`` of the event named ``name`` (``"return.created"`` -> ``CREATED``).
+
+    The one vocabulary of event names: every command and helper takes the
+    names handlers subscribe to. Anything else raises ``ConfigurationError``
+    listing the valid names (with a hint for the body's bare ``"created"``).
+    """
+    if name in EVENT_TYPES:
+        return EventKind(name.removeprefix("return."))
+    hint = f" (did you mean 'return.{name}'?)" if f"return.{name}" in EVENT_TYPES else ""
+    raise ConfigurationError(
+        f"unknown event type {name!r}{hint}; use one of {', '.join(EVENT_TYPES)}"
+    )

@@ -23,6 +23,7 @@ from redis import Redis
 
 from ..dispatch.handlers import Registry
 from ..errors import ConfigurationError
+from ..models import event_kind
 from ..settings import Settings
 from ..store import lua
 from ..store.events import STORED_FIELDS, incoming_from_stored
@@ -58,10 +59,13 @@ class Selection:
     since: float | None = None
     until: float | None = None
     subject: str | None = None
+    #: An event name (``"return.updated"``), as handlers subscribe to it.
     event_type: str | None = None
     handlers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.event_type is not None:
+            event_kind(self.event_type)  # ConfigurationError listing the valid names
         if self.since is not None and self.until is not None and self.since > self.until:
             raise ConfigurationError(
                 "--since is later than --until: that selects nothing; swap them"
@@ -96,7 +100,7 @@ def replay(
         etype_s, subject_s = text(stored[1]), text(stored[2])
         if selection.subject is not None and subject_s != selection.subject:
             continue
-        if selection.event_type is not None and etype_s != selection.event_type:
+        if selection.event_type is not None and f"return.{etype_s}" != selection.event_type:
             continue
         targets = [
             h
