@@ -54,6 +54,22 @@ class Unauthorized(RejectedRequest):
     reason = "unauthorized"
 
 
+class UnknownPath(RejectedRequest):
+    """Nothing of the receiver's is at that path (events go to ``POST /``)."""
+
+    status = 404
+    title = "Not Found"
+    reason = "not_found"
+
+
+class WrongMethod(RejectedRequest):
+    """The path exists, but not for that method."""
+
+    status = 405
+    title = "Method Not Allowed"
+    reason = "method_not_allowed"
+
+
 class RequestTimeout(RejectedRequest):
     """The body did not arrive within ``body_timeout``."""
 

@@ -62,7 +62,7 @@ class RedoHooks:
         self.secret_resolver = secret_resolver
         #: Set up once per worker process, on its event loop: see :meth:`on_worker`.
         self.worker_lifespan: WorkerLifespan | None = None
-        self._receivers: list[Receiver] = []
+        self._apps: list[Starlette] = []
 
     def on(self, *events: str, **options: Unpack[HandlerOptions]) -> Callable[[H], H]:
         """Register the decorated function for ``events``; return it unchanged.
@@ -120,7 +120,7 @@ class RedoHooks:
         from .receiver.app import create_app
 
         app = create_app(self.settings, self.registry, self.secret_resolver)
-        self._receivers.append(app.state.receiver)
+        self._apps.append(app)
         return app
 
     @contextlib.asynccontextmanager
@@ -128,14 +128,20 @@ class RedoHooks:
         """Lifespan for an app that mounts :meth:`asgi`: check settings, then clean up.
 
         ``Starlette(routes=[...], lifespan=hooks.lifespan)`` or
-        ``FastAPI(lifespan=hooks.lifespan)``.
+        ``FastAPI(lifespan=hooks.lifespan)``. It also makes ``POST`` to the
+        mount's path without its trailing slash (``/webhooks/redo``) reach the
+        receiver, where Starlette would answer with a redirect.
         """
-        for receiver in self._receivers:
+        from .receiver.app import serve_mount_roots
+
+        receivers: list[Receiver] = [app.state.receiver for app in self._apps]
+        for receiver in receivers:
             await receiver.start()  # ConfigurationError without a secret
+        serve_mount_roots(app, self._apps)
         try:
             yield
         finally:
-            for receiver in self._receivers:
+            for receiver in receivers:
                 await receiver.close()
 
     def __repr__(self) -> str:

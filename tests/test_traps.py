@@ -5,22 +5,28 @@ Each test here failed before its fix; the docstring says what happened then.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner
+from redis import Redis
+from starlette.testclient import TestClient
+from structlog.testing import capture_logs
 
 from redo_hooks.cli import main
 from redo_hooks.dev.redis_server import free_port
 from redo_hooks.dev.runner import DATA_DIR, DevState
 from redo_hooks.testing import deliver, sample_event
 
-from .conftest import MakeHooks
+from .conftest import SECRET, MakeHooks
 
 APP = "examples.shop.hooks:hooks"
 VALID_EVENTS = "return.created, return.updated, return.backfill"
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+LONG_SECRET = "s3cret-a-long-enough-to-pass-0123456789"
 
 
 @pytest.fixture
@@ -147,3 +153,73 @@ def test_replay_by_type_selects_the_events_of_that_name(
         code, out, err = run("replay", APP, "--type", name, "--dry-run", "--json")
         assert code == 0, err
         assert sum(orjson.loads(out)["queued"].values()) == count, name
+
+
+# 3. URL and secret mistakes at the receiver.
+
+MOUNTED = [("examples.mounted_starlette", "app"), ("examples.acme", "main")]
+
+
+@pytest.mark.parametrize(("package", "module"), MOUNTED)
+def test_a_mounted_receiver_takes_post_without_the_trailing_slash(
+    package: str, module: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: POST /webhooks/redo got a 307 to /webhooks/redo/ (behind TLS: to http://)."""
+    monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)
+    monkeypatch.setenv("REDO_HOOKS_SECRETS", SECRET)
+    for name in list(sys.modules):
+        if name == package or name.startswith(package + "."):
+            monkeypatch.delitem(sys.modules, name)
+    example = importlib.import_module(f"{package}.{module}")
+    body = sample_event("return.created")
+    with TestClient(example.app, follow_redirects=False) as client:
+        bare = client.post("/webhooks/redo", json=body, headers=AUTH)
+        assert (bare.status_code, bare.json()["status"]) == (202, "accepted")
+        again = client.post("/webhooks/redo/", json=body, headers=AUTH)
+        assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+        assert client.post("/webhooks/redo", json=body).status_code == 401
+        assert client.get("/webhooks/redo/healthz").status_code == 200
+    stored = Redis.from_url(redis_url).zcard("rh:events")
+    assert stored == 1
+
+
+def test_wrong_paths_and_methods_are_logged_and_counted_with_a_reason(
+    make_hooks: MakeHooks,
+) -> None:
+    """Before: a POST to a wrong path got a bare 404 that nothing logged or counted."""
+    app = make_hooks().asgi()
+    with capture_logs() as logs, TestClient(app) as client:
+        wrong_path = client.post("/hooks", json={}, headers=AUTH)
+        wrong_method = client.get("/")
+        metrics = client.get("/metrics").text
+    assert wrong_path.status_code == 404
+    assert wrong_path.json()["type"].endswith(":not-found")
+    assert "events are POSTed to /" in wrong_path.json()["detail"]
+    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
+    refused = [(e["status"], e["reason"]) for e in logs if e["event"] == "request_rejected"]
+    assert refused == [(404, "not_found"), (405, "method_not_allowed")]
+    assert 'redo_hooks_requests_total{outcome="rejected",reason="not_found"} 1.0' in metrics
+    assert (
+        'redo_hooks_requests_total{outcome="rejected",reason="method_not_allowed"} 1.0' in metrics
+    )
+
+
+def test_a_labelled_secret_sent_whole_gets_a_401_saying_to_send_the_secret_alone(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Before: `store-a=<secret>` as the bearer got the same bare 401 as a wrong secret."""
+    hooks = make_hooks(secrets=[f"store-a={LONG_SECRET}"])
+    body = sample_event("return.created")
+    with TestClient(hooks.asgi()) as client:
+        whole = client.post(
+            "/", json=body, headers={"Authorization": "Bearer store-a=" + LONG_SECRET}
+        )
+        wrong = client.post(
+            "/", json=body, headers={"Authorization": "Bearer store-a=not-the-secret"}
+        )
+    assert whole.status_code == 401
+    assert "send only the secret after '='" in whole.json()["detail"]
+    assert whole.json()["type"].endswith(":labelled-bearer")
+    assert LONG_SECRET not in whole.text
+    assert (wrong.status_code, wrong.json()["detail"]) == (401, "unknown bearer secret")
+    assert redis.dbsize() == 0  # nothing stored for either

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ..dispatch.handlers import Registry
 from ..errors import (
@@ -37,6 +37,8 @@ from ..errors import (
     RejectedRequest,
     RequestTimeout,
     StoreUnavailable,
+    UnknownPath,
+    WrongMethod,
     problem_for,
 )
 from ..ops.metrics import CONTENT_TYPE, ReceiverMetrics
@@ -232,6 +234,26 @@ class Receiver:
             media_type="application/problem+json",
         )
 
+    async def unrouted(self, request: Request, exc: Exception) -> Response:
+        """A 404 or 405 of the receiver's app: logged and counted like any refusal.
+
+        A wrong URL at Redo (a missing path segment, a proxy's prefix) shows up
+        in the logs and in ``redo_hooks_requests_total`` instead of nowhere.
+        """
+        status = getattr(exc, "status_code", 404)
+        path = _route_path(request.scope)
+        events_at = f"{request.scope.get('root_path', '')}/"
+        error: RejectedRequest
+        if status == WrongMethod.status:
+            error = WrongMethod(f"{request.method} is not allowed at {path}")
+        else:
+            error = UnknownPath(f"nothing at {path}; events are POSTed to {events_at}")
+        response = self._refuse(error, close=False)
+        allow = (getattr(exc, "headers", None) or {}).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
+
     async def metrics_endpoint(self, request: Request) -> Response:
         """``GET /metrics``: Prometheus exposition."""
         body = await self.metrics.render(self.redis(), self.settings.redis_timeout)
@@ -280,7 +302,11 @@ def create_app(
         routes.append(Route(settings.openapi_path, openapi, methods=["GET"]))
     if settings.metrics_path:
         routes.append(Route(settings.metrics_path, receiver.metrics_endpoint, methods=["GET"]))
-    app = ReceiverApp(lifespan=lifespan, routes=routes)
+    app = ReceiverApp(
+        lifespan=lifespan,
+        routes=routes,
+        exception_handlers={404: receiver.unrouted, 405: receiver.unrouted},
+    )
     app.state.receiver = receiver
     return app
 
@@ -304,6 +330,55 @@ class ReceiverApp(Starlette):
             await response(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+class _AtMountRoot:
+    """The mount's own path (``/webhooks/redo``, no trailing slash) as the receiver's ``/``."""
+
+    def __init__(self, app: Starlette, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        root = scope.get("root_path", "")
+        inner = {**scope, "root_path": root + self.path, "path": scope["path"] + "/"}
+        await self.app(inner, receive, send)
+
+
+def serve_mount_roots(app: object, receivers: Iterable[Starlette]) -> list[str]:
+    """Let ``POST`` to each receiver mount's path without its trailing slash reach it.
+
+    ``app.mount("/webhooks/redo", hooks.asgi())`` matches ``/webhooks/redo/…``
+    only: Starlette answers ``POST /webhooks/redo`` with a 307 to the slashed
+    URL (behind a TLS proxy, to ``http://``), which a webhook sender may not
+    follow. For each mount of ``receivers`` in ``app`` (nested mounts
+    included), this adds a ``POST`` route at the bare path, just before the
+    mount. Returns the paths it added; called by :meth:`RedoHooks.lifespan`.
+    """
+    ours = {id(receiver) for receiver in receivers}
+    added: list[str] = []
+
+    def walk(routes: list[BaseRoute]) -> None:
+        for index in range(len(routes) - 1, -1, -1):
+            route = routes[index]
+            if not isinstance(route, Mount):
+                continue
+            if id(route.app) not in ours:
+                inner = getattr(route.app, "routes", None)
+                if isinstance(inner, list):
+                    walk(inner)
+                continue
+            exists = any(isinstance(r, Route) and r.path == route.path for r in routes)
+            if route.path and not exists:
+                endpoint = _AtMountRoot(route.app, route.path)  # type: ignore[arg-type]
+                bare = Route(route.path, endpoint, methods=["POST"], include_in_schema=False)
+                routes.insert(index, bare)
+                added.append(route.path)
+
+    routes = getattr(getattr(app, "router", app), "routes", None)
+    if isinstance(routes, list):
+        walk(routes)
+    return added
 
 
 def _route_path(scope: Any) -> str:

@@ -147,10 +147,28 @@ class BearerVerifier:
 
     def verify(self, authorization: bytes | None) -> str | None:
         """The store of the matching secret (``None`` if unlabelled); raise ``Unauthorized``."""
-        entry = self.match(bearer_token(authorization))
+        token = bearer_token(authorization)
+        entry = self.match(token)
         if entry is None:
-            raise Unauthorized("unknown bearer secret", reason="wrong_bearer")
+            raise self.refusal(token)
         return entry.store
+
+    def refusal(self, token: bytes) -> Unauthorized:
+        """The error for an unknown ``token``; it names a labelled entry sent whole.
+
+        ``store=secret`` is how ``REDO_HOOKS_SECRETS`` labels a secret, not what
+        the sender presents: a bearer of that form whose secret is configured
+        gets a 401 that says to send the secret alone. Whoever sent it holds the
+        secret already, so saying so tells them nothing new.
+        """
+        label, equals, secret = token.partition(b"=")
+        if equals and label and secret and self.match(secret) is not None:
+            return Unauthorized(
+                "the bearer is a REDO_HOOKS_SECRETS entry (store=secret): send only "
+                "the secret after '=', the store is known from it",
+                reason="labelled_bearer",
+            )
+        return Unauthorized("unknown bearer secret", reason="wrong_bearer")
 
 
 class CachedResolver:
@@ -244,4 +262,4 @@ class Authenticator:
             store = await self.resolver.store_for(token)
             if store is not None:
                 return store
-        raise Unauthorized("unknown bearer secret", reason="wrong_bearer")
+        raise self.verifier.refusal(token)
