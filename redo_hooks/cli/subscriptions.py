@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +21,8 @@ import orjson
 from ..errors import PROBLEM_BASE, RedoHooksError, Unauthorized, UnprocessableEvent
 from ..receiver.auth import new_secret
 from ..redo_api import API_SECRET_ENV, API_URL_ENV, DEFAULT_API_URL, RedoAPI, Webhook
+from .envfile import merge_secret
+from .tables import table as _table
 
 PROBE_INTERVAL = 2.0
 
@@ -70,12 +73,12 @@ def _check_https(url: str) -> None:
 
 
 @click.command()
-@click.option("--store", required=True, help="Redo store id.")
+@click.option("--store", required=True, help="Redo store id (Redo's admin: Settings, or the API).")
 @click.option("--url", required=True, help="Public https:// URL of your receiver.")
 @click.option(
     "--external-id",
-    help="Your id for this subscription; running again with it updates instead of adding "
-    "a second one. Default: redo-hooks:<url>.",
+    help="Your id for this subscription; running again with it updates the subscription "
+    "(its URL included) instead of adding a second one. Default: redo-hooks:<store>.",
 )
 @click.option("--secret", "token", help="Receiver secret to use. Default: a new strong one.")
 @click.option("--backfill", is_flag=True, help="Also send backfill events for existing returns.")
@@ -84,6 +87,27 @@ def _check_https(url: str) -> None:
     default=True,
     show_default=True,
     help="Label the printed secret with the store id (store=secret).",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also add the secret to this dotenv file's REDO_HOOKS_SECRETS line (made if missing).",
+)
+@click.option(
+    "--probe-url",
+    help="Where to check that the receiver accepts the secret, if not --url "
+    "(e.g. an internal address).",
+)
+@click.option("--no-probe", is_flag=True, help="Skip the check; you vouch for the deploy.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds to keep checking for the deployed secret before giving up.",
+)
+@click.option(
+    "--yes", is_flag=True, help="Do not stop to ask; check (and --wait) instead of waiting."
 )
 @_api_options
 def subscribe(
@@ -94,32 +118,81 @@ def subscribe(
     token: str | None,
     backfill: bool,
     label: bool,
+    env_file: Path | None,
+    probe_url: str | None,
+    no_probe: bool,
+    wait: float,
+    yes: bool,
     api_url: str,
     api_secret: str | None,
 ) -> None:
-    """Subscribe your receiver to a store's return events; print its secret setting.
+    """Subscribe your receiver to a store's return events, once it accepts the secret.
 
-    Creates the webhook, or updates the one with the same external id. The
-    last line (stdout) is what the receiver needs, e.g.
-    REDO_HOOKS_SECRETS=<store>=<secret>: deploy it (append it, comma-separated,
-    if the receiver already serves other stores) before events arrive.
+    Prints the secret's REDO_HOOKS_SECRETS entry (stdout: store=secret) for
+    you to add to the receiver's setting, comma-separated, and deploy. Then it
+    checks that the receiver accepts that secret, and only then creates the
+    subscription at Redo (or updates the one with the same external id), so
+    that no event meets a 401. Warns before adding a second subscription for
+    a store that has one.
     """
     _check_https(url)
+    given = token is not None
     token = token or new_secret()
-    external_id = external_id or f"redo-hooks:{url}"
+    external_id = external_id or f"redo-hooks:{store}"
+    entry = secret_entry(token, store if label else None)
+    target = probe_url or url
 
     def act() -> None:
         with _client(api_url, api_secret) as redo:
+            _warn_of_a_second_subscription(redo.list_webhooks(store), store, external_id, yes)
+            # A --secret may be deployed already; a new one cannot be.
+            accepted = given and not no_probe and probe(target, token) is True
+            if not accepted:
+                _say("the receiver must accept this secret: add this entry to its")
+                _say("REDO_HOOKS_SECRETS (comma-separated, beside any others) and deploy it:")
+            click.echo(entry)
+            if env_file is not None:
+                entries = merge_secret(env_file, entry)
+                _say(f"added to REDO_HOOKS_SECRETS in {env_file} ({len(entries)} entries)")
+            if no_probe:
+                _say("not checking the receiver (--no-probe)")
+            elif not accepted:
+                if not yes:
+                    click.confirm("Deployed, with this secret accepted?", abort=True, err=True)
+                if not _wait_for_receiver(target, token, wait):
+                    _say(
+                        f"redo-hooks: the receiver at {target} does not accept the secret "
+                        "(or did not answer); nothing was created at Redo. Once it does, "
+                        "run this again with --secret <the secret above>."
+                    )
+                    sys.exit(1)
+            if not no_probe:
+                _say(f"the receiver at {target} accepts the secret")
             written = redo.create_webhook(
                 store, url, token=token, external_id=external_id, backfill=backfill
             )
         verb = "created" if written.created else "updated"
         _say(f"{verb} webhook {written.webhook.id} for store {store}: {url}")
         _say(f"external id: {external_id}; backfill: {'yes' if backfill else 'no'}")
-        _say("the receiver must accept this secret (set it, then deploy):")
-        click.echo(f"REDO_HOOKS_SECRETS={secret_entry(token, store if label else None)}")
 
     _run(act)
+
+
+def _warn_of_a_second_subscription(
+    hooks: list[Webhook], store: str, external_id: str, yes: bool
+) -> None:
+    """Say so (and ask) when subscribing would add to the store's existing subscriptions."""
+    if not hooks or any(hook.external_id == external_id for hook in hooks):
+        return
+    _say(f"store {store} already has {len(hooks)} webhook subscription(s):")
+    for hook in hooks:
+        _say(f"  {hook.id}  {hook.callback.url}  (external id: {hook.external_id or '-'})")
+    _say(
+        "this adds another, and Redo sends every event to each. To change one's URL "
+        "instead, run this again with --external-id <its external id>."
+    )
+    if not yes:
+        click.confirm("Add a second subscription?", abort=True, err=True)
 
 
 @click.group()
@@ -144,12 +217,9 @@ def list_command(store: str, as_json: bool, api_url: str, api_secret: str | None
         if not hooks:
             click.echo(f"no webhooks for store {store}")
             return
-        click.echo(f"{'id':24}  {'topic':7}  {'external id':30}  url")
-        for hook in hooks:
-            click.echo(
-                f"{hook.id:24}  {hook.topic:7}  {(hook.external_id or '-')[:30]:30}  "
-                f"{hook.callback.url}"
-            )
+        # Whole ids: two subscriptions that differ only at the end must not look alike.
+        rows = [(h.id, h.topic, h.external_id or "-", h.callback.url) for h in hooks]
+        click.echo(_table(("id", "topic", "external id", "url"), rows))
 
     _run(act)
 
