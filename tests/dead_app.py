@@ -15,6 +15,8 @@ def flaky(event: ReturnEvent) -> None:
     client = redis.Redis.from_url(hooks.settings.redis_url)
     if client.exists("dead:broken"):
         raise RuntimeError(f"bug while handling event {event.raw['seq']}")
+    if client.exists("dead:multiline"):
+        raise RuntimeError(f"bug in event {event.raw['seq']}\n  its second line | with a bar")
     client.rpush(f"dead:done:{event.subject}", int(event.raw["seq"]))
 
 

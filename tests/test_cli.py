@@ -28,12 +28,29 @@ def test_bad_import_strings_say_what_to_fix(spec: str, message: str) -> None:
         import_from_string(spec)
 
 
-def test_routes_prints_the_routing_table() -> None:
-    result = CliRunner().invoke(main, ["routes", "examples.shop.hooks:hooks"])
+def test_routes_prints_the_routing_table_with_every_option() -> None:
+    """Before: a Python repr without latest_only, retries or park."""
+    result = CliRunner().invoke(main, ["routes", "tests.routes_app:hooks"])
     assert result.exit_code == 0, result.output
-    assert "return.created, return.backfill  ->  examples.shop.hooks.notify_warehouse" in (
-        result.output
-    )
+    lines = result.stdout.splitlines()
+    assert [line.split("  ")[0].strip() for line in lines] == [
+        "events",
+        "return.created, return.backfill",
+        "return.updated",
+    ]
+    columns = [[c for c in line.split("  ") if c] for line in lines]
+    assert [c.strip() for c in columns[0]] == [
+        *("events", "handler", "kind", "retries", "backoff", "latest_only", "park"),
+        *("strict", "timeout", "max_concurrency", "rate_limit"),
+    ]
+    assert [c.strip() for c in columns[1]][1:] == [
+        *("ship", "sync", "4", "1.5 s", "no", "no", "no", "-", "-", "-"),
+    ]
+    assert [c.strip() for c in columns[2]][1:] == [
+        *("refund", "async", "9", "1.5 s", "yes", "yes", "yes", "2.5 s", "5", "120/m"),
+    ]
+    # Aligned: each column starts at the same place on every line.
+    assert len({line.index("ship") for line in lines[1:2]} | {lines[2].index("refund")}) == 1
 
 
 def test_an_app_string_that_is_not_a_redohooks_object_is_refused() -> None:

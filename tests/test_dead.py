@@ -4,6 +4,7 @@ status and replay, with real worker processes draining the queue."""
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -120,7 +121,9 @@ def test_status_counts_waiting_events_dead_letters_and_the_oldest_wait(
     assert status["dead_letters"] == 1
     assert status["oldest_waiting_age_s"] is not None and status["oldest_waiting_age_s"] >= 0
     readable = CliRunner().invoke(main, ["status", APP]).stdout
-    assert "events waiting" in readable and "dead letters           1" in readable
+    assert re.search(r"^events waiting +6$", readable, re.M)
+    assert re.search(r"^dead letters +1$", readable, re.M)
+    assert re.search(r"^oldest wait +\d+\.\d s$", readable, re.M)
 
 
 def parked_done(redis: Redis, subject: str) -> list[int]:
@@ -151,6 +154,14 @@ def test_a_parking_handler_holds_the_return_until_the_operator_acts(
         )
     ]
     assert [d["parked"] for d in parked] == [True]
+    # status names the parked lane (before: only counted it).
+    assert status["parked"] == [
+        {"handler": "dead.parking", "return": "ret-p", "dead_letter": parked[0]["id"]}
+    ]
+    readable = CliRunner().invoke(main, ["status", APP]).stdout
+    named = readable.split("parked lanes (the oldest 1;", 1)[1].splitlines()
+    assert named[1].split()[:3] == ["handler", "return", "dead"]
+    assert named[2].split()[:3] == ["dead.parking", "ret-p", parked[0]["id"]]
 
     redis.delete("park:broken")
     assert "1 dead letter(s)" in cli(action, parked[0]["id"])
@@ -198,3 +209,73 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     assert backwards.exit_code == 2 and "--since is later than --until" in backwards.output
     drain()
     assert done(redis, "ret-r") == [0, 1, 2, 0, 1, 2]
+
+
+def test_dead_list_and_show_read_well(app: ModuleType, redis: Redis) -> None:
+    """Before: epoch times in show, misaligned keys, no body, type or order number;
+    a multi-line error broke the list's table."""
+    redis.set("dead:multiline", 1)
+    for n, subject in enumerate(["ret-a", "ret-with-a-longer-id-0123456789"]):
+        deliver(app.hooks, sample_event("return.updated", subject=subject, seq=n))
+    drain()
+    listed = cli("list").splitlines()
+    assert len(listed) == 1 + 2  # a header and one line per letter
+    header = listed[0]
+    assert header.split() == ["id", "dead", "at", "handler", "return", "tries", "error"]
+    for line in listed[1:]:
+        assert line.index("dead.") == header.index("handler")  # columns line up
+        assert line.endswith("its second line | with a bar") is False
+        assert re.search(r"RuntimeError: bug in event \d …$", line)
+        # Local time with its offset, not an epoch.
+        assert re.search(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}  ", line)
+
+    letter = orjson.loads(cli("list", "--json").splitlines()[0])
+    shown = cli("show", letter["id"])
+    fields = dict(
+        re.match(r"(\S+(?: \S+)?)\s{2,}(.*)", line).groups()  # type: ignore[union-attr]
+        for line in shown.split("\n\n")[0].splitlines()
+    )
+    assert fields["return"] == "ret-a" and fields["handler"] == letter["handler"]
+    assert fields["event"] == f"return.updated ({letter['event_key']})"
+    assert fields["order"] == "#1234 (64e4da943dd822979a70bd12)"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", fields["dead at"])
+    assert "its second line | with a bar" in shown  # the whole error, in the traceback
+    body = orjson.loads(shown.split("event body:\n", 1)[1])
+    assert body["return"]["id"] == "ret-a" and body["seq"] == 0
+    as_json = orjson.loads(cli("show", letter["id"], "--json"))
+    assert as_json["event"]["return"]["id"] == "ret-a"
+
+
+def test_bulk_drop_retry_all_and_unfiltered_replay_ask_first(app: ModuleType, redis: Redis) -> None:
+    """Before: `drop --all` and an unfiltered `replay` acted without a question."""
+    redis.set("dead:broken", 1)
+    deliver(app.hooks, sample_event("return.updated", subject="ret-q", seq=0))
+    deliver(app.hooks, sample_event("return.updated", subject="ret-r", seq=1))
+    drain()
+    redis.delete("dead:broken")
+    before = redis.hlen(Keys("rh").dead)
+    assert before == 2
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["--log-level", "ERROR", *args], input=stdin)
+        return result.exit_code, result.stdout + result.stderr
+
+    for args in (["drop", "--all"], ["drop", "--handler", "dead.flaky"], ["retry", "--all"]):
+        code, output = run("dead", APP, *args, stdin="n\n")
+        assert code == 1 and "nothing changed" in output, output
+        assert re.search(r"(Drop|Retry all) 2 dead letter\(s\).*\? \[y/N\]", output)
+        code, output = run("dead", APP, *args, stdin="")  # no answer: no
+        assert code == 1
+    assert redis.hlen(Keys("rh").dead) == before
+
+    code, output = run("replay", APP, stdin="n\n")
+    assert code == 1 and "No filter: replay every stored event, 4 event-handler pair(s)?" in output
+    assert redis.llen("rq:queue:redo-hooks") == 0
+    code, output = run("replay", APP, "--dry-run")  # a dry run changes nothing: no question
+    assert code == 0 and "would replay 4 event-handler pair(s) in all" in output
+
+    code, output = run("dead", APP, "drop", "--return", "ret-q", "--yes")
+    assert code == 0 and "1 dead letter(s) dropped" in output
+    code, output = run("dead", APP, "drop", "--all", stdin="y\n")
+    assert code == 0 and "1 dead letter(s) dropped" in output
+    assert redis.hlen(Keys("rh").dead) == 0

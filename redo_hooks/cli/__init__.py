@@ -184,13 +184,52 @@ def worker(app: str, burst: bool, concurrency: int, grace_period: float | None) 
 @main.command()
 @click.argument("app")
 def routes(app: str) -> None:
-    """Print the routing table of APP: which handler runs for which event."""
+    """Print the routing table of APP: which handler runs for which event, and how.
+
+    retries and backoff are what the handler runs with: its own, or the settings'.
+    """
+    from .tables import table
+
     try:
         hooks = load_app(app)
     except RedoHooksError as error:
         fail(error)
         return
-    click.echo(repr(hooks.registry))
+    if not len(hooks.registry):
+        click.echo("no handlers")
+        return
+    settings = hooks.settings
+    windows = {1.0: "s", 60.0: "m", 3600.0: "h"}
+    rows = [
+        (
+            ", ".join(h.events),
+            h.name,
+            "async" if h.is_async else "sync",
+            settings.retries if h.retries is None else h.retries,
+            f"{settings.backoff if h.backoff is None else h.backoff:g} s",
+            "yes" if h.latest_only else "no",
+            "yes" if h.park else "no",
+            "yes" if h.strict else "no",
+            "-" if h.timeout is None else f"{h.timeout:g} s",
+            h.max_concurrency or "-",
+            "-" if h.rate is None else f"{h.rate[0]}/{windows.get(h.rate[1], '?')}",
+        )
+        for h in hooks.registry
+    ]
+    headers = (
+        "events",
+        "handler",
+        "kind",
+        "retries",
+        "backoff",
+        "latest_only",
+        "park",
+        "strict",
+        "timeout",
+        "max_concurrency",
+        "rate_limit",
+    )
+    click.echo(table(headers, rows))
 
 
 @main.command()

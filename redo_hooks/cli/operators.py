@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -17,6 +16,7 @@ import orjson
 from ..errors import RedoHooksError
 from ..store.connections import redis_client
 from .common import event_name, fail, load_app
+from .tables import local_time, table
 
 
 @click.group()
@@ -65,13 +65,11 @@ def dead_list(
     if not letters:
         click.echo("no dead letters")
         return
-    click.echo(f"{'id':32}  {'dead at (UTC)':19}  {'handler':30}  {'return':24}  tries  error")
-    for d in letters:
-        when = datetime.fromtimestamp(d.dead_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(
-            f"{d.id:32}  {when:19}  {d.handler[:30]:30}  {d.subject[:24]:24}  "
-            f"{d.attempts:>5}  {d.error[:60]}"
-        )
+    rows = [
+        (d.id, local_time(d.dead_at), d.handler, d.subject, d.attempts, d.error) for d in letters
+    ]
+    headers = ("id", "dead at", "handler", "return", "tries", "error")
+    click.echo(table(headers, rows, widths=(None, None, 40, 30, None, 80)))
 
 
 @dead.command("show")
@@ -83,14 +81,46 @@ def dead_show(dead_id: str, as_json: bool) -> None:
     if letter is None:
         click.echo(f"redo-hooks: no dead letter {dead_id}", err=True)
         sys.exit(1)
+    event = _dead_letters().event(letter)
     if as_json:
-        click.echo(orjson.dumps(letter.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        shown = letter.to_dict()
+        shown["event"] = None if event is None else orjson.loads(event.body)
+        click.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
         return
-    for name, value in letter.to_dict().items():
-        if name != "traceback":
-            click.echo(f"{name:10} {value}")
+    body = None if event is None else orjson.loads(event.body)
+    order = body.get("order") if isinstance(body, dict) else None
+    fields = [
+        ("id", letter.id),
+        ("handler", letter.handler),
+        ("return", letter.subject),
+        ("event", "-" if event is None else f"{event.name} ({letter.event_key})"),
+        ("order", _order_number(order)),
+        ("store", "-" if event is None else event.store or "-"),
+        ("dead at", local_time(letter.dead_at)),
+        ("attempts", letter.attempts),
+        ("reason", letter.reason + (" (its lane is parked on it)" if letter.parked else "")),
+        ("first error", letter.first_error or "-"),
+        ("last error", letter.error or "-"),
+    ]
+    click.echo(table(("field", "value"), fields).split("\n", 1)[1])
     if letter.traceback:
+        click.echo("\ntraceback:")
         click.echo(letter.traceback.rstrip())
+    click.echo("\nevent body:")
+    if body is None:
+        click.echo("(expired from Redis after the retention time)")
+    else:
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+def _order_number(order: object) -> str:
+    """The order's human name (``#1001``) and id, from the event body's ``order``."""
+    if not isinstance(order, dict):
+        return "-"
+    name, ident = order.get("name"), order.get("id")
+    if name and ident:
+        return f"{name} ({ident})"
+    return str(name or ident or "-")
 
 
 def _age(older_than: str | None) -> float | None:
@@ -123,6 +153,13 @@ def _select(
     return letters.list(handler=handler, subject=subject, before=_age(older))
 
 
+def _confirm(question: str) -> None:
+    """Ask on stderr; exit 1 unless answered yes (also when stdin has no answer)."""
+    if not click.confirm(question, err=True):
+        click.echo("redo-hooks: nothing changed", err=True)
+        sys.exit(1)
+
+
 def _act(
     letters: Any, action: Callable[[Any], bool], verb: str, summary: str, as_json: bool
 ) -> None:
@@ -146,6 +183,9 @@ def _selection_options(command: Any) -> Any:
     command = click.option(
         "--json", "as_json", is_flag=True, help="The ids changed, as one JSON object."
     )(command)
+    command = click.option(
+        "--yes", is_flag=True, help="Do not ask before acting on a selection by filter."
+    )(command)
     command = click.argument("ids", nargs=-1)(command)
     command = click.option("--all", "every", is_flag=True, help="Every dead letter.")(command)
     command = click.option("--handler", help="Every dead letter of this handler.")(command)
@@ -165,12 +205,15 @@ def dead_retry(
     subject: str | None,
     older: str | None,
     as_json: bool,
+    yes: bool,
 ) -> None:
     """Route dead-lettered events to their handler again, at the end of their lane.
 
-    A parked lane runs its held event again, first.
+    A parked lane runs its held event again, first. --all asks first (--yes: not).
     """
     letters = _select(ids, every, handler, subject, older)
+    if every and letters and not yes:
+        _confirm(f"Retry all {len(letters)} dead letter(s)?")
     _act(letters, _dead_letters().retry, "retried", "queued again", as_json)
 
 
@@ -184,12 +227,16 @@ def dead_drop(
     subject: str | None,
     older: str | None,
     as_json: bool,
+    yes: bool,
 ) -> None:
     """Forget dead letters; their events expire after the retention time.
 
-    A parked lane skips its held event and moves on.
+    A parked lane skips its held event and moves on. A selection by filter
+    (--all, --handler, --return, --older-than) asks first (--yes: not).
     """
     letters = _select(ids, every, handler, subject, older)
+    if not ids and letters and not yes:
+        _confirm(f"Drop {len(letters)} dead letter(s) for good?")
     _act(letters, _dead_letters().drop, "dropped", "dropped", as_json)
 
 
@@ -199,6 +246,7 @@ def dead_drop(
 def status(app: str, as_json: bool) -> None:
     """What is queued, running, retrying, dead or parked, and the oldest wait."""
 
+    from ..ops.dead_letters import DeadLetters
     from ..ops.status import snapshot
 
     try:
@@ -208,18 +256,69 @@ def status(app: str, as_json: bool) -> None:
         return
     with redis_client(hooks.settings.redis_url) as connection:
         current = snapshot(connection, hooks.settings, hooks.registry)
+        parked = (
+            DeadLetters(connection, hooks.settings, hooks.registry).parked(PARKED_SHOWN)
+            if current.parked_lanes
+            else []
+        )
     if as_json:
-        click.echo(orjson.dumps(current.to_dict()).decode())
+        shown = current.to_dict()
+        shown["parked"] = [
+            {"handler": d.handler, "return": d.subject, "dead_letter": d.id} for d in parked
+        ]
+        click.echo(orjson.dumps(shown).decode())
         return
-    for name, value in current.to_dict().items():
-        shown = value
-        if name == "oldest_waiting_age_s":
-            shown = "-" if value is None else f"{value:.1f} s"
-        elif name == "missing_handlers":
-            shown = ", ".join(f"{h} ({n} lanes)" for h, n in value.items()) or "-"
-        elif name == "skipped_stale":
-            shown = ", ".join(f"{h}: {n}" for h, n in value.items()) or "-"
-        click.echo(f"{name.replace('_', ' '):22} {shown}")
+    values = current.to_dict()
+    rows = [(label, _status_value(name, values[name])) for name, label in STATUS_LABELS]
+    click.echo(table(("", ""), rows).split("\n", 1)[1])
+    if parked:
+        click.echo(f"\nparked lanes (the oldest {len(parked)}; `redo-hooks dead APP show ID`):")
+        click.echo(
+            table(
+                ("handler", "return", "dead letter", "since"),
+                [(d.handler, d.subject, d.id, local_time(d.dead_at)) for d in parked],
+            )
+        )
+
+
+#: Parked lanes ``status`` names, oldest first.
+PARKED_SHOWN = 20
+
+#: ``status``'s lines: each figure's name in :class:`Status` and its label.
+STATUS_LABELS = (
+    ("queued_jobs", "queued jobs"),
+    ("running_jobs", "running jobs"),
+    ("scheduled_retries", "scheduled retries"),
+    ("failed_jobs", "failed jobs"),
+    ("events_waiting", "events waiting"),
+    ("lanes_waiting", "lanes waiting"),
+    ("oldest_waiting_age_s", "oldest wait"),
+    ("dead_letters", "dead letters"),
+    ("parked_lanes", "parked lanes"),
+    ("skipped_stale", "skipped as stale"),
+    ("missing_handlers", "missing handlers"),
+)
+
+
+def _status_value(name: str, value: Any) -> str:
+    if name == "oldest_waiting_age_s":
+        return "-" if value is None else _duration(value)
+    if name == "missing_handlers":
+        return ", ".join(f"{h} ({n} lanes)" for h, n in value.items()) or "-"
+    if name == "skipped_stale":
+        return ", ".join(f"{h}: {n}" for h, n in value.items()) or "-"
+    return f"{value:,}"
+
+
+def _duration(seconds: float) -> str:
+    """``6.3 s``, ``4 min 10 s``, ``2 h 5 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
 
 
 @click.command("replay")
@@ -236,6 +335,7 @@ def status(app: str, as_json: bool) -> None:
 @click.option("--handler", "handlers", multiple=True, help="Only to this handler (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Counts per handler as one JSON object.")
+@click.option("--yes", is_flag=True, help="Do not ask before replaying every stored event.")
 def replay_command(
     app: str,
     *,
@@ -246,8 +346,12 @@ def replay_command(
     handlers: tuple[str, ...],
     dry_run: bool,
     as_json: bool,
+    yes: bool,
 ) -> None:
-    """Route stored events to their handlers again, oldest first, in lane order."""
+    """Route stored events to their handlers again, oldest first, in lane order.
+
+    With no filter (every stored event) it counts first and asks (--yes: not).
+    """
 
     from ..ops.replay import Selection, parse_time, replay
 
@@ -260,7 +364,14 @@ def replay_command(
             event_type=event_type,
             handlers=handlers,
         )
+        unfiltered = not (since or until or subject or event_type or handlers)
         with redis_client(hooks.settings.redis_url) as connection:
+            if unfiltered and not dry_run and not yes:
+                would = replay(connection, hooks.settings, hooks.registry, selection, dry_run=True)
+                _confirm(
+                    f"No filter: replay every stored event, {sum(would.values())} "
+                    "event-handler pair(s)?"
+                )
             queued = replay(connection, hooks.settings, hooks.registry, selection, dry_run=dry_run)
     except RedoHooksError as error:
         fail(error)

@@ -11,6 +11,7 @@ same MULTI/EXEC. *Drop* forgets it, and lets the body expire after
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from ..dispatch.handlers import Registry
 from ..errors import RedoHooksError
 from ..settings import Settings
 from ..store import lua
-from ..store.events import STORED_FIELDS, incoming_from_stored
+from ..store.events import STORED_FIELDS, Incoming, incoming_from_stored
 from ..store.ingest import IngestPlan, Routed
 from ..store.keys import Keys
 from ..store.replies import as_bytes
@@ -128,6 +129,19 @@ class DeadLetters:
         """One dead letter by id."""
         raw = self.connection.hget(self.keys.dead, dead_id)
         return None if raw is None else DeadLetter.from_json(as_bytes(raw))
+
+    def event(self, letter: DeadLetter) -> Incoming | None:
+        """The event ``letter`` holds (its body as received); ``None`` once it expired."""
+        stored = self.connection.hmget(self.keys.event(letter.event_key), STORED_FIELDS)
+        return incoming_from_stored(letter.event_key, stored)
+
+    def parked(self, limit: int) -> builtins.list[DeadLetter]:
+        """The oldest ``limit`` dead letters whose lane is held (parked), from the parked index."""
+        ids = self.connection.zrange(self.keys.parked, 0, limit - 1)
+        if not ids:
+            return []
+        records = self.connection.hmget(self.keys.dead, [as_bytes(i) for i in ids])
+        return [DeadLetter.from_json(as_bytes(r)) for r in records if r is not None]
 
     def drop(self, letter: DeadLetter) -> bool:
         """Forget ``letter``; ``False`` if it was already gone.
