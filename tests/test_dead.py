@@ -231,10 +231,10 @@ def test_dead_list_and_show_read_well(app: ModuleType, redis: Redis) -> None:
 
     letter = orjson.loads(cli("list", "--json").splitlines()[0])
     shown = cli("show", letter["id"])
-    fields = dict(
-        re.match(r"(\S+(?: \S+)?)\s{2,}(.*)", line).groups()  # type: ignore[union-attr]
-        for line in shown.split("\n\n")[0].splitlines()
-    )
+    fields = {
+        m[1]: m[2]
+        for m in re.finditer(r"^(\S+(?: \S+)?)\s{2,}(.*)$", shown.split("\n\n")[0], re.M)
+    }
     assert fields["return"] == "ret-a" and fields["handler"] == letter["handler"]
     assert fields["event"] == f"return.updated ({letter['event_key']})"
     assert fields["order"] == "#1234 (64e4da943dd822979a70bd12)"
