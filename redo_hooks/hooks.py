@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from .receiver.app import Receiver
+    from .receiver.mounting import ReceiverMetrics
 
 
 class RedoHooks:
@@ -63,6 +64,7 @@ class RedoHooks:
         #: Set up once per worker process, on its event loop: see :meth:`on_worker`.
         self.worker_lifespan: WorkerLifespan | None = None
         self._apps: list[Starlette] = []
+        self._receiver_metrics: ReceiverMetrics | None = None
 
     def on(self, *events: str, **options: Unpack[HandlerOptions]) -> Callable[[H], H]:
         """Register the decorated function for ``events``; return it unchanged.
@@ -110,18 +112,44 @@ class RedoHooks:
 
         return self.registry.for_type(event_kind(event).value)
 
-    def asgi(self) -> Starlette:
+    def asgi(self, *, metrics: bool = True) -> Starlette:
         """The receiver, a Starlette app: ``POST /``, ``GET /healthz``, ``GET /readyz``, metrics.
 
         Mounted in another app, it works as is; pass ``lifespan=hooks.lifespan``
         to that app so it refuses to start without a secret and closes the
-        receiver's Redis connections on shutdown.
+        receiver's Redis connections on shutdown. Everything it serves is as
+        public as the webhook URL: ``metrics=False`` leaves ``/metrics`` out,
+        to serve :meth:`metrics_asgi` on an internal port or path instead.
         """
         from .receiver.app import create_app
 
-        app = create_app(self.settings, self.registry, self.secret_resolver)
+        app = create_app(
+            self.settings,
+            self.registry,
+            self.secret_resolver,
+            metrics=self._metrics(),
+            serve_metrics=metrics,
+        )
         self._apps.append(app)
         return app
+
+    def metrics_asgi(self) -> Starlette:
+        """``GET /metrics`` alone (Prometheus), for an internal port or path.
+
+        The same series as the receiver's own ``/metrics``: its request
+        counters (shared with every :meth:`asgi` app of this object) and the
+        pipeline's figures, read from Redis at scrape time.
+        """
+        from .receiver.mounting import create_metrics_app
+
+        return create_metrics_app(self.settings, self._metrics())
+
+    def _metrics(self) -> ReceiverMetrics:
+        if self._receiver_metrics is None:
+            from .receiver.mounting import new_metrics
+
+            self._receiver_metrics = new_metrics(self.settings)
+        return self._receiver_metrics
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -132,7 +160,7 @@ class RedoHooks:
         mount's path without its trailing slash (``/webhooks/redo``) reach the
         receiver, where Starlette would answer with a redirect.
         """
-        from .receiver.app import serve_mount_roots
+        from .receiver.mounting import serve_mount_roots
 
         receivers: list[Receiver] = [app.state.receiver for app in self._apps]
         for receiver in receivers:

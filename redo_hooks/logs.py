@@ -1,10 +1,20 @@
-"""structlog configuration, done once by the entry point (the CLI).
+"""Logging: structlog, configured once by the entry point (the CLI) — or by your app.
 
-JSON lines when stderr is not a terminal, aligned key=value lines when it is.
-The standard library's loggers (RQ's, uvicorn's) go through the same
-processors, so every line has the same shape. Context (subject, event type,
-handler, job id) is bound by the code that knows it; secrets and payloads are
-never passed to a logger.
+:func:`configure` gives JSON lines when stderr is not a terminal, aligned
+key=value lines when it is; the standard library's loggers (RQ's, uvicorn's)
+go through the same processors, so every line has the same shape. The CLI
+calls it; an app that mounts the receiver may call it too, or not:
+
+* structlog configured (by :func:`configure` or by the app itself):
+  redo-hooks logs through it, with the app's processors and level;
+* structlog not configured: redo-hooks logs through the standard library's
+  ``logging``, under loggers named ``redo_hooks.*``, so the app's logging
+  set-up decides what is shown (by default: warnings and errors, on stderr),
+  and structlog's own default — print everything, DEBUG included — never
+  applies.
+
+Context (subject, event type, handler, job id) is bound by the code that
+knows it; secrets and payloads are never passed to a logger.
 """
 
 from __future__ import annotations
@@ -27,7 +37,14 @@ _SHARED: list[Any] = [
 
 
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
-    """Route structlog and stdlib logging to stderr, as JSON or for a terminal."""
+    """Route structlog and stdlib logging to stderr, as JSON or for a terminal.
+
+    ``level``: ``"DEBUG"``, ``"INFO"``, ``"WARNING"`` or ``"ERROR"``; ``json``:
+    ``None`` picks JSON unless stderr is a terminal. Replaces the root
+    logger's handlers: call it once, at start-up, from the program's entry
+    point (an app's ``main``, or before creating an ASGI app that mounts the
+    receiver) — not from a library.
+    """
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = (
@@ -80,3 +97,69 @@ def _drop_color_message(
     # uvicorn attaches an ANSI-coloured copy of its message to each record.
     event.pop("color_message", None)
     return event
+
+
+def get_logger(name: str) -> Any:
+    """The logger redo-hooks' modules use: structlog's if configured, else stdlib's.
+
+    ``log.info("event", key=value)`` and ``log.bind(key=value)`` work either way.
+    """
+    return _Logger(name, {})
+
+
+class _Logger:
+    """A structlog logger while structlog is configured; a stdlib one otherwise."""
+
+    __slots__ = ("_context", "_name", "_structlog")
+
+    def __init__(self, name: str, context: dict[str, Any]) -> None:
+        self._name = name
+        self._context = context
+        proxy = structlog.get_logger(name)
+        # Lazy: it follows a configure() made later.
+        self._structlog = proxy.bind(**context) if context else proxy
+
+    def bind(self, **values: Any) -> _Logger:
+        """A logger that adds ``values`` to every line."""
+        return _Logger(self._name, {**self._context, **values})
+
+    def __getattr__(self, method: str) -> Any:
+        if structlog.is_configured():
+            return getattr(self._structlog, method)
+        return _StdlibCall(logging.getLogger(self._name), method, self._context)
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "msg": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+class _StdlibCall:
+    """``log.info("event", k=v)`` as ``logging``'s ``event k=v`` record (unconfigured structlog)."""
+
+    __slots__ = ("_context", "_level", "_logger", "_method")
+
+    def __init__(self, logger: logging.Logger, method: str, context: dict[str, Any]) -> None:
+        if method not in _LEVELS:
+            raise AttributeError(method)
+        self._logger = logger
+        self._method = method
+        self._level = _LEVELS[method]
+        self._context = context
+
+    def __call__(self, event: str, *args: Any, **values: Any) -> None:
+        if not self._logger.isEnabledFor(self._level):
+            return
+        exc_info = values.pop("exc_info", self._method == "exception")
+        fields = {**self._context, **values}
+        text = " ".join(
+            [event % args if args else event, *(f"{k}={v!r}" for k, v in fields.items())]
+        )
+        self._logger.log(self._level, "%s", text, exc_info=exc_info)

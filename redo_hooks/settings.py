@@ -191,6 +191,14 @@ class Settings(BaseSettings):
             "of workers that died."
         ),
     )
+    log_successes: bool = Field(
+        default=False,
+        description=(
+            "Log each accepted event (event_accepted) and each handler success "
+            "(handler_succeeded) at INFO instead of DEBUG. redo-hooks dev turns it on; "
+            "in production a line per event costs a third of the receiver's CPU."
+        ),
+    )
     metrics_path: str = Field(
         default="/metrics",
         pattern=r"^(/[A-Za-z0-9_./-]*)?$",

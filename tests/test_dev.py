@@ -102,6 +102,19 @@ def test_dev_and_trigger_run_the_example_handler_on_a_sample_event(dev_example: 
     match = re.match(r"202 accepted: return\.created for return (\w+)", answer)
     assert match, answer
     dev_example.wait_for_output(rf"warehouse_notified .*return_id={match[1]}")
+    # Successes show at INFO in dev (before: nothing, they were DEBUG).
+    dev_example.wait_for_output(rf"\[info\s*\] handler_succeeded .*subject={match[1]}")
+    dev_example.wait_for_output(rf"\[info\s*\] event_accepted .*subject={match[1]}")
+    # The operator commands run here read dev's Redis, and say so.
+    status = subprocess.run(
+        [*CLI, "status", "examples.shop.hooks:hooks"],
+        cwd=dev_example.cwd,
+        env=dev_example.env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert f"Redis {redis_url} (the private Redis of `redo-hooks dev`" in status.stderr.decode()
     # The private Redis keeps its data in the project folder, and stops on exit.
     assert (dev_example.cwd / ".redo-hooks" / "redis" / "appendonlydir").is_dir()
     assert dev_example.stop() == 0
@@ -138,6 +151,8 @@ def test_dev_reloads_the_receiver_and_the_worker_on_a_code_change(
         dev.wait_for_output(r"handled v2 ret-1", after=mark)
     finally:
         assert dev.stop() == 0
+    # One shape for every line (before: watchfiles' "1 change detected" was JSON).
+    assert [line for line in dev.lines if line.lstrip().startswith("{")] == []
 
 
 def test_trigger_without_a_receiver_says_so(tmp_path: Path, port: int) -> None:

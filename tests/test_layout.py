@@ -18,15 +18,15 @@ ALLOWED: dict[str, set[str]] = {
     "backoff": set(),
     "settings": {"errors", "store"},  # store.connections parses Redis URLs
     "models": {"errors"},
-    "store": {"errors", "settings", "models"},
-    "dispatch": {"errors", "settings", "backoff", "models", "store"},
-    "ops": {"errors", "settings", "models", "store", "dispatch"},
-    "receiver": {"errors", "settings", "models", "store", "dispatch", "ops"},
+    "store": {"errors", "settings", "models", "logs"},
+    "dispatch": {"errors", "settings", "backoff", "models", "store", "logs"},
+    "ops": {"errors", "settings", "models", "store", "dispatch", "logs"},
+    "receiver": {"errors", "settings", "models", "store", "dispatch", "ops", "logs"},
     "redo_api": {"errors", "backoff"},
-    "dev": {"errors", "settings", "models", "store", "dispatch", "ops", "receiver"},
+    "dev": {"errors", "settings", "models", "store", "dispatch", "ops", "receiver", "logs"},
     "hooks": {"errors", "settings", "models", "dispatch", "receiver"},
     "jobs": {"dispatch"},
-    "logs": set(),
+    "logs": set(),  # a leaf every room that logs may use
     "testing": {"errors", "settings", "models", "store", "dispatch", "receiver", "dev", "hooks"},
 }
 

@@ -6,22 +6,29 @@ Each test here failed before its fix; the docstring says what happened then.
 from __future__ import annotations
 
 import importlib
+import logging
+import signal
 import sys
 from pathlib import Path
 
+import httpx2 as httpx
 import orjson
 import pytest
 from click.testing import CliRunner
 from redis import Redis
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
+from redo_hooks import logs
 from redo_hooks.cli import main
 from redo_hooks.dev.redis_server import free_port
 from redo_hooks.dev.runner import DATA_DIR, DevState
-from redo_hooks.testing import deliver, sample_event
+from redo_hooks.testing import deliver, sample_body, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks
+from .processes import env, start_server, stop
 
 APP = "examples.shop.hooks:hooks"
 VALID_EVENTS = "return.created, return.updated, return.backfill"
@@ -223,3 +230,92 @@ def test_a_labelled_secret_sent_whole_gets_a_401_saying_to_send_the_secret_alone
     assert LONG_SECRET not in whole.text
     assert (wrong.status_code, wrong.json()["detail"]) == (401, "unknown bearer secret")
     assert redis.dbsize() == 0  # nothing stored for either
+
+
+# 4. Logging in an app that mounts the receiver.
+
+
+def test_a_mounted_receiver_prints_no_debug_lines_and_logs_through_stdlib_logging(
+    make_hooks: MakeHooks, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: with structlog unconfigured, every event printed a debug line on stdout."""
+    hooks = make_hooks()
+    hooks.on("return.created", name="noop")(lambda event: None)
+    app = Starlette(routes=[Mount("/webhooks/redo", hooks.asgi())], lifespan=hooks.lifespan)
+    caplog.set_level(logging.INFO, logger="redo_hooks")
+    with TestClient(app) as client:
+        assert client.post("/webhooks/redo/", json=sample_event(), headers=AUTH).status_code == 202
+        assert client.post("/webhooks/redo/", json=sample_event()).status_code == 401
+    out, err = capfd.readouterr()
+    assert "event_accepted" not in out + err
+    records = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert [(n, level) for n, level, _ in records] == [("redo_hooks.receiver.app", logging.WARNING)]
+    assert records[0][2].startswith("request_rejected status=401 reason='missing_bearer'")
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="redo_hooks")
+    with TestClient(app) as client:
+        client.post("/webhooks/redo/", json=sample_event(), headers=AUTH)
+    assert any(r.getMessage().startswith("event_accepted") for r in caplog.records)
+
+
+def test_logs_configure_gives_a_mounted_app_the_clis_lines(
+    make_hooks: MakeHooks, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure("INFO", json=True)
+    hooks = make_hooks(log_successes=True)
+    hooks.on("return.created", name="noop")(lambda event: None)
+    app = Starlette(routes=[Mount("/webhooks/redo", hooks.asgi())], lifespan=hooks.lifespan)
+    with TestClient(app) as client:
+        client.post("/webhooks/redo/", json=sample_event(), headers=AUTH)
+    lines = [orjson.loads(line) for line in capfd.readouterr().err.splitlines()]
+    ours = [(x["event"], x["level"]) for x in lines if x["logger"].startswith("redo_hooks")]
+    assert ours == [("event_accepted", "info")]
+
+
+# 5. /metrics apart from the public webhook URL.
+
+
+def test_serve_can_keep_metrics_off_the_public_port(redis_url: str) -> None:
+    """Before: /metrics (and /openapi.json) could only live beside the webhook."""
+    metrics_port = free_port()
+    environ = env(redis_url, SECRET)
+    process, url = start_server(
+        "examples.shop.hooks:hooks", environ, None, "--metrics-port", str(metrics_port)
+    )
+    try:
+        assert httpx.get(url + "/metrics", timeout=5).status_code == 404
+        assert httpx.post(url + "/", content=sample_body(), headers=AUTH).status_code == 202
+
+        def scraped() -> str | None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2)
+            except httpx.TransportError:
+                return None
+            return answer.text if answer.status_code == 200 else None
+
+        wait_for(lambda: scraped() is not None, 20, "the metrics port")
+        text = scraped() or ""
+        # The receiver's own counters, shared: the public 404 and the event.
+        assert 'redo_hooks_requests_total{outcome="accepted",reason=""} 1.0' in text
+        assert 'redo_hooks_requests_total{outcome="rejected",reason="not_found"} 1.0' in text
+        assert "redo_hooks_redis_up 1.0" in text
+    finally:
+        # uvicorn re-raises SIGTERM once it has shut down gracefully.
+        assert stop(process) in (0, -signal.SIGTERM)
+
+
+def test_metrics_asgi_serves_the_receivers_counters_on_another_app(
+    make_hooks: MakeHooks,
+) -> None:
+    hooks = make_hooks()
+    hooks.on("return.created", name="noop")(lambda event: None)
+    public = Starlette(
+        routes=[Mount("/webhooks/redo", hooks.asgi(metrics=False))], lifespan=hooks.lifespan
+    )
+    internal = Starlette(routes=[Mount("/internal", hooks.metrics_asgi())])
+    with TestClient(public) as client:
+        assert client.get("/webhooks/redo/metrics").status_code == 404
+        assert client.post("/webhooks/redo/", json=sample_event(), headers=AUTH).status_code == 202
+    with TestClient(internal) as client:
+        text = client.get("/internal/metrics").text
+    assert 'redo_hooks_requests_total{outcome="accepted",reason=""} 1.0' in text

@@ -101,6 +101,12 @@ def main(log_level: str, log_format: str) -> None:
     type=click.IntRange(1),
     help="Receiver processes sharing the port, each batching its own writes to Redis.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve GET /metrics on this port instead of beside the webhook (which is public).",
+)
+@click.option("--metrics-host", help="Address for --metrics-port. Default: --host.")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -113,6 +119,8 @@ def serve(
     limit_concurrency: int,
     graceful_shutdown: int,
     workers: int,
+    metrics_port: int | None,
+    metrics_host: str | None,
 ) -> None:
     """Run the receiver (HTTP). APP: import string of your RedoHooks object.
 
@@ -123,9 +131,14 @@ def serve(
 
     from ..receiver.server import ServerLimits
 
+    if metrics_port is not None and workers > 1:
+        raise click.UsageError(
+            "--metrics-port serves one process's counters: use it with --workers 1 "
+            "(or keep /metrics beside the webhook, REDO_HOOKS_METRICS_PATH)"
+        )
     try:
         hooks = load_app(app)
-        asgi = hooks.asgi()
+        asgi = hooks.asgi(metrics=metrics_port is None)
         asgi.state.receiver.authenticator()  # refuse to start without a secret
     except RedoHooksError as error:
         fail(error)
@@ -143,6 +156,10 @@ def serve(
         log = (group.get("log_level", "INFO"), group.get("log_format", "auto"))
         run_processes(app, workers, host=host, port=port, limits=limits, log=log)
         return
+    if metrics_port is not None:
+        from .serving import serve_in_thread
+
+        serve_in_thread(hooks.metrics_asgi(), metrics_host or host, metrics_port)
     # Everything imported so far lives as long as the process: keep it out of
     # the garbage collector's generations so collections stay cheap.
     gc.freeze()

@@ -42,13 +42,27 @@ def dev(app: str, host: str, port: int, data_dir: Path) -> None:
     DATA_DIR and stops on exit. With no REDO_HOOKS_SECRETS, a dev secret is
     made (and kept in DATA_DIR). Then: `redo-hooks trigger return.created`.
     """
+    from .. import logs
     from ..dev.runner import run
 
     def say(message: str) -> None:
         click.secho(f"redo-hooks dev: {message}", fg="cyan", err=True)
 
+    # One shape for every line in the terminal: console unless asked for JSON.
+    group = click.get_current_context().find_root().params
+    level = group.get("log_level", "INFO").upper()
+    style = "json" if group.get("log_format") == "json" else "console"
+    logs.configure(level, json=style == "json")
     try:
-        code = run(app, host=host, port=port, data_dir=data_dir, environ=os.environ, say=say)
+        code = run(
+            app,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            environ=os.environ,
+            say=say,
+            log=(level, style),
+        )
     except RedoHooksError as error:
         click.echo(f"redo-hooks dev: {error}", err=True)
         sys.exit(2)

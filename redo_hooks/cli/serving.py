@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from typing import Any
 
 from .. import logs
@@ -57,3 +58,20 @@ def app_factory() -> Any:
     asgi = load_app(os.environ[_APP]).asgi()
     gc.freeze()  # as in a single process: long-lived objects out of the collector's way
     return asgi
+
+
+def serve_in_thread(app: Any, host: str, port: int) -> threading.Thread:
+    """Serve ``app`` (e.g. the metrics) from a daemon thread, beside the receiver.
+
+    uvicorn installs no signal handlers off the main thread: the receiver's
+    server handles SIGTERM, and this one ends with the process.
+    """
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, server_header=False
+    )
+    thread = threading.Thread(target=uvicorn.Server(config).run, name="redo-hooks-metrics")
+    thread.daemon = True
+    thread.start()
+    return thread

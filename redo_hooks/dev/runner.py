@@ -9,6 +9,7 @@ written to ``.redo-hooks/dev.json`` so that ``trigger`` finds them.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -132,9 +133,16 @@ def run(
     data_dir: Path,
     environ: Mapping[str, str],
     say: Any,
+    log: tuple[str, str] = ("INFO", "console"),
 ) -> int:
-    """Run the dev loop until SIGINT/SIGTERM; return the exit code."""
+    """Run the dev loop until SIGINT/SIGTERM; return the exit code.
+
+    ``log``: (level, ``console`` or ``json``) for the receiver and the worker,
+    as for this process, so that every line in the terminal has one shape.
+    """
     env = dict(environ)
+    # "1 change detected": the restart message below says it, in our format.
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
     redis: RedisServer | None = None
     if not env.get("REDO_HOOKS_REDIS_URL"):
         redis_dir = data_dir / "redis"
@@ -151,9 +159,11 @@ def run(
     if not secret:
         secret = shown = dev_secret(data_dir)
         env["REDO_HOOKS_SECRETS"] = secret
+    # Every handler run and accepted event on the console, in development.
+    env.setdefault("REDO_HOOKS_LOG_SUCCESSES", "true")
     url = f"http://{host}:{port}/"
     DevState(url, secret, private_url).save(data_dir)
-    cli = [sys.executable, "-m", "redo_hooks.cli", "--log-format", "console"]
+    cli = [sys.executable, "-m", "redo_hooks.cli", "--log-level", log[0], "--log-format", log[1]]
     children = Children(
         [
             [*cli, "serve", app, "--host", host, "--port", str(port)],

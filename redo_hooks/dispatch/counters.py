@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 
-import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 
-log = structlog.get_logger("redo_hooks.dispatch.counters")
+from ..logs import get_logger
+
+log = get_logger("redo_hooks.dispatch.counters")
 
 #: Upper bounds (seconds) of the handler-duration histogram.
 HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

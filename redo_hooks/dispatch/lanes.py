@@ -44,11 +44,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import structlog
 from rq.job import get_current_job
 from rq.utils import now
 
 from ..errors import ConfigurationError
+from ..logs import get_logger
 from ..models import ReturnEvent, decode_event
 from ..store.connections import server_time
 from ..store.events import unpack_body
@@ -60,7 +60,7 @@ from .failures import LaneFailures
 from .handlers import Handler
 from .runtime import Runtime
 
-log = structlog.get_logger("redo_hooks.dispatch.lanes")
+log = get_logger("redo_hooks.dispatch.lanes")
 
 # A lane job yields the worker after this long, handing its lanes on.
 TIME_SLICE = 5.0
@@ -307,7 +307,7 @@ class Lane(LaneFailures):
             subject=self.subject,
             event_key=key,
             attempt=attempt,
-            log=structlog.get_logger(self.handler.name).bind(
+            log=get_logger(self.handler.name).bind(
                 handler=self.handler.name, subject=self.subject, event_key=key, attempt=attempt
             ),
             state=self.rt.state,
@@ -336,7 +336,8 @@ class Lane(LaneFailures):
                 event.updated_at.timestamp(),
                 ex=self.rt.settings.retention,
             )
-        log.debug("handler_succeeded")
+        succeeded = log.info if self.rt.settings.log_successes else log.debug
+        succeeded("handler_succeeded", seconds=round(time.perf_counter() - started, 4))
         return "ok"
 
     def read(self, key: str, body: bytes, store: str | None) -> ReturnEvent | str:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import structlog
-
+from ..logs import get_logger
 from ..store.replies import text
 from ..store.rq_internals import JOB_KEY_PREFIX
 from .lanes import Lane, LaneJob
 from .runtime import Runtime
 
-log = structlog.get_logger("redo_hooks.dispatch.rescue")
+log = get_logger("redo_hooks.dispatch.rescue")
 
 
 def rescue_orphaned_lanes(rt: Runtime) -> int:

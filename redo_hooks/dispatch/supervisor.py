@@ -35,11 +35,11 @@ from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
-import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 
 from ..backoff import exponential
+from ..logs import get_logger
 from ..settings import Settings
 from ..store.connections import redis_client
 from ..store.keys import Keys
@@ -49,7 +49,7 @@ from .counters import RESPAWNS
 from .runtime import App
 from .worker import StopSignal, WorkerOptions, work
 
-log = structlog.get_logger("redo_hooks.dispatch.supervisor")
+log = get_logger("redo_hooks.dispatch.supervisor")
 
 #: The signals that stop a worker (warm, then cold).
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}

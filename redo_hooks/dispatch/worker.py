@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -31,6 +30,7 @@ from rq.job import Job
 
 from ..backoff import exponential
 from ..errors import RedoHooksError
+from ..logs import get_logger
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
 from ..store.retention import index_parked_letters, trim_replay_index
@@ -40,7 +40,7 @@ from .lanes import bind
 from .rescue import rescue_orphaned_lanes
 from .runtime import App, Runtime, WorkerLoop
 
-log = structlog.get_logger("redo_hooks.dispatch.worker")
+log = get_logger("redo_hooks.dispatch.worker")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import (
@@ -33,12 +32,13 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from ..dispatch.counters import HANDLER_BUCKETS, RESPAWNS, SEP
+from ..logs import get_logger
 from ..store.ingest import RETENTION_YIELDED
 from ..store.keys import Keys
 from ..store.replies import text
 from ..store.rq_internals import queue_key
 
-log = structlog.get_logger("redo_hooks.ops.metrics")
+log = get_logger("redo_hooks.ops.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -18,17 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import structlog
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import Route
 
 from ..dispatch.handlers import Registry
 from ..errors import (
@@ -41,6 +40,7 @@ from ..errors import (
     WrongMethod,
     problem_for,
 )
+from ..logs import get_logger
 from ..ops.metrics import CONTENT_TYPE, ReceiverMetrics
 from ..settings import Settings
 from ..store.connections import async_redis_client, is_sentinel
@@ -51,7 +51,7 @@ from .backpressure import check_eviction_policy
 from .body import parse_body
 from .contract import DUPLICATE_HEADER, openapi_document
 
-log = structlog.get_logger("redo_hooks.receiver.app")
+log = get_logger("redo_hooks.receiver.app")
 
 
 class Receiver:
@@ -62,13 +62,14 @@ class Receiver:
         settings: Settings,
         registry: Registry,
         secret_resolver: SecretResolver | None = None,
+        metrics: ReceiverMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.secret_resolver = secret_resolver
         self._authenticator: Authenticator | None = None
         self.keys = Keys(self.settings.key_prefix)
-        self.metrics = ReceiverMetrics(self.keys, self.settings.queue)
+        self.metrics = metrics or ReceiverMetrics(self.keys, self.settings.queue)
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None
 
@@ -191,10 +192,12 @@ class Receiver:
             log.info("event_unhandled", **context)
             return _json(202, {"status": "unhandled", "event": incoming.key})
         self.metrics.request("accepted")
-        # Per-event success is DEBUG: at thousands of events/s an INFO line each
-        # costs a third of the request (benchmarks/ingest.py). Refusals,
-        # duplicates and unrouted events stay at INFO and above.
-        log.debug("event_accepted", handlers=len(handlers), **context)
+        # Per-event success is DEBUG unless log_successes: at thousands of
+        # events/s an INFO line each costs a third of the request
+        # (benchmarks/ingest.py). Refusals, duplicates and unrouted events stay
+        # at INFO and above.
+        accepted = log.info if self.settings.log_successes else log.debug
+        accepted("event_accepted", handlers=len(handlers), **context)
         return _json(202, {"status": "accepted", "event": incoming.key})
 
     # One Redis budget per request: the write (memory and backlog checks
@@ -275,10 +278,19 @@ class Receiver:
 
 
 def create_app(
-    settings: Settings, registry: Registry, secret_resolver: SecretResolver | None = None
+    settings: Settings,
+    registry: Registry,
+    secret_resolver: SecretResolver | None = None,
+    *,
+    metrics: ReceiverMetrics | None = None,
+    serve_metrics: bool = True,
 ) -> Starlette:
-    """The receiver app for ``registry``'s handlers (see :meth:`RedoHooks.asgi`)."""
-    receiver = Receiver(settings, registry, secret_resolver)
+    """The receiver app for ``registry``'s handlers (see :meth:`RedoHooks.asgi`).
+
+    ``metrics``: the counters to add to (shared with :func:`create_metrics_app`);
+    ``serve_metrics``: answer ``Settings.metrics_path`` here (else: elsewhere).
+    """
+    receiver = Receiver(settings, registry, secret_resolver, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -300,7 +312,7 @@ def create_app(
             return Response(document, media_type="application/json")
 
         routes.append(Route(settings.openapi_path, openapi, methods=["GET"]))
-    if settings.metrics_path:
+    if settings.metrics_path and serve_metrics:
         routes.append(Route(settings.metrics_path, receiver.metrics_endpoint, methods=["GET"]))
     app = ReceiverApp(
         lifespan=lifespan,
@@ -330,55 +342,6 @@ class ReceiverApp(Starlette):
             await response(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
-
-
-class _AtMountRoot:
-    """The mount's own path (``/webhooks/redo``, no trailing slash) as the receiver's ``/``."""
-
-    def __init__(self, app: Starlette, path: str) -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        root = scope.get("root_path", "")
-        inner = {**scope, "root_path": root + self.path, "path": scope["path"] + "/"}
-        await self.app(inner, receive, send)
-
-
-def serve_mount_roots(app: object, receivers: Iterable[Starlette]) -> list[str]:
-    """Let ``POST`` to each receiver mount's path without its trailing slash reach it.
-
-    ``app.mount("/webhooks/redo", hooks.asgi())`` matches ``/webhooks/redo/…``
-    only: Starlette answers ``POST /webhooks/redo`` with a 307 to the slashed
-    URL (behind a TLS proxy, to ``http://``), which a webhook sender may not
-    follow. For each mount of ``receivers`` in ``app`` (nested mounts
-    included), this adds a ``POST`` route at the bare path, just before the
-    mount. Returns the paths it added; called by :meth:`RedoHooks.lifespan`.
-    """
-    ours = {id(receiver) for receiver in receivers}
-    added: list[str] = []
-
-    def walk(routes: list[BaseRoute]) -> None:
-        for index in range(len(routes) - 1, -1, -1):
-            route = routes[index]
-            if not isinstance(route, Mount):
-                continue
-            if id(route.app) not in ours:
-                inner = getattr(route.app, "routes", None)
-                if isinstance(inner, list):
-                    walk(inner)
-                continue
-            exists = any(isinstance(r, Route) and r.path == route.path for r in routes)
-            if route.path and not exists:
-                endpoint = _AtMountRoot(route.app, route.path)  # type: ignore[arg-type]
-                bare = Route(route.path, endpoint, methods=["POST"], include_in_schema=False)
-                routes.insert(index, bare)
-                added.append(route.path)
-
-    routes = getattr(getattr(app, "router", app), "routes", None)
-    if isinstance(routes, list):
-        walk(routes)
-    return added
 
 
 def _route_path(scope: Any) -> str:

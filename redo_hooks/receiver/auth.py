@@ -27,12 +27,12 @@ from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-import structlog
 from pydantic import SecretStr
 
 from ..errors import ConfigurationError, StoreUnavailable, Unauthorized
+from ..logs import get_logger
 
-log = structlog.get_logger("redo_hooks.receiver.auth")
+log = get_logger("redo_hooks.receiver.auth")
 
 #: ``async def resolve(token: str) -> str | None``: the store a token belongs to.
 SecretResolver = Callable[[str], Awaitable[str | None]]

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
+from ..logs import get_logger
 from ..store.memory import Memory, check_policy
 
-log = structlog.get_logger("redo_hooks.receiver.backpressure")
+log = get_logger("redo_hooks.receiver.backpressure")
 
 
 async def check_eviction_policy(redis: AsyncRedis, timeout: float) -> None:

@@ -16,10 +16,11 @@ from asyncio import TimerHandle
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-log = structlog.get_logger("redo_hooks.receiver.server")
+from ..logs import get_logger
+
+log = get_logger("redo_hooks.receiver.server")
 
 
 class GuardedProtocol(HttpToolsProtocol):

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from ..errors import StoreUnavailable
+from ..logs import get_logger
 from ..settings import Settings
 from . import lua
 from .events import Incoming, pack_body
@@ -35,7 +35,7 @@ from .rq_internals import (
     rq_timestamp,
 )
 
-log = structlog.get_logger("redo_hooks.store.ingest")
+log = get_logger("redo_hooks.store.ingest")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
+from ..logs import get_logger
 
-log = structlog.get_logger("redo_hooks.store.memory")
+log = get_logger("redo_hooks.store.memory")
 
 
 @dataclass(frozen=True, slots=True)
