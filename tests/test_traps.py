@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 import logging
 import signal
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import httpx2 as httpx
@@ -21,14 +23,14 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from redo_hooks import logs
+from redo_hooks import ConfigurationError, logs
 from redo_hooks.cli import main
 from redo_hooks.dev.redis_server import free_port
 from redo_hooks.dev.runner import DATA_DIR, DevState
-from redo_hooks.testing import deliver, sample_body, sample_event, wait_for
+from redo_hooks.testing import HookTester, deliver, sample_body, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks
-from .processes import env, start_server, stop
+from .processes import ROOT, env, start_server, stop
 
 APP = "examples.shop.hooks:hooks"
 VALID_EVENTS = "return.created, return.updated, return.backfill"
@@ -319,3 +321,54 @@ def test_metrics_asgi_serves_the_receivers_counters_on_another_app(
     with TestClient(internal) as client:
         text = client.get("/internal/metrics").text
     assert 'redo_hooks_requests_total{outcome="accepted",reason=""} 1.0' in text
+
+
+# 6. Installing and testing in one's own project.
+
+
+def test_hooktester_without_httpx2_names_the_extra_to_install(
+    make_hooks: MakeHooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: TestClient fell back to httpx with a warning (an error under -W error)."""
+    monkeypatch.setitem(sys.modules, "httpx2", None)  # as if not installed
+    with HookTester(make_hooks()) as tester, pytest.raises(ConfigurationError) as raised:
+        tester.post(sample_event())
+    assert "pip install 'redo-hooks[testing]'" in str(raised.value)
+
+
+def test_the_testing_extra_holds_what_redo_hooks_testing_needs() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["optional-dependencies"]["testing"] == ["httpx2>=2.16"]
+    assert "redo-hooks[testing]" in project["optional-dependencies"]["dev"]
+
+
+def test_mypy_in_a_users_project_finds_the_editable_install(tmp_path: Path) -> None:
+    """Before: scripts/setup's editable install (setuptools' import hook) hid redo_hooks
+    from mypy run in another project: 'Cannot find implementation or library stub'."""
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "hooks.py").write_text(USER_HOOKS)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--python-executable", sys.executable, "shop"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found in 2 source files" in result.stdout
+
+
+USER_HOOKS = """
+from redo_hooks import RedoHooks, ReturnEvent, ReturnStatus
+
+hooks = RedoHooks()
+
+
+@hooks.on("return.updated")
+def refund(event: ReturnEvent) -> None:
+    if event.return_.status == ReturnStatus.COMPLETE:
+        print("refund", event.subject)
+"""

@@ -1,0 +1,128 @@
+"""A newcomer follows docs/install.md, outside this repository, command by command.
+
+A fresh virtualenv in a temporary HOME gets redo-hooks installed as the page
+says (from a checkout: here, this one); a package with a handler is written;
+`redo-hooks dev` runs, and `trigger`, `status`, `dead list` and `mypy
+--strict` run as written. The only liberties: the clone is a symlink to this
+checkout, and `dev` gets a free `--port` (8000 may be taken on a shared
+machine; `trigger` finds the port in `.redo-hooks/dev.json` either way).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+
+from redo_hooks.testing import env_without_redo_hooks, wait_for
+
+from .processes import ROOT, free_port
+
+pytestmark = pytest.mark.slow
+
+INSTALL = ROOT / "docs" / "install.md"
+
+
+def blocks(kind: str) -> list[str]:
+    return re.findall(rf"```{kind}\n(.*?)```", INSTALL.read_text(), re.S)
+
+
+def commands(block: str) -> list[str]:
+    """The block's commands, one per line, without trailing comments."""
+    lines = (re.sub(r"\s+#.*$", "", line).strip() for line in block.splitlines())
+    return [line for line in lines if line]
+
+
+def default_redis_keys() -> int | None:
+    """Keys redo-hooks would write at redis://localhost:6379/0; None if none runs there."""
+    try:
+        with Redis.from_url("redis://localhost:6379/0", socket_connect_timeout=1) as client:
+            return len(list(client.scan_iter("rh:*")))
+    except RedisError:
+        return None
+
+
+def test_a_newcomer_follows_install_md_outside_this_repository(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "src").mkdir(parents=True)
+    (home / "src" / "redo-hooks").symlink_to(ROOT)
+    shop = home / "myshop"
+    env = {**env_without_redo_hooks(), "HOME": str(home)}
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONPATH", None)
+
+    def bash(command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", command],
+            cwd=shop if shop.exists() else home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    install, layout, dev, then = blocks("sh")
+    install_commands = commands(install)
+    assert install_commands[0].startswith("git clone ")
+    done = bash(" && ".join(install_commands[1:]))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (shop / ".venv" / "bin" / "redo-hooks").exists()
+
+    [made] = commands(layout)
+    assert bash(made).returncode == 0
+    [code] = blocks("python")
+    assert code.startswith("# shop/hooks.py\n")
+    (shop / "shop" / "hooks.py").write_text(code)
+
+    [dev_command] = commands(dev)
+    keys_before = default_redis_keys()
+    output: list[str] = []
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {dev_command} --port {free_port()}"],
+        cwd=shop,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or []), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: "receiver ready on" in "".join(output), 60, "redo-hooks dev to start")
+        trigger, status, dead, mypy = commands(then)
+
+        sent = bash(trigger, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        subject = re.search(r"for return (\w+)", sent.stdout)[1]  # type: ignore[index]
+        wait_for(
+            lambda: f"warehouse: return {subject} brings 1 item(s)" in "".join(output),
+            30,
+            "the handler to run",
+        )
+
+        for command, expected in ((status, "events waiting"), (dead, "no dead letters")):
+            answer = bash(command, timeout=60)
+            assert answer.returncode == 0, answer.stderr
+            assert expected in answer.stdout
+            assert "(the private Redis of `redo-hooks dev`" in answer.stderr
+            assert "localhost:6379" not in answer.stderr
+
+        checked = bash(mypy, timeout=300)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "Success: no issues found in 2 source files" in checked.stdout
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+        process.stdout.close()
+    assert default_redis_keys() == keys_before  # the default Redis was never written
