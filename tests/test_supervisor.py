@@ -7,8 +7,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from redis import Redis
 
+from redo_hooks.cli import main
 from redo_hooks.dispatch.supervisor import beat_alive
 from redo_hooks.testing import deliver, sample_body, wait_for
 
@@ -102,3 +104,29 @@ def test_worker_processes_yield_the_cpu_and_their_parent_does_not(
     assert niceness(child) == min(19, os.nice(0) + expected)
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(timeout=30) == 0
+
+
+def test_the_alive_file_is_touched_while_the_parent_loops_and_alive_reads_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The workers' liveness probe (they have no HTTP port): fresh while the parent
+    runs, stale once it stops touching, absent before it starts."""
+    alive_file = tmp_path / "alive"
+
+    def alive(within: str = "30") -> int:
+        result = CliRunner().invoke(main, ["alive", str(alive_file), "--within", within])
+        return result.exit_code
+
+    assert alive() == 1  # no worker touched it yet
+    parent = start_workers(APP, env(redis_url, SECRET), "--alive-file", str(alive_file))
+    try:
+        wait_for(alive_file.exists, 30, "the parent to touch the alive file")
+        first = alive_file.stat().st_mtime
+        wait_for(lambda: alive_file.stat().st_mtime > first, 30, "a second touch")
+        assert alive() == 0
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0
+    old = alive_file.stat().st_mtime - 120
+    os.utime(alive_file, (old, old))
+    assert alive() == 1  # a parent that stopped touching it is not alive

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -63,7 +65,7 @@ def main(log_level: str, log_format: str) -> None:
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", envvar="APP")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
@@ -167,7 +169,7 @@ def serve(
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", envvar="APP")
 @click.option("--burst", is_flag=True, help="Drain what is queued (retries included), then exit.")
 @click.option(
     "--concurrency",
@@ -184,7 +186,15 @@ def serve(
         "interrupted and its event runs again later. Default: wait for it."
     ),
 )
-def worker(app: str, burst: bool, concurrency: int, grace_period: float | None) -> None:
+@click.option(
+    "--alive-file",
+    type=click.Path(dir_okay=False),
+    help="A file touched every few seconds while the worker runs, for a liveness probe "
+    "(`redo-hooks alive FILE`).",
+)
+def worker(
+    app: str, burst: bool, concurrency: int, grace_period: float | None, alive_file: str | None
+) -> None:
     """Run workers that dispatch events to handlers. APP: as for serve."""
     from ..dispatch.supervisor import run
     from ..dispatch.worker import WorkerOptions
@@ -194,12 +204,38 @@ def worker(app: str, burst: bool, concurrency: int, grace_period: float | None) 
     except RedoHooksError as error:
         fail(error)
         return
-    options = WorkerOptions(burst=burst, concurrency=concurrency, grace_period=grace_period)
+    options = WorkerOptions(
+        burst=burst, concurrency=concurrency, grace_period=grace_period, alive_file=alive_file
+    )
     sys.exit(run(hooks, options))
 
 
 @main.command()
-@click.argument("app")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--within",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds since the last touch that still count as alive.",
+)
+def alive(file: Path, within: float) -> None:
+    """Exit 0 if `worker --alive-file FILE` touched FILE within --within seconds, else 1.
+
+    A liveness probe for workers, which have no HTTP port; it needs no Redis.
+    """
+    try:
+        age = time.time() - file.stat().st_mtime
+    except OSError:
+        click.echo(f"redo-hooks: {file} does not exist (no worker touched it yet)", err=True)
+        sys.exit(1)
+    if age > within:
+        click.echo(f"redo-hooks: {file} last touched {age:.0f} s ago", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("app", envvar="APP")
 def routes(app: str) -> None:
     """Print the routing table of APP: which handler runs for which event, and how.
 

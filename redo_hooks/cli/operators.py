@@ -241,7 +241,7 @@ def dead_drop(
 
 
 @click.command()
-@click.argument("app")
+@click.argument("app", envvar="APP")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def status(app: str, as_json: bool) -> None:
     """What is queued, running, retrying, dead or parked, and the oldest wait."""
@@ -322,7 +322,7 @@ def _duration(seconds: float) -> str:
 
 
 @click.command("replay")
-@click.argument("app")
+@click.argument("app", envvar="APP")
 @click.option("--since", help="Received at or after: ISO 8601, or an age like 2h or 7d.")
 @click.option("--until", help="Received at or before: ISO 8601, or an age.")
 @click.option("--return", "subject", help="Only this return's events (its id).")

@@ -34,6 +34,7 @@ import uuid
 from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -95,6 +96,7 @@ class Supervisor:
             now = time.monotonic()
             if now >= self.next_beat:
                 self.beat()
+                self.touch_alive_file()
                 self.next_beat = now + self.beat_every
             timeout = min([self.next_beat, *self.due.values()]) - now
             sentinels = {child.sentinel: slot for slot, child in self.children.items()}
@@ -150,6 +152,20 @@ class Supervisor:
             self.beat_failing = True
         else:
             self.beat_failing = False
+
+    def touch_alive_file(self) -> None:
+        """Say the parent's loop turns (``--alive-file``), Redis reachable or not.
+
+        A liveness probe reads it: restarting a worker cannot bring Redis
+        back, so only a parent that stopped looping is a reason to.
+        """
+        path = self.options.alive_file
+        if path is None:
+            return
+        try:
+            Path(path).touch()
+        except OSError as exc:
+            log.warning("alive_file_not_touched", path=path, error=type(exc).__name__)
 
     def forward(self, signum: int, _frame: object) -> None:
         """SIGTERM/SIGINT: stop replacing children, and pass the signal on."""

@@ -56,6 +56,9 @@ class WorkerOptions:
     #: The set this process lists its running jobs in, for its parent to
     #: renew their heartbeats (``Keys.runs``); None: not supervised.
     runs_key: str | None = None
+    #: A file the parent touches on each turn of its loop (a few seconds
+    #: apart), for a liveness probe: ``redo-hooks alive FILE``.
+    alive_file: str | None = None
 
 
 # Crash detection: a running job's heartbeat (Settings.heartbeat_ttl) is
