@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from types import TracebackType
@@ -40,6 +42,7 @@ class RedisServer:
         directory: str | None = None,
         password: str | None = None,
         replica_of: RedisServer | None = None,
+        detached: bool = False,
     ) -> None:
         self.binary = binary or shutil.which("redis-server") or ""
         if not self.binary:
@@ -47,6 +50,9 @@ class RedisServer:
         self.appendonly = appendonly
         self.password = password
         self.replica_of = replica_of
+        #: Out of the caller's process group (a terminal's Ctrl-C does not reach
+        #: it: its owner stops it last), but ended when its owner dies (Linux).
+        self.detached = detached
         # A given directory is the caller's: kept by close(). Else a temporary one.
         self._owns_dir = directory is None
         self.dir = directory or tempfile.mkdtemp(prefix="redo-hooks-redis-")
@@ -78,6 +84,8 @@ class RedisServer:
                 *replication,
             ],
             stdout=subprocess.DEVNULL,
+            start_new_session=self.detached,
+            preexec_fn=_end_with_parent if self.detached else None,  # noqa: PLW1509
         )  # fmt: skip
         client = Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
         # A replica has a full sync to do as well.
@@ -142,3 +150,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _end_with_parent() -> None:
+    """In the forked child: SIGTERM it when the process that started it dies (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1

@@ -147,7 +147,11 @@ def run(
     if not env.get("REDO_HOOKS_REDIS_URL"):
         redis_dir = data_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
-        redis = RedisServer(appendonly=True, directory=str(redis_dir.resolve())).start()
+        # Detached: Ctrl-C reaches the receiver and the worker, which finish
+        # with Redis still up; it is stopped last, below.
+        redis = RedisServer(
+            appendonly=True, directory=str(redis_dir.resolve()), detached=True
+        ).start()
         env["REDO_HOOKS_REDIS_URL"] = redis.url
         say(f"Redis: private, data in {redis_dir}/, at {redis.url}")
         say(f"`redo-hooks status {app}` and `dead`/`replay` run here use this Redis")
