@@ -3,6 +3,7 @@
 Reliably, in order per return, at scale: see ``README.md`` and ``docs/``.
 """
 
+from .dispatch.callbacks import Failure
 from .dispatch.context import HandlerContext
 from .dispatch.handlers import EVENT_NAMES, Handler
 from .errors import ConfigurationError, GiveUp, RedoHooksError, Retry
@@ -17,6 +18,7 @@ __all__ = [
     "EVENT_NAMES",
     "ConfigurationError",
     "EventKind",
+    "Failure",
     "GiveUp",
     "Handler",
     "HandlerContext",

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .dispatch.handlers import H, Handler, HandlerFunc, HandlerOptions, Registry
 from .dispatch.runtime import WorkerLifespan
 from .errors import ConfigurationError
 from .receiver.auth import SecretResolver
 from .settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -81,6 +83,30 @@ class RedoHooks:
     def add(self, func: HandlerFunc, *events: str, **options: Unpack[HandlerOptions]) -> Handler:
         """Register ``func`` for ``events`` (what ``on`` does); return the handler."""
         return self.registry.add(func, *events, **options)
+
+    def on_failure(self, callback: F) -> F:
+        """Register ``callback`` (plain or ``async``) to be called when a handler fails.
+
+        Called in the worker with a :class:`~redo_hooks.Failure` when an attempt
+        fails (``kind="attempt_failed"``, a retry is scheduled), an event is
+        dead-lettered (``"dead_lettered"``) or a lane is parked (``"parked"``).
+        It runs beside the lanes, after the outcome is written: raising or
+        running long (``failure_callback_timeout``) is logged and changes
+        nothing for the event. Returns ``callback`` unchanged::
+
+            @hooks.on_failure
+            async def page(failure: Failure) -> None:
+                if failure.kind != "attempt_failed":
+                    await pager.alert(f"{failure.handler} gave up on {failure.subject}")
+        """
+        from .dispatch.callbacks import check_callback
+
+        try:
+            check_callback(callback)
+        except TypeError as error:
+            raise ConfigurationError(str(error)) from None
+        self.registry.failure_callbacks.append(callback)
+        return callback
 
     def on_worker(self, lifespan: Callable[[], Any]) -> Callable[[], Any]:
         """Register what each worker process sets up once and closes on shutdown.

@@ -191,6 +191,14 @@ class Settings(BaseSettings):
             "of workers that died."
         ),
     )
+    failure_callback_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds a failure callback (@hooks.on_failure) may run; then it is left "
+            "behind (an async one cancelled) and failure_callback_timed_out is logged."
+        ),
+    )
     log_successes: bool = Field(
         default=False,
         description=(

@@ -13,6 +13,7 @@ def test_the_package_exports_exactly_the_public_names() -> None:
         "EVENT_NAMES",
         "ConfigurationError",
         "EventKind",
+        "Failure",
         "GiveUp",
         "Handler",
         "HandlerContext",

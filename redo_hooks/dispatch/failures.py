@@ -15,7 +15,9 @@ import orjson
 
 from ..backoff import exponential
 from ..errors import GiveUp, Retry
+from ..models import ReturnEvent
 from ..store.replies import text
+from .callbacks import Failure, FailureKind
 from .handlers import Handler
 from .runtime import Runtime
 
@@ -31,7 +33,7 @@ class LaneFailures:
     state: str
     log: Any
 
-    def failed(self, key: str, exc: Exception, log: Any) -> str:
+    def failed(self, key: str, exc: Exception, log: Any, event: ReturnEvent | None = None) -> str:
         """Count a failed attempt; schedule a retry or dead-letter the event."""
         error = f"{type(exc).__name__}: {exc}"
         reply = self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id, error])
@@ -50,6 +52,9 @@ class LaneFailures:
             )
             self.job.hand_off([self.subject], delay=delay)
             self.rt.metrics.retry(self.handler.name)
+            self.notify(
+                "attempt_failed", key, event, exc, error=error, attempt=attempts, retry_in=delay
+            )
             return "retry"
         tb = traceback.format_exc()
         park = self.handler.park
@@ -60,7 +65,15 @@ class LaneFailures:
         )
         reason = "handler_gave_up" if isinstance(exc, GiveUp) else "handler_failed"
         return self.dead_letter(
-            key, reason, error, tb, attempts, first_error=first_error, park=park
+            key,
+            reason,
+            error,
+            tb,
+            attempts,
+            first_error=first_error,
+            park=park,
+            exc=exc,
+            event=event,
         )
 
     def dead_letter(
@@ -73,6 +86,8 @@ class LaneFailures:
         *,
         first_error: str | None = None,
         park: bool = False,
+        exc: BaseException | None = None,
+        event: ReturnEvent | None = None,
     ) -> str:
         """Move the head event to the dead-letter registry; the lane moves on.
 
@@ -112,4 +127,38 @@ class LaneFailures:
             self.log.error(
                 "event_dead_lettered", event_key=key, reason=reason, dead_id=dead_id, parked=park
             )
+            kind: FailureKind = "parked" if park else "dead_lettered"
+            self.notify(
+                kind, key, event, exc, error=error, attempt=attempts, dead_letter_id=dead_id
+            )
         return "parked" if park else "dead"
+
+    def notify(
+        self,
+        kind: FailureKind,
+        key: str,
+        event: ReturnEvent | None,
+        exc: BaseException | None,
+        *,
+        error: str,
+        attempt: int,
+        retry_in: float | None = None,
+        dead_letter_id: str | None = None,
+    ) -> None:
+        """Hand the failure to the ``@hooks.on_failure`` callbacks (they run beside the lane)."""
+        if not self.rt.failures.callbacks:
+            return
+        self.rt.failures.notify(
+            Failure(
+                kind=kind,
+                handler=self.handler.name,
+                subject=self.subject,
+                event_key=key,
+                event=event,
+                error=exc,
+                error_text=error,
+                attempt=attempt,
+                retry_in=retry_in,
+                dead_letter_id=dead_letter_id,
+            )
+        )

@@ -115,6 +115,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        #: ``@hooks.on_failure`` callbacks, in registration order.
+        self.failure_callbacks: list[Any] = []
 
     def add(self, func: HandlerFunc, *events: str, **options: Unpack[HandlerOptions]) -> Handler:
         """Register ``func`` for ``events``; return the :class:`Handler`.

@@ -325,7 +325,7 @@ class Lane(LaneFailures):
             await self.rt.call(self.handler, event, context)
         except Exception as exc:
             self.ran(event, "error", started, exc)
-            return self.failed(key, exc, log)
+            return self.failed(key, exc, log, event)
         finally:
             self.rt.release_permit(holder)
         self.ran(event, "ok", started)

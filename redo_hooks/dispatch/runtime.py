@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..store import lua
 from ..store.connections import server_time
 from ..store.keys import Keys
+from .callbacks import FailureNotifier
 from .context import HandlerContext
 from .counters import WorkerMetrics
 from .handlers import Handler, Registry
@@ -126,6 +127,8 @@ class Runtime:
     #: Where this process's job slots list their running jobs for the
     #: supervising parent (``Keys.runs``); None: unsupervised.
     runs_key: str | None = field(init=False, default=None)
+    #: Runs the ``@hooks.on_failure`` callbacks beside the lanes.
+    failures: FailureNotifier = field(init=False)
     #: Permits this process holds: holder -> its handler's permits key.
     permits: dict[str, str] = field(init=False, default_factory=dict)
     _scripts: dict[str, Script] = field(init=False)
@@ -139,6 +142,12 @@ class Runtime:
         self.loop = self.process.loop
         self.async_slots = asyncio.Semaphore(self.settings.async_concurrency)
         self.threads = DaemonThreadPool(self.settings.sync_threads)
+        self.failures = FailureNotifier(
+            self.registry.failure_callbacks,
+            self.loop,
+            self.threads,
+            self.settings.failure_callback_timeout,
+        )
         self._scripts = {
             name: self.connection.register_script(lua.source(name))
             for name in (
@@ -226,8 +235,11 @@ class Runtime:
         """Let go of the thread pool, and the loop if this runtime made it.
 
         A sync handler still running (after a cold stop) is not waited for:
-        its event runs again, as after a crash.
+        its event runs again, as after a crash. Failure callbacks still running
+        are waited for first (each bounded by ``failure_callback_timeout``).
         """
+        if self.failures.pending and self.loop.is_running():
+            self.run(self.failures.settle())
         self.threads.shutdown(wait=False)
         if self.owns_process and self.process is not None:
             self.process.close()

@@ -1,0 +1,1 @@
+"""Recipes for reporting redo-hooks' failures and traces to your own stack."""
