@@ -15,7 +15,11 @@ are measured, interleaved within each round:
 * ``receiver``  — ``redo-hooks serve`` with one handler: all of the above plus
                   the atomic dedupe + store + route step in Redis (AOF off),
                   logging at INFO to /dev/null;
-* ``receiver, 2 processes`` — the same with ``serve --workers 2``.
+* ``receiver, 2 processes`` — the same with ``serve --workers 2``;
+* with ``--tracing``: ``receiver, no OTel API`` (the OpenTelemetry API hidden:
+  tracing code skipped entirely) and ``receiver, OTel SDK`` (the SDK
+  recording every span, a batch processor and an exporter that drops them);
+  the plain ``receiver`` row has the API installed and no SDK configured.
 
 The table shows the median of the rounds; the ratio columns are against
 ``validate`` (target: receiver >= 0.5x) and against the yardstick. After
@@ -40,6 +44,7 @@ from redis import Redis
 from redo_hooks.testing import RedisServer, sample_event
 
 from .common import (
+    ROOT,
     SECRET,
     YARDSTICK,
     child_env,
@@ -103,18 +108,16 @@ def redis_cpu(redis: Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def servers(port: int, redis_url: str) -> dict[str, list[str]]:
-    receiver = [
-        python(),
-        "-m",
-        "redo_hooks.cli",
-        "--log-format",
-        "json",
-        "serve",
-        "benchmarks.bench_app:hooks",
-        "--port",
-        str(port),
-    ]
+def servers(port: int, redis_url: str, tracing: bool = False) -> dict[str, list[str]]:
+    cli = [python(), "-m", "redo_hooks.cli", "--log-format", "json", "serve"]
+    receiver = [*cli, "benchmarks.bench_app:hooks", "--port", str(port)]
+    traced: dict[str, list[str]] = {}
+    if tracing:
+        hidden = f"PYTHONPATH={Path(__file__).parent / 'no_otel'}:{ROOT}"
+        traced = {
+            "receiver, no OTel API": ["env", hidden, *receiver],
+            "receiver, OTel SDK": [*cli, "benchmarks.traced_app:hooks", "--port", str(port)],
+        }
     uvicorn = [
         python(),
         "-m",
@@ -136,6 +139,7 @@ def servers(port: int, redis_url: str) -> dict[str, list[str]]:
         ),
         "validate": [*uvicorn, "benchmarks.baselines:validate"],
         "receiver": receiver,
+        **traced,
         "receiver, 2 processes": [*receiver, "--workers", "2"],
     }
 
@@ -147,6 +151,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--subjects", type=int, default=1000)
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="add rows without the OpenTelemetry API, and with its SDK recording spans",
+    )
     args = parser.parse_args()
     wrk = need("wrk", "apt-get install wrk")
 
@@ -162,7 +171,7 @@ def main() -> None:
             print(f"no yardstick row: {YARDSTICK} is missing", flush=True)
         url = f"http://127.0.0.1:{args.port}"
         for round_no in range(args.rounds):
-            for name, argv in servers(args.port, server.url).items():
+            for name, argv in servers(args.port, server.url, args.tracing).items():
                 redis.flushall()
                 # Warm-up and measurement get different nonces: every request
                 # is a new event (a repeat would be a cheaper duplicate).

@@ -430,8 +430,8 @@ def test_a_claim_reads_each_lane_s_head_as_its_first_step_would(
             keys=[k.lane("h", subject), k.lane_state("h", subject), k.waiting, k.waiting_events],
             args=[f"{job_id}:run", "", k.event_prefix, 60],
         )
-        assert claimed[6 * n : 6 * n + 6] == [subject.encode(), *first[1:]]
-    assert claimed[6 * 1 + 5] == b"shop-9"
+        assert claimed[7 * n : 7 * n + 7] == [subject.encode(), *first[1:]]
+    assert claimed[7 * 1 + 5] == b"shop-9"
 
 
 def test_latest_only_skips_snapshots_older_than_the_newest_handled(

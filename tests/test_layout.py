@@ -19,14 +19,15 @@ ALLOWED: dict[str, set[str]] = {
     "settings": {"errors", "store"},  # store.connections parses Redis URLs
     "models": {"errors"},
     "store": {"errors", "settings", "models", "logs"},
-    "dispatch": {"errors", "settings", "backoff", "models", "store", "logs"},
+    "dispatch": {"errors", "settings", "backoff", "models", "store", "logs", "tracing"},
     "ops": {"errors", "settings", "models", "store", "dispatch", "logs"},
-    "receiver": {"errors", "settings", "models", "store", "dispatch", "ops", "logs"},
+    "receiver": {"errors", "settings", "models", "store", "dispatch", "ops", "logs", "tracing"},
     "redo_api": {"errors", "backoff"},
     "dev": {"errors", "settings", "models", "store", "dispatch", "ops", "receiver", "logs"},
     "hooks": {"errors", "settings", "models", "dispatch", "receiver"},
     "jobs": {"dispatch"},
     "logs": set(),  # a leaf every room that logs may use
+    "tracing": set(),  # OpenTelemetry spans, when the API is installed
     "testing": {"errors", "settings", "models", "store", "dispatch", "receiver", "dev", "hooks"},
 }
 

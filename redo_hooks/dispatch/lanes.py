@@ -47,6 +47,7 @@ from typing import Any
 from rq.job import get_current_job
 from rq.utils import now
 
+from .. import tracing
 from ..errors import ConfigurationError
 from ..logs import get_logger
 from ..models import ReturnEvent, decode_event
@@ -173,10 +174,10 @@ class LaneJob:
         )
         if not heads:
             return [text(subject) for subject in reply]
-        for n in range(0, len(reply), 6):
+        for n in range(0, len(reply), 7):
             if text(reply[n + 1]):  # an empty lane's first step releases it, as usual
-                self.heads[text(reply[n])] = ["event", *reply[n + 1 : n + 6]]
-        return [text(subject) for subject in reply[::6]]
+                self.heads[text(reply[n])] = ["event", *reply[n + 1 : n + 7]]
+        return [text(subject) for subject in reply[::7]]
 
     def pass_on(self, delay: float) -> dict[str, int]:
         """Claim the lanes of a handler this worker lacks, and pass them on.
@@ -234,6 +235,10 @@ class LaneJob:
             pipe.execute()
 
 
+#: A handler run's outcome as its span says it.
+_SPAN_OUTCOMES = {"dead": "dead_lettered", "retry": "retrying"}
+
+
 class Lane(LaneFailures):
     """One lane's pass within a job."""
 
@@ -260,11 +265,11 @@ class Lane(LaneFailures):
             if status != "event":  # "empty" (released) or "lost" (not ours)
                 return
             key, body, attempts, found = text(reply[1]), reply[2], int(reply[3]), int(reply[4])
-            store = text(reply[5]) or None
+            store, traceparent = text(reply[5]) or None, text(reply[6])
             if processed >= rt.settings.lane_batch or self.job.out_of_time():
                 self.job.hand_off([self.subject], delay=0.0)
                 return
-            outcome = await self.process(key, body if found else None, attempts, store)
+            outcome = await self.process(key, body if found else None, attempts, store, traceparent)
             reply = None
             rt.metrics.maybe_flush(rt.connection)
             if outcome == "ok":
@@ -284,23 +289,51 @@ class Lane(LaneFailures):
                 return
 
     async def process(
-        self, key: str, body: bytes | None, attempts: int, store: str | None = None
+        self,
+        key: str,
+        body: bytes | None,
+        attempts: int,
+        store: str | None = None,
+        traceparent: str = "",
     ) -> str:
-        """Run the handler on one event: ``"ok"``, ``"dead"`` or ``"retry"``."""
+        """Run the handler on one event: ``"ok"``, ``"dead"``, ``"parked"``, ``"retry"``
+        or ``"throttled"``; in a span, a child of the receiving one, when traced."""
+        if not tracing.enabled():
+            outcome = await self._process(key, body, attempts, store, None)
+            return "ok" if outcome == "skipped" else outcome
+        attributes = {
+            tracing.HANDLER: self.handler.name,
+            tracing.RETURN_ID: self.subject,
+            tracing.EVENT_KEY: key,
+            tracing.ATTEMPT: attempts + 1,
+            tracing.STORE: store,
+        }
+        attributes = {k: v for k, v in attributes.items() if v is not None}
+        with tracing.handling(traceparent, attributes) as span:
+            outcome = await self._process(key, body, attempts, store, span)
+            tracing.annotate(span, {tracing.OUTCOME: _SPAN_OUTCOMES.get(outcome, outcome)})
+        return "ok" if outcome == "skipped" else outcome
+
+    async def _process(
+        self, key: str, body: bytes | None, attempts: int, store: str | None, span: Any
+    ) -> str:
         log = self.log.bind(event_key=key)
         if body is None:
+            tracing.failed(span, None, "the event body is gone")
             return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
         event = self.read(key, body, store)
         if isinstance(event, str):
             # Deterministic: retrying cannot help. Kept for replay after an upgrade.
+            tracing.failed(span, None, event)
             return self.dead_letter(key, "invalid_event", event, "", attempts)
         log = log.bind(event_type=str(event.type))
+        tracing.annotate(span, {tracing.EVENT_TYPE: str(event.type)})
         if self.handler.latest_only and self.is_stale(event):
             self.rt.connection.incr(self.rt.keys.skipped(self.handler.name))
             log.info("event_skipped_stale", updated_at=str(event.updated_at))
             self.job.stats["skipped"] += 1
             self.ran(event, "skipped", None)
-            return "ok"
+            return "skipped"
         attempt = attempts + 1
         context = HandlerContext(
             handler=self.handler.name,
@@ -325,6 +358,7 @@ class Lane(LaneFailures):
             await self.rt.call(self.handler, event, context)
         except Exception as exc:
             self.ran(event, "error", started, exc)
+            tracing.failed(span, exc, f"{type(exc).__name__}: {exc}")
             return self.failed(key, exc, log, event)
         finally:
             self.rt.release_permit(holder)

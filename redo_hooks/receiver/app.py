@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import tracing
 from ..dispatch.handlers import Registry
 from ..errors import (
     ConfigurationError,
@@ -44,6 +46,7 @@ from ..logs import get_logger
 from ..ops.metrics import CONTENT_TYPE, ReceiverMetrics
 from ..settings import Settings
 from ..store.connections import async_redis_client, is_sentinel
+from ..store.events import Incoming
 from ..store.ingest import Ingestor, Routed
 from ..store.keys import Keys
 from .auth import Authenticator, BearerVerifier, CachedResolver, SecretResolver
@@ -133,7 +136,15 @@ class Receiver:
             self._ingestor = None
 
     async def receive(self, request: Request) -> Response:
-        """``POST /``."""
+        """``POST /``: in a span of its own when OpenTelemetry is installed."""
+        if not tracing.enabled():
+            return await self._receive(request, None)
+        with tracing.receiving(request.scope["headers"]) as span:
+            response = await self._receive(request, span)
+            tracing.annotate(span, {"http.response.status_code": response.status_code})
+            return response
+
+    async def _receive(self, request: Request, span: Any) -> Response:
         started = time.perf_counter()
         body_read = False
         try:
@@ -151,6 +162,8 @@ class Receiver:
                     body = await _read_body(request, self.settings.max_body_bytes)
                     body_read = True
                     incoming = parse_body(body, max_depth=self.settings.max_json_depth, store=store)
+                    if span is not None and span.is_recording():
+                        incoming = self._traced(incoming, span)
                     handlers = self.registry.for_type(incoming.type)
                     routed = Routed(incoming, [h.name for h in handlers])
                     waiting_for = "redis"
@@ -161,6 +174,8 @@ class Receiver:
             except TimeoutError:
                 raise self._too_slow(waiting_for) from None
         except (RejectedRequest, StoreUnavailable) as error:
+            if span is not None:
+                self._span_refused(span, error)
             return self._refuse(error, close=not body_read)
         except ClientDisconnect:
             log.info("request_rejected", reason="client_disconnected")
@@ -183,6 +198,9 @@ class Receiver:
         self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         if incoming.schema_errors:
             log.warning("event_schema_mismatch", errors=incoming.schema_errors[:10], **context)
+        if span is not None:
+            outcome = "duplicate" if not fresh else "accepted" if handlers else "unhandled"
+            tracing.annotate(span, {tracing.OUTCOME: outcome})
         if not fresh:
             self.metrics.request("duplicate")
             log.info("event_duplicate", **context)
@@ -199,6 +217,28 @@ class Receiver:
         accepted = log.info if self.settings.log_successes else log.debug
         accepted("event_accepted", handlers=len(handlers), **context)
         return _json(202, {"status": "accepted", "event": incoming.key})
+
+    @staticmethod
+    def _traced(incoming: Incoming, span: Any) -> Incoming:
+        """``incoming`` with the span's trace context, stored with it for the handler runs."""
+        tracing.annotate(
+            span,
+            {
+                tracing.EVENT_TYPE: incoming.type,
+                tracing.RETURN_ID: incoming.subject,
+                tracing.STORE: incoming.store,
+                tracing.EVENT_KEY: incoming.key,
+            },
+        )
+        return replace(incoming, traceparent=tracing.traceparent(span))
+
+    @staticmethod
+    def _span_refused(span: Any, error: RejectedRequest | StoreUnavailable) -> None:
+        deferred = isinstance(error, StoreUnavailable)
+        outcome = "deferred" if deferred else "rejected"
+        tracing.annotate(span, {tracing.OUTCOME: outcome, "redo_hooks.reason": error.reason})
+        if deferred:  # the sender's fault is not ours; a 503 is
+            tracing.failed(span, None, str(error))
 
     # One Redis budget per request: the write (memory and backlog checks
     # included, in the same script) answers within redis_timeout, the time the

@@ -34,6 +34,8 @@ class Incoming:
     schema_errors: list[str] = field(default_factory=list)
     #: The store whose secret authenticated the request (``None``: unlabelled).
     store: str | None = None
+    #: The W3C ``traceparent`` of the request's span, when it was traced ('' if not).
+    traceparent: str = ""
 
     @property
     def name(self) -> str:
@@ -54,7 +56,7 @@ def event_key(body: bytes, store: str | None = None) -> str:
 
 
 #: The fields of a stored event hash that make it an ``Incoming`` again.
-STORED_FIELDS = ("body", "type", "subject", "store")
+STORED_FIELDS = ("body", "type", "subject", "store", "tp")
 
 
 def pack_body(body: bytes) -> bytes:
@@ -68,8 +70,8 @@ def unpack_body(stored: Any) -> bytes:
 
 
 def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:
-    """The event an ``HMGET <event> body type subject store`` reply holds; None if it is gone."""
-    body, event_type, subject, store = stored
+    """The event an ``HMGET <event> body type subject store tp`` reply holds; None if gone."""
+    body, event_type, subject, store, traceparent = stored
     if body is None:
         return None
     return Incoming(
@@ -78,4 +80,5 @@ def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:
         key=key,
         body=unpack_body(body),
         store=(text(store) or None) if store is not None else None,
+        traceparent=text(traceparent) if traceparent is not None else "",
     )

@@ -85,7 +85,8 @@ class IngestPlan:
         for routed in batch:
             inc = routed.incoming
             body = pack_body(inc.body)
-            events += [inc.key, body, inc.type, inc.subject, inc.store or "", int(routed.force)]
+            events += [inc.key, body, inc.type, inc.subject, inc.store or "", inc.traceparent]
+            events.append(int(routed.force))
             events.append(len(routed.handlers))
             for handler in routed.handlers:
                 if handler not in index:

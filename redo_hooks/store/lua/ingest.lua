@@ -16,7 +16,8 @@
 -- KEYS[6]  <p>:metrics
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
--- then per event:    event key, body, type, subject, store ('' if none), force
+-- then per event:    event key, body, type, subject, store ('' if none),
+--                    traceparent ('' if not traced), force
 --                    (1: store and route even if seen, as a dead-letter retry
 --                    does), number of handlers, then one template index
 --                    (1-based) per handler
@@ -135,9 +136,9 @@ local added = 0
 local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local store = ARGV[a + 4]
-  local force, nh = ARGV[a + 5] == '1', tonumber(ARGV[a + 6])
-  a = a + 7
+  local store, tp = ARGV[a + 4], ARGV[a + 5]
+  local force, nh = ARGV[a + 6] == '1', tonumber(ARGV[a + 7])
+  a = a + 8
   local fresh
   -- What the event adds: its body, keys and entries (an estimate on the high side).
   local cost = #body + 4 * #ekey + nh * (2 * #subject + 96) + 256
@@ -165,6 +166,9 @@ for i = 1, tonumber(ARGV[5]) do
     else
       existing = 4 - redis.call('HSET', ev, 'body', body, 'type', etype,
                                 'subject', subject, 'received_at', received)
+    end
+    if tp ~= '' then  -- the W3C trace context of the request, when traced
+      redis.call('HSET', ev, 'tp', tp)
     end
     if not force then
       redis.call('ZADD', KEYS[3], received, ekey)

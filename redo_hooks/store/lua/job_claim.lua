@@ -8,8 +8,8 @@
 --
 -- Returns the subjects of the lanes this run now owns, in the order they
 -- were given to the job; with ARGV[4], each followed by what lane_next.lua
--- would answer for it now: the head event's key, body, attempts, found and
--- store ('' for the key of an empty lane) -- one round trip for every lane's
+-- would answer for it now: the head event's key, body, attempts, found,
+-- store and trace context ('' for the key of an empty lane) -- one round trip for every lane's
 -- first step. Atomic with ingest: once claimed, no lane can be
 -- added to the job. Each lane still owned by the job (by its id, or by an
 -- earlier run of it that RQ gave up on as crashed) is fenced to this run's
@@ -29,15 +29,16 @@ for _, subject in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     if ARGV[4] and ARGV[4] ~= '' then
       local head = redis.call('LINDEX', ARGV[4] .. subject, 0)
       if head then
-        local stored = redis.call('HMGET', ARGV[5] .. head, 'body', 'store')
+        local stored = redis.call('HMGET', ARGV[5] .. head, 'body', 'store', 'tp')
         local attempts = redis.call('HGET', state, 'attempts') or '0'
         mine[#mine + 1] = head
         mine[#mine + 1] = stored[1] or ''
         mine[#mine + 1] = attempts
         mine[#mine + 1] = stored[1] and 1 or 0
         mine[#mine + 1] = stored[2] or ''
+        mine[#mine + 1] = stored[3] or ''
       else
-        for _ = 1, 5 do
+        for _ = 1, 6 do
           mine[#mine + 1] = ''
         end
       end

@@ -7,7 +7,8 @@
 --
 -- Returns {'lost'} when another job owns the lane (this one must stop),
 -- {'empty'} when the lane is drained (ownership released: the next ingest
--- creates a new job), or {'event', key, body, attempts, found, store}.
+-- creates a new job), or {'event', key, body, attempts, found, store, tp}
+-- (tp: the W3C traceparent stored with the event, or '').
 -- @include waiting
 if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
   return {'lost'}
@@ -26,9 +27,9 @@ if not head then
   redis.call('DEL', KEYS[2])
   return {'empty'}
 end
-local stored = redis.call('HMGET', ARGV[3] .. head, 'body', 'store')
+local stored = redis.call('HMGET', ARGV[3] .. head, 'body', 'store', 'tp')
 local attempts = redis.call('HGET', KEYS[2], 'attempts') or '0'
 if not stored[1] then
-  return {'event', head, '', attempts, 0, ''}
+  return {'event', head, '', attempts, 0, '', ''}
 end
-return {'event', head, stored[1], attempts, 1, stored[2] or ''}
+return {'event', head, stored[1], attempts, 1, stored[2] or '', stored[3] or ''}

@@ -1,0 +1,110 @@
+"""OpenTelemetry tracing, when ``opentelemetry-api`` is installed (``redo-hooks[otel]``).
+
+One trace per event: a span for the request that received it, and a span for
+each handler run, in the same trace. The request's trace context (W3C
+``traceparent``) is stored with the event, and each handler run's span is a
+**child** of the receiving span: a run is part of handling that request (it
+is what the request was for), and a child puts receive and every run, retries
+and replays included, under one trace id where a tracing UI shows them
+together. A link would leave each run in its own trace, which only pays when
+one run serves many requests (a batch); here each run serves exactly one.
+
+Spans are recorded only once the application configures an OpenTelemetry SDK
+(a ``TracerProvider``); without one, the API's no-op spans cost a few
+microseconds, and without the API installed, nothing at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+try:  # the optional extra
+    from opentelemetry import propagate, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+except ImportError:  # pragma: no cover - exercised by an environment without it
+    trace = None  # type: ignore[assignment]
+
+#: The instrumentation scope of redo-hooks' spans.
+SCOPE = "redo_hooks"
+
+# Attribute names: redo-hooks' own namespace.
+EVENT_TYPE = "redo_hooks.event.type"
+RETURN_ID = "redo_hooks.return.id"
+STORE = "redo_hooks.store"
+HANDLER = "redo_hooks.handler"
+ATTEMPT = "redo_hooks.attempt"
+OUTCOME = "redo_hooks.outcome"
+EVENT_KEY = "redo_hooks.event.key"
+
+
+def enabled() -> bool:
+    """Whether the OpenTelemetry API is installed (spans may then be recorded)."""
+    return trace is not None
+
+
+@contextlib.contextmanager
+def receiving(headers: Iterable[tuple[bytes, bytes]]) -> Iterator[Any]:
+    """The span of one webhook request: a child of the current span if the ASGI app is
+    instrumented, else of a ``traceparent`` the request carries, else a new trace."""
+    if trace is None:
+        yield None
+        return
+    tracer = trace.get_tracer(SCOPE)
+    if trace.get_current_span().get_span_context().is_valid:
+        with tracer.start_as_current_span(
+            "redo-hooks receive", kind=SpanKind.INTERNAL, record_exception=False
+        ) as span:
+            yield span
+        return
+    carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+    with tracer.start_as_current_span(
+        "redo-hooks receive",
+        context=propagate.extract(carrier),
+        kind=SpanKind.SERVER,
+        record_exception=False,
+    ) as span:
+        yield span
+
+
+def traceparent(span: Any) -> str:
+    """The W3C ``traceparent`` of ``span`` to store with the event ('' if not recording)."""
+    if span is None or not span.is_recording():
+        return ""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier.get("traceparent", "")
+
+
+@contextlib.contextmanager
+def handling(stored: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
+    """The span of one handler run: a child of the stored ``traceparent`` (if any)."""
+    if trace is None:
+        yield None
+        return
+    context = propagate.extract({"traceparent": stored}) if stored else None
+    with trace.get_tracer(SCOPE).start_as_current_span(
+        f"redo-hooks handle {attributes.get(HANDLER, '')}",
+        context=context,
+        kind=SpanKind.CONSUMER,
+        attributes=dict(attributes),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+def annotate(span: Any, attributes: Mapping[str, Any]) -> None:
+    """Set ``attributes`` on ``span`` if it records (values of ``None`` are left out)."""
+    if span is not None and span.is_recording():
+        span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+
+
+def failed(span: Any, error: BaseException | None, description: str) -> None:
+    """Mark ``span`` as failed: the exception recorded, the status ERROR."""
+    if span is None or not span.is_recording():
+        return
+    if error is not None:
+        span.record_exception(error)
+    span.set_status(Status(StatusCode.ERROR, description))
