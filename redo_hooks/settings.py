@@ -199,6 +199,24 @@ class Settings(BaseSettings):
             "behind (an async one cancelled) and failure_callback_timed_out is logged."
         ),
     )
+    drift_sample_interval: float = Field(
+        default=0.1,
+        ge=0,
+        description=(
+            "Seconds between two bodies a receiver process checks for schema drift "
+            "(fields and enum values the models do not know). A check parses and walks "
+            "the body (~100 µs): at most 10 a second per process by default. 0 checks "
+            "every body."
+        ),
+    )
+    drift_max_findings: int = Field(
+        default=200,
+        gt=0,
+        description=(
+            "Distinct schema-drift findings tracked (and exposed as metric labels); "
+            "beyond it they are only counted, in redo_hooks_schema_drift_untracked."
+        ),
+    )
     log_successes: bool = Field(
         default=False,
         description=(

@@ -271,6 +271,31 @@ def status(app: str, as_json: bool) -> None:
     values = current.to_dict()
     rows = [(label, _status_value(name, values[name])) for name, label in STATUS_LABELS]
     click.echo(table(("", ""), rows).split("\n", 1)[1])
+    if current.schema_drift:
+        drift = current.schema_drift[:DRIFT_SHOWN]
+        untracked = current.schema_drift_untracked
+        click.echo(
+            f"\nschema drift: what Redo sent that the models do not know (the {len(drift)} most "
+            f"seen{f'; {untracked} more seen past the tracked cap' if untracked else ''}; "
+            "docs/observability.md):"
+        )
+        click.echo(
+            table(
+                ("kind", "path", "value", "seen", "first seen", "last seen", "in return"),
+                [
+                    (
+                        d.kind,
+                        d.path,
+                        d.value or "-",
+                        d.count,
+                        local_time(d.first_seen),
+                        local_time(d.last_seen),
+                        d.sample_return,
+                    )
+                    for d in drift
+                ],
+            )
+        )
     if parked:
         click.echo(f"\nparked lanes (the oldest {len(parked)}; `redo-hooks dead APP show ID`):")
         click.echo(
@@ -297,7 +322,11 @@ STATUS_LABELS = (
     ("parked_lanes", "parked lanes"),
     ("skipped_stale", "skipped as stale"),
     ("missing_handlers", "missing handlers"),
+    ("schema_drift", "schema drift"),
 )
+
+#: Schema-drift findings ``status`` lists, most seen first.
+DRIFT_SHOWN = 10
 
 
 def _status_value(name: str, value: Any) -> str:
@@ -305,6 +334,8 @@ def _status_value(name: str, value: Any) -> str:
         return "-" if value is None else _duration(value)
     if name == "missing_handlers":
         return ", ".join(f"{h} ({n} lanes)" for h, n in value.items()) or "-"
+    if name == "schema_drift":
+        return f"{len(value)} finding(s)" if value else "-"
     if name == "skipped_stale":
         return ", ".join(f"{h}: {n}" for h, n in value.items()) or "-"
     return f"{value:,}"

@@ -37,8 +37,23 @@ class RedoModel(msgspec.Struct, frozen=True, kw_only=True, rename="camel", gc=Fa
     """
 
 
+#: ``_enums`` of a model: its open-enum fields and their ``StrEnum``.
+EnumFields = dict[str, type[StrEnum]]
+
+
+def open_members(model: RedoModel) -> None:
+    """In ``__post_init__``: turn known values of the model's ``_enums`` into members.
+
+    ``_enums`` (a class variable, ``{field: StrEnum}``) is the one place a
+    model says which of its fields are open enums; the schema-drift report
+    reads it too, to tell a new value from a known one.
+    """
+    for field, enum in model._enums.items():  # type: ignore[attr-defined]
+        open_member(model, field, enum)
+
+
 def open_member(model: RedoModel, field: str, enum: type[StrEnum]) -> None:
-    """In ``__post_init__``: turn a known value of ``field`` into its ``enum`` member."""
+    """Turn a known value of ``field`` (a string, or a list of them) into its ``enum`` member."""
     value = getattr(model, field)
     if type(value) is str:
         member = enum._value2member_map_.get(value)

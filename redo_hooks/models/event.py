@@ -9,9 +9,9 @@ is as tolerant as the rest of the models. Build one with
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from .base import RedoModel, open_member
+from .base import EnumFields, RedoModel, open_members
 from .enums import EventKind
 from .jsontext import parse_json
 from .order import Order
@@ -35,8 +35,11 @@ class ReturnEvent(RedoModel, frozen=True, dict=True, gc=True):
     merchant_name: str | None = None
     order: Order | None = None
 
+    #: Open enums: a known value becomes its member (see ``open_members``).
+    _enums: ClassVar[EnumFields] = {"type": EventKind}
+
     def __post_init__(self) -> None:
-        open_member(self, "type", EventKind)
+        open_members(self)
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any], key: str = "", store: str | None = None) -> ReturnEvent:

@@ -8,11 +8,11 @@ snake_case; the wire names are their camelCase aliases.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
-from .base import Money, RedoModel, TaxedMoney, open_member
+from .base import EnumFields, Money, RedoModel, TaxedMoney, open_members
 from .common import Address, PersonName, Product, ProductVariant, Quantity
 from .enums import (
     CompensationMethod,
@@ -42,8 +42,11 @@ class ReturnShipment(RedoModel, frozen=True):
     estimated_delivery_date: str | None = None
     delivered_at: str | None = None
 
+    #: Open enums: a known value becomes its member (see ``open_members``).
+    _enums: ClassVar[EnumFields] = {"status": ShipmentStatus}
+
     def __post_init__(self) -> None:
-        open_member(self, "status", ShipmentStatus)
+        open_members(self)
 
 
 class ReturnDropoff(RedoModel, frozen=True):
@@ -61,8 +64,11 @@ class ExternalReturnId(RedoModel, frozen=True):
     provider: str | None = None  # ExternalProvider
     value: str | None = None
 
+    #: Open enums: a known value becomes its member (see ``open_members``).
+    _enums: ClassVar[EnumFields] = {"provider": ExternalProvider}
+
     def __post_init__(self) -> None:
-        open_member(self, "provider", ExternalProvider)
+        open_members(self)
 
 
 class Contact(RedoModel, frozen=True):
@@ -188,8 +194,11 @@ class Exchange(RedoModel, frozen=True):
     provision: str | None = None  # ExchangeProvision
     total_tax: Money | None = None
 
+    #: Open enums: a known value becomes its member (see ``open_members``).
+    _enums: ClassVar[EnumFields] = {"provision": ExchangeProvision}
+
     def __post_init__(self) -> None:
-        open_member(self, "provision", ExchangeProvision)
+        open_members(self)
 
 
 class GiftCard(RedoModel, frozen=True):
@@ -231,9 +240,14 @@ class ReturnProtection(RedoModel, frozen=True):
     label_payer: str | None = None  # LabelPayer
     label_payer_reason: str | None = None  # LabelPayerReason
 
+    #: Open enums: a known value becomes its member (see ``open_members``).
+    _enums: ClassVar[EnumFields] = {
+        "label_payer": LabelPayer,
+        "label_payer_reason": LabelPayerReason,
+    }
+
     def __post_init__(self) -> None:
-        open_member(self, "label_payer", LabelPayer)
-        open_member(self, "label_payer_reason", LabelPayerReason)
+        open_members(self)
 
 
 class Totals(RedoModel, frozen=True):
@@ -274,7 +288,12 @@ class Return(RedoModel, frozen=True):
     notes: list[Note] | None = None
     protection: ReturnProtection | None = None
 
+    #: Open enums: a known value becomes its member (see ``open_members``).
+    _enums: ClassVar[EnumFields] = {
+        "type": ReturnType,
+        "status": ReturnStatus,
+        "compensation_methods": CompensationMethod,
+    }
+
     def __post_init__(self) -> None:
-        open_member(self, "type", ReturnType)
-        open_member(self, "status", ReturnStatus)
-        open_member(self, "compensation_methods", CompensationMethod)
+        open_members(self)

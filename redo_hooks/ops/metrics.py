@@ -97,6 +97,10 @@ class PipelineSnapshot:
     queued_jobs: int
     dead_letters: int
     now: float
+    #: Schema-drift finding ("kind|path|value") -> times seen; and how many
+    #: were seen past the tracked cap.
+    drift: Mapping[str, int]
+    drift_untracked: int
 
     @classmethod
     async def read(cls, redis: AsyncRedis, keys: Keys, queue_key: str) -> PipelineSnapshot:
@@ -109,7 +113,10 @@ class PipelineSnapshot:
             pipe.llen(queue_key)
             pipe.zcard(keys.dead_ids)
             pipe.time()
-            fields, events, lanes, oldest, queued, dead, now = await pipe.execute()
+            pipe.hgetall(keys.drift("count"))  # at most drift_max_findings fields
+            pipe.get(keys.drift("untracked"))
+            replies = await pipe.execute()
+        fields, events, lanes, oldest, queued, dead, now, drift, untracked = replies
         return cls(
             {text(k): text(v) for k, v in fields.items()},
             max(0, int(text(events))) if events is not None else 0,
@@ -118,6 +125,8 @@ class PipelineSnapshot:
             int(queued),
             int(dead),
             int(now[0]) + int(now[1]) / 1e6,
+            {text(k): int(v) for k, v in drift.items()},
+            int(untracked or 0),
         )
 
 
@@ -144,7 +153,34 @@ def _pipeline_metrics(snapshot: PipelineSnapshot | None) -> list[Metric]:
     queued.add_metric([], snapshot.queued_jobs)
     dead_now = GaugeMetricFamily("redo_hooks_dead_letters", "Dead letters waiting for an operator.")
     dead_now.add_metric([], snapshot.dead_letters)
-    return [up, waiting, lanes, oldest, queued, dead_now, *_worker_metrics(snapshot.fields)]
+    return [
+        up,
+        waiting,
+        lanes,
+        oldest,
+        queued,
+        dead_now,
+        *_drift_metrics(snapshot),
+        *_worker_metrics(snapshot.fields),
+    ]
+
+
+def _drift_metrics(snapshot: PipelineSnapshot) -> list[Metric]:
+    seen = CounterMetricFamily(
+        "redo_hooks_schema_drift",
+        "Bodies seen (sampled) with a field (kind=field) or an enum value (kind=enum) "
+        "the models do not know; at most drift_max_findings label sets.",
+        labels=["kind", "path", "value"],
+    )
+    for finding, count in sorted(snapshot.drift.items()):
+        kind, path, value = [*finding.split("|", 2), "", ""][:3]
+        seen.add_metric([kind, path, value], float(count))
+    untracked = CounterMetricFamily(
+        "redo_hooks_schema_drift_untracked",
+        "Schema-drift findings seen past the tracked cap (drift_max_findings).",
+    )
+    untracked.add_metric([], float(snapshot.drift_untracked))
+    return [seen, untracked]
 
 
 def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis import Redis
@@ -20,6 +20,7 @@ from rq import Queue
 
 from ..dispatch.handlers import Registry
 from ..settings import Settings
+from ..store.drift import PARTS, DriftFinding, decode
 from ..store.keys import Keys
 from ..store.replies import text
 from ..store.retention import parked_letters
@@ -42,6 +43,10 @@ class Status:
     skipped_stale: dict[str, int]
     #: Lanes waiting for a handler this app does not have (removed or renamed?).
     missing_handlers: dict[str, int]
+    #: What Redo sent that the models do not know, most seen first.
+    schema_drift: list[DriftFinding] = field(default_factory=list)
+    #: Schema-drift findings seen past the tracked cap.
+    schema_drift_untracked: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict (for ``--json``)."""
@@ -59,9 +64,13 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         pipe.hlen(keys.dead)
         pipe.exists(keys.parked_indexed)
         pipe.zcard(keys.parked)
+        for part in PARTS:  # each at most drift_max_findings fields
+            pipe.hgetall(keys.drift(part))
+        pipe.get(keys.drift("untracked"))
         for handler in registry:
             pipe.get(keys.skipped(handler.name))
-        events, lanes, oldest, dead, indexed, parked, *skipped_counts = pipe.execute()
+        events, lanes, oldest, dead, indexed, parked, *rest = pipe.execute()
+    drift, untracked, skipped_counts = rest[: len(PARTS)], rest[len(PARTS)], rest[len(PARTS) + 1 :]
     jobs = registry_counts(connection, queue)  # read-only: RQ's counts clean first
     if not indexed:  # until a worker's maintenance indexed letters parked before the index
         parked = sum(1 for _ in parked_letters(connection, keys))
@@ -82,6 +91,8 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         parked_lanes=parked,
         skipped_stale=skipped,
         missing_handlers=missing_handlers(connection, keys, registry),
+        schema_drift=decode(drift),
+        schema_drift_untracked=int(untracked or 0),
     )
 
 

@@ -53,6 +53,7 @@ from .auth import Authenticator, BearerVerifier, CachedResolver, SecretResolver
 from .backpressure import check_eviction_policy
 from .body import parse_body
 from .contract import DUPLICATE_HEADER, openapi_document
+from .drift import DriftWatch
 
 log = get_logger("redo_hooks.receiver.app")
 
@@ -73,6 +74,7 @@ class Receiver:
         self._authenticator: Authenticator | None = None
         self.keys = Keys(self.settings.key_prefix)
         self.metrics = metrics or ReceiverMetrics(self.keys, self.settings.queue)
+        self.drift = DriftWatch(settings, self.keys)
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None
 
@@ -189,13 +191,19 @@ class Receiver:
             return self._refuse(
                 StoreUnavailable("internal error; retry later"), close=not body_read
             )
+        self.metrics.ingest_seconds.observe(time.perf_counter() - started)
+        if fresh and self.drift.due():
+            self.drift.check(self.redis(), body, incoming.subject, incoming.schema_errors)
+        return self._stored(incoming, len(handlers), fresh, span)
+
+    def _stored(self, incoming: Incoming, handlers: int, fresh: bool, span: Any) -> Response:
+        """The answer for an event Redis confirmed: accepted, unhandled or a duplicate."""
         context = {
             "store": incoming.store,
             "subject": incoming.subject,
             "event_type": incoming.type,
             "event_key": incoming.key,
         }
-        self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         if incoming.schema_errors:
             log.warning("event_schema_mismatch", errors=incoming.schema_errors[:10], **context)
         if span is not None:
@@ -215,7 +223,7 @@ class Receiver:
         # (benchmarks/ingest.py). Refusals, duplicates and unrouted events stay
         # at INFO and above.
         accepted = log.info if self.settings.log_successes else log.debug
-        accepted("event_accepted", handlers=len(handlers), **context)
+        accepted("event_accepted", handlers=handlers, **context)
         return _json(202, {"status": "accepted", "event": incoming.key})
 
     @staticmethod

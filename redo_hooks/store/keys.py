@@ -45,6 +45,10 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         by time (what `status` counts)
     <p>:dead:parked:indexed     string  set once maintenance indexed the letters
                                         parked before that index existed
+    <p>:drift:count             hash    schema-drift finding -> times seen
+    <p>:drift:first|last        hash    finding -> first/last seen (epoch s)
+    <p>:drift:sample            hash    finding -> a return id it was seen in
+    <p>:drift:untracked         string  findings seen past the tracked cap
 
 RQ's own keys (``rq:job:<id>``, ``rq:queue:<name>``, registries) are RQ's; the
 ingest script writes a job hash and queue entry exactly as ``Queue.enqueue``
@@ -185,3 +189,7 @@ class Keys:
     def parked_indexed(self) -> str:
         """Set once ``parked`` holds every parked letter (letters from before it existed too)."""
         return f"{self.prefix}:dead:parked:indexed"
+
+    def drift(self, part: str) -> str:
+        """Schema-drift records: ``count``, ``first``, ``last``, ``sample``, ``untracked``."""
+        return f"{self.prefix}:drift:{part}"

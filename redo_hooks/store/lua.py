@@ -23,6 +23,7 @@ NAMES = (
     "permit_take",
     "parked_index",
     "lanes_orphaned",
+    "drift_record",
 )
 
 
