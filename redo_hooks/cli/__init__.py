@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 from redis.exceptions import RedisError
 
 from .. import logs
@@ -297,6 +298,54 @@ def sample(event: str, subject: str | None, status: str | None) -> None:
     from ..testing import sample_body
 
     click.echo(sample_body(event, subject=subject, status=status).decode())
+
+
+@main.command("check-spec")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per finding.")
+def check_spec(path: Path, as_json: bool) -> None:
+    """Compare the models with a Redo OpenAPI file (YAML or JSON), e.g. a newer release.
+
+    Lists new, removed and retyped fields of the return webhook's body and new
+    or removed enum values. Exit 1 when something would change what handlers
+    see (anything but a new field), 0 otherwise. docs/observability.md has
+    the upgrade path.
+    """
+    import yaml
+
+    from ..ops.spec_check import compare
+    from .tables import table
+
+    try:
+        document = yaml.safe_load(path.read_text())
+        findings = compare(document if isinstance(document, dict) else {})
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        click.echo(f"redo-hooks: cannot read {path}: {error}", err=True)
+        sys.exit(2)
+    except RedoHooksError as error:
+        fail(error)
+        return
+    if as_json:
+        for finding in findings:
+            click.echo(
+                orjson.dumps(
+                    {
+                        "kind": finding.kind,
+                        "path": finding.path,
+                        "detail": finding.detail,
+                        "changes_handlers": finding.changes_handlers,
+                    }
+                ).decode()
+            )
+    elif not findings:
+        click.echo(f"{path}: the models and the spec agree")
+    else:
+        rows = [(f.kind, f.path, f.detail or "-") for f in findings]
+        click.echo(table(("change", "path", "detail"), rows))
+        changing = sum(f.changes_handlers for f in findings)
+        click.echo(f"\n{len(findings)} difference(s), {changing} that change what handlers see")
+    if any(f.changes_handlers for f in findings):
+        sys.exit(1)
 
 
 def _register() -> None:

@@ -25,6 +25,7 @@ from .jsontext import parse_json
 from .order import Customer, Order, OrderLineItem, OrderProtection
 from .return_ import (
     Contact,
+    Destination,
     Exchange,
     ExchangeItem,
     GiftCard,
@@ -43,6 +44,7 @@ __all__ = [
     "CompensationMethod",
     "Contact",
     "Customer",
+    "Destination",
     "EventKind",
     "Exchange",
     "ExchangeItem",

@@ -72,10 +72,17 @@ class ExternalReturnId(RedoModel, frozen=True):
 
 
 class Contact(RedoModel, frozen=True):
-    """``source`` / ``destination`` of a return."""
+    """``source`` of a return: who sends the items back."""
 
     email_address: str | None = None
     name: PersonName | None = None
+    mailing_address: Address | None = None
+    phone_number: str | None = None
+
+
+class Destination(RedoModel, frozen=True):
+    """``destination`` of a return: where the items go (no name or email in the spec)."""
+
     mailing_address: Address | None = None
     phone_number: str | None = None
 
@@ -88,11 +95,18 @@ class OrderItemRef(RedoModel, frozen=True):
     line_item_id: str | None = msgspec.field(default=None, name="line_item_id")
 
 
+class ExchangeVariant(RedoModel, frozen=True):
+    """``items[].exchangeItem.variant``: its id and name (no sku or weight in the spec)."""
+
+    external_id: str | None = None
+    name: str | None = None
+
+
 class ExchangeItemRef(RedoModel, frozen=True):
     """``items[].exchangeItem``."""
 
     product: Product | None = None
-    variant: ProductVariant | None = None
+    variant: ExchangeVariant | None = None
     quantity: Quantity | None = None
 
 
@@ -277,7 +291,7 @@ class Return(RedoModel, frozen=True):
     internal_created_by_name: str | None = None
     items: list[ReturnItem] | None = None
     source: Contact | None = None
-    destination: Contact | None = None
+    destination: Destination | None = None
     shipment: ReturnShipment | None = None
     shipments: list[ReturnShipment] | None = None
     dropoffs: list[ReturnDropoff] | None = None
