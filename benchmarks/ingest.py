@@ -19,7 +19,9 @@ are measured, interleaved within each round:
 * with ``--tracing``: ``receiver, no OTel API`` (the OpenTelemetry API hidden:
   tracing code skipped entirely) and ``receiver, OTel SDK`` (the SDK
   recording every span, a batch processor and an exporter that drops them);
-  the plain ``receiver`` row has the API installed and no SDK configured.
+  the plain ``receiver`` row has the API installed and no SDK configured;
+* with ``--drift``: the schema-drift check off, and on every body (the
+  plain ``receiver`` row checks one body per 0.1 s, the default).
 
 The table shows the median of the rounds; the ratio columns are against
 ``validate`` (target: receiver >= 0.5x) and against the yardstick. After
@@ -108,7 +110,9 @@ def redis_cpu(redis: Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def servers(port: int, redis_url: str, tracing: bool = False) -> dict[str, list[str]]:
+def servers(
+    port: int, redis_url: str, tracing: bool = False, drift: bool = False
+) -> dict[str, list[str]]:
     cli = [python(), "-m", "redo_hooks.cli", "--log-format", "json", "serve"]
     receiver = [*cli, "benchmarks.bench_app:hooks", "--port", str(port)]
     traced: dict[str, list[str]] = {}
@@ -118,6 +122,10 @@ def servers(port: int, redis_url: str, tracing: bool = False) -> dict[str, list[
             "receiver, no OTel API": ["env", hidden, *receiver],
             "receiver, OTel SDK": [*cli, "benchmarks.traced_app:hooks", "--port", str(port)],
         }
+    if drift:
+        never, every = "REDO_HOOKS_DRIFT_SAMPLE_INTERVAL=1e9", "REDO_HOOKS_DRIFT_SAMPLE_INTERVAL=0"
+        traced["receiver, drift check off"] = ["env", never, *receiver]
+        traced["receiver, drift check on every body"] = ["env", every, *receiver]
     uvicorn = [
         python(),
         "-m",
@@ -156,6 +164,11 @@ def main() -> None:
         action="store_true",
         help="add rows without the OpenTelemetry API, and with its SDK recording spans",
     )
+    parser.add_argument(
+        "--drift",
+        action="store_true",
+        help="add rows with the schema-drift check off, and on every body",
+    )
     args = parser.parse_args()
     wrk = need("wrk", "apt-get install wrk")
 
@@ -171,7 +184,7 @@ def main() -> None:
             print(f"no yardstick row: {YARDSTICK} is missing", flush=True)
         url = f"http://127.0.0.1:{args.port}"
         for round_no in range(args.rounds):
-            for name, argv in servers(args.port, server.url, args.tracing).items():
+            for name, argv in servers(args.port, server.url, args.tracing, args.drift).items():
                 redis.flushall()
                 # Warm-up and measurement get different nonces: every request
                 # is a new event (a repeat would be a cheaper duplicate).

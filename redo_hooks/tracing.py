@@ -10,8 +10,8 @@ together. A link would leave each run in its own trace, which only pays when
 one run serves many requests (a batch); here each run serves exactly one.
 
 Spans are recorded only once the application configures an OpenTelemetry SDK
-(a ``TracerProvider``); without one, the API's no-op spans cost a few
-microseconds, and without the API installed, nothing at all.
+(a ``TracerProvider``); until then, and without the API installed, the
+tracing code is skipped after one check of the global provider.
 """
 
 from __future__ import annotations
@@ -40,15 +40,24 @@ EVENT_KEY = "redo_hooks.event.key"
 
 
 def enabled() -> bool:
-    """Whether the OpenTelemetry API is installed (spans may then be recorded)."""
-    return trace is not None
+    """Whether spans can be recorded: the API is installed and an SDK is configured.
+
+    Without a configured ``TracerProvider`` the API would hand out no-op
+    spans, yet starting one (context, propagation) still costs ~20 µs a
+    request (``benchmarks/ingest.py --tracing``): skip it all instead. The
+    check follows a provider set later (it reads the global each time).
+    """
+    if trace is None:
+        return False
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 @contextlib.contextmanager
 def receiving(headers: Iterable[tuple[bytes, bytes]]) -> Iterator[Any]:
     """The span of one webhook request: a child of the current span if the ASGI app is
     instrumented, else of a ``traceparent`` the request carries, else a new trace."""
-    if trace is None:
+    if not enabled():
         yield None
         return
     tracer = trace.get_tracer(SCOPE)
@@ -80,7 +89,7 @@ def traceparent(span: Any) -> str:
 @contextlib.contextmanager
 def handling(stored: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
     """The span of one handler run: a child of the stored ``traceparent`` (if any)."""
-    if trace is None:
+    if not enabled():
         yield None
         return
     context = propagate.extract({"traceparent": stored}) if stored else None
