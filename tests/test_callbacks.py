@@ -149,11 +149,14 @@ def sentry() -> Iterator[CapturingTransport]:
         dsn="https://public@sentry.example.com/1",
         transport=transport,
         default_integrations=False,
+        auto_enabling_integrations=False,  # its RQ integration would patch RQ for good
         include_local_variables=False,
     )
     yield transport
     sentry_sdk.get_client().close()
-    sentry_sdk.init()  # no DSN: disabled again
+    # No DSN: disabled again. (A bare init() would set up the default and
+    # auto-enabling integrations, whose RQ one patches RQ for the whole run.)
+    sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)
 
 
 def test_the_sentry_recipe_reports_the_dead_letter_with_tags_and_no_secret(

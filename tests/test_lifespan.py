@@ -30,6 +30,8 @@ def test_each_worker_process_opens_it_once_and_closes_it_on_sigterm(
         "tests.lifespan_app:hooks", env(redis_url, SECRET), "--concurrency", "2"
     )
     wait_for(lambda: redis.llen("lifespan:used") == 20, 30, "every event to be handled")
+    # Under load the first process may drain all 20 before the second is up.
+    wait_for(lambda: len(pids(redis, "lifespan:opened")) == 2, 30, "both processes to open it")
     opened = pids(redis, "lifespan:opened")
     assert len(opened) == 2 and len(set(opened)) == 2  # once per process
     assert redis.llen("lifespan:closed") == 0  # still open while the workers run
