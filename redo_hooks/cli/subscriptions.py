@@ -49,6 +49,32 @@ def _api_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def _probe_options(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--probe-url``, ``--no-probe``, ``--wait`` and ``--yes``: checking the deployed secret."""
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--yes", is_flag=True, help="Do not stop to ask; check (and --wait) instead."
+        )(command)
+        command = click.option(
+            "--wait",
+            type=click.FloatRange(0),
+            default=0,
+            show_default=True,
+            help="Seconds to keep checking for the deployed secret before giving up.",
+        )(command)
+        command = click.option(
+            "--no-probe", is_flag=True, help="Skip the check; you vouch for the deploy."
+        )(command)
+        return click.option(
+            "--probe-url",
+            help=f"Where to check that the receiver accepts the secret, if not {default} "
+            "(e.g. an internal address).",
+        )(command)
+
+    return add
+
+
 def _client(api_url: str, api_secret: str | None) -> RedoAPI:
     if not api_secret:
         raise click.UsageError(f"no Redo API secret: set {API_SECRET_ENV} or pass --api-secret")
@@ -93,22 +119,7 @@ def _check_https(url: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also add the secret to this dotenv file's REDO_HOOKS_SECRETS line (made if missing).",
 )
-@click.option(
-    "--probe-url",
-    help="Where to check that the receiver accepts the secret, if not --url "
-    "(e.g. an internal address).",
-)
-@click.option("--no-probe", is_flag=True, help="Skip the check; you vouch for the deploy.")
-@click.option(
-    "--wait",
-    type=click.FloatRange(0),
-    default=0,
-    show_default=True,
-    help="Seconds to keep checking for the deployed secret before giving up.",
-)
-@click.option(
-    "--yes", is_flag=True, help="Do not stop to ask; check (and --wait) instead of waiting."
-)
+@_probe_options("--url")
 @_api_options
 def subscribe(
     *,
@@ -339,20 +350,7 @@ def _wait_for_receiver(url: str, token: str, wait: float) -> bool:
 @click.argument("webhook_id")
 @click.option("--store", help="Store id, to label the secret (store=secret) as subscribe does.")
 @click.option("--new-secret", "token", help="The new secret. Default: a new strong one.")
-@click.option(
-    "--probe-url",
-    help="Where to check that the receiver accepts the new secret, if not the webhook's "
-    "own URL (e.g. an internal address).",
-)
-@click.option("--no-probe", is_flag=True, help="Skip the check; you vouch for the deploy.")
-@click.option(
-    "--wait",
-    type=click.FloatRange(0),
-    default=0,
-    show_default=True,
-    help="Seconds to keep checking for the deployed secret before giving up.",
-)
-@click.option("--yes", is_flag=True, help="Do not stop to ask; check (and --wait) instead.")
+@_probe_options("the webhook's own URL")
 @_api_options
 def rotate_secret(
     webhook_id: str,

@@ -64,10 +64,10 @@ def compare(spec: Mapping[str, Any]) -> list[Finding]:
     ours = dict(model_paths())
     found: list[Finding] = []
     for path in sorted(theirs.keys() - ours.keys()):
-        if _modeled_parent(path, ours):
+        if _walked_parent(path, ours):
             found.append(Finding("new field", path, _describe(theirs[path].types)))
     for path in sorted(ours.keys() - theirs.keys()):
-        if _described_parent(path, theirs):
+        if _walked_parent(path, theirs):
             found.append(Finding("removed field", path))
     for path in sorted(ours.keys() & theirs.keys()):
         model, schema = ours[path], theirs[path]
@@ -88,19 +88,16 @@ def compare(spec: Mapping[str, Any]) -> list[Finding]:
     return found
 
 
-def _modeled_parent(path: str, ours: Mapping[str, Node]) -> bool:
+def _walked_parent(path: str, nodes: Mapping[str, Node]) -> bool:
+    """Whether ``path``'s parent is a described object in ``nodes``, not free-form.
+
+    A field under a new (or free-form) object is not a finding of its own:
+    the object is.
+    """
     parent = _parent(path)
     if parent is None:
         return True
-    node = ours.get(parent)
-    return node is not None and not node.free
-
-
-def _described_parent(path: str, theirs: Mapping[str, Node]) -> bool:
-    parent = _parent(path)
-    if parent is None:
-        return True
-    node = theirs.get(parent)
+    node = nodes.get(parent)
     return node is not None and not node.free
 
 
