@@ -53,6 +53,9 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     numeric = logging.getLevelNamesMapping()[level.upper()]
+    global _configured
+    wrapper = structlog.make_filtering_bound_logger(numeric)
+    _configured = (wrapper, numeric)
     structlog.configure(
         processors=[
             *_SHARED,
@@ -60,7 +63,7 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         # Calls below the level are no-ops before any processor runs.
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        wrapper_class=wrapper,
         # Not cached: a module's logger must follow a later configure() (the
         # CLI and tests configure more than once per process). Costs a few µs
         # per call, on paths that log once per request or event at most.
@@ -97,6 +100,24 @@ def _drop_color_message(
     # uvicorn attaches an ANSI-coloured copy of its message to each record.
     event.pop("color_message", None)
     return event
+
+
+#: What :func:`configure` set last: its wrapper class and level.
+_configured: tuple[Any, int] | None = None
+
+
+def debug_enabled(name: str) -> bool:
+    """Whether a DEBUG line of logger ``name`` would be emitted, cheaply (~0.2 µs).
+
+    For per-event lines on hot paths: a filtered-out call through structlog's
+    lazy proxy still costs ~3 µs. Under a structlog set-up other than
+    :func:`configure`'s, it answers ``True`` (that set-up decides).
+    """
+    if not structlog.is_configured():
+        return logging.getLogger(name).isEnabledFor(logging.DEBUG)
+    if _configured is not None and structlog.get_config()["wrapper_class"] is _configured[0]:
+        return _configured[1] <= logging.DEBUG
+    return True
 
 
 def get_logger(name: str) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx2 as httpx
 import orjson
 import pytest
+import structlog
 from click.testing import CliRunner
 from redis import Redis
 from starlette.applications import Starlette
@@ -376,3 +377,24 @@ def refund(event: ReturnEvent) -> None:
     if event.return_.status == ReturnStatus.COMPLETE:
         print("refund", event.subject)
 """
+
+
+@pytest.mark.parametrize(
+    ("setup", "shown"),
+    [("configure DEBUG", True), ("configure INFO", False), ("own structlog", True)],
+)
+def test_the_per_event_debug_line_follows_whoever_configured_logging(
+    make_hooks: MakeHooks, setup: str, shown: bool
+) -> None:
+    """The receiver skips its per-event DEBUG call when it would be filtered anyway
+    (a cheap check), and never when someone else's structlog set-up decides."""
+    hooks = make_hooks()
+    hooks.on("return.created", name="noop")(lambda event: None)
+    # capture_logs keeps the wrapper class configured before it (the level).
+    if setup == "own structlog":
+        structlog.configure(processors=[structlog.testing.LogCapture()])
+    else:
+        logs.configure(setup.split()[1], json=True)
+    with capture_logs() as logs_seen, TestClient(hooks.asgi()) as client:
+        client.post("/", json=sample_event(), headers=AUTH)
+    assert any(e["event"] == "event_accepted" for e in logs_seen) is shown

@@ -60,6 +60,7 @@ class ReceiverMetrics:
             ["outcome", "reason"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str], Any] = {}
         self.ingest_seconds = Histogram(
             "redo_hooks_ingest_duration_seconds",
             "Time from request to acknowledgement, for acknowledged events.",
@@ -68,8 +69,11 @@ class ReceiverMetrics:
         )
 
     def request(self, outcome: str, reason: str = "") -> None:
-        """Count one request."""
-        self.requests.labels(outcome, reason).inc()
+        """Count one request (the labelled child looked up once per label pair)."""
+        child = self._children.get((outcome, reason))
+        if child is None:
+            child = self._children[outcome, reason] = self.requests.labels(outcome, reason)
+        child.inc()
 
     async def render(self, redis: AsyncRedis, timeout: float) -> bytes:
         """The exposition text: this process's metrics and a snapshot of the pipeline's."""

@@ -30,7 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import tracing
+from .. import logs, tracing
 from ..dispatch.handlers import Registry
 from ..errors import (
     ConfigurationError,
@@ -55,7 +55,8 @@ from .body import parse_body
 from .contract import DUPLICATE_HEADER, openapi_document
 from .drift import DriftWatch
 
-log = get_logger("redo_hooks.receiver.app")
+LOGGER = "redo_hooks.receiver.app"
+log = get_logger(LOGGER)
 
 
 class Receiver:
@@ -222,8 +223,10 @@ class Receiver:
         # events/s an INFO line each costs a third of the request
         # (benchmarks/ingest.py). Refusals, duplicates and unrouted events stay
         # at INFO and above.
-        accepted = log.info if self.settings.log_successes else log.debug
-        accepted("event_accepted", handlers=handlers, **context)
+        if self.settings.log_successes:
+            log.info("event_accepted", handlers=handlers, **context)
+        elif logs.debug_enabled(LOGGER):
+            log.debug("event_accepted", handlers=handlers, **context)
         return _json(202, {"status": "accepted", "event": incoming.key})
 
     @staticmethod
