@@ -173,8 +173,7 @@ class DeadLetters:
             # The event is still the head of its lane: run the lane again.
             return self._unpark(letter, drop=False)
         k = self.keys
-        stored = self.connection.hmget(k.event(letter.event_key), STORED_FIELDS)
-        incoming = incoming_from_stored(letter.event_key, stored)
+        incoming = self.event(letter)
         if incoming is None:
             raise RedoHooksError(f"the event of {letter.id} is gone from Redis: cannot retry")
         keys, args = self.plan.build([Routed(incoming, [handler.name], force=True)])

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from ..dispatch.counters import HANDLER_BUCKETS, RESPAWNS, SEP
 from ..logs import get_logger
+from ..store.drift import split
 from ..store.ingest import RETENTION_YIELDED
 from ..store.keys import Keys
 from ..store.replies import text
@@ -177,8 +178,7 @@ def _drift_metrics(snapshot: PipelineSnapshot) -> list[Metric]:
         labels=["kind", "path", "value"],
     )
     for finding, count in sorted(snapshot.drift.items()):
-        kind, path, value = [*finding.split("|", 2), "", ""][:3]
-        seen.add_metric([kind, path, value], float(count))
+        seen.add_metric(list(split(finding)), float(count))
     untracked = CounterMetricFamily(
         "redo_hooks_schema_drift_untracked",
         "Schema-drift findings seen past the tracked cap (drift_max_findings).",

@@ -22,7 +22,7 @@ from ..logs import get_logger
 from ..models.drift import drift, type_findings
 from ..settings import Settings
 from ..store import lua
-from ..store.drift import record_args
+from ..store.drift import record_args, split
 from ..store.keys import Keys
 
 log = get_logger("redo_hooks.receiver.drift")
@@ -67,7 +67,7 @@ class DriftWatch:
             log.debug("drift_not_recorded", error=type(exc).__name__)
             return
         for raw in new:
-            kind, path, value = (raw.decode() if isinstance(raw, bytes) else raw).split("|", 2)
+            kind, path, value = split(raw)
             log.warning(
                 "schema_drift",
                 kind=kind,

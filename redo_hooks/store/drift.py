@@ -40,6 +40,12 @@ def encode(finding: Sequence[str]) -> str:
     return "|".join(finding)
 
 
+def split(stored: Any) -> tuple[str, str, str]:
+    """A stored finding (``str`` or ``bytes``) back as ``(kind, path, value)``."""
+    kind, path, value = [*text(stored).split("|", 2), "", ""][:3]
+    return kind, path, value
+
+
 def record_args(
     keys: Keys, findings: Sequence[Sequence[str]], subject: str, now: float, cap: int
 ) -> tuple[list[str], list[Any]]:
@@ -53,7 +59,7 @@ def decode(replies: Sequence[Any]) -> list[DriftFinding]:
     count, first, last, sample = ({text(k): v for k, v in reply.items()} for reply in replies)
     found = []
     for name, seen in count.items():
-        kind, path, value = [*name.split("|", 2), "", ""][:3]
+        kind, path, value = split(name)
         found.append(
             DriftFinding(
                 kind=kind,
