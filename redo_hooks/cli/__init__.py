@@ -32,11 +32,8 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except RedisError as error:
             where = ctx.meta.get(REDIS_URL, "the configured URL")
-            source = ctx.meta.get(REDIS_SOURCE) or ""
-            if source.startswith("the private Redis"):
-                source = " (recorded by `redo-hooks dev`: is it running?)"
-            elif source:
-                source = f" ({source})"
+            source = ctx.meta.get(REDIS_SOURCE)
+            source = f" ({source})" if source else ""
             click.echo(
                 f"redo-hooks: Redis at {where}{source} did not answer: "
                 f"{type(error).__name__}: {error}",

@@ -16,7 +16,7 @@ from ..settings import ENV_PREFIX, Settings
 from .importer import import_from_string
 
 #: Where a command records the (masked) Redis URL of the app it loaded, and
-#: where that URL came from.
+#: what to say of it if it does not answer (where it came from).
 REDIS_URL = "redo_hooks.redis_url_safe"
 REDIS_SOURCE = "redo_hooks.redis_source"
 
@@ -32,11 +32,11 @@ def load_app(app: str, *, operator: bool = False) -> RedoHooks:
     which Redis it talks to, and why that one.
     """
     sys.path.insert(0, os.getcwd())
-    source = _choose_redis() if operator else None
+    dev_url = _choose_redis() if operator else None
     try:
         hooks = import_from_string(app)
     finally:
-        if source is not None:  # the app read it while importing: leave no trace
+        if dev_url is not None:  # the app read it while importing: leave no trace
             del os.environ[REDIS_ENV]
     if not isinstance(hooks, RedoHooks):
         raise ConfigurationError(
@@ -44,9 +44,13 @@ def load_app(app: str, *, operator: bool = False) -> RedoHooks:
             "(point at the object you decorate handlers on)"
         )
     settings = hooks.settings
+    source = None
     if operator:
-        source = _describe_source(settings, source)
+        from_dev = dev_url is not None and settings.redis_url == dev_url
+        source = _describe_source(settings, from_dev)
         click.echo(f"redo-hooks: Redis {settings.redis_url_safe} ({source})", err=True)
+        if from_dev:  # what to say if it does not answer
+            source = "recorded by `redo-hooks dev`: is it running?"
     context = click.get_current_context(silent=True)
     if context is not None:
         meta = context.find_root().meta
@@ -69,8 +73,8 @@ def _choose_redis() -> str | None:
     return state.redis_url
 
 
-def _describe_source(settings: Settings, dev_url: str | None) -> str:
-    if dev_url is not None and settings.redis_url == dev_url:
+def _describe_source(settings: Settings, from_dev: bool) -> str:
+    if from_dev:
         return f"the private Redis of `redo-hooks dev`, from {DATA_DIR}/{STATE_FILE}"
     if os.environ.get(REDIS_ENV) and settings.redis_url == os.environ[REDIS_ENV]:
         return REDIS_ENV
