@@ -16,6 +16,7 @@ import orjson
 from ..backoff import exponential
 from ..errors import GiveUp, Retry
 from ..models import ReturnEvent
+from ..store import runlog
 from ..store.replies import text
 from .callbacks import Failure, FailureKind
 from .handlers import Handler
@@ -32,11 +33,25 @@ class LaneFailures:
     lane: str
     state: str
     log: Any
+    attempt_started: float | None
+    attempt_took: float
 
     def failed(self, key: str, exc: Exception, log: Any, event: ReturnEvent | None = None) -> str:
         """Count a failed attempt; schedule a retry or dead-letter the event."""
         error = f"{type(exc).__name__}: {exc}"
-        reply = self.rt.script("lane_fail")(keys=[self.state], args=[self.job.job_id, error])
+        k = self.rt.keys
+        run = runlog.attempt(self.attempt_started or time.time(), self.attempt_took, error)
+        reply = self.rt.script("lane_fail")(
+            keys=[self.state],
+            args=[
+                self.job.job_id,
+                error,
+                key,
+                self.handler.name,
+                k.base,
+                run,
+            ],
+        )
         attempts, first_error = int(reply[0]), text(reply[1])
         if attempts < 0:
             return "retry"  # lost the lane meanwhile: stop, the owner carries on
@@ -110,6 +125,8 @@ class LaneFailures:
             "parked": park,
         }
         k = self.rt.keys
+        started = self.attempt_started or now
+        run = runlog.pack("parked" if park else "dead", attempts, started, self.attempt_took, error)
         moved = self.rt.script("lane_park" if park else "lane_dead")(
             keys=[self.lane, self.state, k.dead, k.dead_ids, k.waiting, k.waiting_events]
             + ([k.parked] if park else []),
@@ -120,6 +137,9 @@ class LaneFailures:
                 orjson.dumps(record),
                 now,
                 k.event_prefix,
+                run,
+                self.handler.name,
+                k.base,
             ],
         )
         if int(moved):

@@ -51,6 +51,7 @@ from .. import tracing
 from ..errors import ConfigurationError
 from ..logs import get_logger
 from ..models import ReturnEvent, decode_event
+from ..store import runlog
 from ..store.connections import server_time
 from ..store.events import unpack_body
 from ..store.replies import text
@@ -250,6 +251,11 @@ class Lane(LaneFailures):
         self.lane = self.rt.keys.lane(self.handler.name, subject)
         self.state = self.rt.keys.lane_state(self.handler.name, subject)
         self.log = log.bind(handler=self.handler.name, subject=subject, job_id=job.job_id)
+        # The run log of the head event's attempt under way (store/runlog.py):
+        # when it started (epoch s) and took; the finished run ``next`` writes.
+        self.attempt_started: float | None = None
+        self.attempt_took = 0.0
+        self.finished_run = ""
 
     async def run(self) -> None:
         """Process events until the lane is empty, yields, or must wait."""
@@ -318,6 +324,7 @@ class Lane(LaneFailures):
         self, key: str, body: bytes | None, attempts: int, store: str | None, span: Any
     ) -> str:
         log = self.log.bind(event_key=key)
+        self.attempt_started, self.attempt_took = None, 0.0
         if body is None:
             tracing.failed(span, None, "the event body is gone")
             return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
@@ -333,6 +340,7 @@ class Lane(LaneFailures):
             log.info("event_skipped_stale", updated_at=str(event.updated_at))
             self.job.stats["skipped"] += 1
             self.ran(event, "skipped", None)
+            self.finished_run = runlog.pack("skipped", attempts, time.time(), 0.0)
             return "skipped"
         attempt = attempts + 1
         context = HandlerContext(
@@ -354,15 +362,19 @@ class Lane(LaneFailures):
             log.debug("handler_throttled", retry_in=round(wait, 3))
             return "throttled"
         started = time.perf_counter()
+        self.attempt_started = began = time.time()
         try:
             await self.rt.call(self.handler, event, context)
         except Exception as exc:
+            self.attempt_took = time.perf_counter() - started
             self.ran(event, "error", started, exc)
             tracing.failed(span, exc, f"{type(exc).__name__}: {exc}")
             return self.failed(key, exc, log, event)
         finally:
             self.rt.release_permit(holder)
         self.ran(event, "ok", started)
+        took = time.perf_counter() - started
+        self.finished_run = runlog.pack("ok", attempt, began, took)
         if self.handler.latest_only and event.updated_at is not None:
             # Only this lane's owner writes it, one event at a time: no race.
             self.rt.connection.set(
@@ -371,7 +383,7 @@ class Lane(LaneFailures):
                 ex=self.rt.settings.retention,
             )
         succeeded = log.info if self.rt.settings.log_successes else log.debug
-        succeeded("handler_succeeded", seconds=round(time.perf_counter() - started, 4))
+        succeeded("handler_succeeded", seconds=round(took, 4))
         return "ok"
 
     def read(self, key: str, body: bytes, store: str | None) -> ReturnEvent | str:
@@ -387,11 +399,23 @@ class Lane(LaneFailures):
         return event
 
     def next(self, acked: str = "") -> Any:
-        """``lane_next.lua``: acknowledge ``acked`` (if any) and take the head, or release."""
+        """``lane_next.lua``: acknowledge ``acked`` (if any) and take the head, or release.
+
+        The acknowledged event's run (ok or skipped) is logged in the same call.
+        """
         rt = self.rt
+        run, self.finished_run = (self.finished_run if acked else ""), ""
         return rt.script("lane_next")(
             keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
-            args=[self.job.job_id, acked, rt.keys.event_prefix, rt.settings.retention],
+            args=[
+                self.job.job_id,
+                acked,
+                rt.keys.event_prefix,
+                rt.settings.retention,
+                run,
+                self.handler.name,
+                rt.keys.base,
+            ],
         )
 
     def dead_letter_all(self, reason: str, error: str) -> int:

@@ -222,6 +222,7 @@ class DeadLetters:
                     "1" if drop else "0",
                     settings.retention,
                     k.event_prefix,
+                    letter.handler,
                 ],
                 client=pipe,
             )

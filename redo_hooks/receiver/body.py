@@ -38,12 +38,15 @@ def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) ->
             raise MalformedBody(f"JSON nested deeper than {max_depth}", reason="too_deep")
         event_type = str(event.type)  # a member's value, for an EventKind member
         _route({"type": event_type, "return": {"id": event.return_.id}})
+        order = event.order
         return Incoming(
             type=event_type,
             subject=event.subject,
             key=event_key(body, store),
             body=body,
             store=store,
+            order_id=(order.id or "") if order is not None else "",
+            order_name=(order.name or "") if order is not None else "",
         )
     try:
         raw = parse_json(body)
@@ -68,6 +71,8 @@ def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) ->
         body=body,
         schema_errors=mended.schema_errors,
         store=store,
+        order_id=(mended.order.id or "") if mended.order is not None else "",
+        order_name=(mended.order.name or "") if mended.order is not None else "",
     )
 
 

@@ -36,6 +36,9 @@ class Incoming:
     store: str | None = None
     #: The W3C ``traceparent`` of the request's span, when it was traced ('' if not).
     traceparent: str = ""
+    #: The order's id and name (``#1001``), for the run log's search ('' if none).
+    order_id: str = ""
+    order_name: str = ""
 
     @property
     def name(self) -> str:

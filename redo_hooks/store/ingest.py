@@ -86,6 +86,7 @@ class IngestPlan:
             inc = routed.incoming
             body = pack_body(inc.body)
             events += [inc.key, body, inc.type, inc.subject, inc.store or "", inc.traceparent]
+            events += [inc.order_id, inc.order_name]
             events.append(int(routed.force))
             events.append(len(routed.handlers))
             for handler in routed.handlers:
@@ -111,6 +112,7 @@ class IngestPlan:
             JOB_KEY_PREFIX,
             s.max_waiting_events,
             RETENTION_YIELDED,
+            k.base,
             *templates,
             *events,
         ]

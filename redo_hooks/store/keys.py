@@ -50,6 +50,19 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
     <p>:drift:sample            hash    finding -> a return id it was seen in
     <p>:drift:untracked         string  findings seen past the tracked cap
 
+The run log (store/runlog.py) lives in the event hash (field ``r:<handler>``)
+and in these indexes, which the dashboard and ``redo_hooks.admin`` search:
+
+    <p>:ret:<return id>         zset    event keys of one return by time received,
+                                        EX retention (renewed by each event)
+    <p>:order:<order id|name>   zset    return ids of one order by time, EX as above
+    <p>:type:<type>             zset    event keys of one type by time received, EX as
+                                        above; trimmed to the retention
+    <p>:out:<outcome>           zset    event keys by when a run ended so, trimmed
+                                        (retrying, dead, parked, skipped, unhandled;
+                                        not ok: most events are, the time index
+                                        finds them)
+
 RQ's own keys (``rq:job:<id>``, ``rq:queue:<name>``, registries) are RQ's; the
 ingest script writes a job hash and queue entry exactly as ``Queue.enqueue``
 would (see ``store/rq_internals.py``).
@@ -189,6 +202,27 @@ class Keys:
     def parked_indexed(self) -> str:
         """Set once ``parked`` holds every parked letter (letters from before it existed too)."""
         return f"{self.prefix}:dead:parked:indexed"
+
+    @property
+    def base(self) -> str:
+        """``<p>:``: the Lua scripts build the run-log index keys from it."""
+        return f"{self.prefix}:"
+
+    def by_return(self, subject: str) -> str:
+        """Event keys of one return, by time received."""
+        return f"{self.prefix}:ret:{subject}"
+
+    def by_order(self, order: str) -> str:
+        """Return ids of one order (by its id or its name), by time."""
+        return f"{self.prefix}:order:{order}"
+
+    def by_type(self, event_type: str) -> str:
+        """Event keys of one type (``created``, ...), by time received."""
+        return f"{self.prefix}:type:{event_type}"
+
+    def by_outcome(self, outcome: str) -> str:
+        """Event keys with a run that ended with ``outcome``, by when it did."""
+        return f"{self.prefix}:out:{outcome}"
 
     def drift(self, part: str) -> str:
         """Schema-drift records: ``count``, ``first``, ``last``, ``sample``, ``untracked``."""

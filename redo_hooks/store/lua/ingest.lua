@@ -14,10 +14,12 @@
 -- ARGV[15] most events waiting in lanes before new events are refused (0: no limit)
 -- ARGV[16] field of KEYS[6] counting retained events dropped under memory pressure
 -- KEYS[6]  <p>:metrics
+-- ARGV[17] key prefix (<p>:) of the run log's indexes (store/keys.py)
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
 -- then per event:    event key, body, type, subject, store ('' if none),
---                    traceparent ('' if not traced), force
+--                    traceparent ('' if not traced), order id, order name
+--                    ('' if none), force
 --                    (1: store and route even if seen, as a dead-letter retry
 --                    does), number of handlers, then one template index
 --                    (1-based) per handler
@@ -43,6 +45,12 @@
 -- gathers many lanes (one RQ job's overhead for many returns), and with idle
 -- workers every lane gets its own job at once. Keys are built from the
 -- prefixes keys.py defines: <lane prefix><handler>:<subject>, ...
+--
+-- The run log (store/runlog.py) starts here too: a run field `r:<handler>`
+-- = 'w' (waiting) per handler the event is routed to, and the event in the
+-- indexes the search reads: by return, by order (its id and its name, to
+-- the return ids), by type and, routed to no handler, as unhandled. A
+-- forced event (a retry or a replay) keeps its place in them.
 local seen_p, ev_p, lane_p, state_p = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local open_p, joblanes_p, job_p = ARGV[12], ARGV[13], ARGV[14]
 local cap = tonumber(ARGV[7])
@@ -52,7 +60,13 @@ local ceiling = tonumber(ARGV[15])
 -- retention trims (one 8 days fast once emptied the replay index).
 local t = redis.call('TIME')
 local received = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-local a = 17
+local base = ARGV[17]
+-- The search indexes expire `retention` after the last event that wrote
+-- them (and are trimmed by time): nothing is left once the events are gone.
+local index_ttl = ARGV[2]
+local cutoff = tonumber(received) - tonumber(ARGV[2])
+local types = {}
+local a = 18
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
   names[t], new_ids[t] = ARGV[a], ARGV[a + 1]
@@ -137,8 +151,9 @@ local results = {}
 for i = 1, tonumber(ARGV[5]) do
   local ekey, body, etype, subject = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local store, tp = ARGV[a + 4], ARGV[a + 5]
-  local force, nh = ARGV[a + 6] == '1', tonumber(ARGV[a + 7])
-  a = a + 8
+  local order_id, order_name = ARGV[a + 6], ARGV[a + 7]
+  local force, nh = ARGV[a + 8] == '1', tonumber(ARGV[a + 9])
+  a = a + 10
   local fresh
   -- What the event adds: its body, keys and entries (an estimate on the high side).
   local cost = #body + 4 * #ekey + nh * (2 * #subject + 96) + 256
@@ -172,6 +187,21 @@ for i = 1, tonumber(ARGV[5]) do
     end
     if not force then
       redis.call('ZADD', KEYS[3], received, ekey)
+      local by_return = base .. 'ret:' .. subject
+      redis.call('ZADD', by_return, received, ekey)
+      redis.call('ZREMRANGEBYSCORE', by_return, '-inf', cutoff)
+      redis.call('EXPIRE', by_return, index_ttl)
+      for _, order in ipairs({order_id, order_name}) do
+        if order ~= '' then
+          redis.call('ZADD', base .. 'order:' .. order, received, subject)
+          redis.call('EXPIRE', base .. 'order:' .. order, index_ttl)
+        end
+      end
+      redis.call('ZADD', base .. 'type:' .. etype, received, ekey)
+      types[etype] = true
+      if nh == 0 then
+        redis.call('ZADD', base .. 'out:unhandled', received, ekey)
+      end
     end
     -- `pending` counts the lane entries still holding the event. It is added
     -- to, not set: the same event delivered again after the dedupe window may
@@ -183,6 +213,13 @@ for i = 1, tonumber(ARGV[5]) do
       -- The hash was there (a redelivery): if it was retained, keep it now
       -- until every lane is done with it. A new hash has no TTL to remove.
       redis.call('PERSIST', ev)
+    end
+    if nh > 0 then
+      local runs = {}
+      for h = 1, nh do
+        runs[2 * h - 1], runs[2 * h] = 'r:' .. names[tonumber(ARGV[a + h - 1])], 'w'
+      end
+      redis.call('HSET', ev, unpack(runs))
     end
     for h = 1, nh do
       local t = tonumber(ARGV[a + h - 1])
@@ -215,5 +252,11 @@ end
 if added > 0 then
   redis.call('INCRBY', KEYS[5], added)
 end
+for etype in pairs(types) do
+  redis.call('ZREMRANGEBYSCORE', base .. 'type:' .. etype, '-inf', cutoff)
+  redis.call('EXPIRE', base .. 'type:' .. etype, index_ttl)
+end
+redis.call('ZREMRANGEBYSCORE', base .. 'out:unhandled', '-inf', cutoff)
+redis.call('EXPIRE', base .. 'out:unhandled', index_ttl)
 results[#results + 1] = yielded
 return results

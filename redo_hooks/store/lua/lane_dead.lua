@@ -5,11 +5,14 @@
 -- ARGV[1]  job id (must own the lane)     ARGV[2] event key (must be the head)
 -- ARGV[3]  dead-letter id                 ARGV[4] record (JSON)      ARGV[5] now (s)
 -- ARGV[6]  event key prefix (<p>:ev:)
+-- ARGV[7]  the run, dead or parked (store/runlog.py)    ARGV[8] handler
+-- ARGV[9]  key prefix (<p>:)
 --
 -- The event's `pending` count is left as it is, so its body is kept (no
 -- expiry) for as long as the dead letter needs it. Returns 1, or 0 when this
 -- job no longer owns the lane or the head moved.
 -- @include waiting
+-- @include runlog
 if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
   return 0
 end
@@ -21,4 +24,5 @@ popped(KEYS[1], KEYS[5], KEYS[6], ARGV[6])
 redis.call('HDEL', KEYS[2], 'attempts', 'first_error')
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+run_record(ARGV[9], ARGV[2], ARGV[8], ARGV[7])
 return 1

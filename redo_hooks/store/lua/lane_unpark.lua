@@ -6,7 +6,7 @@
 -- KEYS[9]  <p>:dead:parked
 -- ARGV[1]  dead-letter id    ARGV[2] new job id    ARGV[3] subject
 -- ARGV[4]  '1' to drop the head event, '0' to run it again    ARGV[5] retention (s)
--- ARGV[6]  event key prefix (<p>:ev:)
+-- ARGV[6]  event key prefix (<p>:ev:)     ARGV[7] handler (its run is waiting again on retry)
 --
 -- Run inside the MULTI/EXEC that enqueues the new job, so the lane and its
 -- job appear together. Returns 1, or 0 when the lane is not parked on this
@@ -25,6 +25,8 @@ if ARGV[4] == '1' then
   if redis.call('EXISTS', KEYS[5]) == 1 and redis.call('HINCRBY', KEYS[5], 'pending', -1) <= 0 then
     redis.call('EXPIRE', KEYS[5], ARGV[5])
   end
+elseif ARGV[7] and redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('HSET', KEYS[5], 'r:' .. ARGV[7], 'w')
 end
 if redis.call('LLEN', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[2])
