@@ -23,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from .ops.admin import Admin
     from .receiver.app import Receiver
     from .receiver.mounting import ReceiverMetrics
 
@@ -169,6 +170,25 @@ class RedoHooks:
         from .receiver.mounting import create_metrics_app
 
         return create_metrics_app(self.settings, self._metrics())
+
+    def admin(self) -> Admin:
+        """The operator API for this app (:class:`redo_hooks.admin.Admin`): status, the
+        run log, dead letters, replay. Opens a Redis connection: ``close()`` it, or
+        use it in a ``with`` block."""
+        from .ops.admin import Admin
+
+        return Admin(self.settings, registry=self.registry)
+
+    def dashboard(self, **options: Any) -> Starlette:
+        """The web dashboard, an ASGI app to run or mount under a path of your app.
+
+        ``options`` as for :func:`redo_hooks.dashboard.create_dashboard`
+        (``tokens``, ``allow_loopback_without_token``); tokens come from
+        ``REDO_HOOKS_DASHBOARD_TOKEN`` otherwise. See ``docs/dashboard.md``.
+        """
+        from .dashboard import create_dashboard
+
+        return create_dashboard(self.settings, registry=self.registry, **options)
 
     def _metrics(self) -> ReceiverMetrics:
         if self._receiver_metrics is None:

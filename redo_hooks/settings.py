@@ -53,6 +53,15 @@ class Settings(BaseSettings):
             "The receiver refuses to start without one (or a secret resolver)."
         ),
     )
+    dashboard_token: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Dashboard tokens, comma-separated, each label=token (read-only) or "
+            "admin:label=token (may retry, drop and replay); at least 16 characters. "
+            "Separate from the webhook secrets. The dashboard refuses to start without "
+            "one unless bound to loopback for development."
+        ),
+    )
     secret_cache_ttl: float = Field(
         default=60.0,
         gt=0,
@@ -313,7 +322,7 @@ class Settings(BaseSettings):
                 raise ValueError(str(error).removeprefix("redis_url: ")) from None
         return value
 
-    @field_validator("secrets", mode="before")
+    @field_validator("secrets", "dashboard_token", mode="before")
     @classmethod
     def _split_secrets(cls, value: Any) -> Any:
         return split_secrets(value) if isinstance(value, str) else value

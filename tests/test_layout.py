@@ -24,7 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "receiver": {"errors", "settings", "models", "store", "dispatch", "ops", "logs", "tracing"},
     "redo_api": {"errors", "backoff"},
     "dev": {"errors", "settings", "models", "store", "dispatch", "ops", "receiver", "logs"},
-    "hooks": {"errors", "settings", "models", "dispatch", "receiver"},
+    "hooks": {"errors", "settings", "models", "dispatch", "receiver", "ops", "dashboard"},
+    "admin": {"ops", "store"},  # the operator API's public names
+    "dashboard": {"errors", "settings", "models", "store", "dispatch", "ops", "logs"},
     "jobs": {"dispatch"},
     "logs": set(),  # a leaf every room that logs may use
     "tracing": set(),  # OpenTelemetry spans, when the API is installed

@@ -53,8 +53,13 @@ class Status:
         return asdict(self)
 
 
-def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Status:
-    """Take a :class:`Status` of the app's queue and lanes."""
+def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -> Status:
+    """Take a :class:`Status` of the app's queue and lanes.
+
+    Without the app's ``registry``, the per-handler figures (stale events
+    skipped, lanes of handlers the app lacks) are left empty.
+    """
+    handlers = list(registry) if registry is not None else []
     keys = Keys(settings.key_prefix)
     queue = Queue(settings.queue, connection=connection)
     with connection.pipeline(transaction=False) as pipe:
@@ -67,7 +72,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         for part in PARTS:  # each at most drift_max_findings fields
             pipe.hgetall(keys.drift(part))
         pipe.get(keys.drift("untracked"))
-        for handler in registry:
+        for handler in handlers:
             pipe.get(keys.skipped(handler.name))
         events, lanes, oldest, dead, indexed, parked, *rest = pipe.execute()
     drift, untracked, skipped_counts = rest[: len(PARTS)], rest[len(PARTS)], rest[len(PARTS) + 1 :]
@@ -76,7 +81,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         parked = sum(1 for _ in parked_letters(connection, keys))
     skipped = {
         handler.name: int(text(count))
-        for handler, count in zip(registry, skipped_counts, strict=True)
+        for handler, count in zip(handlers, skipped_counts, strict=True)
         if count is not None
     }
     return Status(
@@ -90,7 +95,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry) -> Statu
         dead_letters=int(dead),
         parked_lanes=parked,
         skipped_stale=skipped,
-        missing_handlers=missing_handlers(connection, keys, registry),
+        missing_handlers={} if registry is None else missing_handlers(connection, keys, registry),
         schema_drift=decode(drift),
         schema_drift_untracked=int(untracked or 0),
     )

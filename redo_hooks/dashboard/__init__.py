@@ -1,0 +1,11 @@
+"""The web dashboard: the run log, dead letters and replay, in a browser.
+
+``redo-hooks dashboard APP`` serves it; ``hooks.dashboard()`` returns it as
+an ASGI app to mount under a path of your own app. Server-rendered HTML
+(Starlette + Jinja2), no script and no asset from elsewhere: every file it
+serves ships in this package. See ``docs/dashboard.md``.
+"""
+
+from .app import create_dashboard
+
+__all__ = ["create_dashboard"]

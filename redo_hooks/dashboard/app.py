@@ -1,0 +1,228 @@
+"""The dashboard's ASGI app: server-rendered pages over the operator API.
+
+Every page reads through :class:`redo_hooks.ops.admin.Admin`; every change
+(retry, drop, replay, log out) is a POST carrying the session's CSRF token
+(or made with a bearer token), and is logged with the token's label. No page
+shows anything before the viewer is known: a browser is sent to the login
+page, a request with a wrong bearer token gets 401. Jinja2 escapes every
+value (event bodies can hold HTML); no script runs on any page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..dispatch.handlers import Registry
+from ..errors import ConfigurationError, RedoHooksError
+from ..logs import get_logger
+from ..ops.admin import Admin
+from ..settings import Settings
+from .auth import COOKIE, SESSION_SECONDS, Gate, Viewer, is_loopback, parse_tokens
+from .pages import Pages
+
+log = get_logger("redo_hooks.dashboard")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_dashboard(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    tokens: list[str] | None = None,
+    allow_loopback_without_token: bool = False,
+    admin: Admin | None = None,
+) -> Starlette:
+    """The dashboard app (see :meth:`RedoHooks.dashboard` and ``docs/dashboard.md``).
+
+    ``tokens``: entries as in ``REDO_HOOKS_DASHBOARD_TOKEN`` (default: that
+    setting). Without any, it refuses to be built unless
+    ``allow_loopback_without_token``: then it answers only requests from
+    this machine (127.0.0.1, ::1), each as an admin, for development.
+    """
+    entries = (
+        tokens if tokens is not None else [t.get_secret_value() for t in settings.dashboard_token]
+    )
+    parsed = parse_tokens(entries)
+    if not parsed and not allow_loopback_without_token:
+        raise ConfigurationError(
+            "the dashboard needs a token: set REDO_HOOKS_DASHBOARD_TOKEN=admin:you=<token> "
+            "(a read-only one is label=<token>), or, on your own machine only, run "
+            "`redo-hooks dashboard APP --no-token` (bound to 127.0.0.1)"
+        )
+    shared: dict[str, Admin] = {}
+
+    def get_admin() -> Admin:
+        if "admin" not in shared:
+            shared["admin"] = admin or Admin(settings, registry=registry)
+        return shared["admin"]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if "admin" in shared and admin is None:
+            shared.pop("admin").close()
+
+    env = Environment(
+        loader=PackageLoader("redo_hooks.dashboard", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    pages = Pages(env, get_admin, log)
+    guard = Guard(Gate(parsed), allow_loopback_without_token and not parsed)
+    static = StaticFiles(directory=str(files("redo_hooks.dashboard") / "static"))
+    routes = [
+        Route("/login", guard.login_page, methods=["GET"], name="login"),
+        Route("/login", guard.login, methods=["POST"]),
+        Route("/logout", guard.protect(guard.logout, write=True), methods=["POST"], name="logout"),
+        Route("/", guard.protect(pages.overview), name="overview"),
+        Route("/events", guard.protect(pages.events), name="events"),
+        Route("/events/{key}", guard.protect(pages.event), name="event"),
+        Route("/returns/{return_id:path}", guard.protect(pages.timeline), name="timeline"),
+        Route("/dead", guard.protect(pages.dead), name="dead"),
+        Route("/dead/{dead_id}", guard.protect(pages.dead_show), name="dead_show"),
+        Route(
+            "/dead/{dead_id}/{action:str}",
+            guard.protect(pages.dead_act, write=True),
+            methods=["POST"],
+            name="dead_act",
+        ),
+        Route(
+            "/bulk", guard.protect(pages.dead_bulk, write=True), methods=["POST"], name="dead_bulk"
+        ),
+        Route("/replay", guard.protect(pages.replay_form), name="replay"),
+        Route(
+            "/replay",
+            guard.protect(pages.replay, write=True),
+            methods=["POST"],
+            name="replay_post",
+        ),
+        Mount("/static", static, name="static"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def form(request: Request) -> dict[str, str]:
+    """An urlencoded form's fields (the last of each name)."""
+    body = (await request.body()).decode("utf-8", "replace")
+    return {name: values[-1] for name, values in parse_qs(body).items()}
+
+
+class Guard:
+    """Logs viewers in and out, and lets only a known viewer reach a page."""
+
+    def __init__(self, gate: Gate, loopback_only: bool) -> None:
+        self.gate = gate
+        self.loopback_only = loopback_only
+        # Without tokens there is no session: one random CSRF token per process,
+        # which a page of another origin cannot read.
+        self.loopback_csrf = secrets.token_urlsafe(16)
+
+    def viewer(self, request: Request) -> Viewer | None:
+        """Who sent ``request``: a bearer token, a session cookie, or (dev) loopback."""
+        if self.loopback_only:
+            client = request.client.host if request.client else ""
+            return (
+                Viewer("loopback", "admin", csrf=self.loopback_csrf)
+                if is_loopback(client)
+                else None
+            )
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() == "bearer" and presented:
+            return self.gate.bearer(presented.strip())
+        cookie = request.cookies.get(COOKIE)
+        return self.gate.session(cookie) if cookie else None
+
+    def protect(self, endpoint: Endpoint, *, write: bool = False) -> Endpoint:
+        """``endpoint`` for known viewers only; ``write``: admins only, with CSRF."""
+
+        async def guarded(request: Request) -> Response:
+            viewer = self.viewer(request)
+            if viewer is None:
+                if request.method == "GET" and "authorization" not in request.headers:
+                    return RedirectResponse(request.url_for("login"), status_code=303)
+                return PlainTextResponse("401: log in, or send a valid bearer token", 401)
+            if write:
+                fields = await form(request)
+                if viewer.csrf and fields.get("csrf") != viewer.csrf:
+                    log.warning("dashboard_csrf_refused", token=viewer.label, path=request.url.path)
+                    return PlainTextResponse("403: the form's CSRF token is missing or wrong", 403)
+                if not viewer.admin and endpoint.__name__ != "logout":
+                    log.warning("dashboard_refused", token=viewer.label, path=request.url.path)
+                    return PlainTextResponse("403: this token is read-only", 403)
+                request.state.form = fields
+            request.state.viewer = viewer
+            try:
+                return await endpoint(request)
+            except RedoHooksError as error:
+                return PlainTextResponse(f"400: {error}", 400)
+
+        guarded.__name__ = endpoint.__name__
+        return guarded
+
+    async def login_page(self, request: Request, error: str = "", status: int = 200) -> Response:
+        """The login form."""
+        return HTMLResponse(LOGIN.format(action=request.url_for("login"), error=error), status)
+
+    async def login(self, request: Request) -> Response:
+        """Check a token and set the session cookie."""
+        fields = await form(request)
+        viewer = self.gate.bearer(fields.get("token", ""))
+        if viewer is None:
+            log.warning("dashboard_login_refused")
+            return await self.login_page(request, '<p class="error">Unknown token.</p>', 401)
+        log.info("dashboard_login", token=viewer.label)
+        response = RedirectResponse(request.url_for("overview"), status_code=303)
+        response.set_cookie(
+            COOKIE,
+            self.gate.issue(viewer.label),
+            max_age=SESSION_SECONDS,
+            path=request.scope.get("root_path") or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """End the session."""
+        log.info("dashboard_logout", token=request.state.viewer.label)
+        response = RedirectResponse(request.url_for("login"), status_code=303)
+        response.delete_cookie(COOKIE, path=request.scope.get("root_path") or "/")
+        return response
+
+
+#: The login page stands alone: it must render without any data or session.
+LOGIN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>redo-hooks — log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem}}
+input,button{{font:inherit;padding:.4rem;width:100%;box-sizing:border-box;margin:.3rem 0}}
+.error{{color:#b00020}}</style></head>
+<body><h1>redo-hooks</h1>{error}
+<form method="post" action="{action}">
+<label for="token">Dashboard token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Log in</button></form></body></html>"""
+
+
+def query(request: Request, **changes: Any) -> str:
+    """The request's query string with ``changes`` (``None`` removes a field)."""
+    params = dict(request.query_params)
+    params.update({k: v for k, v in changes.items() if v is not None})
+    for k, v in changes.items():
+        if v is None:
+            params.pop(k, None)
+    return urlencode({k: v for k, v in params.items() if v != ""})

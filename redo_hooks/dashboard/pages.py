@@ -1,0 +1,288 @@
+"""The dashboard's pages: each reads the operator API and renders one template.
+
+The operator API is synchronous (redis-py); each page calls it on Starlette's
+thread pool, so a slow Redis never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ..errors import ConfigurationError
+from ..ops.admin import Admin, DeadFilter
+from ..ops.events import EventFilter
+from ..ops.replay import Selection, parse_time
+from ..store import runlog
+from .chart import bars
+
+#: Rows per page.
+PAGE = 50
+#: Event types the forms offer.
+TYPES = ("return.created", "return.updated", "return.backfill")
+
+
+def when(epoch: float | None) -> str:
+    """A time as the pages show it: UTC, to the second."""
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def took(seconds: float | None) -> str:
+    """A duration as the pages show it."""
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def time_field(value: str | None) -> float | None:
+    """A time typed in a form: an age (``2h``), or ISO 8601 (UTC if no zone given)."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if "T" in value and not value.endswith("Z") and "+" not in value[10:]:
+        value += "Z"
+    return parse_time(value)
+
+
+def blank(value: str | None) -> str | None:
+    """``None`` for an empty form field."""
+    return value.strip() if value and value.strip() else None
+
+
+class Pages:
+    """The page endpoints, over one operator API."""
+
+    def __init__(self, env: Environment, admin: Callable[[], Admin], log: Any) -> None:
+        self.env = env
+        self.admin = admin
+        self.log = log
+        env.filters["when"] = when
+        env.filters["took"] = took
+
+    def render(self, request: Request, template: str, status: int = 200, **data: Any) -> Response:
+        """``template`` with ``data``, the viewer, and links that work under any mount."""
+        page = self.env.get_template(template).render(
+            request=request,
+            viewer=request.state.viewer,
+            url=request.url_for,
+            done=request.query_params.get("done", ""),
+            **data,
+        )
+        return HTMLResponse(page, status)
+
+    def act(self, request: Request, action: str, **details: Any) -> None:
+        """Log an action: which token, what, how many."""
+        self.log.info(
+            "dashboard_action", token=request.state.viewer.label, action=action, **details
+        )
+
+    async def overview(self, request: Request) -> Response:
+        """Waiting, running, retrying, dead, parked, oldest wait; the last hour per minute."""
+
+        def read() -> tuple[Any, Any]:
+            admin = self.admin()
+            return admin.status(), admin.activity(60)
+
+        status, activity = await run_in_threadpool(read)
+        chart = bars(activity.received, activity.failed)
+        return self.render(request, "overview.html", status=status, activity=activity, chart=chart)
+
+    async def events(self, request: Request) -> Response:
+        """Search by return, order, type, outcome and time; a page at a time."""
+        q = request.query_params
+        error = ""
+        try:
+            where = EventFilter(
+                return_id=blank(q.get("return_id")),
+                order=blank(q.get("order")),
+                event_type=blank(q.get("type")),
+                outcome=blank(q.get("outcome")),
+                since=time_field(q.get("since")),
+                until=time_field(q.get("until")),
+            )
+        except ConfigurationError as exc:
+            where, error = None, str(exc)
+        page = None
+        if where is not None:
+            found = where
+            page = await run_in_threadpool(
+                lambda: self.admin().events(found, cursor=q.get("cursor") or None, limit=PAGE)
+            )
+        more = None if page is None or page.cursor is None else _with(request, cursor=page.cursor)
+        return self.render(
+            request,
+            "events.html",
+            page=page,
+            error=error,
+            q=q,
+            types=TYPES,
+            outcomes=runlog.SEARCHABLE,
+            more=more,
+            status=400 if error else 200,
+        )
+
+    async def event(self, request: Request) -> Response:
+        """One event: shown within its return's timeline."""
+        key = request.path_params["key"]
+        event = await run_in_threadpool(lambda: self.admin().event(key))
+        if event is None:
+            return self.render(request, "missing.html", 404, what=f"event {key}")
+        target = request.url_for("timeline", return_id=event.subject)
+        return RedirectResponse(f"{target}#{key}", status_code=303)
+
+    async def timeline(self, request: Request) -> Response:
+        """A return's events in order, each handler's runs, each body."""
+        return_id = request.path_params["return_id"]
+        events = await run_in_threadpool(lambda: self.admin().timeline(return_id))
+        return self.render(
+            request,
+            "timeline.html",
+            return_id=return_id,
+            events=events,
+            status=200 if events else 404,
+        )
+
+    def _dead_filter(self, fields: Any) -> DeadFilter:
+        return DeadFilter(
+            handler=blank(fields.get("handler")),
+            return_id=blank(fields.get("return_id")),
+            reason=blank(fields.get("reason")),
+        )
+
+    async def dead(self, request: Request) -> Response:
+        """Dead letters, newest first, with filters and bulk actions."""
+        where = self._dead_filter(request.query_params)
+        cursor = request.query_params.get("cursor") or None
+        page = await run_in_threadpool(
+            lambda: self.admin().dead_letters(where, cursor=cursor, limit=PAGE)
+        )
+        more = None if page.cursor is None else _with(request, cursor=page.cursor)
+        return self.render(request, "dead.html", page=page, where=where, more=more)
+
+    async def dead_show(self, request: Request) -> Response:
+        """One dead letter: its error, traceback and event."""
+        dead_id = request.path_params["dead_id"]
+
+        def read() -> tuple[Any, Any]:
+            admin = self.admin()
+            letter = admin.dead_letter(dead_id)
+            return letter, None if letter is None else admin.dead_event(letter)
+
+        letter, event = await run_in_threadpool(read)
+        if letter is None:
+            return self.render(request, "missing.html", 404, what=f"dead letter {dead_id}")
+        return self.render(request, "dead_show.html", letter=letter, event=event)
+
+    async def dead_act(self, request: Request) -> Response:
+        """Retry or drop one dead letter."""
+        dead_id, action = request.path_params["dead_id"], request.path_params["action"]
+        admin = self.admin()
+        if action == "retry":
+            done = await run_in_threadpool(lambda: admin.retry_dead([dead_id]))
+        elif action == "drop":
+            done = await run_in_threadpool(lambda: admin.drop_dead([dead_id]))
+        else:
+            return self.render(request, "missing.html", 404, what=f"action {action}")
+        self.act(request, action, dead_letter=dead_id, count=done)
+        verb = "retried" if action == "retry" else "dropped"
+        message = f"{verb} {done} dead letter(s)"
+        return RedirectResponse(
+            f"{request.url_for('dead')}?{urlencode({'done': message})}", status_code=303
+        )
+
+    async def dead_bulk(self, request: Request) -> Response:
+        """Retry or drop every dead letter a filter selects: count, confirm, act."""
+        fields = request.state.form
+        action = fields.get("action")
+        if action not in ("retry", "drop"):
+            return self.render(request, "missing.html", 404, what=f"action {action}")
+        where = self._dead_filter(fields)
+        admin = self.admin()
+        if fields.get("confirm") != "1":
+            count = await run_in_threadpool(lambda: admin.count_dead(where))
+            return self.render(
+                request, "dead_confirm.html", action=action, where=where, count=count
+            )
+        if action == "retry":
+            done = await run_in_threadpool(lambda: admin.retry_dead(where=where))
+        else:
+            done = await run_in_threadpool(lambda: admin.drop_dead(where=where))
+        self.act(
+            request,
+            f"bulk_{action}",
+            count=done,
+            handler=where.handler,
+            return_id=where.return_id,
+            reason=where.reason,
+        )
+        message = f"{'retried' if action == 'retry' else 'dropped'} {done} dead letter(s)"
+        return RedirectResponse(
+            f"{request.url_for('dead')}?{urlencode({'done': message})}", status_code=303
+        )
+
+    async def replay_form(self, request: Request) -> Response:
+        """The replay filter form."""
+        return self.render(request, "replay.html", fields=request.query_params, types=TYPES)
+
+    async def replay(self, request: Request) -> Response:
+        """Count what a replay would route (dry run), then, confirmed, replay it."""
+        fields = request.state.form
+        try:
+            handler = blank(fields.get("handler"))
+            selection = Selection(
+                since=time_field(fields.get("since")),
+                until=time_field(fields.get("until")),
+                subject=blank(fields.get("return_id")),
+                event_type=blank(fields.get("type")),
+                handlers=(handler,) if handler else (),
+            )
+            admin = self.admin()
+            confirmed = fields.get("confirm") == "1"
+            counts = await run_in_threadpool(lambda: admin.replay(selection, dry_run=not confirmed))
+        except ConfigurationError as exc:
+            return self.render(
+                request, "replay.html", 400, fields=fields, types=TYPES, error=str(exc)
+            )
+        if confirmed:
+            self.act(request, "replay", count=sum(counts.values()), **_selection_log(selection))
+        return self.render(
+            request,
+            "replay.html",
+            fields=fields,
+            types=TYPES,
+            counts=dict(sorted(counts.items())),
+            total=sum(counts.values()),
+            confirmed=confirmed,
+        )
+
+
+def _selection_log(selection: Selection) -> dict[str, Any]:
+    return {
+        "since": selection.since,
+        "until": selection.until,
+        "return_id": selection.subject,
+        "event_type": selection.event_type,
+        "handlers": list(selection.handlers),
+    }
+
+
+def _with(request: Request, **changes: str) -> str:
+    """This page's URL with ``changes`` to its query."""
+    params = {k: v for k, v in request.query_params.items() if v and k != "done"}
+    params.update(changes)
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def now() -> float:
+    """The time the pages show as now."""
+    return time.time()

@@ -1,0 +1,238 @@
+"""The operator API: what the ``redo-hooks`` CLI and the dashboard both call.
+
+::
+
+    from redo_hooks.admin import Admin
+
+    admin = Admin(settings)                  # reads: the settings are enough
+    admin.status()
+    page = admin.events(EventFilter(order="#1001"))
+    admin.timeline(page.events[0].subject)
+
+    admin = hooks.admin()                    # retry and replay route to handlers:
+    admin.retry_dead(where=DeadFilter(handler="sync_refund"))   # they need the app
+
+Every method is synchronous and makes a bounded number of round trips
+(pages, not scans); see ``ops/events.py`` for how searches stay fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis import Redis
+
+from ..dispatch.handlers import Registry
+from ..errors import ConfigurationError
+from ..settings import Settings
+from ..store.connections import redis_client
+from ..store.keys import Keys
+from ..store.replies import as_bytes, text
+from .dead_letters import DeadLetter, DeadLetters
+from .events import EventDetail, EventFilter, EventLog, EventPage
+from .replay import Selection, replay
+from .status import Status, snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class DeadFilter:
+    """Which dead letters a list or a bulk action selects; every field given must match."""
+
+    handler: str | None = None
+    return_id: str | None = None
+    reason: str | None = None
+    #: Only letters dead at or before this time (epoch s).
+    before: float | None = None
+
+    def matches(self, letter: DeadLetter) -> bool:
+        """Whether ``letter`` is selected."""
+        return (
+            (self.handler is None or letter.handler == self.handler)
+            and (self.return_id is None or letter.subject == self.return_id)
+            and (self.reason is None or letter.reason == self.reason)
+            and (self.before is None or letter.dead_at <= self.before)
+        )
+
+    @property
+    def empty(self) -> bool:
+        """Selects every letter."""
+        return all(v is None for v in (self.handler, self.return_id, self.reason, self.before))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadPage:
+    """One page of dead letters, newest first."""
+
+    letters: list[DeadLetter]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Events received and events with a failed run, per minute, oldest first."""
+
+    start: float
+    received: list[int]
+    failed: list[int]
+
+
+#: Dead letters read per round trip when paging.
+DEAD_PAGE = 200
+
+
+class Admin:
+    """Read and act on one app's pipeline in Redis.
+
+    ``registry``: the app's handlers; only retrying dead letters and replaying
+    need it (they route events to handlers). ``connection``: an open client
+    (else one is made from ``settings.redis_url``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: Registry | None = None,
+        connection: Redis | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.connection = connection or redis_client(
+            settings.redis_url, socket_timeout=settings.redis_timeout
+        )
+        self.keys = Keys(settings.key_prefix)
+        self.log = EventLog(self.connection, self.keys)
+        self._dead = DeadLetters(self.connection, settings, registry or Registry())
+
+    def close(self) -> None:
+        """Close the Redis connection."""
+        self.connection.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------
+
+    def status(self) -> Status:
+        """Waiting, running, retrying, dead and parked: ``redo-hooks status``."""
+        return snapshot(self.connection, self.settings, self.registry)
+
+    def activity(self, minutes: int = 60) -> Activity:
+        """Events and failures per minute over the last ``minutes``."""
+        now = time.time()
+        received, failed = self.log.per_minute(minutes, now)
+        return Activity((int(now) // 60 - minutes + 1) * 60, received, failed)
+
+    def events(
+        self, where: EventFilter | None = None, *, cursor: str | None = None, limit: int = 50
+    ) -> EventPage:
+        """One page of stored events, newest first, each with its runs."""
+        return self.log.search(where, cursor=cursor, limit=limit)
+
+    def event(self, key: str) -> EventDetail | None:
+        """One stored event with its runs and body."""
+        return self.log.get(key)
+
+    def timeline(self, return_id: str) -> list[EventDetail]:
+        """A return's stored events in the order received, each with its runs and body."""
+        return self.log.timeline(return_id)
+
+    def dead_letters(
+        self, where: DeadFilter | None = None, *, cursor: str | None = None, limit: int = 50
+    ) -> DeadPage:
+        """One page of dead letters, newest first."""
+        where = where or DeadFilter()
+        found: list[DeadLetter] = []
+        for letter, position in self._dead_walk(cursor):
+            if where.matches(letter):
+                found.append(letter)
+                if len(found) == limit:
+                    return DeadPage(found, position)
+        return DeadPage(found, None)
+
+    def dead_letter(self, dead_id: str) -> DeadLetter | None:
+        """One dead letter, traceback included."""
+        return self._dead.get(dead_id)
+
+    def dead_event(self, letter: DeadLetter) -> EventDetail | None:
+        """The event a dead letter holds, with its runs; ``None`` once it expired."""
+        return self.log.get(letter.event_key)
+
+    def count_dead(self, where: DeadFilter) -> int:
+        """How many dead letters ``where`` selects."""
+        return sum(1 for letter, _ in self._dead_walk(None) if where.matches(letter))
+
+    # -- acting ----------------------------------------------------------
+
+    def retry_dead(self, ids: Sequence[str] = (), *, where: DeadFilter | None = None) -> int:
+        """Route dead letters' events to their handler again; how many.
+
+        Either ``ids``, or every letter ``where`` selects. Needs the app.
+        """
+        return self._act(ids, where, self._dead.retry)
+
+    def drop_dead(self, ids: Sequence[str] = (), *, where: DeadFilter | None = None) -> int:
+        """Forget dead letters (a parked lane moves on); how many."""
+        return self._act(ids, where, self._dead.drop)
+
+    def replay(self, selection: Selection, *, dry_run: bool = False) -> Counter[str]:
+        """Route stored events to their handlers again (``dry_run``: only count); per handler."""
+        return replay(
+            self.connection, self.settings, self._need_registry(), selection, dry_run=dry_run
+        )
+
+    # -- helpers ---------------------------------------------------------
+
+    def _need_registry(self) -> Registry:
+        if self.registry is None:
+            raise ConfigurationError(
+                "this needs the app's handlers: use hooks.admin(), or Admin(settings, "
+                "registry=hooks.registry)"
+            )
+        return self.registry
+
+    def _act(self, ids: Sequence[str], where: DeadFilter | None, action: Any) -> int:
+        if ids and where is not None:
+            raise ConfigurationError("give dead-letter ids or a filter, not both")
+        if action == self._dead.retry:
+            self._need_registry()
+        letters: Iterator[DeadLetter]
+        if ids:
+            letters = (d for d in (self._dead.get(i) for i in ids) if d is not None)
+        else:
+            selected = where or DeadFilter()
+            # Read every selected letter first: acting while paging would shift the pages.
+            letters = iter([d for d, _ in self._dead_walk(None) if selected.matches(d)])
+        return sum(1 for letter in letters if action(letter))
+
+    def _dead_walk(self, cursor: str | None) -> Iterator[tuple[DeadLetter, str]]:
+        """Every dead letter newest first, after ``cursor``, with its own position."""
+        high: Any = "+inf"
+        after = None
+        if cursor:
+            at, _, after = cursor.partition(":")
+            high = float(at)
+        offset = 0
+        while True:
+            rows = self.connection.zrevrangebyscore(
+                self.keys.dead_ids, high, "-inf", start=offset, num=DEAD_PAGE, withscores=True
+            )
+            if not rows:
+                return
+            offset += len(rows)
+            pairs = [(text(m), float(s)) for m, s in cast(list[tuple[Any, Any]], rows)]
+            if after is not None:
+                pairs = [(m, s) for m, s in pairs if not (s == high and m >= after)]
+            records = self.connection.hmget(self.keys.dead, [m for m, _ in pairs]) if pairs else []
+            for (dead_id, score), raw in zip(pairs, records, strict=True):
+                if raw is not None:
+                    yield DeadLetter.from_json(as_bytes(raw)), f"{score!r}:{dead_id}"
+            if len(rows) < DEAD_PAGE:
+                return

@@ -1,0 +1,309 @@
+"""Finding stored events and what each handler did with them (the run log).
+
+Reads only, and never scans keys: a search walks one sorted index, newest
+first — the return's (``<p>:ret:<id>``), the order's returns', the type's,
+the outcome's, or the time index (``<p>:events``) — reading a page of
+candidates per round trip and keeping those every other filter accepts. So
+a page costs about the same with a thousand stored events or a million.
+
+Pagination is by cursor (the last row's score and key), so pages never
+shift while events arrive. A search that would have to read more than
+``scan_limit`` candidates to fill a page stops there and hands back a
+cursor: the page may be short, never slow.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+from redis import Redis
+
+from ..errors import ConfigurationError
+from ..models import event_kind
+from ..store import runlog
+from ..store.events import unpack_body
+from ..store.keys import Keys
+from ..store.replies import text
+from ..store.runlog import Run
+
+#: Candidates read per round trip.
+CHUNK = 200
+#: Most returns of one order that a search follows.
+ORDER_RETURNS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What an event search selects; every field given must match."""
+
+    return_id: str | None = None
+    #: The order's id or its name (``#1001``; ``1001`` finds it too).
+    order: str | None = None
+    #: An event name, ``return.created``.
+    event_type: str | None = None
+    #: A run outcome (``runlog.SEARCHABLE``): some handler's run has it.
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.event_type is not None:
+            event_kind(self.event_type)  # ConfigurationError listing the valid names
+        if self.outcome is not None and self.outcome not in runlog.SEARCHABLE:
+            raise ConfigurationError(
+                f"unknown outcome {self.outcome!r}: use one of {', '.join(runlog.SEARCHABLE)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A stored event's record: routing fields and its runs (not its body)."""
+
+    key: str
+    type: str
+    subject: str
+    received_at: float
+    store: str | None
+    runs: list[Run]
+    #: The handlers still holding it (0: done; its body expires after ``retention``).
+    pending: int = 0
+
+    @property
+    def name(self) -> str:
+        """``return.<type>``."""
+        return f"return.{self.type}"
+
+    @property
+    def outcome(self) -> str:
+        """The event's overall outcome: the worst of its runs, ``unhandled`` without any."""
+        if not self.runs:
+            return "unhandled"
+        order = ("parked", "dead", "retrying", "waiting", "skipped", "ok")
+        return min((run.outcome for run in self.runs), key=order.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a plain dict (JSON)."""
+        return {
+            "key": self.key,
+            "type": self.name,
+            "return_id": self.subject,
+            "received_at": self.received_at,
+            "store": self.store,
+            "outcome": self.outcome,
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventDetail(StoredEvent):
+    """A stored event with its body as received."""
+
+    body: bytes = b""
+
+    def pretty_body(self) -> str:
+        """The body as indented JSON (the bytes as received if they do not parse)."""
+        try:
+            return orjson.dumps(orjson.loads(self.body), option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONDecodeError:
+            return self.body.decode("utf-8", "replace")
+
+    @property
+    def order_name(self) -> str | None:
+        """The order's name (``#1001``), if the body has one."""
+        try:
+            order = orjson.loads(self.body).get("order")
+        except (orjson.JSONDecodeError, AttributeError):
+            return None
+        name = order.get("name") if isinstance(order, dict) else None
+        return name if isinstance(name, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of a search, newest first."""
+
+    events: list[StoredEvent]
+    #: Pass it back for the next page; ``None``: this was the last.
+    cursor: str | None
+    #: Candidates read to fill it (the search stops at ``scan_limit``).
+    scanned: int = 0
+    partial: bool = field(default=False)
+
+
+def record(key: str, stored: dict[Any, Any], *, with_body: bool = False) -> StoredEvent | None:
+    """The event an ``HGETALL`` of its hash answered; ``None`` if it is gone."""
+    if not stored or (b"received_at" not in stored and "received_at" not in stored):
+        return None
+    fields = {text(name): value for name, value in stored.items()}
+    common: dict[str, Any] = {
+        "key": key,
+        "type": text(fields.get("type", b"")),
+        "subject": text(fields.get("subject", b"")),
+        "received_at": float(text(fields["received_at"])),
+        "store": text(fields["store"]) if "store" in fields else None,
+        "runs": runlog.runs(stored),
+        "pending": int(text(fields.get("pending", b"0"))),
+    }
+    if with_body:
+        body = unpack_body(fields["body"]) if "body" in fields else b""
+        return EventDetail(**common, body=body)
+    return StoredEvent(**common)
+
+
+class EventLog:
+    """Search the stored events and their runs."""
+
+    def __init__(self, connection: Redis, keys: Keys, *, scan_limit: int = 5000) -> None:
+        self.connection = connection
+        self.keys = keys
+        self.scan_limit = scan_limit
+
+    def search(
+        self, where: EventFilter | None = None, *, cursor: str | None = None, limit: int = 50
+    ) -> EventPage:
+        """One page of the events ``where`` selects, newest first."""
+        where = where or EventFilter()
+        if where.order is not None:
+            return self._by_order(where, cursor, limit)
+        index = self._index(where)
+        return self._walk(index, where, cursor, limit)
+
+    def get(self, key: str) -> EventDetail | None:
+        """One event with its runs and body; ``None`` if it is not stored (any more)."""
+        found = record(key, self.connection.hgetall(self.keys.event(key)), with_body=True)
+        return found if isinstance(found, EventDetail) else None
+
+    def timeline(self, return_id: str, limit: int = 200) -> list[EventDetail]:
+        """A return's stored events in the order received (the first ``limit``)."""
+        keys = [
+            text(k) for k in self.connection.zrange(self.keys.by_return(return_id), 0, limit - 1)
+        ]
+        found = []
+        for key, stored in zip(keys, self._read(keys), strict=True):
+            event = record(key, stored, with_body=True)
+            if isinstance(event, EventDetail):
+                found.append(event)
+        return found
+
+    def per_minute(self, minutes: int, now: float) -> tuple[list[int], list[int]]:
+        """Events received and events with a failed run, per minute, oldest minute first.
+
+        A failure counts once per event and outcome (retrying, dead, parked):
+        the indexes keep an event's latest failure of each kind.
+        """
+        start = (int(now) // 60 - minutes + 1) * 60
+        failing = [self.keys.by_outcome(o) for o in ("retrying", "dead", "parked")]
+        with self.connection.pipeline(transaction=False) as pipe:
+            for m in range(minutes):
+                low, high = start + 60 * m, f"({start + 60 * (m + 1)}"
+                pipe.zcount(self.keys.events, low, high)
+                for key in failing:
+                    pipe.zcount(key, low, high)
+            counts = [int(c) for c in pipe.execute()]
+        step = 1 + len(failing)
+        received = counts[::step]
+        failed = [sum(counts[n + 1 : n + step]) for n in range(0, len(counts), step)]
+        return received, failed
+
+    def _index(self, where: EventFilter) -> str:
+        """The sorted index to walk: the most selective one the filter names."""
+        k = self.keys
+        if where.return_id is not None:
+            return k.by_return(where.return_id)
+        if where.outcome in runlog.INDEXED:
+            return k.by_outcome(where.outcome)
+        if where.event_type is not None:
+            return k.by_type(where.event_type.removeprefix("return."))
+        return k.events
+
+    def _walk(self, index: str, where: EventFilter, cursor: str | None, limit: int) -> EventPage:
+        # Outcome indexes are scored by when the run ended, the others by
+        # when the event arrived: the time filter is checked on the record.
+        timed = not index.startswith(self.keys.by_outcome(""))
+        high: Any = "+inf" if where.until is None or not timed else where.until
+        low: Any = "-inf" if where.since is None else where.since
+        after_key, cursor_score = None, None
+        if cursor:
+            at, _, after_key = cursor.partition(":")
+            cursor_score = float(at)
+            high = cursor_score if high == "+inf" else min(cursor_score, float(high))
+        found: list[StoredEvent] = []
+        scanned, offset = 0, 0
+        last = ""
+        while scanned < self.scan_limit:
+            chunk = self.connection.zrevrangebyscore(
+                index, high, low, start=offset, num=CHUNK, withscores=True
+            )
+            if not chunk:
+                return EventPage(found, None, scanned)
+            offset += len(chunk)
+            rows = cast(list[tuple[Any, Any]], chunk)
+            pairs = [(text(member), float(value)) for member, value in rows]
+            if after_key is not None:
+                # Same score as the cursor's row: only the members after it.
+                pairs = [(m, s) for m, s in pairs if not (s == cursor_score and m >= after_key)]
+            scanned += len(chunk)
+            for (key, when), stored in zip(pairs, self._read([m for m, _ in pairs]), strict=True):
+                last = f"{when!r}:{key}"
+                event = record(key, stored)
+                if event is not None and _matches(event, where):
+                    found.append(event)
+                    if len(found) == limit:
+                        return EventPage(found, last, scanned)
+            if len(chunk) < CHUNK:
+                return EventPage(found, None, scanned)
+        return EventPage(found, last or None, scanned, partial=True)
+
+    def _by_order(self, where: EventFilter, cursor: str | None, limit: int) -> EventPage:
+        order = (where.order or "").strip()
+        names = {order, f"#{order.lstrip('#')}", order.lstrip("#")}
+        with self.connection.pipeline(transaction=False) as pipe:
+            for name in sorted(names):
+                pipe.zrevrange(self.keys.by_order(name), 0, ORDER_RETURNS - 1)
+            subjects = {text(s) for found in pipe.execute() for s in found}
+        if where.return_id is not None:
+            subjects &= {where.return_id}
+        with self.connection.pipeline(transaction=False) as pipe:
+            for subject in sorted(subjects):
+                pipe.zrange(self.keys.by_return(subject), 0, -1, withscores=True)
+            merged = sorted(
+                ((float(s), text(m)) for found in pipe.execute() for m, s in found), reverse=True
+            )
+        if cursor:
+            score, _, key = cursor.partition(":")
+            merged = [(s, m) for s, m in merged if (s, m) < (float(score), key)]
+        found: list[StoredEvent] = []
+        keys = [m for _, m in merged]
+        for n in range(0, len(keys), CHUNK):
+            part = keys[n : n + CHUNK]
+            for key, stored in zip(part, self._read(part), strict=True):
+                event = record(key, stored)
+                if event is not None and _matches(event, where):
+                    found.append(event)
+                    if len(found) == limit:
+                        return EventPage(found, f"{event.received_at!r}:{key}", len(keys))
+        return EventPage(found, None, len(keys))
+
+    def _read(self, keys: Sequence[str]) -> builtins.list[dict[Any, Any]]:
+        with self.connection.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(self.keys.event(key))
+            return list(pipe.execute())
+
+
+def _matches(event: StoredEvent, where: EventFilter) -> bool:
+    fits = (
+        (where.return_id is None or event.subject == where.return_id)
+        and (where.event_type is None or event.name == where.event_type)
+        and (where.since is None or event.received_at >= where.since)
+        and (where.until is None or event.received_at <= where.until)
+    )
+    if not fits or where.outcome is None:
+        return fits
+    if where.outcome == "unhandled":
+        return not event.runs
+    return any(run.outcome == where.outcome for run in event.runs)
