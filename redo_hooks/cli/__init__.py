@@ -346,6 +346,7 @@ def check_spec(path: Path, as_json: bool) -> None:
 
 
 def _register() -> None:
+    from .dashboard import dashboard
     from .dev import dev, secret, trigger
     from .operators import dead, replay_command, status
     from .subscriptions import rotate_secret, subscribe, subscriptions
@@ -360,6 +361,7 @@ def _register() -> None:
         subscribe,
         subscriptions,
         rotate_secret,
+        dashboard,
     ):
         main.add_command(command)
 

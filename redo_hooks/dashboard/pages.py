@@ -69,7 +69,7 @@ class Pages:
         env.filters["when"] = when
         env.filters["took"] = took
 
-    def render(self, request: Request, template: str, status: int = 200, **data: Any) -> Response:
+    def render(self, request: Request, template: str, code: int = 200, **data: Any) -> Response:
         """``template`` with ``data``, the viewer, and links that work under any mount."""
         page = self.env.get_template(template).render(
             request=request,
@@ -78,7 +78,7 @@ class Pages:
             done=request.query_params.get("done", ""),
             **data,
         )
-        return HTMLResponse(page, status)
+        return HTMLResponse(page, code)
 
     def act(self, request: Request, action: str, **details: Any) -> None:
         """Log an action: which token, what, how many."""
@@ -128,7 +128,7 @@ class Pages:
             types=TYPES,
             outcomes=runlog.SEARCHABLE,
             more=more,
-            status=400 if error else 200,
+            code=400 if error else 200,
         )
 
     async def event(self, request: Request) -> Response:
@@ -149,7 +149,7 @@ class Pages:
             "timeline.html",
             return_id=return_id,
             events=events,
-            status=200 if events else 404,
+            code=200 if events else 404,
         )
 
     def _dead_filter(self, fields: Any) -> DeadFilter:
