@@ -30,6 +30,7 @@ ADMIN = "admin-token-0123456789abcdef"
 READER = "reader-token-0123456789abcdef"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 APP = "tests.dashboard_app:hooks"
+WEBHOOK_SECRET = "webhook-secret-never-on-a-page-42"
 
 pytestmark = [
     pytest.mark.xdist_group("browser"),  # one Chromium at a time on two cores
@@ -39,7 +40,7 @@ pytestmark = [
 
 @pytest.fixture
 def hooks(redis_url: str) -> RedoHooks:
-    hooks = RedoHooks(dashboard_app.hooks.settings, redis_url=redis_url, secrets=["s" * 20])
+    hooks = RedoHooks(dashboard_app.hooks.settings, redis_url=redis_url, secrets=[WEBHOOK_SECRET])
     hooks.registry = dashboard_app.hooks.registry  # the app's handlers, on the test's Redis
     return hooks
 
@@ -48,7 +49,7 @@ def hooks(redis_url: str) -> RedoHooks:
 def server(redis_url: str) -> Iterator[str]:
     port = free_port()
     environ = env(
-        redis_url, "s" * 20, REDO_HOOKS_DASHBOARD_TOKEN=f"admin:ops={ADMIN},viewer={READER}"
+        redis_url, WEBHOOK_SECRET, REDO_HOOKS_DASHBOARD_TOKEN=f"admin:ops={ADMIN},viewer={READER}"
     )
     process = subprocess.Popen([*CLI, "dashboard", APP, "--port", str(port)], env=environ, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -69,7 +70,7 @@ def server(redis_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def worker(redis_url: str) -> Iterator[None]:
-    process = start_workers(APP, env(redis_url, "s" * 20))
+    process = start_workers(APP, env(redis_url, WEBHOOK_SECRET))
     yield
     stop(process)
 
@@ -108,6 +109,11 @@ def event(subject: str, order: str = "#1001", note: str = "") -> bytes:
         order={"id": f"order-{order.lstrip('#')}", "name": order},
         return_={"notes": note} if note else None,
     )
+
+
+def redis_url_of(redis: Redis) -> str:
+    kwargs = redis.connection_pool.connection_kwargs
+    return f"{kwargs['host']}:{kwargs['port']}"
 
 
 def until_ok(page: Any, what: str) -> None:
@@ -169,6 +175,11 @@ def test_log_in_search_a_return_and_read_its_timeline_escaped(
     assert page.locator("pre.body b").count() == 0
     assert page.evaluate("window.pwned") is None
     shot(page, "timeline")
+    for path in ("/", "/events", "/returns/ret-a", "/dead", "/replay"):
+        page.goto(server + path)
+        html = page.content()
+        assert WEBHOOK_SECRET not in html and redis_url_of(redis) not in html
+        assert ADMIN not in html  # the token is never echoed either
 
 
 def test_retry_a_dead_letter_and_see_it_run(
@@ -183,6 +194,11 @@ def test_retry_a_dead_letter_and_see_it_run(
     page.locator("table.dead a").first.click()
     assert "Traceback" in page.content() and "RuntimeError" in page.content()
     shot(page, "dead_letter")
+    # The timeline shows the dead run with its error, too.
+    page.click("dd a:has-text('ret-dead')")
+    dead_run = page.locator("table.runs tr", has_text="dash.flaky")
+    assert "dead" in dead_run.inner_text() and "warehouse refused" in dead_run.inner_text()
+    page.go_back()
     redis.delete("dash:broken")
     page.click("button:has-text('Retry')")
     assert "retried 1 dead letter(s)" in page.content()
@@ -277,7 +293,7 @@ def test_a_read_only_token_cannot_retry_and_csrf_less_posts_are_refused(
 
 
 def test_it_refuses_to_start_without_a_token(redis_url: str) -> None:
-    environ = env(redis_url, "s" * 20)
+    environ = env(redis_url, WEBHOOK_SECRET)
     refused = subprocess.run(
         [*CLI, "dashboard", APP, "--port", str(free_port())],
         env=environ,

@@ -28,8 +28,9 @@ def python_blocks() -> list[tuple[str, int, str]]:
     ids=lambda v: str(v)[:20] if isinstance(v, str) else v,
 )
 def test_every_python_example_in_the_docs_runs(
-    doc: str, index: int, code: str, redis_url: str
+    doc: str, index: int, code: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)  # examples that store use the test's
     namespace = {"__name__": f"docs_{doc.replace('.', '_')}_{index}"}
     exec(compile(code, f"{doc}[{index}]", "exec"), namespace)  # noqa: S102 - our own docs
 

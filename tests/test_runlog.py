@@ -3,8 +3,10 @@ outcome and time, through the operator API (``redo_hooks.admin``)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
+import orjson
 import pytest
 from redis import Redis
 
@@ -15,7 +17,9 @@ from redo_hooks.dispatch.worker import build
 from redo_hooks.errors import ConfigurationError, GiveUp
 from redo_hooks.testing import deliver, drain, sample_body, wait_for
 
+from . import dashboard_app
 from .conftest import MakeHooks
+from .processes import CLI, ROOT, env, start_workers
 
 
 def one_pass(hooks: object) -> None:
@@ -182,14 +186,15 @@ def test_bad_filters_are_refused_with_the_valid_names(make_hooks: MakeHooks) -> 
 def test_retention_removes_runs_and_index_entries_with_their_events(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:
-    hooks = make_hooks(retention=1, dedupe_ttl=1)
+    hooks = make_hooks(retention=4, dedupe_ttl=1)
     hooks.add(lambda event: None, "return.created", name="noop")
     assert deliver(hooks, body("ret-1"))
     assert deliver(hooks, sample_body("return.updated", subject="ret-2"))  # unhandled
-    drain(hooks)
     with hooks.admin() as admin:
+        # Before they expire (the unhandled one is only kept `retention` from now).
         assert len(admin.events().events) == 2
-        wait_for(lambda: not any(redis.scan_iter("rh:ev:*")), 10, "the events to expire")
+        drain(hooks)
+        wait_for(lambda: not any(redis.scan_iter("rh:ev:*")), 20, "the events to expire")
         assert admin.events().events == []
         assert admin.timeline("ret-1") == []
         assert admin.events(EventFilter(order="#1001")).events == []
@@ -260,3 +265,39 @@ def test_replay_dry_run_counts_first_and_changes_nothing(
         assert event.runs[0].outcome == "waiting"
         drain(hooks)
         assert admin.timeline("ret-1")[0].runs[0].attempts == 1
+
+
+def test_the_events_command_prints_the_search(
+    make_hooks: MakeHooks, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)
+    monkeypatch.setenv("REDO_HOOKS_RETRIES", "0")
+    hooks = make_hooks(retries=0)
+    hooks.registry = dashboard_app.hooks.registry
+    Redis.from_url(redis_url).set("dash:broken", 1)
+    for subject in ("ret-1", "ret-2"):
+        assert deliver(hooks, body(subject, order=f"#{subject[-1]}00"))
+    worker = start_workers("tests.dashboard_app:hooks", env(redis_url, "s" * 20), "--burst")
+    assert worker.wait(timeout=60) == 0
+    app = "tests.dashboard_app:hooks"
+    environ = env(redis_url, "s" * 20)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        # A process of its own: the app reads REDO_HOOKS_REDIS_URL when imported.
+        command = [*CLI, "--log-level", "ERROR", "events", app, *args]
+        return subprocess.run(
+            command, env=environ, cwd=ROOT, capture_output=True, text=True, check=False
+        )
+
+    found = cli("--order", "200", "--json")
+    assert found.returncode == 0, found.stderr
+    (line,) = found.stdout.splitlines()
+    event = orjson.loads(line)
+    assert event["return_id"] == "ret-2" and event["outcome"] == "dead"
+    runs = {r["handler"]: r for r in event["runs"]}
+    assert runs["dash.flaky"]["error"] == "RuntimeError: warehouse refused return ret-2"
+    assert runs["dash.steady"]["outcome"] == "ok"
+    readable = cli("--outcome", "dead").stdout
+    assert "ret-1" in readable and "ret-2" in readable and "warehouse refused" in readable
+    refused = cli("--type", "created")
+    assert refused.returncode != 0 and "return.created" in refused.stderr

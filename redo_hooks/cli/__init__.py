@@ -348,6 +348,7 @@ def check_spec(path: Path, as_json: bool) -> None:
 def _register() -> None:
     from .dashboard import dashboard
     from .dev import dev, secret, trigger
+    from .events import events
     from .operators import dead, replay_command, status
     from .subscriptions import rotate_secret, subscribe, subscriptions
 
@@ -362,6 +363,7 @@ def _register() -> None:
         subscriptions,
         rotate_secret,
         dashboard,
+        events,
     ):
         main.add_command(command)
 

@@ -246,21 +246,14 @@ def dead_drop(
 def status(app: str, as_json: bool) -> None:
     """What is queued, running, retrying, dead or parked, and the oldest wait."""
 
-    from ..ops.dead_letters import DeadLetters
-    from ..ops.status import snapshot
-
     try:
         hooks = load_app(app, operator=True)
     except RedoHooksError as error:
         fail(error)
         return
-    with redis_client(hooks.settings.redis_url) as connection:
-        current = snapshot(connection, hooks.settings, hooks.registry)
-        parked = (
-            DeadLetters(connection, hooks.settings, hooks.registry).parked(PARKED_SHOWN)
-            if current.parked_lanes
-            else []
-        )
+    with hooks.admin() as admin:
+        current = admin.status()
+        parked = admin.parked(PARKED_SHOWN) if current.parked_lanes else []
     if as_json:
         shown = current.to_dict()
         shown["parked"] = [
@@ -384,7 +377,7 @@ def replay_command(
     With no filter (every stored event) it counts first and asks (--yes: not).
     """
 
-    from ..ops.replay import Selection, parse_time, replay
+    from ..ops.replay import Selection, parse_time
 
     try:
         hooks = load_app(app, operator=True)
@@ -396,14 +389,14 @@ def replay_command(
             handlers=handlers,
         )
         unfiltered = not (since or until or subject or event_type or handlers)
-        with redis_client(hooks.settings.redis_url) as connection:
+        with hooks.admin() as admin:
             if unfiltered and not dry_run and not yes:
-                would = replay(connection, hooks.settings, hooks.registry, selection, dry_run=True)
+                would = admin.replay(selection, dry_run=True)
                 _confirm(
                     f"No filter: replay every stored event, {sum(would.values())} "
                     "event-handler pair(s)?"
                 )
-            queued = replay(connection, hooks.settings, hooks.registry, selection, dry_run=dry_run)
+            queued = admin.replay(selection, dry_run=dry_run)
     except RedoHooksError as error:
         fail(error)
         return

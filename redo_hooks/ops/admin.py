@@ -165,6 +165,10 @@ class Admin:
         """The event a dead letter holds, with its runs; ``None`` once it expired."""
         return self.log.get(letter.event_key)
 
+    def parked(self, limit: int = 20) -> list[DeadLetter]:
+        """The oldest ``limit`` dead letters a lane is parked on."""
+        return self._dead.parked(limit)
+
     def count_dead(self, where: DeadFilter) -> int:
         """How many dead letters ``where`` selects."""
         return sum(1 for letter, _ in self._dead_walk(None) if where.matches(letter))

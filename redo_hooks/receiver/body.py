@@ -45,8 +45,8 @@ def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) ->
             key=event_key(body, store),
             body=body,
             store=store,
-            order_id=(order.id or "") if order is not None else "",
-            order_name=(order.name or "") if order is not None else "",
+            order_id=_searchable(order.id if order is not None else None),
+            order_name=_searchable(order.name if order is not None else None),
         )
     try:
         raw = parse_json(body)
@@ -71,9 +71,18 @@ def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) ->
         body=body,
         schema_errors=mended.schema_errors,
         store=store,
-        order_id=(mended.order.id or "") if mended.order is not None else "",
-        order_name=(mended.order.name or "") if mended.order is not None else "",
+        order_id=_searchable(mended.order.id if mended.order is not None else None),
+        order_name=_searchable(mended.order.name if mended.order is not None else None),
     )
+
+
+#: The longest order id or name the run log indexes (a longer one is not searchable).
+ORDER_CHARS = 200
+
+
+def _searchable(value: str | None) -> str:
+    """An order's id or name as the run log indexes it ('' : not indexed)."""
+    return value if value and len(value) <= ORDER_CHARS else ""
 
 
 def _route(raw: dict[str, Any]) -> None:
