@@ -36,11 +36,18 @@ def test_nothing_is_left_once_retention_and_the_dedupe_window_end(
         assert deliver(hooks, sample_body(subject=f"ret-{n % 4}", seq=n))
     assert per_event_keys(redis)
     drain(hooks)
-    # Hashes and dedupe marks expire on their own; maintenance trims the index.
+    # Hashes, dedupe marks and the run log's time buckets (which end at most
+    # one bucket width, here 1 s, after their events) expire on their own;
+    # maintenance trims the time, type and outcome indexes.
     wait_for(
-        lambda: not any(redis.scan_iter("rh:ev:*")) and not any(redis.scan_iter("rh:seen:*")),
+        lambda: (
+            not any(
+                any(redis.scan_iter(pattern))
+                for pattern in ("rh:ev:*", "rh:seen:*", "rh:ret:*", "rh:ord:*")
+            )
+        ),
         10,
-        "the stored events to expire",
+        "the stored events and their index buckets to expire",
     )
     assert redis.zcard("rh:events") == 12
     worker, runtime = build(hooks)

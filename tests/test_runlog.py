@@ -199,9 +199,9 @@ def test_retention_removes_runs_and_index_entries_with_their_events(
         assert admin.timeline("ret-1") == []
         assert admin.events(EventFilter(order="#1001")).events == []
         wait_for(
-            lambda: not any(redis.scan_iter("rh:ret:*")) and not any(redis.scan_iter("rh:order:*")),
+            lambda: not any(redis.scan_iter("rh:ret:*")) and not any(redis.scan_iter("rh:ord:*")),
             10,
-            "the return and order indexes to expire",
+            "the return and order index buckets to expire",
         )
 
 

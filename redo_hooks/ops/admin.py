@@ -105,7 +105,7 @@ class Admin:
             settings.redis_url, socket_timeout=settings.redis_timeout
         )
         self.keys = Keys(settings.key_prefix)
-        self.log = EventLog(self.connection, self.keys)
+        self.log = EventLog(self.connection, self.keys, settings.retention)
         self._dead = DeadLetters(self.connection, settings, registry or Registry())
 
     def close(self) -> None:

@@ -1,10 +1,13 @@
 """Finding stored events and what each handler did with them (the run log).
 
-Reads only, and never scans keys: a search walks one sorted index, newest
-first — the return's (``<p>:ret:<id>``), the order's returns', the type's,
-the outcome's, or the time index (``<p>:events``) — reading a page of
-candidates per round trip and keeping those every other filter accepts. So
-a page costs about the same with a thousand stored events or a million.
+Reads only, and never scans keys. A search by return or order reads that
+return's (or order's returns') events from the time buckets of the return
+and order indexes (one ``ZRANGEBYLEX`` per bucket, in one round trip): a
+return has few events. Any other search walks one sorted index, newest
+first — the outcome's, the type's, or the time index (``<p>:events``) —
+reading a page of candidates per round trip and keeping those every other
+filter accepts. So a page costs about the same with a thousand stored events
+or a million.
 
 Pagination is by cursor (the last row's score and key), so pages never
 shift while events arrive. A search that would have to read more than
@@ -15,6 +18,7 @@ cursor: the page may be short, never slow.
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -157,9 +161,12 @@ def record(key: str, stored: dict[Any, Any], *, with_body: bool = False) -> Stor
 class EventLog:
     """Search the stored events and their runs."""
 
-    def __init__(self, connection: Redis, keys: Keys, *, scan_limit: int = 5000) -> None:
+    def __init__(
+        self, connection: Redis, keys: Keys, retention: int, *, scan_limit: int = 5000
+    ) -> None:
         self.connection = connection
         self.keys = keys
+        self.retention = retention
         self.scan_limit = scan_limit
 
     def search(
@@ -167,8 +174,8 @@ class EventLog:
     ) -> EventPage:
         """One page of the events ``where`` selects, newest first."""
         where = where or EventFilter()
-        if where.order is not None:
-            return self._by_order(where, cursor, limit)
+        if where.order is not None or where.return_id is not None:
+            return self._by_returns(where, cursor, limit)
         index = self._index(where)
         return self._walk(index, where, cursor, limit)
 
@@ -179,14 +186,40 @@ class EventLog:
 
     def timeline(self, return_id: str, limit: int = 200) -> list[EventDetail]:
         """A return's stored events in the order received (the first ``limit``)."""
-        keys = [
-            text(k) for k in self.connection.zrange(self.keys.by_return(return_id), 0, limit - 1)
-        ]
+        keys = self.return_keys([return_id])
         found = []
-        for key, stored in zip(keys, self._read(keys), strict=True):
-            event = record(key, stored, with_body=True)
-            if isinstance(event, EventDetail):
-                found.append(event)
+        for n in range(0, len(keys), CHUNK):
+            part = keys[n : n + CHUNK]
+            for key, stored in zip(part, self._read(part), strict=True):
+                event = record(key, stored, with_body=True)
+                if isinstance(event, EventDetail):
+                    found.append(event)
+        found.sort(key=lambda e: (e.received_at, e.key))
+        return found[:limit]
+
+    def return_keys(self, subjects: Sequence[str]) -> builtins.list[str]:
+        """The keys of the stored events of these returns (from the return index's buckets)."""
+        return [key for _, key in self._lex(self.keys.returns, subjects)]
+
+    def order_returns(self, order: str) -> set[str]:
+        """The return ids of an order, by its id or name (``1001`` finds ``#1001`` too)."""
+        order = order.strip()
+        names = sorted({order, f"#{order.lstrip('#')}", order.lstrip("#")} - {"", "#"})
+        return {subject for _, subject in self._lex(self.keys.orders, names)}
+
+    def _lex(self, index: Any, prefixes: Sequence[str]) -> builtins.list[tuple[str, str]]:
+        """``(prefix, rest)`` of each member ``<prefix>\0<rest>`` of every live bucket."""
+        live = runlog.buckets(time.time(), self.retention)
+        with self.connection.pipeline(transaction=False) as pipe:
+            for prefix in prefixes:
+                low, high = f"[{prefix}\0", f"[{prefix}\x01"
+                for bucket in live:
+                    pipe.zrangebylex(index(bucket), low, high)
+            replies = pipe.execute()
+        found = []
+        for n, prefix in enumerate(prefixes):
+            for reply in replies[n * len(live) : (n + 1) * len(live)]:
+                found += [(prefix, text(m).split("\0", 1)[1]) for m in reply]
         return found
 
     def per_minute(self, minutes: int, now: float) -> tuple[list[int], list[int]]:
@@ -212,8 +245,6 @@ class EventLog:
     def _index(self, where: EventFilter) -> str:
         """The sorted index to walk: the most selective one the filter names."""
         k = self.keys
-        if where.return_id is not None:
-            return k.by_return(where.return_id)
         if where.outcome in runlog.INDEXED:
             return k.by_outcome(where.outcome)
         if where.event_type is not None:
@@ -258,35 +289,28 @@ class EventLog:
                 return EventPage(found, None, scanned)
         return EventPage(found, last or None, scanned, partial=True)
 
-    def _by_order(self, where: EventFilter, cursor: str | None, limit: int) -> EventPage:
-        order = (where.order or "").strip()
-        names = {order, f"#{order.lstrip('#')}", order.lstrip("#")}
-        with self.connection.pipeline(transaction=False) as pipe:
-            for name in sorted(names):
-                pipe.zrevrange(self.keys.by_order(name), 0, ORDER_RETURNS - 1)
-            subjects = {text(s) for found in pipe.execute() for s in found}
-        if where.return_id is not None:
-            subjects &= {where.return_id}
-        with self.connection.pipeline(transaction=False) as pipe:
-            for subject in sorted(subjects):
-                pipe.zrange(self.keys.by_return(subject), 0, -1, withscores=True)
-            merged = sorted(
-                ((float(s), text(m)) for found in pipe.execute() for m, s in found), reverse=True
-            )
-        if cursor:
-            score, _, key = cursor.partition(":")
-            merged = [(s, m) for s, m in merged if (s, m) < (float(score), key)]
-        found: list[StoredEvent] = []
-        keys = [m for _, m in merged]
+    def _by_returns(self, where: EventFilter, cursor: str | None, limit: int) -> EventPage:
+        """A search by return or order: every event of those returns, read and sorted here."""
+        subjects = set() if where.return_id is None else {where.return_id}
+        if where.order is not None:
+            found_returns = sorted(self.order_returns(where.order))[:ORDER_RETURNS]
+            subjects = set(found_returns) & subjects if subjects else set(found_returns)
+        keys = self.return_keys(sorted(subjects))
+        events: list[StoredEvent] = []
         for n in range(0, len(keys), CHUNK):
             part = keys[n : n + CHUNK]
             for key, stored in zip(part, self._read(part), strict=True):
                 event = record(key, stored)
                 if event is not None and _matches(event, where):
-                    found.append(event)
-                    if len(found) == limit:
-                        return EventPage(found, f"{event.received_at!r}:{key}", len(keys))
-        return EventPage(found, None, len(keys))
+                    events.append(event)
+        events.sort(key=lambda e: (e.received_at, e.key), reverse=True)
+        if cursor:
+            at, _, after = cursor.partition(":")
+            events = [e for e in events if (e.received_at, e.key) < (float(at), after)]
+        page = events[:limit]
+        more = len(events) > limit
+        resume = f"{page[-1].received_at!r}:{page[-1].key}" if more else None
+        return EventPage(page, resume, len(keys))
 
     def _read(self, keys: Sequence[str]) -> builtins.list[dict[Any, Any]]:
         with self.connection.pipeline(transaction=False) as pipe:

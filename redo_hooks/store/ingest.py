@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from ..errors import StoreUnavailable
 from ..logs import get_logger
 from ..settings import Settings
-from . import lua
+from . import lua, runlog
 from .events import Incoming, pack_body
 from .keys import Keys
 from .rq_internals import (
@@ -113,6 +113,7 @@ class IngestPlan:
             s.max_waiting_events,
             RETENTION_YIELDED,
             k.base,
+            runlog.bucket_seconds(s.retention),
             *templates,
             *events,
         ]

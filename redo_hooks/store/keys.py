@@ -53,11 +53,13 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
 The run log (store/runlog.py) lives in the event hash (field ``r:<handler>``)
 and in these indexes, which the dashboard and ``redo_hooks.admin`` search:
 
-    <p>:ret:<return id>         zset    event keys of one return by time received,
-                                        EX retention (renewed by each event)
-    <p>:order:<order id|name>   zset    return ids of one order by time, EX as above
-    <p>:type:<type>             zset    event keys of one type by time received, EX as
-                                        above; trimmed to the retention
+    <p>:ret:<bucket>            zset    "<return id>\0<event key>" of the events received
+                                        in one time bucket, all scored 0 (read by
+                                        ZRANGEBYLEX); EXPIREAT the bucket's end +
+                                        retention (store/runlog.py: buckets)
+    <p>:ord:<bucket>            zset    "<order id or name>\0<return id>", likewise
+    <p>:type:<type>             zset    event keys of one type by time received, EX
+                                        retention; trimmed to the retention
     <p>:out:<outcome>           zset    event keys by when a run ended so, trimmed
                                         (retrying, dead, parked, skipped, unhandled;
                                         not ok: most events are, the time index
@@ -208,13 +210,13 @@ class Keys:
         """``<p>:``: the Lua scripts build the run-log index keys from it."""
         return f"{self.prefix}:"
 
-    def by_return(self, subject: str) -> str:
-        """Event keys of one return, by time received."""
-        return f"{self.prefix}:ret:{subject}"
+    def returns(self, bucket: int) -> str:
+        """``<return id>\0<event key>`` of the events received in time bucket ``bucket``."""
+        return f"{self.prefix}:ret:{bucket}"
 
-    def by_order(self, order: str) -> str:
-        """Return ids of one order (by its id or its name), by time."""
-        return f"{self.prefix}:order:{order}"
+    def orders(self, bucket: int) -> str:
+        """``<order id or name>\0<return id>`` of the events received in ``bucket``."""
+        return f"{self.prefix}:ord:{bucket}"
 
     def by_type(self, event_type: str) -> str:
         """Event keys of one type (``created``, ...), by time received."""

@@ -39,6 +39,27 @@ WAITING = "w"
 ERROR_CHARS = 120
 
 
+def bucket_seconds(retention: int) -> int:
+    """Width of the time buckets of the return and order indexes.
+
+    A quarter of the retention, at most a day: a lookup reads about
+    ``retention / width + 2`` buckets (at most 9 for a week), and a bucket
+    outlives its last event by at most one width.
+    """
+    return max(1, min(86_400, retention // 4))
+
+
+def buckets(now: float, retention: int) -> range:
+    """The buckets that may still exist at ``now`` (each expires ``retention`` after its end).
+
+    An event that waited in lanes longer than that is no longer found by
+    return or order, though it is still stored (the time index finds it).
+    """
+    width = bucket_seconds(retention)
+    first = int((now - retention) // width) - 1
+    return range(max(0, first), int(now // width) + 1)
+
+
 def field(handler: str) -> str:
     """The event-hash field holding ``handler``'s run."""
     return FIELD_PREFIX + handler

@@ -15,6 +15,7 @@
 -- ARGV[16] field of KEYS[6] counting retained events dropped under memory pressure
 -- KEYS[6]  <p>:metrics
 -- ARGV[17] key prefix (<p>:) of the run log's indexes (store/keys.py)
+-- ARGV[18] width (s) of the time buckets of the return and order indexes
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
 -- then per event:    event key, body, type, subject, store ('' if none),
@@ -50,7 +51,12 @@
 -- = 'w' (waiting) per handler the event is routed to, and the event in the
 -- indexes the search reads: by return, by order (its id and its name, to
 -- the return ids), by type and, routed to no handler, as unhandled. A
--- forced event (a retry or a replay) keeps its place in them.
+-- forced event (a retry or a replay) keeps its place in them. The return
+-- and order indexes are one sorted set per time bucket, members
+-- "<return id>\0<event key>" and "<order>\0<return id>" read by ZRANGEBYLEX:
+-- one ZADD per event each, and one EXPIREAT per call (all of a call's
+-- events share its bucket), where a set per return would need an EXPIRE
+-- per event.
 local seen_p, ev_p, lane_p, state_p = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local open_p, joblanes_p, job_p = ARGV[12], ARGV[13], ARGV[14]
 local cap = tonumber(ARGV[7])
@@ -65,8 +71,13 @@ local base = ARGV[17]
 -- them (and are trimmed by time): nothing is left once the events are gone.
 local index_ttl = ARGV[2]
 local cutoff = tonumber(received) - tonumber(ARGV[2])
+local width = tonumber(ARGV[18])
+local bucket = math.floor(tonumber(received) / width)
+local returns_key = base .. 'ret:' .. bucket
+local orders_key = base .. 'ord:' .. bucket
+local indexed = false
 local types = {}
-local a = 18
+local a = 19
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
   names[t], new_ids[t] = ARGV[a], ARGV[a + 1]
@@ -187,16 +198,13 @@ for i = 1, tonumber(ARGV[5]) do
     end
     if not force then
       redis.call('ZADD', KEYS[3], received, ekey)
-      local by_return = base .. 'ret:' .. subject
-      redis.call('ZADD', by_return, received, ekey)
-      redis.call('ZREMRANGEBYSCORE', by_return, '-inf', cutoff)
-      redis.call('EXPIRE', by_return, index_ttl)
-      for _, order in ipairs({order_id, order_name}) do
-        if order ~= '' then
-          redis.call('ZADD', base .. 'order:' .. order, received, subject)
-          redis.call('EXPIRE', base .. 'order:' .. order, index_ttl)
-        end
+      redis.call('ZADD', returns_key, 0, subject .. '\0' .. ekey)
+      if order_id ~= '' and order_name ~= '' then
+        redis.call('ZADD', orders_key, 0, order_id .. '\0' .. subject, 0, order_name .. '\0' .. subject)
+      elseif order_id .. order_name ~= '' then
+        redis.call('ZADD', orders_key, 0, order_id .. order_name .. '\0' .. subject)
       end
+      indexed = true
       redis.call('ZADD', base .. 'type:' .. etype, received, ekey)
       types[etype] = true
       if nh == 0 then
@@ -214,7 +222,9 @@ for i = 1, tonumber(ARGV[5]) do
       -- until every lane is done with it. A new hash has no TTL to remove.
       redis.call('PERSIST', ev)
     end
-    if nh > 0 then
+    if nh == 1 then
+      redis.call('HSET', ev, 'r:' .. names[tonumber(ARGV[a])], 'w')
+    elseif nh > 1 then
       local runs = {}
       for h = 1, nh do
         runs[2 * h - 1], runs[2 * h] = 'r:' .. names[tonumber(ARGV[a + h - 1])], 'w'
@@ -258,5 +268,10 @@ for etype in pairs(types) do
 end
 redis.call('ZREMRANGEBYSCORE', base .. 'out:unhandled', '-inf', cutoff)
 redis.call('EXPIRE', base .. 'out:unhandled', index_ttl)
+if indexed then
+  local ends = (bucket + 1) * width + tonumber(index_ttl)
+  redis.call('EXPIREAT', returns_key, ends)
+  redis.call('EXPIREAT', orders_key, ends)
+end
 results[#results + 1] = yielded
 return results
