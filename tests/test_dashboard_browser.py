@@ -293,24 +293,18 @@ def test_a_read_only_token_cannot_retry_and_csrf_less_posts_are_refused(
 
 
 def test_it_refuses_to_start_without_a_token(redis_url: str) -> None:
-    environ = env(redis_url, WEBHOOK_SECRET)
-    refused = subprocess.run(
-        [*CLI, "dashboard", APP, "--port", str(free_port())],
-        env=environ,
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    def dashboard(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "dashboard", APP, "--port", str(free_port()), *options],
+            env=env(redis_url, WEBHOOK_SECRET),
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    refused = dashboard()
     assert refused.returncode != 0 and "REDO_HOOKS_DASHBOARD_TOKEN" in refused.stderr
-    exposed = subprocess.run(
-        [*CLI, "dashboard", APP, "--host", "0.0.0.0", "--no-token"],  # noqa: S104 (refused: the point)
-        env=environ,
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    exposed = dashboard("--host", "0.0.0.0", "--no-token")  # noqa: S104 (refused: the point)
     assert exposed.returncode != 0 and "loopback" in exposed.stderr

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -187,13 +187,7 @@ class EventLog:
     def timeline(self, return_id: str, limit: int = 200) -> list[EventDetail]:
         """A return's stored events in the order received (the first ``limit``)."""
         keys = self.return_keys([return_id])
-        found = []
-        for n in range(0, len(keys), CHUNK):
-            part = keys[n : n + CHUNK]
-            for key, stored in zip(part, self._read(part), strict=True):
-                event = record(key, stored, with_body=True)
-                if isinstance(event, EventDetail):
-                    found.append(event)
+        found = [e for e in self._records(keys, with_body=True) if isinstance(e, EventDetail)]
         found.sort(key=lambda e: (e.received_at, e.key))
         return found[:limit]
 
@@ -296,13 +290,7 @@ class EventLog:
             found_returns = sorted(self.order_returns(where.order))[:ORDER_RETURNS]
             subjects = set(found_returns) & subjects if subjects else set(found_returns)
         keys = self.return_keys(sorted(subjects))
-        events: list[StoredEvent] = []
-        for n in range(0, len(keys), CHUNK):
-            part = keys[n : n + CHUNK]
-            for key, stored in zip(part, self._read(part), strict=True):
-                event = record(key, stored)
-                if event is not None and _matches(event, where):
-                    events.append(event)
+        events = [e for e in self._records(keys) if _matches(e, where)]
         events.sort(key=lambda e: (e.received_at, e.key), reverse=True)
         if cursor:
             at, _, after = cursor.partition(":")
@@ -311,6 +299,15 @@ class EventLog:
         more = len(events) > limit
         resume = f"{page[-1].received_at!r}:{page[-1].key}" if more else None
         return EventPage(page, resume, len(keys))
+
+    def _records(self, keys: Sequence[str], *, with_body: bool = False) -> Iterator[StoredEvent]:
+        """The stored events of ``keys`` (gone ones left out), a chunk per round trip."""
+        for n in range(0, len(keys), CHUNK):
+            part = keys[n : n + CHUNK]
+            for key, stored in zip(part, self._read(part), strict=True):
+                event = record(key, stored, with_body=with_body)
+                if event is not None:
+                    yield event
 
     def _read(self, keys: Sequence[str]) -> builtins.list[dict[Any, Any]]:
         with self.connection.pipeline(transaction=False) as pipe:
