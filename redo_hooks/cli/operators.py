@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
 from ..errors import RedoHooksError
-from ..store.connections import redis_client
 from .common import event_name, fail, load_app
 from .tables import local_time, table
+
+if TYPE_CHECKING:  # imported when used: `redo-hooks --help` stays quick
+    from ..ops.admin import Admin
 
 
 @click.group()
@@ -25,20 +27,19 @@ from .tables import local_time, table
 def dead(ctx: click.Context, app: str) -> None:
     """Dead letters of APP: events a handler gave up on. See `dead APP list`."""
 
-    from ..ops.dead_letters import DeadLetters
-
     try:
         hooks = load_app(app, operator=True)
     except RedoHooksError as error:
         fail(error)
         return
-    connection = redis_client(hooks.settings.redis_url)
-    ctx.call_on_close(connection.close)
-    ctx.obj = DeadLetters(connection, hooks.settings, hooks.registry)
+    admin = hooks.admin()
+    ctx.call_on_close(admin.close)
+    ctx.obj = admin
 
 
-def _dead_letters() -> Any:
-    return click.get_current_context().obj
+def _admin() -> Admin:
+    admin: Admin = click.get_current_context().obj
+    return admin
 
 
 @dead.command("list")
@@ -55,9 +56,10 @@ def dead_list(
     as_json: bool,
 ) -> None:
     """List dead letters, oldest first."""
-    letters = _dead_letters().list(
-        handler=handler, subject=subject, before=_age(older_than), limit=limit
-    )
+    from ..ops.admin import DeadFilter
+
+    where = DeadFilter(handler=handler, return_id=subject, before=_age(older_than))
+    letters = _admin().dead_list(where, limit)
     if as_json:
         for letter in letters:
             click.echo(orjson.dumps(letter.to_dict()).decode())
@@ -77,11 +79,11 @@ def dead_list(
 @click.option("--json", "as_json", is_flag=True)
 def dead_show(dead_id: str, as_json: bool) -> None:
     """Show one dead letter, traceback included."""
-    letter = _dead_letters().get(dead_id)
+    letter = _admin().dead_letter(dead_id)
     if letter is None:
         click.echo(f"redo-hooks: no dead letter {dead_id}", err=True)
         sys.exit(1)
-    event = _dead_letters().event(letter)
+    event = _admin().dead_event(letter)
     if as_json:
         shown = letter.to_dict()
         shown["event"] = None if event is None else orjson.loads(event.body)
@@ -137,11 +139,13 @@ def _age(older_than: str | None) -> float | None:
 def _select(
     ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None, older: str | None
 ) -> Any:
-    letters = _dead_letters()
+    from ..ops.admin import DeadFilter
+
+    admin = _admin()
     if ids and (every or handler or subject or older):
         raise click.UsageError("give ids, or --all/--handler/--return/--older-than, not both")
     if ids:
-        found = [letters.get(i) for i in ids]
+        found = [admin.dead_letter(i) for i in ids]
         missing = [i for i, d in zip(ids, found, strict=True) if d is None]
         if missing:
             raise click.UsageError(f"no dead letter {', '.join(missing)}")
@@ -150,7 +154,7 @@ def _select(
         raise click.UsageError(
             "give dead-letter ids, or --all, --handler, --return or --older-than"
         )
-    return letters.list(handler=handler, subject=subject, before=_age(older))
+    return admin.dead_list(DeadFilter(handler=handler, return_id=subject, before=_age(older)))
 
 
 def _confirm(question: str) -> None:
@@ -214,7 +218,7 @@ def dead_retry(
     letters = _select(ids, every, handler, subject, older)
     if every and letters and not yes:
         _confirm(f"Retry all {len(letters)} dead letter(s)?")
-    _act(letters, _dead_letters().retry, "retried", "queued again", as_json)
+    _act(letters, lambda d: _admin().retry_dead([d.id]) == 1, "retried", "queued again", as_json)
 
 
 @dead.command("drop")
@@ -237,7 +241,7 @@ def dead_drop(
     letters = _select(ids, every, handler, subject, older)
     if not ids and letters and not yes:
         _confirm(f"Drop {len(letters)} dead letter(s) for good?")
-    _act(letters, _dead_letters().drop, "dropped", "dropped", as_json)
+    _act(letters, lambda d: _admin().drop_dead([d.id]) == 1, "dropped", "dropped", as_json)
 
 
 @click.command()

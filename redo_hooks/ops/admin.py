@@ -157,6 +157,17 @@ class Admin:
                     return DeadPage(found, position)
         return DeadPage(found, None)
 
+    def dead_list(
+        self, where: DeadFilter | None = None, limit: int | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters ``where`` selects, oldest first (at most ``limit``): ``dead list``."""
+        where = where or DeadFilter()
+        found = self._dead.list(
+            handler=where.handler, subject=where.return_id, before=where.before, limit=None
+        )
+        selected = [d for d in found if where.reason is None or d.reason == where.reason]
+        return selected if limit is None else selected[:limit]
+
     def dead_letter(self, dead_id: str) -> DeadLetter | None:
         """One dead letter, traceback included."""
         return self._dead.get(dead_id)
