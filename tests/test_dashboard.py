@@ -5,19 +5,25 @@
 
 from __future__ import annotations
 
+import html
+import logging
 import time
+import uuid
 from typing import Any
 
+import orjson
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis import Redis
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
+from redo_hooks import ReturnEvent
 from redo_hooks.dashboard.auth import SESSION_SECONDS, Gate, parse_tokens
 from redo_hooks.errors import ConfigurationError
-from redo_hooks.testing import deliver, sample_body
+from redo_hooks.testing import deliver, drain, sample_body
 
 from .conftest import MakeHooks
 
@@ -109,3 +115,72 @@ def test_without_tokens_it_refuses_unless_told_to_serve_loopback_only(
         assert refused.status_code == 401
         # A POST from this machine still needs the page's CSRF token.
         assert here.post("/replay", data={"confirm": "1"}).status_code == 403
+
+
+def admin_client(app: Any) -> TestClient:
+    return TestClient(app, headers={"Authorization": f"Bearer {ADMIN}"})
+
+
+def test_bad_filters_get_a_clear_400_and_change_nothing(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = make_hooks()
+    hooks.add(lambda event: None, "return", name="noop")
+    assert deliver(hooks, sample_body(subject="ret-1"))
+    before = {k: redis.type(k) for k in redis.scan_iter()}
+    with admin_client(hooks.dashboard(tokens=TOKENS)) as client:
+        for query, says in [
+            ("type=created", "did you mean &#39;return.created&#39;"),
+            ("outcome=fine", "unknown outcome"),
+            ("since=yesterday", "cannot read the time"),
+        ]:
+            page = client.get(f"/events?{query}")
+            assert page.status_code == 400 and says in page.text, query
+        replay = client.post("/replay", data={"handler": "nope", "confirm": "1"})
+        assert replay.status_code == 400 and "no handler named" in replay.text
+        swapped = client.post("/replay", data={"since": "1h", "until": "2h", "confirm": "1"})
+        assert swapped.status_code == 400 and "swap them" in swapped.text
+        assert client.post("/bulk", data={"action": "explode"}).status_code == 404
+        assert client.post("/dead/nope/explode").status_code == 404
+    assert {k: redis.type(k) for k in redis.scan_iter()} == before  # nothing written
+
+
+def test_every_action_is_logged_with_its_token_and_count(
+    make_hooks: MakeHooks, caplog: pytest.LogCaptureFixture
+) -> None:
+    hooks = make_hooks(retries=0)
+
+    @hooks.on("return.created", name="failing")
+    def failing(event: ReturnEvent) -> None:
+        raise RuntimeError("no")
+
+    for n in range(3):
+        assert deliver(hooks, sample_body(subject=f"ret-{n}"))
+    drain(hooks, raise_on_dead=False)
+    caplog.set_level(logging.INFO, logger="redo_hooks.dashboard")
+    with admin_client(hooks.dashboard(tokens=TOKENS)) as client:
+        counted = client.post("/bulk", data={"action": "drop", "handler": "failing"})
+        assert "Drop 3 dead letter(s)?" in counted.text
+        dropped = client.post(
+            "/bulk", data={"action": "drop", "handler": "failing", "confirm": "1"}
+        )
+        assert dropped.status_code == 200 and "dropped 3 dead letter(s)" in dropped.text
+    (action,) = [r for r in caplog.records if "dashboard_action" in r.getMessage()]
+    message = action.getMessage()
+    assert "token='ops'" in message and "action='bulk_drop'" in message and "count=3" in message
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(notes=st.text(min_size=1, max_size=60))
+def test_whatever_a_body_holds_is_shown_as_text(notes: str, make_hooks: MakeHooks) -> None:
+    hooks = make_hooks()
+    subject = "ret-" + uuid.uuid4().hex[:8]
+    assert deliver(hooks, sample_body(subject=subject, return_={"notes": notes}))
+    with admin_client(hooks.dashboard(tokens=TOKENS)) as client:
+        page = client.get(f"/returns/{subject}").text
+    body = page.split('<pre class="body">', 1)[1].split("</pre>", 1)[0]
+    assert "<" not in body  # every tag-like character escaped
+    shown = orjson.loads(html.unescape(body))
+    assert shown["return"]["notes"] == notes
