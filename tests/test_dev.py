@@ -59,7 +59,10 @@ class Dev:
                 found.append(match)
             return bool(match)
 
-        wait_for(seen, timeout, f"{pattern!r} in the output of redo-hooks dev")
+        try:
+            wait_for(seen, timeout, f"{pattern!r} in the output of redo-hooks dev")
+        except TimeoutError as error:  # say what dev did print
+            raise TimeoutError(f"{error}; it printed:\n{self.text()}") from None
         return found[0]
 
     def trigger(self, *args: str) -> str:
