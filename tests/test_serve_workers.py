@@ -29,7 +29,16 @@ def children(pid: int) -> list[int]:
 
 def serving(pid: int) -> list[int]:
     """The receiver processes: uvicorn's spawned children (not its resource tracker)."""
-    return [c for c in children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [c for c in children(pid) if b"spawn_main" in cmdline(c)]
+
+
+def cmdline(pid: int) -> bytes:
+    """A process's command line; empty once it is gone (a killed child may vanish
+    between listing the children and reading this)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
 
 
 def test_two_processes_share_the_port_store_every_event_and_replace_a_dead_one(
