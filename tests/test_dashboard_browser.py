@@ -40,6 +40,7 @@ APP = "tests.dashboard_app:hooks"
 WEBHOOK_SECRET = "webhook-secret-never-on-a-page-42"
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.xdist_group("browser"),  # one Chromium at a time on two cores
     pytest.mark.skipif(
         not IN_CI and not Path(CHROMIUM).exists(),
