@@ -143,7 +143,9 @@ hooks = RedoHooks()
 
 @hooks.on("return")
 def handle(event: ReturnEvent) -> None:
-    print("handled", "{version}", event.subject, flush=True)
+    # One string: dev's other processes log to the same terminal, and a print of
+    # several arguments can be split by their lines.
+    print("handled {version} " + event.subject, flush=True)
 """
 
 
