@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis import Redis
 
@@ -31,7 +31,6 @@ from ..errors import ConfigurationError
 from ..settings import Settings
 from ..store.connections import redis_client
 from ..store.keys import Keys
-from ..store.replies import as_bytes, text
 from .dead_letters import DeadLetter, DeadLetters
 from .events import EventDetail, EventFilter, EventLog, EventPage
 from .replay import Selection, replay
@@ -78,10 +77,6 @@ class Activity:
     start: float
     received: list[int]
     failed: list[int]
-
-
-#: Dead letters read per round trip when paging.
-DEAD_PAGE = 200
 
 
 class Admin:
@@ -150,7 +145,7 @@ class Admin:
         """One page of dead letters, newest first."""
         where = where or DeadFilter()
         found: list[DeadLetter] = []
-        for letter, position in self._dead_walk(cursor):
+        for letter, position in self._dead.walk(newest_first=True, cursor=cursor):
             if where.matches(letter):
                 found.append(letter)
                 if len(found) == limit:
@@ -182,7 +177,7 @@ class Admin:
 
     def count_dead(self, where: DeadFilter) -> int:
         """How many dead letters ``where`` selects."""
-        return sum(1 for letter, _ in self._dead_walk(None) if where.matches(letter))
+        return sum(1 for letter in self._dead.iter() if where.matches(letter))
 
     # -- acting ----------------------------------------------------------
 
@@ -191,6 +186,7 @@ class Admin:
 
         Either ``ids``, or every letter ``where`` selects. Needs the app.
         """
+        self._need_registry()
         return self._act(ids, where, self._dead.retry)
 
     def drop_dead(self, ids: Sequence[str] = (), *, where: DeadFilter | None = None) -> int:
@@ -216,38 +212,11 @@ class Admin:
     def _act(self, ids: Sequence[str], where: DeadFilter | None, action: Any) -> int:
         if ids and where is not None:
             raise ConfigurationError("give dead-letter ids or a filter, not both")
-        if action == self._dead.retry:
-            self._need_registry()
         letters: Iterator[DeadLetter]
         if ids:
             letters = (d for d in (self._dead.get(i) for i in ids) if d is not None)
         else:
             selected = where or DeadFilter()
             # Read every selected letter first: acting while paging would shift the pages.
-            letters = iter([d for d, _ in self._dead_walk(None) if selected.matches(d)])
+            letters = iter([d for d in self._dead.iter() if selected.matches(d)])
         return sum(1 for letter in letters if action(letter))
-
-    def _dead_walk(self, cursor: str | None) -> Iterator[tuple[DeadLetter, str]]:
-        """Every dead letter newest first, after ``cursor``, with its own position."""
-        high: Any = "+inf"
-        after = None
-        if cursor:
-            at, _, after = cursor.partition(":")
-            high = float(at)
-        offset = 0
-        while True:
-            rows = self.connection.zrevrangebyscore(
-                self.keys.dead_ids, high, "-inf", start=offset, num=DEAD_PAGE, withscores=True
-            )
-            if not rows:
-                return
-            offset += len(rows)
-            pairs = [(text(m), float(s)) for m, s in cast(list[tuple[Any, Any]], rows)]
-            if after is not None:
-                pairs = [(m, s) for m, s in pairs if not (s == high and m >= after)]
-            records = self.connection.hmget(self.keys.dead, [m for m, _ in pairs]) if pairs else []
-            for (dead_id, score), raw in zip(pairs, records, strict=True):
-                if raw is not None:
-                    yield DeadLetter.from_json(as_bytes(raw)), f"{score!r}:{dead_id}"
-            if len(rows) < DEAD_PAGE:
-                return

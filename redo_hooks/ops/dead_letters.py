@@ -14,7 +14,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis import Redis
@@ -28,7 +28,7 @@ from ..store import lua
 from ..store.events import STORED_FIELDS, Incoming, incoming_from_stored
 from ..store.ingest import IngestPlan, Routed
 from ..store.keys import Keys
-from ..store.replies import as_bytes
+from ..store.replies import as_bytes, text
 from ..store.rq_internals import lane_job
 
 
@@ -105,25 +105,63 @@ class DeadLetters:
 
     def iter(self, *, before: float | None = None) -> Iterator[DeadLetter]:
         """Every dead letter, oldest first (dead at or before ``before``), a page at a time."""
-        start = 0
+        return (letter for letter, _ in self.walk(before=before))
+
+    def walk(
+        self,
+        *,
+        newest_first: bool = False,
+        before: float | None = None,
+        cursor: str | None = None,
+    ) -> Iterator[tuple[DeadLetter, str]]:
+        """Every dead letter in time order, a page of ``PAGE`` per round trip, each with
+        its position: a cursor that resumes the walk just after it.
+
+        ``before``: only letters dead at or before that time. ``cursor``: a
+        position this walk (in the same direction) gave.
+        """
         # The index's score is a moment after the record's dead_at (letters
         # written before they shared one clock reading): a second of margin,
         # then the record decides.
-        top = "+inf" if before is None else before + 1
+        top: Any = "+inf" if before is None else before + 1
+        bottom: Any = "-inf"
+        at, after = None, ""
+        if cursor:
+            position, _, after = cursor.partition(":")
+            at = float(position)
+            if newest_first:
+                top = at if top == "+inf" else min(at, top)
+            else:
+                bottom = at
+        offset = 0
         while True:
-            ids = self.connection.zrangebyscore(
-                self.keys.dead_ids, "-inf", top, start=start, num=PAGE
-            )
-            if not ids:
+            if newest_first:
+                rows = self.connection.zrevrangebyscore(
+                    self.keys.dead_ids, top, bottom, start=offset, num=PAGE, withscores=True
+                )
+            else:
+                rows = self.connection.zrangebyscore(
+                    self.keys.dead_ids, bottom, top, start=offset, num=PAGE, withscores=True
+                )
+            if not rows:
                 return
-            for record in self.connection.hmget(self.keys.dead, [as_bytes(i) for i in ids]):
-                if record is not None:
-                    letter = DeadLetter.from_json(as_bytes(record))
+            offset += len(rows)
+            pairs = [(text(m), float(s)) for m, s in cast(builtins.list[tuple[Any, Any]], rows)]
+            if at is not None:
+                # Letters with the cursor's score: only those after it, in this order.
+                pairs = [
+                    (m, s)
+                    for m, s in pairs
+                    if s != at or (m < after if newest_first else m > after)
+                ]
+            records = self.connection.hmget(self.keys.dead, [m for m, _ in pairs]) if pairs else []
+            for (dead_id, score), raw in zip(pairs, records, strict=True):
+                if raw is not None:
+                    letter = DeadLetter.from_json(as_bytes(raw))
                     if before is None or letter.dead_at <= before:
-                        yield letter
-            if len(ids) < PAGE:
+                        yield letter, f"{score!r}:{dead_id}"
+            if len(rows) < PAGE:
                 return
-            start += PAGE
 
     def get(self, dead_id: str) -> DeadLetter | None:
         """One dead letter by id."""
