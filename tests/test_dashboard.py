@@ -184,3 +184,16 @@ def test_whatever_a_body_holds_is_shown_as_text(notes: str, make_hooks: MakeHook
     assert "<" not in body  # every tag-like character escaped
     shown = orjson.loads(html.unescape(body))
     assert shown["return"]["notes"] == notes
+
+
+def test_a_reader_may_log_out_but_not_act(make_hooks: MakeHooks) -> None:
+    hooks = make_hooks()
+    with TestClient(hooks.dashboard(tokens=TOKENS)) as client:
+        client.post("/login", data={"token": READER})
+        page = client.get("/replay").text
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        refused = client.post("/replay", data={"csrf": csrf, "confirm": "1"})
+        assert refused.status_code == 403 and "read-only" in refused.text
+        out = client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"].endswith("/login")
+        assert client.get("/", follow_redirects=False).status_code == 303  # session ended

@@ -14,8 +14,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.resources import files
-from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -85,7 +84,12 @@ def create_dashboard(
     routes = [
         Route("/login", guard.login_page, methods=["GET"], name="login"),
         Route("/login", guard.login, methods=["POST"]),
-        Route("/logout", guard.protect(guard.logout, write=True), methods=["POST"], name="logout"),
+        Route(
+            "/logout",
+            guard.protect(guard.logout, write=True, admin=False),  # a reader may log out
+            methods=["POST"],
+            name="logout",
+        ),
         Route("/", guard.protect(pages.overview), name="overview"),
         Route("/events", guard.protect(pages.events), name="events"),
         Route("/events/{key}", guard.protect(pages.event), name="event"),
@@ -145,8 +149,12 @@ class Guard:
         cookie = request.cookies.get(COOKIE)
         return self.gate.session(cookie) if cookie else None
 
-    def protect(self, endpoint: Endpoint, *, write: bool = False) -> Endpoint:
-        """``endpoint`` for known viewers only; ``write``: admins only, with CSRF."""
+    def protect(
+        self, endpoint: Endpoint, *, write: bool = False, admin: bool | None = None
+    ) -> Endpoint:
+        """``endpoint`` for known viewers only; ``write``: a POST with the CSRF token,
+        and (unless ``admin=False``) from an admin."""
+        admin_only = write if admin is None else admin
 
         async def guarded(request: Request) -> Response:
             viewer = self.viewer(request)
@@ -159,7 +167,7 @@ class Guard:
                 if viewer.csrf and fields.get("csrf") != viewer.csrf:
                     log.warning("dashboard_csrf_refused", token=viewer.label, path=request.url.path)
                     return PlainTextResponse("403: the form's CSRF token is missing or wrong", 403)
-                if not viewer.admin and endpoint.__name__ != "logout":
+                if admin_only and not viewer.admin:
                     log.warning("dashboard_refused", token=viewer.label, path=request.url.path)
                     return PlainTextResponse("403: this token is read-only", 403)
                 request.state.form = fields
@@ -169,7 +177,6 @@ class Guard:
             except RedoHooksError as error:
                 return PlainTextResponse(f"400: {error}", 400)
 
-        guarded.__name__ = endpoint.__name__
         return guarded
 
     async def login_page(self, request: Request, error: str = "", status: int = 200) -> Response:
@@ -216,13 +223,3 @@ input,button{{font:inherit;padding:.4rem;width:100%;box-sizing:border-box;margin
 <label for="token">Dashboard token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Log in</button></form></body></html>"""
-
-
-def query(request: Request, **changes: Any) -> str:
-    """The request's query string with ``changes`` (``None`` removes a field)."""
-    params = dict(request.query_params)
-    params.update({k: v for k, v in changes.items() if v is not None})
-    for k, v in changes.items():
-        if v is None:
-            params.pop(k, None)
-    return urlencode({k: v for k, v in params.items() if v != ""})

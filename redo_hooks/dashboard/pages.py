@@ -6,7 +6,6 @@ thread pool, so a slow Redis never blocks the event loop.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,8 @@ from .chart import bars
 
 #: Rows per page.
 PAGE = 50
+#: What a dead letter's buttons do: the operator API method of each.
+DEAD_ACTIONS = {"retry": "retry_dead", "drop": "drop_dead"}
 #: Event types the forms offer.
 TYPES = ("return.created", "return.updated", "return.backfill")
 
@@ -186,16 +187,16 @@ class Pages:
     async def dead_act(self, request: Request) -> Response:
         """Retry or drop one dead letter."""
         dead_id, action = request.path_params["dead_id"], request.path_params["action"]
-        admin = self.admin()
-        if action == "retry":
-            done = await run_in_threadpool(lambda: admin.retry_dead([dead_id]))
-        elif action == "drop":
-            done = await run_in_threadpool(lambda: admin.drop_dead([dead_id]))
-        else:
+        if action not in DEAD_ACTIONS:
             return self.render(request, "missing.html", 404, what=f"action {action}")
+        act = getattr(self.admin(), DEAD_ACTIONS[action])
+        done = await run_in_threadpool(lambda: act([dead_id]))
         self.act(request, action, dead_letter=dead_id, count=done)
-        verb = "retried" if action == "retry" else "dropped"
-        message = f"{verb} {done} dead letter(s)"
+        return self._dead_done(request, action, done)
+
+    def _dead_done(self, request: Request, action: str, done: int) -> Response:
+        """Back to the dead letters, saying how many were retried or dropped."""
+        message = f"{'retried' if action == 'retry' else 'dropped'} {done} dead letter(s)"
         return RedirectResponse(
             f"{request.url_for('dead')}?{urlencode({'done': message})}", status_code=303
         )
@@ -204,7 +205,7 @@ class Pages:
         """Retry or drop every dead letter a filter selects: count, confirm, act."""
         fields = request.state.form
         action = fields.get("action")
-        if action not in ("retry", "drop"):
+        if action not in DEAD_ACTIONS:
             return self.render(request, "missing.html", 404, what=f"action {action}")
         where = self._dead_filter(fields)
         admin = self.admin()
@@ -213,10 +214,8 @@ class Pages:
             return self.render(
                 request, "dead_confirm.html", action=action, where=where, count=count
             )
-        if action == "retry":
-            done = await run_in_threadpool(lambda: admin.retry_dead(where=where))
-        else:
-            done = await run_in_threadpool(lambda: admin.drop_dead(where=where))
+        act = getattr(admin, DEAD_ACTIONS[action])
+        done = await run_in_threadpool(lambda: act(where=where))
         self.act(
             request,
             f"bulk_{action}",
@@ -225,10 +224,7 @@ class Pages:
             return_id=where.return_id,
             reason=where.reason,
         )
-        message = f"{'retried' if action == 'retry' else 'dropped'} {done} dead letter(s)"
-        return RedirectResponse(
-            f"{request.url_for('dead')}?{urlencode({'done': message})}", status_code=303
-        )
+        return self._dead_done(request, action, done)
 
     async def replay_form(self, request: Request) -> Response:
         """The replay filter form."""
@@ -281,8 +277,3 @@ def _with(request: Request, **changes: str) -> str:
     params = {k: v for k, v in request.query_params.items() if v and k != "done"}
     params.update(changes)
     return f"{request.url.path}?{urlencode(params)}"
-
-
-def now() -> float:
-    """The time the pages show as now."""
-    return time.time()
