@@ -20,7 +20,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -135,7 +135,7 @@ class EventPage:
     cursor: str | None
     #: Candidates read to fill it (the search stops at ``scan_limit``).
     scanned: int = 0
-    partial: bool = field(default=False)
+    partial: bool = False
 
 
 def record(key: str, stored: dict[Any, Any], *, with_body: bool = False) -> StoredEvent | None:
@@ -193,16 +193,16 @@ class EventLog:
 
     def return_keys(self, subjects: Sequence[str]) -> builtins.list[str]:
         """The keys of the stored events of these returns (from the return index's buckets)."""
-        return [key for _, key in self._lex(self.keys.returns, subjects)]
+        return self._lex(self.keys.returns, subjects)
 
     def order_returns(self, order: str) -> set[str]:
         """The return ids of an order, by its id or name (``1001`` finds ``#1001`` too)."""
         order = order.strip()
         names = sorted({order, f"#{order.lstrip('#')}", order.lstrip("#")} - {"", "#"})
-        return {subject for _, subject in self._lex(self.keys.orders, names)}
+        return set(self._lex(self.keys.orders, names))
 
-    def _lex(self, index: Any, prefixes: Sequence[str]) -> builtins.list[tuple[str, str]]:
-        """``(prefix, rest)`` of each member ``<prefix>\0<rest>`` of every live bucket."""
+    def _lex(self, index: Any, prefixes: Sequence[str]) -> builtins.list[str]:
+        """``rest`` of each member ``<prefix>\\0<rest>`` of every live bucket, for each prefix."""
         live = runlog.buckets(time.time(), self.retention)
         with self.connection.pipeline(transaction=False) as pipe:
             for prefix in prefixes:
@@ -210,11 +210,7 @@ class EventLog:
                 for bucket in live:
                     pipe.zrangebylex(index(bucket), low, high)
             replies = pipe.execute()
-        found = []
-        for n, prefix in enumerate(prefixes):
-            for reply in replies[n * len(live) : (n + 1) * len(live)]:
-                found += [(prefix, text(m).split("\0", 1)[1]) for m in reply]
-        return found
+        return [text(m).split("\0", 1)[1] for reply in replies for m in reply]
 
     def per_minute(self, minutes: int, now: float) -> tuple[list[int], list[int]]:
         """Events received and events with a failed run, per minute, oldest minute first.
