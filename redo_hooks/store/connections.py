@@ -75,8 +75,8 @@ def redis_client(url: str, **options: Any) -> Redis:
         return Redis.from_url(url, **options)
     parsed = SentinelURL.parse(url)
     timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
-    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=timeouts)  # type: ignore[no-untyped-call]
-    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=timeouts)  # type: ignore[no-untyped-call, unused-ignore]
+    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         parsed.service, db=parsed.db, password=parsed.password, **options
     )
     return client
@@ -88,7 +88,7 @@ def async_redis_client(url: str, **options: Any) -> AsyncRedis:
         return AsyncRedis.from_url(url, **options)
     parsed = SentinelURL.parse(url)
     timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
-    sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
+    sentinel = AsyncSentinel(  # type: ignore[no-untyped-call, unused-ignore]
         list(parsed.sentinels), sentinel_kwargs=timeouts
     )
     client: AsyncRedis = sentinel.master_for(
