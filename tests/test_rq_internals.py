@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -46,7 +48,7 @@ from redo_hooks.store.rq_registries import (
     started_key,
     vouch,
 )
-from redo_hooks.testing import deliver, drain, sample_body
+from redo_hooks.testing import deliver, drain, sample_body, wait_for
 
 from .conftest import MakeHooks, as_bytes
 
@@ -244,6 +246,35 @@ def test_5_teardown_after_a_stop_that_cut_a_pipeline_short_is_clean(redis_url: s
     connection.connection_pool.release(dirty)  # ...back in the pool, as Pipeline.reset does
     worker.teardown()  # RQ's register_death pipeline must not read that PONG
     assert not connection.exists(worker.key) or connection.hget(worker.key, "death")
+    connection.close()
+
+
+def test_12_a_worker_leaves_its_command_channel_at_once(redis_url: str) -> None:
+    """redis-py 8.2's PubSubWorkerThread.stop() joins the thread RQ starts with
+    sleep_time=60: RQ's own unsubscribe then waited up to a minute."""
+    assert "sleep_time=60" in inspect.getsource(SimpleWorker.subscribe)
+    connection = Redis.from_url(redis_url)
+    worker = WorkerBase([Queue("redo-hooks", connection=connection)], connection=connection)
+    worker.subscribe()  # type: ignore[no-untyped-call]
+    thread: Any = worker.pubsub_thread
+    pubsub: Any = worker.pubsub
+    assert isinstance(thread._running, threading.Event)
+    wait_for(lambda: pubsub.subscribed, 5, "the subscription")
+    # Whether the thread is still to loop when the UNSUBSCRIBE goes out: if it
+    # is, its next wait (for a subscription, 60 s) is what stop() joins.
+    running_at_unsubscribe = []
+    unsubscribe = pubsub.unsubscribe
+
+    def watched(*args: str) -> None:
+        running_at_unsubscribe.append(thread._running.is_set())
+        unsubscribe(*args)
+
+    pubsub.unsubscribe = watched
+    leaving = threading.Thread(target=worker.unsubscribe)
+    leaving.start()
+    leaving.join(timeout=20)  # a bound on a hang (RQ's own waits out the 60 s), not a speed
+    assert not leaving.is_alive() and not thread.is_alive()
+    assert running_at_unsubscribe == [False]
     connection.close()
 
 

@@ -73,6 +73,14 @@ registry reads and writes are in ``store/rq_registries.py``.
    ``maintain_heartbeats`` renews for them: the started registry's score,
    the ``rq:execution:`` hash's TTL and the job's ``ExecutionRegistry``
    score (``ttl + 60`` s, as RQ's ``add``).
+12. **Unsubscribing** (``WorkerBase.unsubscribe``): RQ listens for its worker
+   commands in redis-py's ``PubSubWorkerThread`` with ``sleep_time=60`` and,
+   on teardown, unsubscribes, then calls the thread's ``stop()``. Since
+   redis-py 8.2, ``stop()`` joins the thread, which by then may be waiting
+   up to 60 s for a message that never comes: every worker exit took up to
+   a minute. The thread's run flag (``_running``, an ``Event`` in every
+   redis-py we support) is cleared first, so the unsubscribe's own reply
+   ends its wait, and the join is bounded.
 """
 
 from __future__ import annotations
@@ -372,6 +380,18 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         """(5) Drop pooled connections (one may hold unread replies), then RQ's teardown."""
         self.connection.connection_pool.disconnect(inuse_connections=False)
         super().teardown()  # type: ignore[no-untyped-call]
+
+    def unsubscribe(self) -> None:
+        """(12) RQ's, without waiting up to 60 s for the listening thread under redis-py 8.2."""
+        thread = self.pubsub_thread
+        if not thread:
+            return
+        running = getattr(thread, "_running", None)
+        if isinstance(running, threading.Event):
+            running.clear()  # its current wait is its last: the reply below ends it
+        self.pubsub.unsubscribe()
+        thread.join(timeout=5)
+        self.pubsub.close()
 
     def taken_jobs_may_be_alive(self) -> bool:
         """Whether a job in the intermediate list may belong to a live (frozen) worker."""
