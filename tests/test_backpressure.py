@@ -96,10 +96,13 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
 
     filler = base64.b64encode(os.urandom(15_000)).decode()  # compresses little
     with TestClient(hooks.asgi()) as client:
+        bodies: dict[str, bytes] = {}
 
         def post(**fields: Any) -> str:
-            answer = client.post("/", content=sample_body(**fields), headers=AUTH)
+            body = sample_body(**fields)
+            answer = client.post("/", content=body, headers=AUTH)
             assert answer.status_code == 202, answer.text
+            bodies[answer.json()["event"]] = body
             return str(answer.json()["event"])
 
         handled = [post(subject=f"old-{n}", note=filler) for n in range(20)]
@@ -114,10 +117,15 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
             metrics = client.get("/metrics").text
         finally:
             redis.config_set("maxmemory", 0)
+        # A yielded event is still inside its dedupe window: it left a mark.
+        again = client.post("/", content=bodies[handled[0]], headers=AUTH)
+        assert again.status_code == 200 and again.json()["status"] == "duplicate"
     gone = [key for key in handled if not redis.exists(f"rh:ev:{key}")]
     assert gone, "nothing yielded"
     assert gone == handled[: len(gone)]  # oldest first
     assert not {f"rh:ev:{key}".encode() for key in gone} & set(redis.keys("rh:ev:*"))
+    assert not {f"rh:body:{key}".encode() for key in gone} & set(redis.keys("rh:body:*"))
+    assert all(0 < redis.ttl(f"rh:seen:{key}") <= 86_400 for key in gone)
     assert not set(gone) & {text(k) for k in redis.zrange("rh:events", 0, -1)}
     assert redis.exists(f"rh:ev:{dead}") and redis.exists(f"rh:ev:{waiting}")
     assert f"redo_hooks_retention_yielded_total {float(len(gone))}" in metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -15,7 +16,7 @@ from redo_hooks import ReturnEvent
 from redo_hooks.store.compression import CURRENT, decompress, dictionaries
 from redo_hooks.store.events import pack_body, unpack_body
 from redo_hooks.store.keys import Keys
-from redo_hooks.testing import deliver, drain, sample_body
+from redo_hooks.testing import deliver, drain, sample_body, wait_for
 
 from .conftest import MakeHooks, as_bytes
 
@@ -51,7 +52,27 @@ def test_a_frame_needing_a_dictionary_not_shipped_is_a_clear_error() -> None:
         decompress(stored)
 
 
-def test_a_worker_runs_events_stored_by_the_previous_release(
+def as_release_0_2(redis: Redis, repack: Callable[[bytes], bytes] = pack_body) -> list[str]:
+    """Rewrite every stored event as releases up to 0.2 left it; their keys.
+
+    The body (``repack``ed) in the event's hash, no body key, a dedupe mark
+    per event, and no ``<p>:dedupe`` (a Redis this release never wrote to).
+    """
+    keys = Keys()
+    found = []
+    for member in redis.zrange(keys.events, 0, -1):
+        key = as_bytes(member).decode()
+        stored = redis.get(keys.body(key))
+        assert stored is not None
+        redis.hset(keys.event(key), "body", repack(unpack_body(stored)))
+        redis.delete(keys.body(key))
+        redis.set(keys.seen(key), 1, ex=86_400)
+        found.append(key)
+    redis.delete(keys.dedupe)
+    return found
+
+
+def test_a_worker_runs_events_stored_by_the_zlib_release(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:
     hooks = make_hooks()
@@ -61,15 +82,34 @@ def test_a_worker_runs_events_stored_by_the_previous_release(
     def note(event: ReturnEvent) -> None:
         seen.append(event.raw["return"]["id"])
 
-    keys = Keys()
     bodies = [sample_body(subject=f"old-{n}") for n in range(3)]
     for body in bodies:
         assert deliver(hooks, body)
-    # Rewrite them as the zlib release left them in Redis, then upgrade.
-    for member in redis.zrange(keys.events, 0, -1):
-        event = keys.event(as_bytes(member).decode())
-        stored = redis.hget(event, "body")
-        assert stored is not None
-        redis.hset(event, "body", zlib.compress(unpack_body(stored), 1))
+    as_release_0_2(redis, lambda body: zlib.compress(body, 1))
     drain(hooks)
     assert sorted(seen) == sorted(orjson.loads(b)["return"]["id"] for b in bodies)
+
+
+def test_events_stored_by_release_0_2_run_expire_and_still_dedupe(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Upgrading with events waiting: they run, their dedupe marks still count,
+    the operator API reads their bodies, and they expire with nothing left."""
+    hooks = make_hooks(retention=2)
+    seen: list[str] = []
+    hooks.add(lambda event: seen.append(event.raw["return"]["id"]), "return", name="h")
+    bodies = [sample_body(subject=f"old-{n}") for n in range(3)]
+    for body in bodies:
+        assert deliver(hooks, body)
+    keys = Keys()
+    old = as_release_0_2(redis)
+    assert not any(deliver(hooks, body) for body in bodies)  # marks read: duplicates
+    detail = hooks.admin().event(old[0])
+    assert detail is not None and detail.body in bodies
+    drain(hooks)
+    assert sorted(seen) == [f"old-{n}" for n in range(3)]
+    assert all(0 < redis.ttl(keys.event(key)) <= 2 for key in old)  # retained, then gone
+    wait_for(
+        lambda: not any(redis.exists(keys.event(key)) for key in old), 10, "the events to expire"
+    )
+    assert not list(redis.scan_iter("rh:body:*"))

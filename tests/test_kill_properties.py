@@ -133,6 +133,6 @@ def test_guarantees_hold_across_worker_kills(
 
 
 def _seq(redis: Redis, event_key: str) -> int:
-    body = redis.hget(Keys().event(event_key), "body")
+    body = redis.get(Keys().body(event_key))
     assert isinstance(body, bytes)
     return int(orjson.loads(unpack_body(body))["seq"])

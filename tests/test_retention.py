@@ -6,6 +6,8 @@ from redis import Redis
 
 from redo_hooks import ReturnEvent
 from redo_hooks.dispatch.worker import build
+from redo_hooks.store.events import event_key
+from redo_hooks.store.keys import Keys
 from redo_hooks.testing import deliver, drain, sample_body, wait_for
 
 from .conftest import MakeHooks
@@ -43,7 +45,7 @@ def test_nothing_is_left_once_retention_and_the_dedupe_window_end(
         lambda: (
             not any(
                 any(redis.scan_iter(pattern))
-                for pattern in ("rh:ev:*", "rh:seen:*", "rh:ret:*", "rh:ord:*")
+                for pattern in ("rh:ev:*", "rh:body:*", "rh:seen:*", "rh:ret:*", "rh:ord:*")
             )
         ),
         10,
@@ -56,3 +58,20 @@ def test_nothing_is_left_once_retention_and_the_dedupe_window_end(
     finally:
         runtime.close()
     assert per_event_keys(redis) == set()
+
+
+def test_a_retention_shorter_than_the_dedupe_window_leaves_a_mark_for_the_window(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """The body is the dedupe mark; when it goes first, a mark of its own keeps the window."""
+    hooks = make_hooks(retention=1, dedupe_ttl=3600)
+    hooks.add(lambda event: None, "return", name="h")
+    body = sample_body(subject="ret-short")
+    key, keys = event_key(body), Keys()
+    assert deliver(hooks, body)
+    assert 0 < redis.ttl(keys.seen(key)) <= 3600
+    drain(hooks)
+    wait_for(lambda: not redis.exists(keys.body(key)), 10, "the body to expire")
+    assert not redis.exists(keys.event(key))
+    assert not deliver(hooks, body)  # still inside the window: a duplicate
+    assert 0 < redis.ttl(keys.seen(key)) <= 3600  # ...which ends with the window

@@ -171,7 +171,7 @@ class LaneJob:
         reply = self.rt.script("job_claim")(
             keys=[k.open(name), k.job_lanes(self.rq_job_id)],
             args=[self.rq_job_id, self.job_id, k.lane_state(name, "")]
-            + ([k.lane(name, ""), k.event_prefix] if heads else ["", ""]),
+            + ([k.lane(name, ""), k.event_prefix, k.body_prefix] if heads else ["", "", ""]),
         )
         if not heads:
             return [text(subject) for subject in reply]
@@ -415,6 +415,7 @@ class Lane(LaneFailures):
                 run,
                 self.handler.name,
                 rt.keys.base,
+                rt.keys.body_prefix,
             ],
         )
 

@@ -25,7 +25,7 @@ from ..dispatch.handlers import Registry
 from ..errors import RedoHooksError
 from ..settings import Settings
 from ..store import lua
-from ..store.events import STORED_FIELDS, Incoming, incoming_from_stored
+from ..store.events import Incoming, load_stored
 from ..store.ingest import IngestPlan, Routed
 from ..store.keys import Keys
 from ..store.replies import as_bytes, text
@@ -170,8 +170,7 @@ class DeadLetters:
 
     def event(self, letter: DeadLetter) -> Incoming | None:
         """The event ``letter`` holds (its body as received); ``None`` once it expired."""
-        stored = self.connection.hmget(self.keys.event(letter.event_key), STORED_FIELDS)
-        return incoming_from_stored(letter.event_key, stored)
+        return load_stored(self.connection, self.keys, letter.event_key)
 
     def parked(self, limit: int) -> builtins.list[DeadLetter]:
         """The oldest ``limit`` dead letters whose lane is held (parked), from the parked index."""
@@ -190,7 +189,7 @@ class DeadLetters:
             return self._unpark(letter, drop=True)
         k = self.keys
         done = self._scripts["dead_drop"](
-            keys=[k.dead, k.dead_ids, k.event(letter.event_key)],
+            keys=[k.dead, k.dead_ids, k.event(letter.event_key), k.body(letter.event_key)],
             args=[letter.id, self.settings.retention],
         )
         return bool(done)
@@ -252,6 +251,7 @@ class DeadLetters:
                     k.waiting,
                     k.waiting_events,
                     k.parked,
+                    k.body(letter.event_key),
                 ],
                 args=[
                     letter.id,

@@ -181,7 +181,7 @@ class EventLog:
 
     def get(self, key: str) -> EventDetail | None:
         """One event with its runs and body; ``None`` if it is not stored (any more)."""
-        found = record(key, self.connection.hgetall(self.keys.event(key)), with_body=True)
+        found = next(self._records([key], with_body=True), None)
         return found if isinstance(found, EventDetail) else None
 
     def timeline(self, return_id: str, limit: int = 200) -> list[EventDetail]:
@@ -300,16 +300,29 @@ class EventLog:
         """The stored events of ``keys`` (gone ones left out), a chunk per round trip."""
         for n in range(0, len(keys), CHUNK):
             part = keys[n : n + CHUNK]
-            for key, stored in zip(part, self._read(part), strict=True):
+            for key, stored in zip(part, self._read(part, with_body=with_body), strict=True):
                 event = record(key, stored, with_body=with_body)
                 if event is not None:
                     yield event
 
-    def _read(self, keys: Sequence[str]) -> builtins.list[dict[Any, Any]]:
+    def _read(
+        self, keys: Sequence[str], *, with_body: bool = False
+    ) -> builtins.list[dict[Any, Any]]:
+        """Each event's hash; ``with_body``, with its body as the field ``body``."""
         with self.connection.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hgetall(self.keys.event(key))
-            return list(pipe.execute())
+                if with_body:
+                    pipe.get(self.keys.body(key))
+            replies = pipe.execute()
+        if not with_body:
+            return list(replies)
+        read = []
+        for fields, body in zip(replies[::2], replies[1::2], strict=True):
+            if body is not None:  # (releases up to 0.2 kept it in the hash)
+                fields[b"body"] = body
+            read.append(fields)
+        return read
 
 
 def _matches(event: StoredEvent, where: EventFilter) -> bool:

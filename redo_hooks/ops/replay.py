@@ -26,7 +26,7 @@ from ..errors import ConfigurationError
 from ..models import event_kind
 from ..settings import Settings
 from ..store import lua
-from ..store.events import STORED_FIELDS, incoming_from_stored
+from ..store.events import load_stored
 from ..store.ingest import IngestPlan, Routed
 from ..store.keys import Keys
 from ..store.replies import text
@@ -94,26 +94,22 @@ def replay(
     batch: list[Routed] = []
     for raw_key in connection.zrangebyscore(keys.events, low, high):
         key = text(raw_key)
-        stored = connection.hmget(keys.event(key), STORED_FIELDS)
-        if stored[0] is None:
+        incoming = load_stored(connection, keys, key)
+        if incoming is None:
             continue  # expired between the index and now
-        etype_s, subject_s = text(stored[1]), text(stored[2])
-        if selection.subject is not None and subject_s != selection.subject:
+        if selection.subject is not None and incoming.subject != selection.subject:
             continue
-        if selection.event_type is not None and f"return.{etype_s}" != selection.event_type:
+        if selection.event_type is not None and incoming.name != selection.event_type:
             continue
         targets = [
             h
-            for h in registry.for_type(etype_s)
+            for h in registry.for_type(incoming.type)
             if not selection.handlers or h.name in selection.handlers
         ]
         if not targets:
             continue
         for handler in targets:
             queued[handler.name] += 1
-        incoming = incoming_from_stored(key, stored)
-        if incoming is None:
-            continue
         batch.append(Routed(incoming, [h.name for h in targets], force=True))
         if len(batch) >= settings.ingest_batch:
             _flush(ingest, plan, batch, dry_run)

@@ -2,8 +2,9 @@
 
 ``Incoming`` is what routing and storage need of a webhook body; the body is
 kept as received (the dedupe key is its hash) and stored compressed
-(:mod:`redo_hooks.store.compression`).
-Pure: no I/O.
+(:mod:`redo_hooks.store.compression`), in a key of its own beside the event's
+hash (:mod:`redo_hooks.store.keys`). No I/O but :func:`load_stored`'s one
+round trip.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis import Redis
+
 from .compression import compress, decompress
+from .keys import Keys
 from .replies import as_bytes, text
 
 
@@ -58,7 +62,8 @@ def event_key(body: bytes, store: str | None = None) -> str:
     return digest.hexdigest()[:32]
 
 
-#: The fields of a stored event hash that make it an ``Incoming`` again.
+#: The fields of a stored event hash that make it an ``Incoming`` again, with
+#: its body (kept in the hash itself by releases up to 0.2, in its own key since).
 STORED_FIELDS = ("body", "type", "subject", "store", "tp")
 
 
@@ -72,10 +77,24 @@ def unpack_body(stored: Any) -> bytes:
     return decompress(as_bytes(stored))
 
 
-def incoming_from_stored(key: str, stored: Sequence[Any]) -> Incoming | None:
-    """The event an ``HMGET <event> body type subject store tp`` reply holds; None if gone."""
-    body, event_type, subject, store, traceparent = stored
-    if body is None:
+def load_stored(connection: Redis, keys: Keys, key: str) -> Incoming | None:
+    """The stored event ``key``, body and all, in one round trip; ``None`` once it is gone."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.hmget(keys.event(key), STORED_FIELDS)
+        pipe.get(keys.body(key))
+        fields, body = pipe.execute()
+    return incoming_from_stored(key, fields, body)
+
+
+def incoming_from_stored(key: str, stored: Sequence[Any], body: Any = None) -> Incoming | None:
+    """The event an ``HMGET <event> body type subject store tp`` reply and its body hold.
+
+    ``body``: the body key's value; ``None`` to take the hash's (as releases
+    up to 0.2 stored it). ``None`` if the event is gone.
+    """
+    kept, event_type, subject, store, traceparent = stored
+    body = kept if body is None else body
+    if body is None or event_type is None:
         return None
     return Incoming(
         type=text(event_type),

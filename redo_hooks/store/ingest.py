@@ -114,6 +114,8 @@ class IngestPlan:
             RETENTION_YIELDED,
             k.base,
             runlog.bucket_seconds(s.retention),
+            k.body_prefix,
+            int(s.retention < s.dedupe_ttl),
             *templates,
             *events,
         ]

@@ -2,11 +2,21 @@
 
 Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
 
-    <p>:seen:<key>              string  dedupe mark of an event key, EX dedupe_ttl
-    <p>:ev:<key>                hash    body (zstd-compressed JSON as received),
-                                        type, subject, received_at, pending
-                                        (lanes still holding it); EX retention once
-                                        pending reaches 0 (or at once if unrouted)
+    <p>:body:<key>              string  an event's body (zstd-compressed JSON as
+                                        received); same TTL as its hash. Also its
+                                        dedupe mark: a body received within
+                                        dedupe_ttl is a duplicate's
+    <p>:ev:<key>                hash    type, subject, received_at, pending (lanes
+                                        still holding it), store, tp (trace context),
+                                        r:<handler> (runs); EX retention once
+                                        pending reaches 0 (or at once if unrouted).
+                                        Releases up to 0.2 kept the body here too
+    <p>:seen:<key>              string  dedupe mark of an event whose body may go
+                                        before its window ends (retention shorter
+                                        than dedupe_ttl; yielded to memory
+                                        pressure), EX the rest of dedupe_ttl
+    <p>:dedupe                  string  set while such marks may be live (the
+                                        ingest script reads them), EX dedupe_ttl
     <p>:events                  zset    event keys by time received, trimmed to the
                                         retention: what `redo-hooks replay` selects from
     <p>:lane:<handler>:<subject>  list  event keys waiting for one handler on one
@@ -89,6 +99,20 @@ class Keys:
     def seen(self, key: str) -> str:
         """Dedupe mark of an event key."""
         return f"{self.seen_prefix}{key}"
+
+    @property
+    def dedupe(self) -> str:
+        """Set while dedupe marks may be live."""
+        return f"{self.prefix}:dedupe"
+
+    @property
+    def body_prefix(self) -> str:
+        """Prefix of stored bodies; the Lua scripts append the event key."""
+        return f"{self.prefix}:body:"
+
+    def body(self, key: str) -> str:
+        """Stored body of an event."""
+        return f"{self.body_prefix}{key}"
 
     @property
     def event_prefix(self) -> str:

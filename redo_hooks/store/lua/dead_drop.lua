@@ -1,15 +1,15 @@
 -- dead_drop: forget a dead letter; its event may then expire.
 --
 -- KEYS[1]  <p>:dead     KEYS[2]  <p>:dead:ids     KEYS[3]  <p>:ev:<event key>
+-- KEYS[4]  <p>:body:<event key>
 -- ARGV[1]  dead-letter id      ARGV[2]  retention (s)
 --
 -- The dead letter held its event (its `pending` count was not decremented);
 -- dropping it releases that hold. Returns 1, or 0 if there was no such id.
+-- @include release
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('EXISTS', KEYS[3]) == 1 and redis.call('HINCRBY', KEYS[3], 'pending', -1) <= 0 then
-  redis.call('EXPIRE', KEYS[3], ARGV[2])
-end
+release(KEYS[3], KEYS[4], ARGV[2])
 return 1

@@ -16,6 +16,9 @@
 -- KEYS[6]  <p>:metrics
 -- ARGV[17] key prefix (<p>:) of the run log's indexes (store/keys.py)
 -- ARGV[18] width (s) of the time buckets of the return and order indexes
+-- ARGV[19] body key prefix (<p>:body:)
+-- ARGV[20] '1' to write a dedupe mark for every event (the retention is
+--          shorter than the dedupe window), else '0'
 -- then H templates:  handler name, a new job id, N, then N field/value items:
 --                    the complete hash of a queued lane job for that handler
 -- then per event:    event key, body, type, subject, store ('' if none),
@@ -37,8 +40,19 @@
 -- Before refusing, events kept only for replay (processed: a TTL, nothing
 -- pending) yield, oldest first, so retention never starves intake.
 --
--- Everything for one event is written here or nothing is: the dedupe mark,
--- the stored body, its key on each handler's lane for the return, and the
+-- Dedupe: an event is a duplicate when its body is stored and its hash says
+-- it was received within the dedupe window, or when a dedupe mark (a
+-- `seen` key, EX the window) says so. Bodies outlive the window (the
+-- retention), so a body serves as the mark and most events need no key of
+-- their own for it. Marks are written only for events whose body may go
+-- before their window ends: every event when the retention is shorter
+-- (ARGV[20]), and a retained event yielded to memory pressure here. The
+-- marks are read only while `<p>:dedupe` (EX the window) says some may be
+-- live: set here when one is written, and when the newest stored event is
+-- one the release before stored (its body in its hash: it marked them all).
+--
+-- Everything for one event is written here or nothing is: the body
+-- (<p>:body:<key>), its hash (<p>:ev:<key>), its key on each handler's lane for the return, and the
 -- lane's RQ job. A lane with an owner is being run (or is about to be): the
 -- event just waits in it. An idle lane is given to the handler's *open* job
 -- -- a queued job no worker has started yet -- or, if there is none or it is
@@ -77,7 +91,20 @@ local returns_key = base .. 'ret:' .. bucket
 local orders_key = base .. 'ord:' .. bucket
 local indexed = false
 local types = {}
-local a = 19
+local body_p, always_mark = ARGV[19], ARGV[20] == '1'
+local dedupe_ttl = tonumber(ARGV[1])
+local now = tonumber(received)
+local marks_key = base .. 'dedupe'
+local marks_live = always_mark or redis.call('EXISTS', marks_key) == 1
+if not marks_live then
+  -- The release before kept each body in its hash, with a mark each.
+  local newest = redis.call('ZRANGE', KEYS[3], -1, -1)[1]
+  if newest and redis.call('HEXISTS', ev_p .. newest, 'body') == 1 then
+    redis.call('SET', marks_key, '1', 'EX', dedupe_ttl)
+    marks_live = true
+  end
+end
+local a = 21
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
   names[t], new_ids[t] = ARGV[a], ARGV[a + 1]
@@ -131,7 +158,7 @@ local function read_memory()
 end
 local in_use, maxmemory = read_memory()
 local limit = maxmemory * tonumber(ARGV[3])  -- 0: no maxmemory, no limit
-local yielded, yield_tried = 0, false
+local yielded, yield_tried, marked = 0, false, false
 -- Drop the oldest events kept only for replay; the index loses them too.
 local function yield_retention()
   yield_tried = true
@@ -141,14 +168,27 @@ local function yield_retention()
     local ttl = redis.call('TTL', ev)
     if ttl == -2 then
       redis.call('ZREM', KEYS[3], ekey)
-    elseif ttl > 0 and tonumber(redis.call('HGET', ev, 'pending') or '0') <= 0 then
-      redis.call('DEL', ev)
-      redis.call('ZREM', KEYS[3], ekey)
-      yielded = yielded + 1
+    elseif ttl > 0 then
+      local kept = redis.call('HMGET', ev, 'pending', 'received_at')
+      if tonumber(kept[1] or '0') <= 0 then
+        -- Its body was its dedupe mark: still inside the window, it gets one.
+        local left = math.ceil(tonumber(kept[2] or '0') + dedupe_ttl - now)
+        if left > 0 then
+          redis.call('SET', seen_p .. ekey, '1', 'EX', left)
+          marked = true
+        end
+        redis.call('DEL', ev, body_p .. ekey)
+        redis.call('ZREM', KEYS[3], ekey)
+        yielded = yielded + 1
+      end
     end
   end
   if yielded > 0 then
     redis.call('HINCRBY', KEYS[6], ARGV[16], yielded)
+  end
+  if marked then
+    marks_live = true
+    redis.call('SET', marks_key, '1', 'EX', dedupe_ttl)
   end
   in_use = read_memory()
 end
@@ -165,6 +205,15 @@ for i = 1, tonumber(ARGV[5]) do
   local order_id, order_name = ARGV[a + 6], ARGV[a + 7]
   local force, nh = ARGV[a + 8] == '1', tonumber(ARGV[a + 9])
   a = a + 10
+  local ev, bkey = ev_p .. ekey, body_p .. ekey
+  -- Received within the dedupe window (reads only): marked, or its hash says so.
+  local function seen()
+    if marks_live and redis.call('EXISTS', seen_p .. ekey) == 1 then
+      return true
+    end
+    local at = redis.call('HGET', ev, 'received_at')
+    return at ~= false and tonumber(at) > now - dedupe_ttl
+  end
   local fresh
   -- What the event adds: its body, keys and entries (an estimate on the high side).
   local cost = #body + 4 * #ekey + nh * (2 * #subject + 96) + 256
@@ -173,29 +222,39 @@ for i = 1, tonumber(ARGV[5]) do
   end
   if not force and ceiling > 0 and waiting + added >= ceiling then
     fresh = -1
-  elseif not force and limit > 0 and in_use + cost > limit
-      and redis.call('EXISTS', seen_p .. ekey) == 0 then
+  elseif not force and limit > 0 and in_use + cost > limit and not seen() then
     fresh = -2  -- (a duplicate is still answered as one)
   elseif force then
-    fresh = redis.call('SET', seen_p .. ekey, '1', 'EX', ARGV[1])
+    redis.call('SET', bkey, body, 'NX')
+    fresh = true
+  elseif marks_live and redis.call('EXISTS', seen_p .. ekey) == 1 then
+    fresh = false
+  elseif redis.call('SET', bkey, body, 'NX') then
+    fresh = true
   else
-    fresh = redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', ARGV[1])
+    -- The same bytes are stored: a duplicate within the window, or Redo
+    -- delivering them again after it (kept for replay, or still waiting).
+    local at = redis.call('HGET', ev, 'received_at')
+    fresh = not (at and tonumber(at) > now - dedupe_ttl)
   end
   if fresh and fresh ~= -1 and fresh ~= -2 then
-    local ev = ev_p .. ekey
-    -- HSET answers how many fields it added: fewer than it set means the
-    -- hash was already there.
-    local existing
+    if always_mark then
+      redis.call('SET', seen_p .. ekey, '1', 'EX', dedupe_ttl)
+    end
+    -- The hash: what routing and the run log read, and a run field `r:<handler>`
+    -- = 'w' (waiting) per handler. HSET answers how many fields it added:
+    -- fewer than it set means the hash was already there.
+    local fields = {'type', etype, 'subject', subject, 'received_at', received}
     if store ~= '' then
-      existing = 5 - redis.call('HSET', ev, 'body', body, 'type', etype,
-                                'subject', subject, 'received_at', received, 'store', store)
-    else
-      existing = 4 - redis.call('HSET', ev, 'body', body, 'type', etype,
-                                'subject', subject, 'received_at', received)
+      fields[#fields + 1], fields[#fields + 2] = 'store', store
     end
     if tp ~= '' then  -- the W3C trace context of the request, when traced
-      redis.call('HSET', ev, 'tp', tp)
+      fields[#fields + 1], fields[#fields + 2] = 'tp', tp
     end
+    for h = 1, nh do
+      fields[#fields + 1], fields[#fields + 2] = 'r:' .. names[tonumber(ARGV[a + h - 1])], 'w'
+    end
+    local existing = #fields / 2 - redis.call('HSET', ev, unpack(fields))
     if not force then
       redis.call('ZADD', KEYS[3], received, ekey)
       redis.call('ZADD', returns_key, 0, subject .. '\0' .. ekey)
@@ -217,19 +276,12 @@ for i = 1, tonumber(ARGV[5]) do
     local pending = redis.call('HINCRBY', ev, 'pending', nh)
     if pending <= 0 then
       redis.call('EXPIRE', ev, ARGV[2])
+      redis.call('EXPIRE', bkey, ARGV[2])
     elseif existing > 0 then
       -- The hash was there (a redelivery): if it was retained, keep it now
       -- until every lane is done with it. A new hash has no TTL to remove.
       redis.call('PERSIST', ev)
-    end
-    if nh == 1 then
-      redis.call('HSET', ev, 'r:' .. names[tonumber(ARGV[a])], 'w')
-    elseif nh > 1 then
-      local runs = {}
-      for h = 1, nh do
-        runs[2 * h - 1], runs[2 * h] = 'r:' .. names[tonumber(ARGV[a + h - 1])], 'w'
-      end
-      redis.call('HSET', ev, unpack(runs))
+      redis.call('PERSIST', bkey)
     end
     for h = 1, nh do
       local t = tonumber(ARGV[a + h - 1])

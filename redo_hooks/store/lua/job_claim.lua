@@ -5,6 +5,7 @@
 -- ARGV[3]  lanestate prefix followed by the handler name and ':'
 -- ARGV[4]  lane prefix followed by the handler name and ':', to read each
 --          lane's head event at once ('' not to)     ARGV[5]  event key prefix
+-- ARGV[6]  body key prefix
 --
 -- Returns the subjects of the lanes this run now owns, in the order they
 -- were given to the job; with ARGV[4], each followed by what lane_next.lua
@@ -15,6 +16,7 @@
 -- earlier run of it that RQ gave up on as crashed) is fenced to this run's
 -- token, so an earlier run that is in fact still alive finds itself `lost`
 -- at its next step and can never acknowledge an event out of turn.
+-- @include release
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
@@ -29,14 +31,14 @@ for _, subject in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     if ARGV[4] and ARGV[4] ~= '' then
       local head = redis.call('LINDEX', ARGV[4] .. subject, 0)
       if head then
-        local stored = redis.call('HMGET', ARGV[5] .. head, 'body', 'store', 'tp')
+        local event = stored(ARGV[5] .. head, ARGV[6] .. head)
         local attempts = redis.call('HGET', state, 'attempts') or '0'
         mine[#mine + 1] = head
-        mine[#mine + 1] = stored[1] or ''
+        mine[#mine + 1] = event[1] or ''
         mine[#mine + 1] = attempts
-        mine[#mine + 1] = stored[1] and 1 or 0
-        mine[#mine + 1] = stored[2] or ''
-        mine[#mine + 1] = stored[3] or ''
+        mine[#mine + 1] = event[1] and 1 or 0
+        mine[#mine + 1] = event[2] or ''
+        mine[#mine + 1] = event[3] or ''
       else
         for _ = 1, 6 do
           mine[#mine + 1] = ''

@@ -6,6 +6,7 @@
 -- ARGV[3]  event key prefix (<p>:ev:)        ARGV[4] retention (s)
 -- ARGV[5]  the acknowledged event's run (store/runlog.py), or ''
 -- ARGV[6]  handler                           ARGV[7] key prefix (<p>:)
+-- ARGV[8]  body key prefix (<p>:body:)
 --
 -- Returns {'lost'} when another job owns the lane (this one must stop),
 -- {'empty'} when the lane is drained (ownership released: the next ingest
@@ -13,6 +14,7 @@
 -- (tp: the W3C traceparent stored with the event, or '').
 -- @include waiting
 -- @include runlog
+-- @include release
 if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
   return {'lost'}
 end
@@ -21,19 +23,16 @@ if ARGV[2] ~= '' and redis.call('LINDEX', KEYS[1], 0) == ARGV[2] then
   popped(KEYS[1], KEYS[3], KEYS[4], ARGV[3])
   redis.call('HDEL', KEYS[2], 'attempts', 'first_error')
   run_record(ARGV[7], ARGV[2], ARGV[6], ARGV[5] or '')
-  local ev = ARGV[3] .. ARGV[2]
-  if redis.call('EXISTS', ev) == 1 and redis.call('HINCRBY', ev, 'pending', -1) <= 0 then
-    redis.call('EXPIRE', ev, ARGV[4])
-  end
+  release(ARGV[3] .. ARGV[2], ARGV[8] .. ARGV[2], ARGV[4])
 end
 local head = redis.call('LINDEX', KEYS[1], 0)
 if not head then
   redis.call('DEL', KEYS[2])
   return {'empty'}
 end
-local stored = redis.call('HMGET', ARGV[3] .. head, 'body', 'store', 'tp')
+local event = stored(ARGV[3] .. head, ARGV[8] .. head)
 local attempts = redis.call('HGET', KEYS[2], 'attempts') or '0'
-if not stored[1] then
+if not event[1] then
   return {'event', head, '', attempts, 0, '', ''}
 end
-return {'event', head, stored[1], attempts, 1, stored[2] or '', stored[3] or ''}
+return {'event', head, event[1], attempts, 1, event[2] or '', event[3] or ''}
