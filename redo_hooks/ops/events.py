@@ -233,12 +233,16 @@ class EventLog:
         return received, failed
 
     def _index(self, where: EventFilter) -> str:
-        """The sorted index to walk: the most selective one the filter names."""
+        """The sorted index to walk: the outcome's, or the time index.
+
+        Types have no index of their own (130 bytes an event): Redo sends a
+        handful of types, so a page of one type is read off the time index
+        in a few chunks, and a rare one ends a page at ``scan_limit`` with a
+        cursor to go on.
+        """
         k = self.keys
         if where.outcome in runlog.INDEXED:
             return k.by_outcome(where.outcome)
-        if where.event_type is not None:
-            return k.by_type(where.event_type.removeprefix("return."))
         return k.events
 
     def _walk(self, index: str, where: EventFilter, cursor: str | None, limit: int) -> EventPage:

@@ -68,8 +68,6 @@ and in these indexes, which the dashboard and ``redo_hooks.admin`` search:
                                         ZRANGEBYLEX); EXPIREAT the bucket's end +
                                         retention (store/runlog.py: buckets)
     <p>:ord:<bucket>            zset    "<order id or name>\0<return id>", likewise
-    <p>:type:<type>             zset    event keys of one type by time received, EX
-                                        retention; trimmed to the retention
     <p>:out:<outcome>           zset    event keys by when a run ended so, trimmed
                                         (retrying, dead, parked, skipped, unhandled;
                                         not ok: most events are, the time index
@@ -241,10 +239,6 @@ class Keys:
     def orders(self, bucket: int) -> str:
         """``<order id or name>\0<return id>`` of the events received in ``bucket``."""
         return f"{self.prefix}:ord:{bucket}"
-
-    def by_type(self, event_type: str) -> str:
-        """Event keys of one type (``created``, ...), by time received."""
-        return f"{self.prefix}:type:{event_type}"
 
     def by_outcome(self, outcome: str) -> str:
         """Event keys with a run that ended with ``outcome``, by when it did."""

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import orjson
 from redis import Redis
 
-from ..models.enums import EVENT_TYPES
 from . import lua, runlog
 from .keys import Keys
 from .replies import as_bytes
@@ -25,7 +24,7 @@ from .replies import as_bytes
 def trim_replay_index(connection: Redis, keys: Keys, retention: int) -> int:
     """Drop index entries older than ``retention`` seconds; how many from the replay index.
 
-    The run log's indexes by type and outcome are trimmed too (their names
+    The run log's indexes by outcome are trimmed too (their names
     are known: no key is scanned for). Times are Redis' own (``TIME``), as
     the ingest script's are.
     """
@@ -33,8 +32,6 @@ def trim_replay_index(connection: Redis, keys: Keys, retention: int) -> int:
     cutoff = seconds + micros / 1e6 - retention
     with connection.pipeline(transaction=False) as pipe:
         pipe.zremrangebyscore(keys.events, "-inf", cutoff)
-        for event_type in EVENT_TYPES:
-            pipe.zremrangebyscore(keys.by_type(event_type.removeprefix("return.")), "-inf", cutoff)
         for outcome in runlog.INDEXED:
             pipe.zremrangebyscore(keys.by_outcome(outcome), "-inf", cutoff)
         return int(pipe.execute()[0])

@@ -64,7 +64,8 @@
 -- The run log (store/runlog.py) starts here too: a run field `r:<handler>`
 -- = 'w' (waiting) per handler the event is routed to, and the event in the
 -- indexes the search reads: by return, by order (its id and its name, to
--- the return ids), by type and, routed to no handler, as unhandled. A
+-- the return ids) and, routed to no handler, as unhandled (a search by type
+-- walks the time index, <p>:events, and reads each event's type). A
 -- forced event (a retry or a replay) keeps its place in them. The return
 -- and order indexes are one sorted set per time bucket, members
 -- "<return id>\0<event key>" and "<order>\0<return id>" read by ZRANGEBYLEX:
@@ -89,8 +90,7 @@ local width = tonumber(ARGV[18])
 local bucket = math.floor(tonumber(received) / width)
 local returns_key = base .. 'ret:' .. bucket
 local orders_key = base .. 'ord:' .. bucket
-local indexed = false
-local types = {}
+local indexed, unhandled = false, false
 local body_p, always_mark = ARGV[19], ARGV[20] == '1'
 local dedupe_ttl = tonumber(ARGV[1])
 local now = tonumber(received)
@@ -264,10 +264,9 @@ for i = 1, tonumber(ARGV[5]) do
         redis.call('ZADD', orders_key, 0, order_id .. order_name .. '\0' .. subject)
       end
       indexed = true
-      redis.call('ZADD', base .. 'type:' .. etype, received, ekey)
-      types[etype] = true
       if nh == 0 then
         redis.call('ZADD', base .. 'out:unhandled', received, ekey)
+        unhandled = true
       end
     end
     -- `pending` counts the lane entries still holding the event. It is added
@@ -314,12 +313,10 @@ end
 if added > 0 then
   redis.call('INCRBY', KEYS[5], added)
 end
-for etype in pairs(types) do
-  redis.call('ZREMRANGEBYSCORE', base .. 'type:' .. etype, '-inf', cutoff)
-  redis.call('EXPIRE', base .. 'type:' .. etype, index_ttl)
+if unhandled then
+  redis.call('ZREMRANGEBYSCORE', base .. 'out:unhandled', '-inf', cutoff)
+  redis.call('EXPIRE', base .. 'out:unhandled', index_ttl)
 end
-redis.call('ZREMRANGEBYSCORE', base .. 'out:unhandled', '-inf', cutoff)
-redis.call('EXPIRE', base .. 'out:unhandled', index_ttl)
 if indexed then
   local ends = (bucket + 1) * width + tonumber(index_ttl)
   redis.call('EXPIREAT', returns_key, ends)
