@@ -112,6 +112,8 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
         used = int(redis.info("memory")["used_memory"])
         # Room for nothing more under the 90% mark.
         redis.config_set("maxmemory", int(used / 0.9))
+        # The ingest script's last reading of INFO (kept 0.1 s) knew no maxmemory.
+        wait_for(lambda: not redis.exists("rh:memory"), 5, "the memory reading to expire")
         try:
             post(subject="new", note=filler)
             metrics = client.get("/metrics").text

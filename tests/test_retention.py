@@ -12,9 +12,15 @@ from redo_hooks.testing import deliver, drain, sample_body, wait_for
 
 from .conftest import MakeHooks
 
-#: Keys that hold no event: counters, a one-time marker, RQ's registry of queues
-#: and workers.
-FIXED = {b"rh:metrics", b"rh:waiting:events", b"rq:queues", b"rh:dead:parked:indexed"}
+#: Keys that hold no event: counters, one-time markers, until when dedupe marks
+#: are written, RQ's registry of queues and workers.
+FIXED = {
+    b"rh:metrics",
+    b"rh:waiting:events",
+    b"rq:queues",
+    b"rh:dead:parked:indexed",
+    b"rh:dedupe",
+}
 
 
 def per_event_keys(redis: Redis) -> set[bytes]:

@@ -11,12 +11,17 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         r:<handler> (runs); EX retention once
                                         pending reaches 0 (or at once if unrouted).
                                         Releases up to 0.2 kept the body here too
-    <p>:seen:<key>              string  dedupe mark of an event whose body may go
-                                        before its window ends (retention shorter
-                                        than dedupe_ttl; yielded to memory
-                                        pressure), EX the rest of dedupe_ttl
-    <p>:dedupe                  string  set while such marks may be live (the
-                                        ingest script reads them), EX dedupe_ttl
+    <p>:seen:<key>              string  dedupe mark, EX the rest of dedupe_ttl: of
+                                        every event while marking (retention shorter
+                                        than dedupe_ttl; a window after an upgrade
+                                        or after a retained event was yielded to
+                                        memory pressure, which is given one)
+    <p>:memory                  string  "used_memory maxmemory" as the ingest script
+                                        last read them, plus what it stored since,
+                                        PX 100 (store/lua/ingest.lua)
+    <p>:dedupe                  string  epoch s until which the ingest script
+                                        writes and reads marks (set by its first
+                                        call on a Redis, and by a yield)
     <p>:events                  zset    event keys by time received, trimmed to the
                                         retention: what `redo-hooks replay` selects from
     <p>:lane:<handler>:<subject>  list  event keys waiting for one handler on one
@@ -100,7 +105,7 @@ class Keys:
 
     @property
     def dedupe(self) -> str:
-        """Set while dedupe marks may be live."""
+        """Until when (epoch s) dedupe marks are written and read."""
         return f"{self.prefix}:dedupe"
 
     @property

@@ -34,9 +34,10 @@
 -- forced event is never refused); then the number of retained events dropped
 -- to make room.
 --
--- Memory is read here, from Redis itself, for every batch: a flood cannot
--- overshoot the mark between two readings, and the room above it stays for
--- the workers (RQ's bookkeeping is refused at maxmemory under noeviction).
+-- Memory is read here, from Redis itself (below: at most 0.1 s old, plus
+-- what the calls since stored): a flood cannot overshoot the mark between
+-- two readings, and the room above it stays for the workers (RQ's
+-- bookkeeping is refused at maxmemory under noeviction).
 -- Before refusing, events kept only for replay (processed: a TTL, nothing
 -- pending) yield, oldest first, so retention never starves intake.
 --
@@ -44,12 +45,13 @@
 -- it was received within the dedupe window, or when a dedupe mark (a
 -- `seen` key, EX the window) says so. Bodies outlive the window (the
 -- retention), so a body serves as the mark and most events need no key of
--- their own for it. Marks are written only for events whose body may go
--- before their window ends: every event when the retention is shorter
--- (ARGV[20]), and a retained event yielded to memory pressure here. The
--- marks are read only while `<p>:dedupe` (EX the window) says some may be
--- live: set here when one is written, and when the newest stored event is
--- one the release before stored (its body in its hash: it marked them all).
+-- their own for it. Marks are written, and read, in "marking" mode only:
+-- always when the retention is shorter than the window (ARGV[20]), and
+-- until the time `<p>:dedupe` holds -- a window after a retained event
+-- yielded to memory pressure here (it is given a mark), and a window after
+-- this release's first call on a Redis the release before used (which kept
+-- each body in its hash with a mark each: a rolling upgrade's receivers of
+-- either release then find each other's events).
 --
 -- Everything for one event is written here or nothing is: the body
 -- (<p>:body:<key>), its hash (<p>:ev:<key>), its key on each handler's lane for the return, and the
@@ -95,15 +97,12 @@ local body_p, always_mark = ARGV[19], ARGV[20] == '1'
 local dedupe_ttl = tonumber(ARGV[1])
 local now = tonumber(received)
 local marks_key = base .. 'dedupe'
-local marks_live = always_mark or redis.call('EXISTS', marks_key) == 1
-if not marks_live then
-  -- The release before kept each body in its hash, with a mark each.
-  local newest = redis.call('ZRANGE', KEYS[3], -1, -1)[1]
-  if newest and redis.call('HEXISTS', ev_p .. newest, 'body') == 1 then
-    redis.call('SET', marks_key, '1', 'EX', dedupe_ttl)
-    marks_live = true
-  end
+local marks_until = redis.call('GET', marks_key)
+local first_call = not marks_until  -- (written once this call stores an event)
+if first_call then
+  marks_until = redis.call('EXISTS', KEYS[3]) == 1 and math.ceil(now + dedupe_ttl) or 0
 end
+local marking = always_mark or tonumber(marks_until) > now
 local a = 21
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
@@ -151,12 +150,26 @@ local function create_job(t, job_id)
 end
 
 -- Memory: what Redis uses, and the most new events may bring it to.
+-- `INFO memory` is the largest part of a one-event call (~14 us): a call
+-- that stores events keeps its reading for 0.1 s in <p>:memory, "used max",
+-- and the calls in that time add what they store to it (estimates on the
+-- high side). Only what others write meanwhile (the workers' bookkeeping,
+-- far inside the room above the mark) is seen up to 0.1 s late.
+local memory_key = base .. 'memory'
 local function read_memory()
   local info = redis.call('INFO', 'memory')
   return tonumber(string.match(info, 'used_memory:(%d+)')),
          tonumber(string.match(info, 'maxmemory:(%d+)'))
 end
-local in_use, maxmemory = read_memory()
+local in_use, maxmemory
+local reading = redis.call('GET', memory_key)
+if reading then
+  local used, most = string.match(reading, '^(%d+) (%d+)$')
+  in_use, maxmemory = tonumber(used), tonumber(most)
+else
+  in_use, maxmemory = read_memory()
+end
+local stored_any = false
 local limit = maxmemory * tonumber(ARGV[3])  -- 0: no maxmemory, no limit
 local yielded, yield_tried, marked = 0, false, false
 -- Drop the oldest events kept only for replay; the index loses them too.
@@ -187,8 +200,8 @@ local function yield_retention()
     redis.call('HINCRBY', KEYS[6], ARGV[16], yielded)
   end
   if marked then
-    marks_live = true
-    redis.call('SET', marks_key, '1', 'EX', dedupe_ttl)
+    marking, marks_until, first_call = true, math.ceil(now + dedupe_ttl), false
+    redis.call('SET', marks_key, marks_until)
   end
   in_use = read_memory()
 end
@@ -208,7 +221,7 @@ for i = 1, tonumber(ARGV[5]) do
   local ev, bkey = ev_p .. ekey, body_p .. ekey
   -- Received within the dedupe window (reads only): marked, or its hash says so.
   local function seen()
-    if marks_live and redis.call('EXISTS', seen_p .. ekey) == 1 then
+    if marking and redis.call('EXISTS', seen_p .. ekey) == 1 then
       return true
     end
     local at = redis.call('HGET', ev, 'received_at')
@@ -225,9 +238,12 @@ for i = 1, tonumber(ARGV[5]) do
   elseif not force and limit > 0 and in_use + cost > limit and not seen() then
     fresh = -2  -- (a duplicate is still answered as one)
   elseif force then
+    if marking then
+      redis.call('SET', seen_p .. ekey, '1', 'EX', dedupe_ttl)
+    end
     redis.call('SET', bkey, body, 'NX')
     fresh = true
-  elseif marks_live and redis.call('EXISTS', seen_p .. ekey) == 1 then
+  elseif marking and not redis.call('SET', seen_p .. ekey, '1', 'NX', 'EX', dedupe_ttl) then
     fresh = false
   elseif redis.call('SET', bkey, body, 'NX') then
     fresh = true
@@ -238,9 +254,6 @@ for i = 1, tonumber(ARGV[5]) do
     fresh = not (at and tonumber(at) > now - dedupe_ttl)
   end
   if fresh and fresh ~= -1 and fresh ~= -2 then
-    if always_mark then
-      redis.call('SET', seen_p .. ekey, '1', 'EX', dedupe_ttl)
-    end
     -- The hash: what routing and the run log read, and a run field `r:<handler>`
     -- = 'w' (waiting) per handler. HSET answers how many fields it added:
     -- fewer than it set means the hash was already there.
@@ -307,6 +320,11 @@ for i = 1, tonumber(ARGV[5]) do
     results[i] = fresh and 1 or 0
     if fresh then
       in_use = in_use + cost
+      stored_any = true
+      if first_call then
+        redis.call('SET', marks_key, marks_until)
+        first_call = false
+      end
     end
   end
 end
@@ -321,6 +339,13 @@ if indexed then
   local ends = (bucket + 1) * width + tonumber(index_ttl)
   redis.call('EXPIREAT', returns_key, ends)
   redis.call('EXPIREAT', orders_key, ends)
+end
+if stored_any then
+  if reading then
+    redis.call('SET', memory_key, string.format('%d %d', in_use, maxmemory), 'KEEPTTL')
+  else
+    redis.call('SET', memory_key, string.format('%d %d', in_use, maxmemory), 'PX', 100)
+  end
 end
 results[#results + 1] = yielded
 return results
