@@ -18,6 +18,12 @@ For each shape (N events over M returns) and round:
           with ``depends_on`` (each job depends on the previous event of its
           return), then one ``rq worker --burst -w rq.SimpleWorker`` drains them.
 
+Last, ``ingest.lua`` alone: the same bodies stored by calling the script
+from this process, one Redis client and nothing else running, with 1 and 16
+events per call; Redis CPU per event from ``INFO commandstats`` (under the
+receiver's load the EVALSHA times above also count the time Redis waits for
+a core on this 2-core machine).
+
 Both jobs parse and validate the event with the project's models and do
 nothing else, so the comparison is the framework's overhead. Times are wall
 times of the worker process minus the same command's start-up on an empty
@@ -45,6 +51,10 @@ from rq import Queue
 from rq.job import Dependency
 
 from redo_hooks import RedoHooks
+from redo_hooks.receiver.body import parse_body
+from redo_hooks.store import lua
+from redo_hooks.store.ingest import IngestPlan, Routed
+from redo_hooks.store.keys import Keys
 from redo_hooks.testing import RedisServer, deliver, sample_body, wait_for
 
 from .common import ROOT, SECRET, child_env, median, python, start, stop, table
@@ -59,6 +69,26 @@ def bodies(events: int, returns: int) -> dict[str, list[bytes]]:
         kind = "return.created" if len(per[subject]) == 0 else "return.updated"
         per[subject].append(sample_body(kind, subject=subject, seq=n))
     return per
+
+
+def ingest_alone(redis: Redis, url: str, per: dict[str, list[bytes]], size: int) -> list[float]:
+    """``ingest.lua``'s EVALSHA µs per event and per call, ``size`` events a call, uncontended."""
+    hooks = RedoHooks(redis_url=url, secrets=[SECRET])
+    hooks.add(lambda event: None, "return", name="bench.noop")
+    plan = IngestPlan(hooks.settings, Keys(hooks.settings.key_prefix))
+    routed = [
+        Routed(parse_body(body, max_depth=32), ["bench.noop"])
+        for bodies in zip(*per.values(), strict=False)
+        for body in bodies
+    ]
+    calls = [plan.build(routed[n : n + size]) for n in range(0, len(routed), size)]
+    redis.flushall()
+    script = redis.register_script(lua.source("ingest"))
+    redis.config_resetstat()
+    for keys, args in calls:
+        script(keys=keys, args=args)
+    stats = redis.info("commandstats")["cmdstat_evalsha"]
+    return [stats["usec"] / len(routed), stats["usec"] / stats["calls"]]
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -215,6 +245,7 @@ def main() -> None:
 
     rows: list[list[object]] = []
     footprint: list[list[object]] = []
+    alone: list[list[object]] = []
     with RedisServer() as server:
         redis = Redis.from_url(server.url)
         env = child_env(REDO_HOOKS_REDIS_URL=server.url, REDO_HOOKS_SECRETS=SECRET)
@@ -299,6 +330,13 @@ def main() -> None:
                     f"stock {stock_rates[-1]:,.0f}/s",
                     flush=True,
                 )
+            for size in (1, 16):
+                alone_event, alone_call = zip(
+                    *(ingest_alone(redis, server.url, per, size) for _ in range(args.rounds)),
+                    strict=True,
+                )
+                shape = f"{args.events} events / {returns} returns"
+                alone.append([shape, size, median(list(alone_event)), median(list(alone_call))])
             ours, stock = median(ours_rates), median(stock_rates)
             footprint.append(
                 [
@@ -365,6 +403,9 @@ def main() -> None:
             footprint,
         )
     )
+    print()
+    print("ingest.lua alone: called from this process, nothing else running (median of rounds)")
+    print(table(["shape", "events/call", "µs/event", "µs/call"], alone))
 
 
 if __name__ == "__main__":
