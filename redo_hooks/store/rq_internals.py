@@ -85,6 +85,7 @@ registry reads and writes are in ``store/rq_registries.py``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -389,7 +390,9 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         running = getattr(thread, "_running", None)
         if isinstance(running, threading.Event):
             running.clear()  # its current wait is its last: the reply below ends it
-        self.pubsub.unsubscribe()
+        # (The thread, past its wait already, may have closed the connection first.)
+        with contextlib.suppress(RedisError, OSError):
+            self.pubsub.unsubscribe()
         thread.join(timeout=5)
         self.pubsub.close()
 
