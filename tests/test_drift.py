@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from structlog.testing import capture_logs
 from redo_hooks.cli import main
 from redo_hooks.models import ReturnEvent
 from redo_hooks.models.drift import LIMIT, drift, type_findings
+from redo_hooks.receiver.drift import DriftWatch
 from redo_hooks.store.drift import PARTS
 from redo_hooks.testing import sample_event
 
@@ -139,6 +141,25 @@ def test_the_receiver_records_counts_logs_each_new_finding_once_and_caps_them(
     )
     assert "redo_hooks_schema_drift_untracked_total 2.0" in metrics
     assert metrics.count("redo_hooks_schema_drift_total{") == 3  # bounded labels
+
+
+def test_findings_still_being_recorded_are_kept_when_the_receiver_stops(
+    make_hooks: MakeHooks, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording runs beside the request; closing the receiver waits for it."""
+    hooks = make_hooks(drift_sample_interval=0)
+    hooks.on("return", name="h")(lambda event: None)
+    record = DriftWatch._record
+
+    async def slow_record(self: DriftWatch, *args: Any) -> None:
+        await asyncio.sleep(0.2)  # still under way when the client below stops the app
+        await record(self, *args)
+
+    monkeypatch.setattr(DriftWatch, "_record", slow_record)
+    with TestClient(hooks.asgi()) as client:
+        body = mutated(return__status="teleported")
+        assert client.post("/", content=orjson.dumps(body), headers=AUTH).status_code == 202
+    assert redis.hget("rh:drift:count", "enum|return.status|teleported") == b"1"
 
 
 def test_status_shows_the_findings(

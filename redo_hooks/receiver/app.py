@@ -132,8 +132,9 @@ class Receiver:
         await check_eviction_policy(self.redis(), self.settings.redis_timeout)
 
     async def close(self) -> None:
-        """Close the Redis client."""
+        """Close the Redis client (after the schema-drift findings under way are recorded)."""
         if self._redis is not None:
+            await self.drift.settle(self.settings.redis_timeout)
             await self._redis.aclose()
             self._redis = None
             self._ingestor = None

@@ -58,6 +58,11 @@ class DriftWatch:
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
 
+    async def settle(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the findings still being recorded (before closing)."""
+        if self.pending:
+            await asyncio.wait(set(self.pending), timeout=timeout)
+
     async def _record(self, redis: AsyncRedis, findings: list[Any], subject: str) -> None:
         keys, args = record_args(self.keys, findings, subject, time.time(), self.cap)
         script = redis.register_script(lua.source("drift_record"))  # findings are rare
