@@ -83,6 +83,29 @@ def test_near_maxmemory_the_receiver_answers_503_until_memory_is_back(
         )
 
 
+def test_near_maxmemory_a_redelivery_is_still_answered_as_a_duplicate(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Redo's retry of an event already stored is not refused: it costs nothing."""
+    hooks = make_hooks()
+    hooks.on("return", name="h")(lambda event: None)
+    body = sample_body(subject="ret-stored")
+    with TestClient(hooks.asgi()) as client:
+        assert client.post("/", content=body, headers=AUTH).status_code == 202
+        used = int(redis.info("memory")["used_memory"])
+        redis.config_set("maxmemory", int(used / 0.95))  # past the 90% mark
+        try:
+            wait_for(lambda: not redis.exists("rh:memory"), 5, "the memory reading to expire")
+            before = snapshot(redis)
+            again = client.post("/", content=body, headers=AUTH)
+            refused = client.post("/", content=sample_body(subject="ret-new"), headers=AUTH)
+        finally:
+            redis.config_set("maxmemory", 0)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert refused.status_code == 503
+    assert snapshot(redis) == before
+
+
 def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:

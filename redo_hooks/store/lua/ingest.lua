@@ -54,8 +54,8 @@
 -- either release then find each other's events).
 --
 -- Everything for one event is written here or nothing is: the body
--- (<p>:body:<key>), its hash (<p>:ev:<key>), its key on each handler's lane for the return, and the
--- lane's RQ job. A lane with an owner is being run (or is about to be): the
+-- (<p>:body:<key>), its hash (<p>:ev:<key>), its key on each handler's lane
+-- for the return, and the lane's RQ job. A lane with an owner is being run (or is about to be): the
 -- event just waits in it. An idle lane is given to the handler's *open* job
 -- -- a queued job no worker has started yet -- or, if there is none or it is
 -- full, to a new job created from the template. So under backlog one job
@@ -206,6 +206,15 @@ local function yield_retention()
   in_use = read_memory()
 end
 
+-- Received within the dedupe window (reads only): marked, or its hash says so.
+local function seen(ekey)
+  if marking and redis.call('EXISTS', seen_p .. ekey) == 1 then
+    return true
+  end
+  local at = redis.call('HGET', ev_p .. ekey, 'received_at')
+  return at ~= false and tonumber(at) > now - dedupe_ttl
+end
+
 -- The index keeps what the retention keeps.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(received) - tonumber(ARGV[2]))
 -- Events waiting in lanes: read once, counted here, written once at the end.
@@ -219,14 +228,6 @@ for i = 1, tonumber(ARGV[5]) do
   local force, nh = ARGV[a + 8] == '1', tonumber(ARGV[a + 9])
   a = a + 10
   local ev, bkey = ev_p .. ekey, body_p .. ekey
-  -- Received within the dedupe window (reads only): marked, or its hash says so.
-  local function seen()
-    if marking and redis.call('EXISTS', seen_p .. ekey) == 1 then
-      return true
-    end
-    local at = redis.call('HGET', ev, 'received_at')
-    return at ~= false and tonumber(at) > now - dedupe_ttl
-  end
   local fresh
   -- What the event adds: its body, keys and entries (an estimate on the high side).
   local cost = #body + 4 * #ekey + nh * (2 * #subject + 96) + 256
@@ -235,7 +236,7 @@ for i = 1, tonumber(ARGV[5]) do
   end
   if not force and ceiling > 0 and waiting + added >= ceiling then
     fresh = -1
-  elseif not force and limit > 0 and in_use + cost > limit and not seen() then
+  elseif not force and limit > 0 and in_use + cost > limit and not seen(ekey) then
     fresh = -2  -- (a duplicate is still answered as one)
   elseif force then
     if marking then
