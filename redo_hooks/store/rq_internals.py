@@ -73,14 +73,12 @@ registry reads and writes are in ``store/rq_registries.py``.
    ``maintain_heartbeats`` renews for them: the started registry's score,
    the ``rq:execution:`` hash's TTL and the job's ``ExecutionRegistry``
    score (``ttl + 60`` s, as RQ's ``add``).
-12. **Unsubscribing** (``WorkerBase.unsubscribe``): RQ listens for its worker
-   commands in redis-py's ``PubSubWorkerThread`` with ``sleep_time=60`` and,
-   on teardown, unsubscribes, then calls the thread's ``stop()``. Since
-   redis-py 8.2, ``stop()`` joins the thread, which by then may be waiting
-   up to 60 s for a message that never comes: every worker exit took up to
-   a minute. The thread's run flag (``_running``, an ``Event`` in every
-   redis-py we support) is cleared first, so the unsubscribe's own reply
-   ends its wait, and the join is bounded.
+12. **Unsubscribing** (``WorkerBase.unsubscribe``): RQ's teardown unsubscribes,
+   then stops redis-py's ``PubSubWorkerThread`` (``sleep_time=60``), whose
+   ``stop()`` joins it since redis-py 8.2: a thread already waiting again
+   held every worker exit up to a minute. Its run flag (``_running``, an
+   ``Event`` in every redis-py we support) is cleared first, so the
+   UNSUBSCRIBE's reply ends its last wait, and the join is bounded.
 """
 
 from __future__ import annotations
@@ -390,8 +388,7 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         running = getattr(thread, "_running", None)
         if isinstance(running, threading.Event):
             running.clear()  # its current wait is its last: the reply below ends it
-        # (The thread, past its wait already, may have closed the connection first.)
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(RedisError, OSError):  # (or it closed the connection first)
             self.pubsub.unsubscribe()
         thread.join(timeout=5)
         self.pubsub.close()
