@@ -108,6 +108,8 @@ def pages(events: int) -> dict[str, str]:
         "events by order": f"/events?order=%23{mid // 6:07d}",
         "events by outcome=dead": "/events?outcome=dead",
         "events by type, last hour": "/events?type=return.created&since=1h",
+        # None stored: the page stops after scan_limit events read, offering more.
+        "events by a type never sent": "/events?type=return.backfill",
         "timeline": f"/returns/ret-{mid // 3:07d}",
         "dead letters": "/dead",
     }
