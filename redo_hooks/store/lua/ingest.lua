@@ -55,10 +55,10 @@
 --
 -- Everything for one event is written here or nothing is: the body
 -- (<p>:body:<key>), its hash (<p>:ev:<key>), its key on each handler's lane
--- for the return, and the lane's RQ job. A lane with an owner is being run (or is about to be): the
--- event just waits in it. An idle lane is given to the handler's *open* job
--- -- a queued job no worker has started yet -- or, if there is none or it is
--- full, to a new job created from the template. So under backlog one job
+-- for the return, and the lane's RQ job. A lane with an owner is being run
+-- (or is about to be): the event just waits in it. An idle lane is given to
+-- the handler's *open* job -- a queued job no worker has started yet -- or,
+-- if there is none or it is full, to a new job created from the template. So under backlog one job
 -- gathers many lanes (one RQ job's overhead for many returns), and with idle
 -- workers every lane gets its own job at once. Keys are built from the
 -- prefixes keys.py defines: <lane prefix><handler>:<subject>, ...
@@ -206,13 +206,14 @@ local function yield_retention()
   in_use = read_memory()
 end
 
--- Received within the dedupe window (reads only): marked, or its hash says so.
-local function seen(ekey)
-  if marking and redis.call('EXISTS', seen_p .. ekey) == 1 then
-    return true
-  end
+-- Whether the stored event `ekey` was received within the dedupe window.
+local function received_within(ekey)
   local at = redis.call('HGET', ev_p .. ekey, 'received_at')
   return at ~= false and tonumber(at) > now - dedupe_ttl
+end
+-- Seen within the window (reads only): marked, or its hash says so.
+local function seen(ekey)
+  return (marking and redis.call('EXISTS', seen_p .. ekey) == 1) or received_within(ekey)
 end
 
 -- The index keeps what the retention keeps.
@@ -251,8 +252,7 @@ for i = 1, tonumber(ARGV[5]) do
   else
     -- The same bytes are stored: a duplicate within the window, or Redo
     -- delivering them again after it (kept for replay, or still waiting).
-    local at = redis.call('HGET', ev, 'received_at')
-    fresh = not (at and tonumber(at) > now - dedupe_ttl)
+    fresh = not received_within(ekey)
   end
   if fresh and fresh ~= -1 and fresh ~= -2 then
     -- The hash: what routing and the run log read, and a run field `r:<handler>`
