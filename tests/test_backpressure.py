@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from redo_hooks import RedoHooks, ReturnEvent
 from redo_hooks.ops.replay import Selection, replay
+from redo_hooks.store.keys import Keys
 from redo_hooks.store.memory import Memory, check_policy
 from redo_hooks.store.replies import text
 from redo_hooks.testing import drain, sample_body, wait_for
@@ -95,7 +96,7 @@ def test_near_maxmemory_a_redelivery_is_still_answered_as_a_duplicate(
         used = int(redis.info("memory")["used_memory"])
         redis.config_set("maxmemory", int(used / 0.95))  # past the 90% mark
         try:
-            wait_for(lambda: not redis.exists("rh:memory"), 5, "the memory reading to expire")
+            wait_for(lambda: not redis.exists(Keys().memory), 5, "the memory reading to expire")
             before = snapshot(redis)
             again = client.post("/", content=body, headers=AUTH)
             refused = client.post("/", content=sample_body(subject="ret-new"), headers=AUTH)
@@ -136,7 +137,7 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
         # Room for nothing more under the 90% mark.
         redis.config_set("maxmemory", int(used / 0.9))
         # The ingest script's last reading of INFO (kept 0.1 s) knew no maxmemory.
-        wait_for(lambda: not redis.exists("rh:memory"), 5, "the memory reading to expire")
+        wait_for(lambda: not redis.exists(Keys().memory), 5, "the memory reading to expire")
         try:
             post(subject="new", note=filler)
             metrics = client.get("/metrics").text

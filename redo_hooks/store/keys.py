@@ -104,6 +104,11 @@ class Keys:
         return f"{self.seen_prefix}{key}"
 
     @property
+    def memory(self) -> str:
+        """The ingest script's last reading of Redis' memory (PX 100)."""
+        return f"{self.prefix}:memory"
+
+    @property
     def dedupe(self) -> str:
         """Until when (epoch s) dedupe marks are written and read."""
         return f"{self.prefix}:dedupe"
