@@ -335,6 +335,49 @@ def test_a_job_taken_from_the_queue_is_given_no_more_lanes(
     assert redis.hget("rh:lanestate:h:ret-c", "owner") == fresh.encode() != taken.encode()
 
 
+@pytest.mark.parametrize("thaws", ["beats again", "is unlisted"])
+def test_a_taken_job_is_rescued_only_while_every_listed_process_beats_itself(
+    make_hooks: MakeHooks, redis: Redis, thaws: str
+) -> None:
+    """The rescuer checks the processes' own beats, not a parent's later note.
+
+    A process its parent lists as live but whose own beat lapsed may be
+    frozen holding the job: the rescue waits, whether or not the parent has
+    written ``Keys.frozen`` yet. Once the process beats again, or its
+    listing lapses (its parent gone), the job is rescued and runs.
+    """
+    hooks = make_hooks()
+    ran: list[str] = []
+    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
+    deliver(hooks, sample_body(subject="ret-t"))
+    (taken,) = [text(j) for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
+    # What a worker's blocking dequeue does, served while its process is frozen.
+    redis.lmove("rq:queue:redo-hooks", "rq:queue:redo-hooks:intermediate", "LEFT", "RIGHT")
+    keys, runs = Keys(), Keys().runs("host:1:0:abcd")
+    redis.zadd(keys.processes, {runs: time.time() + 60})  # its parent vouches; no beat
+    worker, runtime = build(hooks)
+    intermediate = worker.queues[0].intermediate_queue
+    redis.set(intermediate.get_first_seen_key(taken), time.time() - 3600)  # long stranded
+
+    def held() -> bool:
+        """One maintenance pass; whether the job is still where its taker left it."""
+        worker.clean_registries()
+        return intermediate.get_job_ids() == [taken]
+
+    try:
+        assert worker.taken_jobs_may_be_alive() and held()
+        assert redis.zcard(keys.frozen) == 0  # held with no parent's note
+        if thaws == "beats again":
+            redis.set(keys.alive(runs), 1)
+        else:
+            redis.zadd(keys.processes, {runs: time.time() - 1})
+        assert not worker.taken_jobs_may_be_alive() and not held()
+    finally:
+        runtime.close()
+    drain(hooks)
+    assert ran == ["ret-t"]
+
+
 def test_a_lane_whose_job_failed_for_good_dead_letters_its_head_and_moves_on(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:

@@ -26,6 +26,8 @@ def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
 ) -> None:
     parent = start_workers(APP, env(redis_url, SECRET), "--concurrency", "2")
     wait_for(lambda: len(children(parent.pid)) == 2, 20, "two worker processes")
+    listed = set(redis.zrange("rh:processes", 0, -1))  # what rescuers check the beats of
+    assert len(listed) == 2
     first = children(parent.pid)
     victim = min(first)
     os.kill(victim, signal.SIGKILL)
@@ -36,6 +38,9 @@ def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
     )
     assert parent.poll() is None
     assert redis.hget("rh:metrics", "respawns|") == b"1"
+    # The dead child unlisted, its successor listed (before its fork).
+    relisted = set(redis.zrange("rh:processes", 0, -1))
+    assert len(relisted) == 2 and len(relisted & listed) == 1
     hooks = make_hooks()
     hooks.add(kill_app.steady, "return", name="kill.steady")
     for n in range(5):
@@ -44,6 +49,7 @@ def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(timeout=30) == 0
     assert children(parent.pid) == set()
+    assert redis.zcard("rh:processes") == 0
 
 
 def test_a_child_killed_mid_handler_has_its_job_rerun_without_waiting_for_the_heartbeat(

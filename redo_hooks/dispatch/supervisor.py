@@ -114,6 +114,7 @@ class Supervisor:
     def start(self, slot: int) -> None:
         process = f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:8]}"
         self.runs[slot] = self.keys.runs(process)
+        self.list_process(self.runs[slot])
         options = replace(self.options, runs_key=self.runs[slot])
         child = self.context.Process(
             target=_child, args=(self.hooks, options, os.getpid()), name=f"redo-hooks-worker-{slot}"
@@ -198,19 +199,37 @@ class Supervisor:
         self.count_respawn()
         self.due[slot] = time.monotonic() + delay
 
+    def list_process(self, runs: str) -> None:
+        """List a child in ``Keys.processes`` before it is forked (best effort).
+
+        Listed before it can take a job, a child that freezes at once is
+        already one a rescuer checks; if Redis is away, the next beat lists it.
+        """
+        until = time.time() + 2 * self.hooks.settings.heartbeat_ttl
+        with contextlib.suppress(RedisError, OSError):
+            self.redis.zadd(self.keys.processes, {runs: until})
+
     def note_frozen(self, live: list[int]) -> None:
-        """List in ``Keys.frozen`` the live children that stopped beating themselves.
+        """List the live children in ``Keys.processes``, and in ``Keys.frozen`` the silent ones.
 
         A child whose handler holds the GIL runs no Python; a job one of its
         idle slots had asked Redis for meanwhile sits in RQ's intermediate
-        list until it wakes. Maintenance leaves such jobs alone while any
-        process is listed (``LaneWorker.taken_jobs_may_be_alive``).
+        list until it wakes. Maintenance leaves such jobs alone while a
+        listed process does not beat itself: the rescuer checks the
+        processes' own beats (``LaneWorker.taken_jobs_may_be_alive``), so
+        it does not depend on this beat coming in time. ``Keys.frozen`` is
+        what this parent saw (logged, and read by rescuers of the previous
+        release during a rolling deploy).
         """
         ttl = self.hooks.settings.heartbeat_ttl
+        wall = time.time()
         with self.redis.pipeline(transaction=False) as pipe:
             for slot in live:
                 pipe.exists(Keys.alive(self.runs[slot]))
-            beating = pipe.execute()
+            if live:
+                pipe.zadd(self.keys.processes, {self.runs[s]: wall + 2 * ttl for s in live})
+            pipe.zremrangebyscore(self.keys.processes, "-inf", wall)
+            beating = pipe.execute()[: len(live)]
         now = time.monotonic()
         frozen = {
             self.runs[slot]: slot
@@ -220,7 +239,7 @@ class Supervisor:
         thawed = [self.runs[slot] for slot in live if self.runs[slot] not in frozen]
         with self.redis.pipeline(transaction=False) as pipe:
             if frozen:
-                pipe.zadd(self.keys.frozen, dict.fromkeys(frozen, time.time() + ttl))
+                pipe.zadd(self.keys.frozen, dict.fromkeys(frozen, wall + ttl))
             if thawed:
                 pipe.zrem(self.keys.frozen, *thawed)
             pipe.execute()
@@ -232,7 +251,10 @@ class Supervisor:
     def release(self, slot: int, pid: int | None) -> None:
         """A child ended: what it was still running is re-run at the next maintenance pass."""
         try:
-            self.redis.zrem(self.keys.frozen, self.runs[slot])
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(self.keys.processes, self.runs[slot])
+                pipe.zrem(self.keys.frozen, self.runs[slot])
+                pipe.execute()
             jobs = abandon(self.redis, self.runs[slot], self.hooks.settings.queue)
         except (RedisError, OSError) as exc:  # then its heartbeats lapse as after a crash
             log.warning("abandoned_jobs_not_released", pid=pid, error=type(exc).__name__)

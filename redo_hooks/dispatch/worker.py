@@ -33,6 +33,7 @@ from ..errors import RedoHooksError
 from ..logs import get_logger
 from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
+from ..store.replies import text
 from ..store.retention import index_parked_letters, trim_replay_index
 from ..store.rq_internals import MaintainedQueue, WorkerBase
 from ..store.rq_registries import earliest_scheduled, scheduled_job_ids, take_due
@@ -147,10 +148,26 @@ class LaneWorker(WorkerBase):
             slot.fail_running_job("interrupted: the worker stopped cold (--grace-period)")
 
     def taken_jobs_may_be_alive(self) -> bool:
-        """Whether a parent says one of its live processes is frozen (``Keys.frozen``)."""
+        """Whether a live supervised process does not beat itself (it may be frozen).
+
+        Checked here, from each listed process's own beat (``Keys.processes``,
+        ``Keys.alive``), not from its parent's later note: a job taken at a
+        frozen process's last moment is rescued only ``heartbeat_ttl`` after
+        it was first seen, and that process's beat has lapsed by then. A
+        process starting up, or dead and not yet unlisted, also holds the
+        rescue, a pass or two at most. ``Keys.frozen`` is read too, as
+        parents of the previous release write only that.
+        """
         if self.runtime is None:
             return False
-        frozen = int(self.connection.zcount(self.runtime.keys.frozen, time.time(), "+inf"))
+        keys, now = self.runtime.keys, time.time()
+        listed = self.connection.zrangebyscore(keys.processes, now, "+inf")
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.zcount(keys.frozen, now, "+inf")
+            for runs in listed:
+                pipe.exists(keys.alive(text(runs)))
+            said, *beating = pipe.execute()
+        frozen = max(int(said), beating.count(0))
         if frozen:
             log.warning("stranded_job_rescue_held", frozen_processes=frozen)
         return frozen > 0

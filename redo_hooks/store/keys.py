@@ -51,6 +51,9 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         (EX 10 heartbeats past the last renewal)
     <p>:runs:<process>:alive    string  set by the process itself every quarter of
                                         heartbeat_ttl (EX heartbeat_ttl)
+    <p>:processes               zset    runs key of a live supervised process -> until
+                                        when its parent vouches for it (renewed
+                                        every beat; listed before the fork)
     <p>:frozen                  zset    runs key of a live process that stopped
                                         beating itself (a handler holds the GIL)
                                         -> until when it counts as frozen
@@ -211,6 +214,11 @@ class Keys:
     def alive(runs: str) -> str:
         """Set by a supervised process itself while it can run Python (``runs``: its ``runs``)."""
         return f"{runs}:alive"
+
+    @property
+    def processes(self) -> str:
+        """Live supervised worker processes, by when their parents last vouched + slack."""
+        return f"{self.prefix}:processes"
 
     @property
     def frozen(self) -> str:
