@@ -17,9 +17,12 @@ from rq import Queue
 
 from redo_hooks import RedoHooks, ReturnEvent
 from redo_hooks.dispatch.worker import build
+from redo_hooks.ops.events import EventLog
 from redo_hooks.ops.status import snapshot as status_snapshot
+from redo_hooks.receiver.body import parse_body
 from redo_hooks.store import lua
 from redo_hooks.store.events import unpack_body
+from redo_hooks.store.ingest import IngestPlan, Routed
 from redo_hooks.store.keys import Keys
 from redo_hooks.store.replies import text
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
@@ -376,6 +379,42 @@ def test_a_taken_job_is_rescued_only_while_every_listed_process_beats_itself(
         runtime.close()
     drain(hooks)
     assert ran == ["ret-t"]
+
+
+def test_one_ingest_call_of_many_events_writes_every_index_entry(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """The writes a call's events share are made once per call, in parts: none is lost.
+
+    700 events of 600 returns, each with an order of its own, in one call:
+    more entries per index than one write of them takes.
+    """
+    hooks = make_hooks(lanes_per_job=1000)
+    hooks.add(lambda event: None, "return", name="h")
+    events = []
+    for n in range(700):
+        event = sample_event("return.updated", subject=f"ret-{n % 600}", seq=n)
+        event["order"] = {**event["order"], "id": f"ord-{n % 600}", "name": f"#{n % 600}"}
+        events.append(parse_body(orjson.dumps(event), max_depth=32))
+    keys = Keys()
+    plan = IngestPlan(hooks.settings, keys)
+    script = redis.register_script(lua.source("ingest"))
+    *stored, yielded = script(*plan.build([Routed(e, ["h"]) for e in events]))
+    assert stored == [1] * 700 and yielded == 0
+    assert redis.zcard(keys.events) == 700
+    assert redis.zcard(keys.waiting) == 600 and redis.get(keys.waiting_events) == b"700"
+    (job,) = [text(j) for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
+    assert sorted(text(s) for s in redis.lrange(keys.job_lanes(job), 0, -1)) == sorted(
+        f"ret-{n}" for n in range(600)
+    )
+    log = EventLog(redis, keys, hooks.settings.retention)
+    assert sorted(log.return_keys(["ret-0", "ret-599"])) == sorted(
+        e.key for e in (events[0], events[600], events[599])
+    )
+    assert log.order_returns("ord-17") == log.order_returns("#17") == {"ret-17"}
+    assert log.order_returns("599") == {"ret-599"}
+    drain(hooks)
+    assert redis.zcard(keys.waiting) == 0
 
 
 def test_a_lane_whose_job_failed_for_good_dead_letters_its_head_and_moves_on(

@@ -70,10 +70,14 @@
 -- walks the time index, <p>:events, and reads each event's type). A
 -- forced event (a retry or a replay) keeps its place in them. The return
 -- and order indexes are one sorted set per time bucket, members
--- "<return id>\0<event key>" and "<order>\0<return id>" read by ZRANGEBYLEX:
--- one ZADD per event each, and one EXPIREAT per call (all of a call's
--- events share its bucket), where a set per return would need an EXPIRE
--- per event.
+-- "<return id>\0<event key>" and "<order>\0<return id>" read by ZRANGEBYLEX,
+-- with one EXPIREAT per call (all of a call's events share its bucket),
+-- where a set per return would need an EXPIRE per event.
+--
+-- Writes to keys the call's events share (the time, return, order and
+-- waiting indexes, a job's lanes) are gathered and made once per key at
+-- the end, not once per event: 7-16% less Redis CPU per event in calls of
+-- 16 (benchmarks/dispatch.py). Nothing in the loop reads them.
 local seen_p, ev_p, lane_p, state_p = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local open_p, joblanes_p, job_p = ARGV[12], ARGV[13], ARGV[14]
 local cap = tonumber(ARGV[7])
@@ -103,6 +107,13 @@ if first_call then
   marks_until = redis.call('EXISTS', KEYS[3]) == 1 and math.ceil(now + dedupe_ttl) or 0
 end
 local marking = always_mark or tonumber(marks_until) > now
+-- Entries of the keys the call's events share, written once per key at the end.
+local by_time, by_return, by_order, lanes_waiting = {}, {}, {}, {}
+local job_lanes, jobs_touched = {}, {}
+local function push(list, a, b)
+  local n = #list
+  list[n + 1], list[n + 2] = a, b
+end
 local a = 21
 local names, new_ids, templates, used = {}, {}, {}, {}
 for t = 1, tonumber(ARGV[6]) do
@@ -270,12 +281,13 @@ for i = 1, tonumber(ARGV[5]) do
     end
     local existing = #fields / 2 - redis.call('HSET', ev, unpack(fields))
     if not force then
-      redis.call('ZADD', KEYS[3], received, ekey)
-      redis.call('ZADD', returns_key, 0, subject .. '\0' .. ekey)
+      push(by_time, received, ekey)
+      push(by_return, 0, subject .. '\0' .. ekey)
       if order_id ~= '' and order_name ~= '' then
-        redis.call('ZADD', orders_key, 0, order_id .. '\0' .. subject, 0, order_name .. '\0' .. subject)
+        push(by_order, 0, order_id .. '\0' .. subject)
+        push(by_order, 0, order_name .. '\0' .. subject)
       elseif order_id .. order_name ~= '' then
-        redis.call('ZADD', orders_key, 0, order_id .. order_name .. '\0' .. subject)
+        push(by_order, 0, order_id .. order_name .. '\0' .. subject)
       end
       indexed = true
       if nh == 0 then
@@ -300,7 +312,7 @@ for i = 1, tonumber(ARGV[5]) do
       local t = tonumber(ARGV[a + h - 1])
       local lane = names[t] .. ':' .. subject
       if redis.call('RPUSH', lane_p .. lane, ekey) == 1 then
-        redis.call('ZADD', KEYS[4], received, lane_p .. lane)
+        push(lanes_waiting, received, lane_p .. lane)
       end
       added = added + 1
       -- An idle lane (no owner) goes to the handler's open job, or a new one.
@@ -309,7 +321,13 @@ for i = 1, tonumber(ARGV[5]) do
         if new_job then
           create_job(t, job_id)
         end
-        redis.call('RPUSH', joblanes_p .. job_id, subject)
+        local held = job_lanes[job_id]
+        if not held then
+          held = {}
+          job_lanes[job_id] = held
+          jobs_touched[#jobs_touched + 1] = job_id
+        end
+        held[#held + 1] = subject
         open_counts[t] = open_counts[t] + 1
       end
     end
@@ -328,6 +346,20 @@ for i = 1, tonumber(ARGV[5]) do
       end
     end
   end
+end
+-- The gathered writes, a long batch in parts (a Lua call takes a few
+-- thousand arguments at most).
+local function write_all(cmd, key, items)
+  for from = 1, #items, 1000 do
+    redis.call(cmd, key, unpack(items, from, math.min(from + 999, #items)))
+  end
+end
+write_all('ZADD', KEYS[3], by_time)
+write_all('ZADD', returns_key, by_return)
+write_all('ZADD', orders_key, by_order)
+write_all('ZADD', KEYS[4], lanes_waiting)
+for _, job_id in ipairs(jobs_touched) do
+  write_all('RPUSH', joblanes_p .. job_id, job_lanes[job_id])
 end
 if added > 0 then
   redis.call('INCRBY', KEYS[5], added)
