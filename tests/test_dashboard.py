@@ -25,7 +25,7 @@ from redo_hooks.dashboard.auth import SESSION_SECONDS, Gate, parse_tokens
 from redo_hooks.errors import ConfigurationError
 from redo_hooks.testing import deliver, drain, sample_body
 
-from .conftest import MakeHooks
+from .conftest import MakeHooks, snapshot
 
 ADMIN = "admin-token-0123456789abcdef"
 READER = "reader-token-0123456789abcdef"
@@ -127,7 +127,7 @@ def test_bad_filters_get_a_clear_400_and_change_nothing(
     hooks = make_hooks()
     hooks.add(lambda event: None, "return", name="noop")
     assert deliver(hooks, sample_body(subject="ret-1"))
-    before = {k: redis.type(k) for k in redis.scan_iter()}
+    before = snapshot(redis)
     with admin_client(hooks.dashboard(tokens=TOKENS)) as client:
         for query, says in [
             ("type=created", "did you mean &#39;return.created&#39;"),
@@ -142,7 +142,7 @@ def test_bad_filters_get_a_clear_400_and_change_nothing(
         assert swapped.status_code == 400 and "swap them" in swapped.text
         assert client.post("/bulk", data={"action": "explode"}).status_code == 404
         assert client.post("/dead/nope/explode").status_code == 404
-    assert {k: redis.type(k) for k in redis.scan_iter()} == before  # nothing written
+    assert snapshot(redis) == before  # nothing written
 
 
 def test_every_action_is_logged_with_its_token_and_count(
