@@ -77,24 +77,38 @@ class IngestPlan:
         ]
 
     def build(self, batch: Sequence[Routed]) -> tuple[list[Any], list[Any]]:
-        """``(keys, args)`` for ``ingest.lua``."""
+        """``(keys, args)`` for ``ingest.lua``.
+
+        The events' arguments are bytes already, and each stored body a
+        ``memoryview``: redis-py passes bytes through instead of encoding them,
+        and sends a memoryview as a chunk of its own instead of copying it into
+        the command's growing buffer (packing a call of 16 events: 3.9 µs per
+        event instead of 7.8, ``benchmarks/README.md``).
+        """
         s, k = self._settings, self._keys
         index: dict[str, int] = {}
         templates: list[Any] = []
         events: list[Any] = []
         for routed in batch:
             inc = routed.incoming
-            body = pack_body(inc.body)
-            events += [inc.key, body, inc.type, inc.subject, inc.store or "", inc.traceparent]
-            events += [inc.order_id, inc.order_name]
-            events.append(int(routed.force))
-            events.append(len(routed.handlers))
+            events += [
+                inc.key.encode(),
+                memoryview(pack_body(inc.body)),
+                inc.type.encode(),
+                inc.subject.encode(),
+                (inc.store or "").encode(),
+                inc.traceparent.encode(),
+                inc.order_id.encode(),
+                inc.order_name.encode(),
+                b"1" if routed.force else b"0",
+                b"%d" % len(routed.handlers),
+            ]
             for handler in routed.handlers:
                 if handler not in index:
                     index[handler] = len(index) + 1
                     fields = self._template(handler).fields
                     templates += [handler, new_job_id(), len(fields), *fields]
-                events.append(index[handler])
+                events.append(b"%d" % index[handler])
         args: list[Any] = [
             s.dedupe_ttl,
             s.retention,
