@@ -82,8 +82,8 @@ class IngestPlan:
         The events' arguments are bytes already, and each stored body a
         ``memoryview``: redis-py passes bytes through instead of encoding them,
         and sends a memoryview as a chunk of its own instead of copying it into
-        the command's growing buffer (packing a call of 16 events: 3.9 µs per
-        event instead of 7.8, ``benchmarks/README.md``).
+        the command's growing buffer (packing a call of 16 events: ~4.5 µs per
+        event instead of ~8.3, ``benchmarks/README.md``).
         """
         s, k = self._settings, self._keys
         index: dict[str, int] = {}
