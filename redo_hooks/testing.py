@@ -35,7 +35,7 @@ from .receiver.auth import first_token
 from .receiver.body import parse_body
 from .store import lua
 from .store.connections import redis_client
-from .store.ingest import IngestPlan, Routed, outcome
+from .store.ingest import IngestPlan, Routed, outcome, read_reply
 from .store.keys import Keys
 
 
@@ -117,7 +117,7 @@ def deliver(hooks: RedoHooks, body: bytes | dict[str, Any], *, store: str | None
     keys, args = plan.build([routed])
     with redis_client(settings.redis_url) as client:
         script = client.register_script(lua.source("ingest"))
-        result, _yielded = script(keys=keys, args=args)
+        (result,), _yielded = read_reply(script(keys=keys, args=args))
     return outcome(result, settings)
 
 

@@ -22,7 +22,7 @@ from redo_hooks.ops.status import snapshot as status_snapshot
 from redo_hooks.receiver.body import parse_body
 from redo_hooks.store import lua
 from redo_hooks.store.events import unpack_body
-from redo_hooks.store.ingest import IngestPlan, Routed
+from redo_hooks.store.ingest import IngestPlan, Routed, read_reply
 from redo_hooks.store.keys import Keys
 from redo_hooks.store.replies import text
 from redo_hooks.testing import DeadLettered, deliver, drain, sample_body, sample_event, wait_for
@@ -399,7 +399,7 @@ def test_one_ingest_call_of_many_events_writes_every_index_entry(
     keys = Keys()
     plan = IngestPlan(hooks.settings, keys)
     script = redis.register_script(lua.source("ingest"))
-    *stored, yielded = script(*plan.build([Routed(e, ["h"]) for e in events]))
+    stored, yielded = read_reply(script(*plan.build([Routed(e, ["h"]) for e in events])))
     assert stored == [1] * 700 and yielded == 0
     assert redis.zcard(keys.events) == 700
     assert redis.zcard(keys.waiting) == 600 and redis.get(keys.waiting_events) == b"700"

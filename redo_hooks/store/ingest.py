@@ -26,6 +26,7 @@ from ..settings import Settings
 from . import lua, runlog
 from .events import Incoming, pack_body
 from .keys import Keys
+from .replies import as_bytes
 from .rq_internals import (
     JOB_KEY_PREFIX,
     QUEUES_KEY,
@@ -145,6 +146,20 @@ class IngestPlan:
         return template
 
 
+#: ``ingest.lua``'s character for one event, as the code :func:`outcome` reads.
+_RESULTS = {ord("1"): 1, ord("0"): 0, ord("b"): -1, ord("m"): -2}
+
+
+def read_reply(reply: Any) -> tuple[list[int], int]:
+    """``ingest.lua``'s reply: each event's result code, and how many retained events yielded.
+
+    Codes: 1 stored, 0 a duplicate, -1 refused (backlog full), -2 refused
+    (Redis memory at the high-water mark); :func:`outcome` reads one.
+    """
+    codes, _, yielded = as_bytes(reply).partition(b" ")
+    return [_RESULTS[code] for code in codes], int(yielded)
+
+
 def outcome(result: Any, settings: Settings) -> bool:
     """One event's ``ingest.lua`` result: ``True`` stored, ``False`` a duplicate.
 
@@ -208,7 +223,7 @@ class Ingestor:
             try:
                 keys, args = self._plan.build([routed for routed, _ in batch])
                 async with asyncio.timeout(self._settings.redis_timeout):
-                    results = await self._script(keys=keys, args=args)
+                    reply = await self._script(keys=keys, args=args)
                 if self._settings.min_replicas_ack and not await self._replicated():
                     self._fail(
                         batch,
@@ -224,11 +239,11 @@ class Ingestor:
                 log.exception("ingest_failed")
                 self._fail(batch, "the event could not be stored")
                 continue
-            *results, yielded = results
-            if int(yielded):
+            results, yielded = read_reply(reply)
+            if yielded:
                 log.warning(
                     "retention_yielded_to_memory",
-                    events=int(yielded),
+                    events=yielded,
                     detail="the oldest processed events kept for replay were dropped",
                 )
             for (_, future), result in zip(batch, results, strict=True):
