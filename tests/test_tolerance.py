@@ -188,3 +188,17 @@ def test_the_depth_bound_on_bytes_agrees_with_walking_the_value(value: Any, limi
 def test_a_deep_body_is_caught_even_when_its_strings_hold_brackets() -> None:
     body = orjson.dumps({"note": "}]" * 40, "x": [[[[[[[[[1]]]]]]]]]})
     assert deeper_than(body, 9) and not deeper_than(body, 10)
+
+
+def test_brackets_in_strings_that_balance_each_other_do_not_hide_depth() -> None:
+    # Read without the strings' quotes, "]]]]" closes four levels early and
+    # "[[[[" reopens them: the brackets balance, and show depth 6, not 10.
+    value: Any = ["]]]]", [[[[1]]]], "[[[["]
+    for _ in range(4):
+        value = [value]
+    body = orjson.dumps({"x": value})
+    depth = 10  # the object, four lists, the list of strings, four lists
+    assert value_deeper_than(orjson.loads(body), depth - 1)
+    assert not value_deeper_than(orjson.loads(body), depth)
+    for limit in range(2, 13):
+        assert deeper_than(body, limit) == (limit < depth)

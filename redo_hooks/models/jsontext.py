@@ -60,19 +60,24 @@ def deeper_than(body: bytes, limit: int) -> bool:
     """Whether the JSON text ``body`` nests arrays and objects deeper than ``limit``.
 
     ``body`` must be valid JSON. Works on the bytes, in C-speed passes: drop
-    escaped quotes, keep only brackets and quotes, drop the (bracket-free)
-    strings, then peel the innermost pairs, one level per pass. A
-    string holding a bracket (rare) falls back to walking the parsed value.
+    escaped quotes, keep only brackets and quotes, check that every string
+    is bracket-free, drop the quotes, then peel the innermost pairs, one
+    level per pass. A string holding a bracket (rare) falls back to walking
+    the parsed value.
     """
     text = body
     if b"\\" in text:
         text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
     shape = text.translate(_BRACES, _NOT_STRUCTURE)
-    if (len(shape) - shape.count(b'"')) // 2 <= limit:
+    quotes = shape.count(b'"')
+    if (len(shape) - quotes) // 2 <= limit:
         return False  # depth is bounded by the number of open brackets
-    shape = shape.replace(b'""', b"")
-    if b'"' in shape:
+    # Every string is bracket-free exactly when its two quotes are adjacent
+    # here: then a left-to-right count of '""' pairs up every quote (the
+    # first quote of a string holding a bracket pairs with nothing).
+    if shape.count(b'""') * 2 != quotes:
         return value_deeper_than(parse_json(body), limit)
+    shape = shape.translate(None, b'"')
     for _ in range(limit):
         if not shape:
             return False
