@@ -2,12 +2,20 @@
 
     .venv/bin/python -m benchmarks.dispatch [--events 5000] [--returns 500 5000] [--rounds 3]
     .venv/bin/python -m benchmarks.dispatch --io [--rounds 3]
+    .venv/bin/python -m benchmarks.dispatch --rtt 2.5 [--rounds 3]
 
 ``--io``: I/O-bound handlers against the no-op one, same run, one
 ``redo-hooks worker --burst`` process with default settings, 4,000 returns x 2
 events: an async handler awaiting 50 ms and a sync handler sleeping 50 ms; the
 ratio is events/s over the no-op's. Then the resident memory of one worker
 process with 256 events in flight (an async handler that holds each event).
+
+``--rtt MS``: the worker reaches Redis through a TCP proxy that adds ``MS``
+to each round trip (``benchmarks/latency_proxy.py``: production Redis is a
+network hop away, not loopback), against the same proxy adding nothing, same
+run: the no-op and the async 50 ms handler, 1,000 returns x 2 events, one
+``redo-hooks worker --burst`` process; the ratio is events/s at ``MS`` over
+events/s at 0.
 
 For each shape (N events over M returns) and round:
 
@@ -58,6 +66,7 @@ from redo_hooks.store.keys import Keys
 from redo_hooks.testing import RedisServer, deliver, sample_body, wait_for
 
 from .common import ROOT, SECRET, child_env, median, python, start, stop, table
+from .latency_proxy import measure_rtt, proxied
 
 APP = "benchmarks.bench_app:hooks"
 
@@ -228,6 +237,60 @@ def in_flight_memory(server_url: str, redis: Redis, count: int = 256) -> str:
     )
 
 
+#: The shapes measured through the latency proxy (name, app, handler).
+RTT_APPS = IO_APPS[:2]
+#: Events of each shape through the proxy (over half as many returns).
+RTT_EVENTS = 2000
+
+
+def through_proxy(server_url: str, redis: Redis, rounds: int, rtt_ms: float) -> None:
+    """The no-op and async I/O shapes with Redis ``rtt_ms`` away, against 0 (see the docstring)."""
+    per = bodies(RTT_EVENTS, RTT_EVENTS // 2)
+    rates: dict[tuple[str, float], list[float]] = {}
+    measured: dict[float, float] = {}
+    for round_no in range(rounds):
+        for added in (0.0, rtt_ms):
+            with proxied(server_url, added) as url:
+                measured[added] = measure_rtt(url)
+                env = child_env(REDO_HOOKS_REDIS_URL=url)
+                for name, app, handler in RTT_APPS:
+                    redis.flushall()
+                    startup = timed(worker_cmd(app, "--burst"), env)
+                    deliver_all(server_url, handler, per)
+                    wall = timed(worker_cmd(app, "--burst"), env)
+                    if any(redis.scan_iter("rh:lane:*")):
+                        raise SystemExit(f"{name} at {added} ms: events left behind")
+                    rates.setdefault((name, added), []).append(
+                        RTT_EVENTS / max(wall - startup, 1e-9)
+                    )
+            print(
+                f"rtt round {round_no + 1}, +{added:g} ms: "
+                + ", ".join(f"{n} {rates[(n, added)][-1]:,.0f}/s" for n, _, _ in RTT_APPS),
+                flush=True,
+            )
+    rows = []
+    for name, _, _ in RTT_APPS:
+        base = median(rates[(name, 0.0)])
+        for added in (0.0, rtt_ms):
+            r = rates[(name, added)]
+            rows.append(
+                [
+                    name,
+                    f"+{added:g}",
+                    f"{measured[added]:.2f}",
+                    median(r),
+                    " / ".join(f"{x:,.0f}" for x in r),
+                    f"{median(r) / base:.2f}x",
+                ]
+            )
+    print()
+    print(
+        f"dispatch through a latency proxy: {RTT_EVENTS} events / {RTT_EVENTS // 2} returns, "
+        f"one worker process, {rounds} rounds"
+    )
+    print(table(["handler", "added ms", "PING ms", "events/s", "per round", "vs +0 ms"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
@@ -235,7 +298,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8798)
     parser.add_argument("--io", action="store_true", help="the I/O-bound shapes instead")
+    parser.add_argument(
+        "--rtt", type=float, help="ms added to Redis round trips (latency proxy) instead"
+    )
     args = parser.parse_args()
+    if args.rtt is not None:
+        with RedisServer() as server:
+            redis = Redis.from_url(server.url)
+            through_proxy(server.url, redis, args.rounds, args.rtt)
+            redis.close()
+        return
     if args.io:
         with RedisServer() as server:
             redis = Redis.from_url(server.url)

@@ -178,9 +178,11 @@ class Settings(BaseSettings):
         default=300,
         gt=0,
         description=(
-            "Seconds one lane job may run; in practice it bounds one handler call, "
-            "since a job hands its lanes on after 5 s. A handler still running then "
-            "is interrupted and counts as a failed attempt."
+            "Seconds one handler call may take, unless the handler sets its own "
+            "timeout. Past it the attempt fails: an async call is cancelled; a sync "
+            "call cannot be interrupted, so the timeout is reported at once (log, "
+            "metric, on_failure callback) and the lane waits for the thread to "
+            "return before its next attempt or event: never two at once."
         ),
     )
     heartbeat_ttl: int = Field(

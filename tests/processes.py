@@ -32,7 +32,8 @@ def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:
     out.update(
         REDO_HOOKS_REDIS_URL=redis_url,
         REDO_HOOKS_SECRETS=secret,
-        PYTHONPATH=str(ROOT),
+        # An rq put first on the path (scripts/check-rq-upgrade) reaches the processes too.
+        PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)])),
         **extra,
     )
     return out
@@ -104,7 +105,7 @@ def wait_registered(
 
     def registered() -> bool:
         pids = set()
-        for key in redis.scan_iter("rq:worker:*"):
+        for key in redis.scan_iter("rq:worker:*", _type="hash"):  # (rq 3 keeps sets there too)
             pid = redis.hget(key, "pid")
             if pid is not None:
                 pids.add(int(pid))

@@ -106,9 +106,14 @@ def test_a_timeout_fails_the_attempt_of_an_async_handler(
     assert "ran over its timeout of 0.2 s" in letter["error"]
 
 
-def test_timeout_is_refused_for_a_sync_handler_at_registration(make_hooks: MakeHooks) -> None:
+def test_bad_timeouts_and_thread_shares_fail_at_registration(make_hooks: MakeHooks) -> None:
     hooks = make_hooks()
-    with pytest.raises(ConfigurationError, match="timeout= needs an async handler"):
-        hooks.on("return", name="sync", timeout=1)(lambda event: None)
     with pytest.raises(ConfigurationError, match="timeout must be seconds > 0"):
         hooks.on("return", name="zero", timeout=0)(lambda event: None)
+    with pytest.raises(ConfigurationError, match="max_threads must be an int >= 1"):
+        hooks.on("return", name="none", max_threads=0)(lambda event: None)
+
+    async def on_the_loop(event: ReturnEvent) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="max_threads= is for sync handlers"):
+        hooks.on("return", name="async", max_threads=2)(on_the_loop)

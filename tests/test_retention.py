@@ -20,6 +20,7 @@ FIXED = {
     b"rq:queues",
     b"rh:dead:parked:indexed",
     b"rh:dedupe",
+    b"rq:clean_groups",  # rq 3's lock for its maintenance of job groups
 }
 
 

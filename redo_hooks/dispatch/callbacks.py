@@ -1,12 +1,13 @@
 """Failure callbacks: your functions, called when a handler fails.
 
 Registered with ``@hooks.on_failure``; called in the worker process when a
-handler's attempt fails (a retry is scheduled), when an event is
-dead-lettered, and when a lane is parked. They run beside the lanes, never in
-them: the event's outcome is decided and written first, a callback that
-raises is logged, and one slower than ``failure_callback_timeout`` is left
-behind (an async one cancelled) — neither holds the lane or changes what
-happens to the event. Page someone, post to a chat, report to Sentry.
+handler's call runs over its time limit, when an attempt fails (a retry is
+scheduled), when an event is dead-lettered, and when a lane is parked. They
+run beside the lanes, never in them: the event's outcome is decided and
+written first, a callback that raises is logged, and one slower than
+``failure_callback_timeout`` is left behind (an async one cancelled) —
+neither holds the lane or changes what happens to the event. Page someone,
+post to a chat, report to Sentry.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from ..models import ReturnEvent
 log = get_logger("redo_hooks.dispatch.callbacks")
 
 #: When a callback is called.
-FailureKind = Literal["attempt_failed", "dead_lettered", "parked"]
+FailureKind = Literal["timed_out", "attempt_failed", "dead_lettered", "parked"]
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
     """What a failure callback receives.
 
-    ``kind``: ``"attempt_failed"`` (a retry is scheduled in ``retry_in``
+    ``kind``: ``"timed_out"`` (the call ran over its time limit: said at
+    once, while the lane still waits for the call's work to end; the attempt
+    then fails as usual), ``"attempt_failed"`` (a retry is scheduled in ``retry_in``
     seconds), ``"dead_lettered"`` (the return moves on) or ``"parked"`` (the
     return waits for an operator). ``error`` is the handler's exception
     (``None`` when the event itself could not be handed to the handler, e.g.

@@ -7,13 +7,12 @@ the receiver's ``/metrics`` (``ops/metrics.py``) reads it at scrape time.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter, defaultdict
 
-from redis import Redis
-from redis.exceptions import RedisError
-
 from ..logs import get_logger
+from ..store.batching import Batched
 
 log = get_logger("redo_hooks.dispatch.counters")
 
@@ -52,28 +51,50 @@ class WorkerMetrics:
         """An event was dead-lettered (or its lane parked)."""
         self._counts[f"dead{SEP}{handler}"] += 1
 
-    def maybe_flush(self, connection: Redis) -> None:
-        """Flush if the last flush is ``interval`` seconds old."""
-        if time.monotonic() - self._last_flush >= self.interval:
-            self.flush(connection)
+    def timeout(self, handler: str) -> None:
+        """A call ran over its time limit (counted when it happens, not when it ends)."""
+        self._counts[f"timeouts{SEP}{handler}"] += 1
 
-    def flush(self, connection: Redis) -> None:
-        """Add the buffered counts to Redis; keep them for later if Redis fails."""
+    def due(self) -> bool:
+        """Whether the last flush is ``interval`` seconds old."""
+        return time.monotonic() - self._last_flush >= self.interval
+
+    async def flush(self, batch: Batched) -> None:
+        """Add the buffered counts to Redis from the loop; keep what failed for later."""
+        taken = self._take()
+        if taken is None:
+            return
+        counts, sums = taken
+        sent: list[tuple[str, str, float]] = [("HINCRBY", n, v) for n, v in counts.items()]
+        sent += [("HINCRBYFLOAT", n, total) for n, total in sums.items()]
+        replies = await asyncio.gather(
+            *(batch.command(command, self.key, name, value) for command, name, value in sent),
+            return_exceptions=True,
+        )
+        errors = [r for r in replies if isinstance(r, BaseException)]
+        if errors:
+            lost = [s for s, r in zip(sent, replies, strict=True) if isinstance(r, BaseException)]
+            self._keep(
+                Counter(
+                    {name: int(value) for command, name, value in lost if command == "HINCRBY"}
+                ),
+                defaultdict(float, {n: v for c, n, v in lost if c == "HINCRBYFLOAT"}),
+                errors[0],
+            )
+
+    def _take(self) -> tuple[Counter[str], defaultdict[str, float]] | None:
         self._last_flush = time.monotonic()
         if not self._counts and not self._sums:
-            return
+            return None
         counts, sums = self._counts, self._sums
         self._counts, self._sums = Counter(), defaultdict(float)
-        try:
-            with connection.pipeline(transaction=False) as pipe:
-                for name, value in counts.items():
-                    pipe.hincrby(self.key, name, value)
-                for name, total in sums.items():
-                    pipe.hincrbyfloat(self.key, name, total)
-                pipe.execute()
-        except RedisError as exc:
-            # Metrics are not data: keep the counts for the next flush.
-            self._counts.update(counts)
-            for name, total in sums.items():
-                self._sums[name] += total
-            log.warning("metrics_flush_failed", error=type(exc).__name__)
+        return counts, sums
+
+    def _keep(
+        self, counts: Counter[str], sums: defaultdict[str, float], exc: BaseException
+    ) -> None:
+        # Metrics are not data: keep the counts for the next flush.
+        self._counts.update(counts)
+        for name, total in sums.items():
+            self._sums[name] += total
+        log.warning("metrics_flush_failed", error=type(exc).__name__)

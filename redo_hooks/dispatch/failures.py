@@ -37,7 +37,10 @@ class LaneFailures:
     attempt_took: float
 
     def failed(self, key: str, exc: Exception, log: Any, event: ReturnEvent | None = None) -> str:
-        """Count a failed attempt; schedule a retry or dead-letter the event."""
+        """Count a failed attempt; schedule a retry or dead-letter the event.
+
+        Blocking (sync Redis, RQ's API): lanes call it off the loop.
+        """
         error = f"{type(exc).__name__}: {exc}"
         k = self.rt.keys
         run = runlog.attempt(self.attempt_started or time.time(), self.attempt_took, error)
@@ -71,7 +74,7 @@ class LaneFailures:
                 "attempt_failed", key, event, exc, error=error, attempt=attempts, retry_in=delay
             )
             return "retry"
-        tb = traceback.format_exc()
+        tb = "".join(traceback.format_exception(exc))  # (on an I/O thread: no exc_info here)
         park = self.handler.park
         log.error(
             "handler_failed_lane_parked" if park else "handler_failed_dead_lettered",

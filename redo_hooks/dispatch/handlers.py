@@ -53,8 +53,13 @@ class HandlerOptions(TypedDict, total=False):
     that mirror the latest state. ``park``: when an event exhausts its
     retries, hold that return's later events for this handler until an
     operator retries or drops the dead letter, instead of moving on.
-    ``timeout`` (async handlers only: a thread cannot be interrupted) fails
-    the attempt of a call that takes longer, in seconds. ``max_concurrency``:
+    ``timeout`` (seconds; default ``Settings.job_timeout``) fails the attempt
+    of a call that takes longer: an async call is cancelled; a thread cannot
+    be interrupted, so the timeout is reported at once and the lane waits for
+    the thread to return before its next attempt or event (never two at
+    once). ``max_threads`` (sync handlers): threads of its own, instead of an
+    even share of ``Settings.sync_threads``, so one slow handler never takes
+    the threads of another. ``max_concurrency``:
     at most that many runs at once across every worker; ``rate_limit``
     (``"120/m"``, ``"5/s"``, ``"1000/h"``): at most that many starts per
     window, across every worker. A lane that must wait for either is handed
@@ -70,6 +75,7 @@ class HandlerOptions(TypedDict, total=False):
     latest_only: bool
     park: bool
     timeout: float | None
+    max_threads: int | None
     max_concurrency: int | None
     rate_limit: str | None
     strict: bool
@@ -95,6 +101,8 @@ class Handler:
     latest_only: bool = False
     park: bool = False
     timeout: float | None = None
+    #: Threads of this (sync) handler's own; None: a fair share of ``sync_threads``.
+    max_threads: int | None = None
     max_concurrency: int | None = None
     #: ``rate_limit`` parsed: (starts, window in seconds).
     rate: tuple[int, float] | None = None
@@ -145,13 +153,16 @@ class Registry:
                 )
         takes_context = _check_signature(func)
         timeout = options.get("timeout")
-        if timeout is not None:
-            if not isinstance(timeout, int | float) or timeout <= 0:
-                raise ConfigurationError(f"{_describe(func)}: timeout must be seconds > 0")
-            if not inspect.iscoroutinefunction(func):
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise ConfigurationError(f"{_describe(func)}: timeout must be seconds > 0")
+        max_threads = options.get("max_threads")
+        if max_threads is not None:
+            if not isinstance(max_threads, int) or isinstance(max_threads, bool) or max_threads < 1:
+                raise ConfigurationError(f"{_describe(func)}: max_threads must be an int >= 1")
+            if inspect.iscoroutinefunction(func):
                 raise ConfigurationError(
-                    f"{_describe(func)}: timeout= needs an async handler (a thread cannot "
-                    "be interrupted); make it async or bound the call inside it"
+                    f"{_describe(func)}: max_threads= is for sync handlers (their thread "
+                    "share); an async handler runs on the loop (Settings.async_concurrency)"
                 )
         if retries is not None and (not isinstance(retries, int) or retries < 0):
             raise ConfigurationError(f"{_describe(func)}: retries must be an int >= 0")
@@ -176,6 +187,7 @@ class Registry:
             latest_only=bool(options.get("latest_only", False)),
             park=bool(options.get("park", False)),
             timeout=None if timeout is None else float(timeout),
+            max_threads=max_threads,
             takes_context=takes_context,
             max_concurrency=_max_concurrency(func, options.get("max_concurrency")),
             rate=_rate(func, options.get("rate_limit")),

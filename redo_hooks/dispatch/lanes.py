@@ -9,15 +9,16 @@ other handlers — run in parallel in other jobs (guarantee 5).
 The ingest script gives an idle lane to the handler's *open* job (queued, not
 started, fewer than ``lanes_per_job`` lanes) or to a new one. A job starts by
 claiming its lanes (``job_claim.lua``: no lane is added after that), then
-drains them concurrently, each lane a task on the process's event loop and
-strictly sequential itself: take the head event, run the handler (awaited,
-or on the thread pool), acknowledge (pop) it and take the next head in one
-script call (``lane_next.lua``). A lane ends when:
+drains them concurrently, each lane a task on the process's event loop
+(``lane.py``: one event at a time). A lane's pass ends when:
 
 * it is empty — ownership is released atomically with the emptiness check,
   so the next ingest gives the lane to a job again;
-* it has run ``lane_batch`` events — it is handed to a new job at the back of
-  the queue, so one busy return cannot monopolise a worker;
+* it has run ``lane_batch`` events, the job's ``TIME_SLICE`` is over, or
+  the worker is stopping — it waits for the job's end, where every such lane
+  is handed on together, ``lanes_per_job`` to a new job at the back of the
+  queue (:meth:`LaneJob.hand_on_together`): one busy return cannot
+  monopolise a worker, and the process keeps its concurrency;
 * the handler is at its ``max_concurrency`` or ``rate_limit`` — the lane is
   handed to a job scheduled for when a permit is likely free;
 * the handler raised — the attempt is counted; with retries left, the lane is
@@ -26,7 +27,6 @@ script call (``lane_next.lua``). A lane ends when:
   the lane moves on;
 * another job owns it (``lost``) — nothing is touched.
 
-After ``TIME_SLICE`` seconds a job hands all its remaining lanes to a new job.
 A hand-off enqueues (or schedules) the new job and moves the lanes to it in
 one MULTI/EXEC, so a lane is never without an owner job, nor with two.
 
@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import zlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -47,19 +46,14 @@ from typing import Any
 from rq.job import get_current_job
 from rq.utils import now
 
-from .. import tracing
 from ..errors import ConfigurationError
 from ..logs import get_logger
-from ..models import ReturnEvent, decode_event
-from ..store import runlog
 from ..store.connections import server_time
-from ..store.events import unpack_body
 from ..store.replies import text
 from ..store.rq_internals import lane_job
 from ..store.rq_registries import schedule
-from .context import HandlerContext
-from .failures import LaneFailures
 from .handlers import Handler
+from .lane import Lane
 from .runtime import Runtime
 
 log = get_logger("redo_hooks.dispatch.lanes")
@@ -121,6 +115,8 @@ class LaneJob:
         self.retries = rt.settings.retries if handler.retries is None else handler.retries
         self.started = time.monotonic()
         self.heads: dict[str, list[Any]] = {}  # subject -> its first lane_next reply
+        #: Lanes to hand on when the job's pass ends (time slice over, or stopping).
+        self.handing_on: list[str] = []
         self.stats = {
             "lanes": 0,
             "processed": 0,
@@ -141,8 +137,20 @@ class LaneJob:
         """
         subjects = self.claim(heads=True)
         self.rt.run(self._run_lanes(subjects))
+        self.hand_on_together()
         self.rt.connection.delete(self.rt.keys.job_lanes(self.rq_job_id))
         return self.stats
+
+    def hand_on_together(self) -> None:
+        """Give the lanes that stopped for the time slice or a stop to shared new jobs.
+
+        One job per ``lanes_per_job`` lanes, as ingest gathers them: a job of
+        its own for each would cut the process's concurrency to its job slots.
+        """
+        size = self.rt.settings.lanes_per_job
+        for n in range(0, len(self.handing_on), size):
+            self.hand_off(self.handing_on[n : n + size], delay=0.0)
+        self.handing_on.clear()
 
     async def _run_lanes(self, subjects: Sequence[str]) -> None:
         tasks = [asyncio.ensure_future(Lane(self, subject).run()) for subject in subjects]
@@ -159,7 +167,7 @@ class LaneJob:
         finally:
             if renewing is not None:
                 renewing.cancel()
-            self.rt.metrics.flush(self.rt.connection)  # on the loop, like every count
+            await self.rt.flush_metrics()
 
     def claim(self, *, heads: bool = False) -> list[str]:
         """Take this job's lanes under this run's owner token (``job_claim.lua``).
@@ -220,9 +228,7 @@ class LaneJob:
         ``lanes_transfer.lua``, moves to it each lane this job still owns.
         """
         rt, k = self.rt, self.rt.keys
-        job = lane_job(
-            rt.connection, rt.queue.name, self.handler.name, timeout=rt.settings.job_timeout
-        )
+        job = lane_job(rt.connection, rt.queue.name, self.handler.name)
         with rt.connection.pipeline(transaction=True) as pipe:
             if delay > 0:
                 schedule(rt.queue, job, now() + timedelta(seconds=delay), pipe)
@@ -234,217 +240,3 @@ class LaneJob:
                 client=pipe,
             )
             pipe.execute()
-
-
-#: A handler run's outcome as its span says it.
-_SPAN_OUTCOMES = {"dead": "dead_lettered", "retry": "retrying"}
-
-
-class Lane(LaneFailures):
-    """One lane's pass within a job."""
-
-    def __init__(self, job: LaneJob, subject: str) -> None:
-        self.job = job
-        self.rt = job.rt
-        self.handler = job.handler
-        self.subject = subject
-        self.lane = self.rt.keys.lane(self.handler.name, subject)
-        self.state = self.rt.keys.lane_state(self.handler.name, subject)
-        self.log = log.bind(handler=self.handler.name, subject=subject, job_id=job.job_id)
-        # The run log of the head event's attempt under way (store/runlog.py):
-        # when it started (epoch s) and took; the finished run ``next`` writes.
-        self.attempt_started: float | None = None
-        self.attempt_took = 0.0
-        self.finished_run = ""
-
-    async def run(self) -> None:
-        """Process events until the lane is empty, yields, or must wait."""
-        rt, stats = self.rt, self.job.stats
-        stats["lanes"] += 1
-        acked = ""
-        processed = 0
-        reply: Any = self.job.heads.pop(self.subject, None)
-        while True:
-            reply = reply or self.next(acked)
-            acked = ""
-            status = text(reply[0])
-            if status != "event":  # "empty" (released) or "lost" (not ours)
-                return
-            key, body, attempts, found = text(reply[1]), reply[2], int(reply[3]), int(reply[4])
-            store, traceparent = text(reply[5]) or None, text(reply[6])
-            if processed >= rt.settings.lane_batch or self.job.out_of_time():
-                self.job.hand_off([self.subject], delay=0.0)
-                return
-            outcome = await self.process(key, body if found else None, attempts, store, traceparent)
-            reply = None
-            rt.metrics.maybe_flush(rt.connection)
-            if outcome == "ok":
-                acked = key
-                processed += 1
-                stats["processed"] += 1
-            elif outcome == "dead":
-                stats["dead"] += 1
-            elif outcome == "parked":
-                stats["parked"] += 1
-                return
-            elif outcome == "throttled":  # the lane now belongs to a scheduled job
-                stats["throttled"] += 1
-                return
-            else:  # "retry": the lane now belongs to a scheduled job
-                stats["retry_scheduled"] += 1
-                return
-
-    async def process(
-        self,
-        key: str,
-        body: bytes | None,
-        attempts: int,
-        store: str | None = None,
-        traceparent: str = "",
-    ) -> str:
-        """Run the handler on one event: ``"ok"``, ``"dead"``, ``"parked"``, ``"retry"``
-        or ``"throttled"``; in a span, a child of the receiving one, when traced."""
-        if not tracing.enabled():
-            outcome = await self._process(key, body, attempts, store, None)
-            return "ok" if outcome == "skipped" else outcome
-        attributes = {
-            tracing.HANDLER: self.handler.name,
-            tracing.RETURN_ID: self.subject,
-            tracing.EVENT_KEY: key,
-            tracing.ATTEMPT: attempts + 1,
-            tracing.STORE: store,
-        }
-        attributes = {k: v for k, v in attributes.items() if v is not None}
-        with tracing.handling(traceparent, attributes) as span:
-            outcome = await self._process(key, body, attempts, store, span)
-            tracing.annotate(span, {tracing.OUTCOME: _SPAN_OUTCOMES.get(outcome, outcome)})
-        return "ok" if outcome == "skipped" else outcome
-
-    async def _process(
-        self, key: str, body: bytes | None, attempts: int, store: str | None, span: Any
-    ) -> str:
-        log = self.log.bind(event_key=key)
-        self.attempt_started, self.attempt_took = None, 0.0
-        if body is None:
-            tracing.failed(span, None, "the event body is gone")
-            return self.dead_letter(key, "event_missing", "the event body is gone", "", attempts)
-        event = self.read(key, body, store)
-        if isinstance(event, str):
-            # Deterministic: retrying cannot help. Kept for replay after an upgrade.
-            tracing.failed(span, None, event)
-            return self.dead_letter(key, "invalid_event", event, "", attempts)
-        log = log.bind(event_type=str(event.type))
-        tracing.annotate(span, {tracing.EVENT_TYPE: str(event.type)})
-        if self.handler.latest_only and self.is_stale(event):
-            self.rt.connection.incr(self.rt.keys.skipped(self.handler.name))
-            log.info("event_skipped_stale", updated_at=str(event.updated_at))
-            self.job.stats["skipped"] += 1
-            self.ran(event, "skipped", None)
-            self.finished_run = runlog.pack("skipped", attempts, time.time(), 0.0)
-            return "skipped"
-        attempt = attempts + 1
-        context = HandlerContext(
-            handler=self.handler.name,
-            subject=self.subject,
-            event_key=key,
-            attempt=attempt,
-            log=get_logger(self.handler.name).bind(
-                handler=self.handler.name, subject=self.subject, event_key=key, attempt=attempt
-            ),
-            state=self.rt.state,
-        )
-        holder = f"{self.job.job_id}:{self.subject}"
-        wait = self.rt.take_permit(self.handler, holder)
-        if wait is not None:
-            # Over its max_concurrency or rate_limit: the lane waits as a
-            # scheduled job, holding nothing meanwhile; the attempt is not counted.
-            self.job.hand_off([self.subject], delay=wait)
-            log.debug("handler_throttled", retry_in=round(wait, 3))
-            return "throttled"
-        started = time.perf_counter()
-        self.attempt_started = began = time.time()
-        try:
-            await self.rt.call(self.handler, event, context)
-        except Exception as exc:
-            self.attempt_took = time.perf_counter() - started
-            self.ran(event, "error", started, exc)
-            tracing.failed(span, exc, f"{type(exc).__name__}: {exc}")
-            return self.failed(key, exc, log, event)
-        finally:
-            self.rt.release_permit(holder)
-        self.ran(event, "ok", started)
-        took = time.perf_counter() - started
-        self.finished_run = runlog.pack("ok", attempt, began, took)
-        if self.handler.latest_only and event.updated_at is not None:
-            # Only this lane's owner writes it, one event at a time: no race.
-            self.rt.connection.set(
-                self.rt.keys.latest(self.handler.name, self.subject),
-                event.updated_at.timestamp(),
-                ex=self.rt.settings.retention,
-            )
-        succeeded = log.info if self.rt.settings.log_successes else log.debug
-        succeeded("handler_succeeded", seconds=round(took, 4))
-        return "ok"
-
-    def read(self, key: str, body: bytes, store: str | None) -> ReturnEvent | str:
-        """The event a handler receives, or why this handler cannot receive it."""
-        try:
-            # Trusted: the receiver checked the bytes (UTF-8, depth, routing).
-            event = decode_event(unpack_body(body), key=key, store=store)
-        except (ValueError, zlib.error) as exc:  # UnroutableEvent among them
-            return str(exc)
-        if self.handler.strict and event.schema_errors:
-            # The handler opted out of field-level tolerance (``strict=True``).
-            return "off-schema: " + "; ".join(event.schema_errors[:20])
-        return event
-
-    def next(self, acked: str = "") -> Any:
-        """``lane_next.lua``: acknowledge ``acked`` (if any) and take the head, or release.
-
-        The acknowledged event's run (ok or skipped) is logged in the same call.
-        """
-        rt = self.rt
-        run, self.finished_run = (self.finished_run if acked else ""), ""
-        return rt.script("lane_next")(
-            keys=[self.lane, self.state, rt.keys.waiting, rt.keys.waiting_events],
-            args=[
-                self.job.job_id,
-                acked,
-                rt.keys.event_prefix,
-                rt.settings.retention,
-                run,
-                self.handler.name,
-                rt.keys.base,
-                rt.keys.body_prefix,
-            ],
-        )
-
-    def dead_letter_all(self, reason: str, error: str) -> int:
-        """Dead-letter every event of the lane, oldest first, then release it; how many."""
-        count = 0
-        while True:
-            reply = self.next()
-            if text(reply[0]) != "event":  # empty: released; lost: not ours
-                return count
-            self.dead_letter(text(reply[1]), reason, error, "", int(reply[3]))
-            count += 1
-
-    def ran(
-        self,
-        event: ReturnEvent,
-        outcome: str,
-        started: float | None,
-        error: BaseException | None = None,
-    ) -> None:
-        """Count a handler call (``started``: its ``perf_counter``; None: not called)."""
-        seconds = 0.0 if started is None else time.perf_counter() - started
-        self.rt.metrics.handler_run(self.handler.name, outcome, seconds)
-        if self.rt.observer is not None:
-            self.rt.observer(self.handler.name, event, outcome, error)
-
-    def is_stale(self, event: ReturnEvent) -> bool:
-        """Whether a newer snapshot of the return was already handled (``latest_only``)."""
-        if event.updated_at is None:
-            return False
-        newest = self.rt.connection.get(self.rt.keys.latest(self.handler.name, self.subject))
-        return newest is not None and event.updated_at.timestamp() < float(text(newest))

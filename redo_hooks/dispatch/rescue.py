@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from ..logs import get_logger
 from ..store.replies import text
 from ..store.rq_internals import JOB_KEY_PREFIX
-from .lanes import Lane, LaneJob
+from ..store.rq_registries import scheduled_key
+from .lane import Lane
+from .lanes import LaneJob
 from .runtime import Runtime
 
 log = get_logger("redo_hooks.dispatch.rescue")
@@ -19,7 +21,9 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
     A lane's owner job can disappear outside redo-hooks' control: deleted by
     hand (``rq empty``), or failed by RQ after its crash retries ran out (a
     handler that kills its process every time, or one renamed while events
-    waited). Such a lane would wait forever. Worker maintenance walks the
+    waited), or left saying ``scheduled`` outside the scheduled registry (by
+    the promoter of releases before 0.3, which was not atomic). Such a lane
+    would wait forever. Worker maintenance walks the
     lanes that hold events (the waiting index, a page per round trip): for a
     failed owner the head event is dead-lettered first (it has had its
     retries); then the lane goes to a new job. A lane parked by an
@@ -43,6 +47,8 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
                         text(head), "job_failed", "the lane's job failed (crashed every try)", "", 0
                     )
             job.hand_off([subject], delay=0.0)
+            if status == "scheduled":  # nothing will run it: no residue either
+                rt.connection.delete(JOB_KEY_PREFIX + job.rq_job_id)
             log.warning("orphaned_lane_rescued", handler=handler_name, subject=subject)
             rescued += 1
     return rescued
@@ -69,7 +75,7 @@ def _orphans(rt: Runtime, lanes: list[str]) -> list[tuple[str, str, str | None]]
     """
     k = rt.keys
     reply = rt.script("lanes_orphaned")(
-        args=[k.lane_prefix, k.lane_state_prefix, JOB_KEY_PREFIX, *lanes]
+        args=[k.lane_prefix, k.lane_state_prefix, JOB_KEY_PREFIX, scheduled_key(rt.queue), *lanes]
     )
     found = [text(item) for item in reply]
     return [(found[i], found[i + 1], found[i + 2] or None) for i in range(0, len(found), 3)]

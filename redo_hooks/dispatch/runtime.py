@@ -7,30 +7,47 @@ Built once by the worker (``dispatch/worker.py``) and bound with
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import threading
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import structlog
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.commands.core import Script
 from rq import Queue
 
+from ..logs import get_logger
 from ..models import ReturnEvent
 from ..settings import Settings
 from ..store import lua
-from ..store.connections import server_time
+from ..store.batching import Batched
+from ..store.connections import async_redis_client
 from ..store.keys import Keys
-from .callbacks import FailureNotifier
+from .callbacks import Failure, FailureNotifier
+from .calls import AttemptExecutor, HandlerCalls
 from .context import HandlerContext
 from .counters import WorkerMetrics
 from .handlers import Handler, Registry
 from .threads import DaemonThreadPool
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+log = get_logger("redo_hooks.dispatch.runtime")
+
+#: The scripts called from threads: maintenance, job starts, hand-offs, failures.
+THREAD_SCRIPTS = (
+    "job_claim",
+    "lane_next",
+    "lane_fail",
+    "lane_dead",
+    "lane_park",
+    "lanes_transfer",
+    "lanes_orphaned",
+)
 
 #: Makes the async context manager a worker process enters once (``ctx.state``).
 WorkerLifespan = Callable[[], AbstractAsyncContextManager[Any]]
@@ -59,6 +76,9 @@ class WorkerLoop:
 
     def __init__(self, lifespan: WorkerLifespan | None) -> None:
         self.loop = asyncio.new_event_loop()
+        # asyncio.to_thread work is listed against the handler attempt that
+        # started it, so a timed-out attempt waits for it (dispatch/calls.py).
+        self.loop.set_default_executor(AttemptExecutor(thread_name_prefix="redo-hooks-to-thread"))
         self.state: Any = None
         self._lifespan = lifespan
         self._entered: AbstractAsyncContextManager[Any] | None = None
@@ -100,15 +120,22 @@ class WorkerLoop:
 
 @dataclass
 class Runtime:
-    """What lane jobs need in a worker process, built once by the worker."""
+    """What lane jobs need in a worker process, built once by the worker.
+
+    Two Redis clients: ``connection`` (sync) for RQ and for the threads
+    (job starts, hand-offs, failures, maintenance), and ``aio`` (asyncio) for
+    what lanes do on the event loop, where no call may wait on a socket:
+    every lane of the process shares the loop, and production Redis is a
+    network round trip away.
+    """
 
     registry: Registry
     settings: Settings
     connection: Redis
     queue: Queue
     keys: Keys = field(init=False)
-    #: Set when the worker was asked to stop: jobs hand their lanes on after
-    #: the event in hand, so a rolling restart waits for one handler call only.
+    #: Set when the worker was asked to stop: no new handler call starts, and
+    #: jobs hand their lanes on after the calls in hand.
     stopping: bool = field(init=False, default=False)
     #: The process's loop and lifespan; without one, the runtime makes its own.
     process: WorkerLoop | None = None
@@ -116,9 +143,16 @@ class Runtime:
     owns_process: bool = False
     #: One long-lived loop per worker process: lanes run as its tasks.
     loop: asyncio.AbstractEventLoop = field(init=False)
-    #: At most ``Settings.async_concurrency`` async handler calls at once.
-    async_slots: asyncio.Semaphore = field(init=False)
-    #: Sync handlers run here, ``Settings.sync_threads`` at once.
+    #: The asyncio client, used on ``loop`` only.
+    aio: AsyncRedis = field(init=False)
+    #: The loop's Redis calls, sent in shared round trips over ``aio``.
+    batch: Batched = field(init=False)
+    #: Handler calls: async slots, each sync handler's threads, timeouts.
+    calls: HandlerCalls = field(init=False)
+    #: Blocking work lanes hand off the loop (hand-offs, failures): Redis
+    #: round trips through the sync client and RQ's own (sync) API.
+    io: DaemonThreadPool = field(init=False)
+    #: ``@hooks.on_failure`` callbacks that are plain functions run here.
     threads: DaemonThreadPool = field(init=False)
     metrics: WorkerMetrics = field(init=False)
     #: Called after each handler call with (handler name, event, outcome,
@@ -140,35 +174,48 @@ class Runtime:
             self.process = WorkerLoop(None)
             self.owns_process = True
         self.loop = self.process.loop
-        self.async_slots = asyncio.Semaphore(self.settings.async_concurrency)
-        self.threads = DaemonThreadPool(self.settings.sync_threads)
+        settings = self.settings
+        self.aio = async_redis_client(
+            settings.redis_url,
+            socket_timeout=settings.maintenance_interval + 10,
+            socket_connect_timeout=5,
+        )
+        self.calls = HandlerCalls(
+            self.loop,
+            list(self.registry),
+            sync_threads=settings.sync_threads,
+            async_concurrency=settings.async_concurrency,
+            default_timeout=settings.job_timeout,
+            stopping=lambda: self.stopping,
+        )
+        self.io = DaemonThreadPool(16, name="redo-hooks-io")
+        self.threads = DaemonThreadPool(settings.sync_threads, name="redo-hooks-callback")
         self.failures = FailureNotifier(
             self.registry.failure_callbacks,
             self.loop,
             self.threads,
-            self.settings.failure_callback_timeout,
+            settings.failure_callback_timeout,
         )
         self._scripts = {
-            name: self.connection.register_script(lua.source(name))
-            for name in (
-                "job_claim",
-                "lane_next",
-                "lane_fail",
-                "lane_dead",
-                "lane_park",
-                "lanes_transfer",
-                "permit_take",
-                "lanes_orphaned",
-            )
+            name: self.connection.register_script(lua.source(name)) for name in THREAD_SCRIPTS
         }
+        self.batch = Batched(self.aio)
+
+    async def lane_script(self, name: str, keys: list[Any], args: list[Any]) -> Any:
+        """Call Lua script ``name`` from the loop (in a shared round trip)."""
+        return await self.batch.script(lua.source(name), keys, args)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the process's loop and wait for it."""
         assert self.process is not None  # set in __post_init__
         return self.process.run(coroutine)
 
+    async def off_loop(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking ``func`` (sync Redis, RQ's API) on the I/O threads, so the loop goes on."""
+        return await asyncio.wrap_future(self.io.submit(func, *args, **kwargs))
+
     async def call(self, handler: Handler, event: ReturnEvent, context: HandlerContext) -> None:
-        """Call ``handler`` on ``event``: awaited on this loop, or on the thread pool.
+        """Call ``handler`` on ``event`` (``calls.HandlerCalls``: bounded, never overlapping).
 
         The context's fields are bound in ``structlog.contextvars`` around the
         call, in the handler's thread too.
@@ -180,27 +227,34 @@ class Runtime:
             event_key=context.event_key,
             attempt=context.attempt,
         ):
-            if not handler.is_async:
-                call = contextvars.copy_context().run
-                await self.loop.run_in_executor(self.threads, call, handler.func, *args)
-                return
-            async with self.async_slots:
-                if handler.timeout is None:
-                    await handler.func(*args)
-                    return
-                try:
-                    await asyncio.wait_for(handler.func(*args), handler.timeout)
-                except TimeoutError:
-                    raise TimeoutError(
-                        f"the handler ran over its timeout of {handler.timeout:g} s"
-                    ) from None
 
-    def take_permit(self, handler: Handler, holder: str) -> float | None:
+            def timed_out(limit: float) -> None:
+                # Said at once, while the lane still waits for the call's work to end.
+                self.metrics.timeout(handler.name)
+                log.warning("handler_timed_out", timeout=limit, waiting_for_its_work=True)
+                if self.failures.callbacks:
+                    self.failures.notify(
+                        Failure(
+                            kind="timed_out",
+                            handler=handler.name,
+                            subject=context.subject,
+                            event_key=context.event_key,
+                            event=event,
+                            error=None,
+                            error_text=f"ran over its timeout of {limit:g} s",
+                            attempt=context.attempt,
+                        )
+                    )
+
+            await self.calls.call(handler, args, timed_out)
+
+    async def take_permit(self, handler: Handler, holder: str) -> float | None:
         """Start a run of ``handler`` under its limits: None if granted, else seconds to wait."""
         if handler.max_concurrency is None and handler.rate is None:
             return None
         per, window = handler.rate or (0, 0.0)
-        granted, wait = self.script("permit_take")(
+        granted, wait = await self.lane_script(
+            "permit_take",
             keys=[self.keys.permits(handler.name), self.keys.starts(handler.name)],
             args=[holder, self.settings.heartbeat_ttl, handler.max_concurrency or 0, per, window],
         )
@@ -210,11 +264,11 @@ class Runtime:
             return None
         return float(wait)
 
-    def release_permit(self, holder: str) -> None:
+    async def release_permit(self, holder: str) -> None:
         """Give back the permit ``holder`` took, if it took one."""
         key = self.permits.pop(holder, None)
         if key is not None:
-            self.connection.zrem(key, holder)
+            await self.batch.command("ZREM", key, holder)
 
     async def renew_permits(self) -> None:
         """Keep this process's permit leases alive while it lives (a task on the loop).
@@ -225,21 +279,31 @@ class Runtime:
         while True:
             await asyncio.sleep(self.settings.heartbeat_ttl / 4)
             if self.permits:
-                until = server_time(self.connection) + self.settings.heartbeat_ttl
-                with self.connection.pipeline(transaction=False) as pipe:
-                    for holder, key in self.permits.items():
-                        pipe.zadd(key, {holder: until}, xx=True)
-                    pipe.execute()
+                seconds, micros = await self.batch.command("TIME")
+                until = float(seconds) + float(micros) / 1e6 + self.settings.heartbeat_ttl
+                await asyncio.gather(
+                    *(
+                        self.batch.command("ZADD", key, "XX", until, holder)
+                        for holder, key in list(self.permits.items())
+                    )
+                )
 
     def close(self) -> None:
-        """Let go of the thread pool, and the loop if this runtime made it.
+        """Let go of the threads and the asyncio client, and the loop if this runtime made it.
 
         A sync handler still running (after a cold stop) is not waited for:
         its event runs again, as after a crash. Failure callbacks still running
         are waited for first (each bounded by ``failure_callback_timeout``).
         """
-        if self.failures.pending and self.loop.is_running():
-            self.run(self.failures.settle())
+        if self.loop.is_running():
+            if self.failures.pending:
+                self.run(self.failures.settle())
+            try:
+                self.run(self.aio.aclose())
+            except Exception as exc:  # its sockets close with the process anyway
+                log.debug("async_client_close_failed", error=type(exc).__name__)
+        self.calls.shutdown()
+        self.io.shutdown(wait=False)
         self.threads.shutdown(wait=False)
         if self.owns_process and self.process is not None:
             self.process.close()
@@ -250,5 +314,10 @@ class Runtime:
         return None if self.process is None else self.process.state
 
     def script(self, name: str) -> Script:
-        """A registered Lua script."""
+        """A registered Lua script, for the sync client (threads)."""
         return self._scripts[name]
+
+    async def flush_metrics(self, *, unless_recent: bool = False) -> None:
+        """Add the process's buffered counts to Redis, from the loop."""
+        if not unless_recent or self.metrics.due():
+            await self.metrics.flush(self.batch)

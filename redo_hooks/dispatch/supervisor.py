@@ -44,9 +44,9 @@ from ..logs import get_logger
 from ..settings import Settings
 from ..store.connections import redis_client
 from ..store.keys import Keys
-from ..store.rq_internals import forget_ended
 from ..store.rq_registries import abandon, vouch
 from .counters import RESPAWNS
+from .rq_worker import forget_ended
 from .runtime import App
 from .worker import StopSignal, WorkerOptions, work
 

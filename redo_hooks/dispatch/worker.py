@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import StopRequested
@@ -35,10 +34,11 @@ from ..store.connections import redis_client
 from ..store.memory import Memory, check_policy
 from ..store.replies import text
 from ..store.retention import index_parked_letters, trim_replay_index
-from ..store.rq_internals import MaintainedQueue, WorkerBase
-from ..store.rq_registries import earliest_scheduled, scheduled_job_ids, take_due
+from ..store.rq_registries import scheduled_job_ids
 from .lanes import bind
+from .promoter import promote_scheduled, start_promoter
 from .rescue import rescue_orphaned_lanes
+from .rq_worker import MaintainedQueue, WorkerBase
 from .runtime import App, Runtime, WorkerLoop
 
 log = get_logger("redo_hooks.dispatch.worker")
@@ -109,28 +109,6 @@ class LaneWorker(WorkerBase):
 
     #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
     stop_asked = False
-    #: Seconds between two promotions of due scheduled jobs (retries, hand-offs).
-    promote_interval = 0.5
-
-    def start_promoter(self) -> threading.Event:
-        """Promote due scheduled jobs from a thread; set the returned event to stop it.
-
-        In place of RQ's scheduler, which runs in a forked process holding
-        locks and rebuilds its own connection from the pool's parameters (so
-        it cannot follow a Sentinel failover): every worker promotes what is
-        due, and ``promote_scheduled``'s ZREM lets exactly one take each job.
-        """
-        done = threading.Event()
-
-        def promote() -> None:
-            while not done.wait(self.promote_interval):
-                try:
-                    promote_scheduled(self.connection, self.queues[0], wait=False)
-                except Exception as exc:  # Redis away: try again next time
-                    log.debug("promote_failed", error=type(exc).__name__)
-
-        threading.Thread(target=promote, name="redo-hooks-promoter", daemon=True).start()
-        return done
 
     def on_stop_requested(self) -> None:
         """Ask the running lane jobs to hand their lanes on (see class docs)."""
@@ -329,8 +307,8 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
 
 def serve(hooks: App, worker: LaneWorker, runtime: Runtime, log_level: str) -> None:
     """RQ's loop in this thread, the other job slots and the promoter beside it."""
-    promoting = worker.start_promoter()
-    slots = start_slots(hooks, worker, runtime, log_level)
+    promoting = start_promoter(runtime.connection, runtime.queue)
+    slots = start_slots(worker, runtime, log_level)
     try:
         worker.work(logging_level=log_level)
     except (RedisError, OSError):
@@ -345,23 +323,23 @@ def serve(hooks: App, worker: LaneWorker, runtime: Runtime, log_level: str) -> N
 
 
 def start_slots(
-    hooks: App, main: LaneWorker, runtime: Runtime, log_level: str
+    main: LaneWorker, runtime: Runtime, log_level: str, *, burst: bool = False
 ) -> list[threading.Thread]:
     """Start ``jobs_per_process - 1`` more job slots beside ``main``, each an RQ worker thread.
 
     They share the process's runtime (loop, thread pool, Redis client); a
     stop asked of ``main`` (it alone gets the signals) is passed on to them.
+    With ``burst``, each ends when it finds the queue empty.
     """
-    settings = hooks.settings
     threads = []
-    for n in range(1, settings.jobs_per_process):
+    for n in range(1, runtime.settings.jobs_per_process):
         slot = LaneWorker.for_runtime(runtime)
         slot.for_thread()
         main.siblings.append(slot)
 
         def serve(worker: LaneWorker = slot) -> None:
             try:
-                worker.work(logging_level=log_level)
+                worker.work(burst=burst, logging_level=log_level)
             except Exception:  # its jobs are rescued as after a crash
                 log.exception("job_slot_failed", worker=worker.name)
 
@@ -387,13 +365,24 @@ def drain_burst(
 ) -> None:
     """Work in burst mode until nothing is queued or scheduled (or a stop is asked).
 
+    Every job slot works, as in a long-running worker (``jobs_per_process``
+    jobs at once: RQ's own round trips for one job overlap the others').
     Scheduled retries are moved onto the queue as they come due. Raises
     ``RedoHooksError`` when ``deadline`` (a ``time.monotonic()`` value) passes.
     """
     while True:
-        worker.work(burst=True, logging_level=log_level)
+        slots = start_slots(worker, runtime, log_level, burst=True)
+        try:
+            worker.work(burst=True, logging_level=log_level)
+        finally:
+            for thread in slots:
+                thread.join()
+            worker.jobs_run += sum(slot.jobs_run for slot in worker.siblings)  # (the drain's count)
+            worker.siblings.clear()
         if worker.stop_requested:
             return
+        if runtime.connection.llen(runtime.queue.key):
+            continue  # a slot handed lanes on after the others found the queue empty
         missing = missing_handlers_only(runtime)
         if missing:
             # Nothing this app can run is left: their lanes are passed on to
@@ -413,32 +402,12 @@ def missing_handlers_only(runtime: Runtime) -> set[str]:
     every few seconds because it lacks their handler.
     """
     handlers: set[str] = set()
-    for job_id in scheduled_job_ids(runtime.connection, runtime.queue):
-        job = Job.fetch(job_id, connection=runtime.connection)
+    ids = scheduled_job_ids(runtime.connection, runtime.queue)
+    for job in Job.fetch_many(ids, connection=runtime.connection):
+        if job is None:  # an id without a hash: the promoter drops it
+            continue
         name = str(job.args[0]) if job.args else ""
         if runtime.registry.get(name) is not None:
             return set()
         handlers.add(name)
     return handlers
-
-
-def promote_scheduled(connection: Redis, queue: Queue, *, wait: bool) -> bool:
-    """Move due scheduled jobs onto the queue; ``False`` when none is scheduled.
-
-    With ``wait``, sleeps until the earliest scheduled job is due. Each job is
-    taken with a ZREM that only one caller can win, so concurrent burst
-    workers never enqueue the same job twice.
-    """
-    while True:
-        earliest = earliest_scheduled(connection, queue)
-        if earliest is None:
-            return False
-        due_in = earliest - time.time()
-        if due_in <= 0:
-            break
-        if not wait:
-            return True
-        time.sleep(min(due_in, 0.25))
-    for job_id in take_due(connection, queue, time.time()):
-        queue.enqueue_job(Job.fetch(job_id, connection=connection))
-    return True

@@ -235,9 +235,7 @@ class DeadLetters:
 
     def _unpark(self, letter: DeadLetter, *, drop: bool) -> bool:
         k, settings = self.keys, self.settings
-        job = lane_job(
-            self.connection, self.queue.name, letter.handler, timeout=settings.job_timeout
-        )
+        job = lane_job(self.connection, self.queue.name, letter.handler)
         with self.connection.pipeline(transaction=True) as pipe:
             self.queue.enqueue_job(job, pipeline=pipe)
             self._scripts["lane_unpark"](

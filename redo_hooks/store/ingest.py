@@ -139,9 +139,7 @@ class IngestPlan:
     def _template(self, handler: str) -> LaneJobTemplate:
         template = self._templates.get(handler)
         if template is None:
-            template = LaneJobTemplate(
-                self._stub, self._settings.queue, handler, timeout=self._settings.job_timeout
-            )
+            template = LaneJobTemplate(self._stub, self._settings.queue, handler)
             self._templates[handler] = template
         return template
 

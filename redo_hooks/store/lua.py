@@ -24,6 +24,7 @@ NAMES = (
     "parked_index",
     "lanes_orphaned",
     "drift_record",
+    "jobs_promote",
 )
 
 

@@ -6,6 +6,7 @@ The numbered items are listed, with what each relies on, in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from redis import Redis
@@ -15,7 +16,9 @@ from rq.executions import ExecutionRegistry
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from . import lua
 from .replies import text
+from .rq_internals import JOB_KEY_PREFIX, QUEUES_KEY, rq_timestamp
 
 
 def scheduled_key(queue: Queue) -> str:
@@ -33,26 +36,35 @@ def schedule(queue: Queue, job: Job, when: datetime, pipe: Pipeline) -> None:
     pipe.zadd(scheduled_key(queue), {job.id: when.timestamp()})
 
 
-def earliest_scheduled(connection: Redis, queue: Queue) -> float | None:
-    """(8) When the first scheduled job of ``queue`` is due (epoch seconds); None: none is."""
-    earliest = connection.zrange(scheduled_key(queue), 0, 0, withscores=True)
-    return float(earliest[0][1]) if earliest else None
-
-
 def scheduled_job_ids(connection: Redis, queue: Queue) -> list[str]:
     """(8) Every job id in ``queue``'s scheduled registry."""
     return [text(job_id) for job_id in connection.zrange(scheduled_key(queue), 0, -1)]
 
 
-def take_due(connection: Redis, queue: Queue, now: float) -> list[str]:
-    """(8) Remove the scheduled jobs due by ``now`` from the registry; return those this caller won.
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """What one promotion of due scheduled jobs did."""
 
-    Each is taken with a ZREM only one caller can win, so workers promoting
-    concurrently never enqueue a job twice.
+    promoted: int
+    #: Ids in the registry without a job hash, dropped as RQ's scheduler drops them.
+    dropped: int
+    #: When the next scheduled job is due (epoch seconds); None: none is scheduled.
+    next_due: float | None
+
+
+def promote_due(connection: Redis, queue: Queue, now: float, limit: int = 1000) -> Promotion:
+    """(8) Move ``queue``'s scheduled jobs due by ``now`` onto it, in one script call.
+
+    In place of RQ's scheduler process, which rebuilds its own connection
+    from the pool's parameters (so it cannot follow a Sentinel failover):
+    every worker promotes, and the script lets exactly one take each job.
     """
-    key = scheduled_key(queue)
-    due = [text(job_id) for job_id in connection.zrangebyscore(key, 0, now, start=0, num=1000)]
-    return [job_id for job_id in due if connection.zrem(key, job_id)]
+    script = connection.register_script(lua.source("jobs_promote"))
+    promoted, dropped, next_due = script(
+        keys=[scheduled_key(queue), queue.key, QUEUES_KEY],
+        args=[now, JOB_KEY_PREFIX, rq_timestamp(), limit],
+    )
+    return Promotion(int(promoted), int(dropped), None if next_due is None else float(next_due))
 
 
 def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
