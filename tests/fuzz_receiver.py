@@ -1,7 +1,9 @@
 """Fuzzing the receiver: arbitrary bytes, arbitrary JSON, mutated real events, arbitrary headers.
 
 The property, for every input: the answer is never a 5xx, no exception
-escapes the app, and a non-2xx answer wrote nothing at all to Redis.
+escapes the app, and a non-2xx answer wrote nothing at all to Redis. Inputs
+include deep nesting and numbers of thousands of digits inside real events,
+and header values (cookies, hosts, secrets) with any Latin-1 character.
 ``tests/test_fuzz.py`` runs it with a small budget in CI; a longer run::
 
     .venv/bin/python -m tests.fuzz_receiver --examples 20000
@@ -76,11 +78,25 @@ def mutated_events(draw: st.DrawFn) -> bytes:
     return raw
 
 
+def nested(depth: int) -> bytes:
+    """A real event with ``depth`` levels of arrays under a field the models do not know."""
+    return json.dumps(sample_event()).encode()[:-1] + b',"x":' + b"[" * depth + b"]" * depth + b"}"
+
+
+def huge_number(digits: int) -> bytes:
+    """A real event whose return carries a number of ``digits`` digits (beyond a double)."""
+    event: Any = sample_event()
+    event["return"]["amount_x"] = 0
+    return json.dumps(event).encode().replace(b'"amount_x": 0', b'"amount_x": ' + b"9" * digits)
+
+
 bodies = st.one_of(
     st.binary(max_size=2048),
     json_values.map(lambda v: json.dumps(v).encode()),
     mutated_events(),
     st.just(b"{" * 100 + b"}" * 100),
+    st.integers(33, 5000).map(nested),
+    st.integers(300, 6000).map(huge_number),
 )
 
 header_text = st.text(
@@ -97,7 +113,7 @@ authorizations = st.one_of(
 )
 extra_headers = st.dictionaries(
     st.sampled_from(["content-type", "content-encoding", "x-forwarded-for", "transfer-encoding",
-                     "expect", "x-redo-anything", "content-length"]),
+                     "expect", "x-redo-anything", "content-length", "cookie", "host"]),
     header_text,
     max_size=3,
 )  # fmt: skip

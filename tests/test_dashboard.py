@@ -88,7 +88,7 @@ def test_mounted_under_a_path_it_logs_in_and_links_under_that_path(
     with TestClient(app, base_url="https://shop.example") as client:
         first = client.get("/ops/redo/events", follow_redirects=False)
         assert first.status_code == 303
-        assert first.headers["location"] == "https://shop.example/ops/redo/login"
+        assert first.headers["location"] == "/ops/redo/login"  # a path: never a host
         logged = client.post("/ops/redo/login", data={"token": ADMIN}, follow_redirects=False)
         assert logged.status_code == 303
         cookie = logged.headers["set-cookie"]

@@ -160,7 +160,7 @@ class Guard:
             viewer = self.viewer(request)
             if viewer is None:
                 if request.method == "GET" and "authorization" not in request.headers:
-                    return RedirectResponse(request.url_for("login"), status_code=303)
+                    return RedirectResponse(local(request, "login"), status_code=303)
                 return PlainTextResponse("401: log in, or send a valid bearer token", 401)
             if write:
                 fields = await form(request)
@@ -181,7 +181,7 @@ class Guard:
 
     async def login_page(self, request: Request, error: str = "", status: int = 200) -> Response:
         """The login form."""
-        return HTMLResponse(LOGIN.format(action=request.url_for("login"), error=error), status)
+        return HTMLResponse(LOGIN.format(action=local(request, "login"), error=error), status)
 
     async def login(self, request: Request) -> Response:
         """Check a token and set the session cookie."""
@@ -191,7 +191,7 @@ class Guard:
             log.warning("dashboard_login_refused")
             return await self.login_page(request, '<p class="error">Unknown token.</p>', 401)
         log.info("dashboard_login", token=viewer.label)
-        response = RedirectResponse(request.url_for("overview"), status_code=303)
+        response = RedirectResponse(local(request, "overview"), status_code=303)
         response.set_cookie(
             COOKIE,
             self.gate.issue(viewer.label),
@@ -206,9 +206,19 @@ class Guard:
     async def logout(self, request: Request) -> Response:
         """End the session."""
         log.info("dashboard_logout", token=request.state.viewer.label)
-        response = RedirectResponse(request.url_for("login"), status_code=303)
+        response = RedirectResponse(local(request, "login"), status_code=303)
         response.delete_cookie(COOKIE, path=request.scope.get("root_path") or "/")
         return response
+
+
+def local(request: Request, name: str) -> str:
+    """The path of route ``name`` (under any mount): redirects never name a host.
+
+    A URL built from the request would take its host from the ``Host``
+    header, which the client chooses: ``Host: evil.example`` would send a
+    freshly logged-in browser there.
+    """
+    return str(request.url_for(name).path)
 
 
 #: The login page stands alone: it must render without any data or session.

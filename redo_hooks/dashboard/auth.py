@@ -125,7 +125,9 @@ class Gate:
         except (ValueError, KeyError, TypeError):
             return None
         token = self._token(label)
-        if token is None or not hmac.compare_digest(signature, _sign(token.secret, body)):
+        # Bytes: compare_digest refuses a str with non-ASCII characters.
+        signed = _sign(token.secret, body).encode() if token is not None else b""
+        if token is None or not hmac.compare_digest(signature.encode(), signed):
             return None
         if (now or time.time()) - issued > SESSION_SECONDS:
             return None

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConfigurationError
-from ..ops.admin import Admin, DeadFilter
+from ..ops.admin import Admin, DeadFilter, DeadPage
 from ..ops.events import EventFilter
 from ..ops.replay import Selection, parse_time
 from ..store import runlog
@@ -116,9 +116,12 @@ class Pages:
         page = None
         if where is not None:
             found = where
-            page = await run_in_threadpool(
-                lambda: self.admin().events(found, cursor=q.get("cursor") or None, limit=PAGE)
-            )
+            try:
+                page = await run_in_threadpool(
+                    lambda: self.admin().events(found, cursor=q.get("cursor") or None, limit=PAGE)
+                )
+            except ConfigurationError as exc:  # a mangled ?cursor=
+                error = str(exc)
         more = None if page is None or page.cursor is None else _with(request, cursor=page.cursor)
         return self.render(
             request,
@@ -164,9 +167,14 @@ class Pages:
         """Dead letters, newest first, with filters and bulk actions."""
         where = self._dead_filter(request.query_params)
         cursor = request.query_params.get("cursor") or None
-        page = await run_in_threadpool(
-            lambda: self.admin().dead_letters(where, cursor=cursor, limit=PAGE)
-        )
+        try:
+            page = await run_in_threadpool(
+                lambda: self.admin().dead_letters(where, cursor=cursor, limit=PAGE)
+            )
+        except ConfigurationError as exc:  # a mangled ?cursor=
+            return self.render(
+                request, "dead.html", 400, page=DeadPage([], None), where=where, error=str(exc)
+            )
         more = None if page.cursor is None else _with(request, cursor=page.cursor)
         return self.render(request, "dead.html", page=page, where=where, more=more)
 

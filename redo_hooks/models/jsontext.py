@@ -34,8 +34,21 @@ def parse_json(body: bytes) -> Any:
         if not any(reason in str(exc) for reason in _GRAMMATICAL):
             raise
     # Rare: the standard library reads these; invalid UTF-8 stays refused.
-    value = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    value = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_int=_integer)
     return _without_lone_surrogates(value)
+
+
+def _integer(digits: str) -> int | float:
+    """An integer as orjson reads it: exact within 64 bits, else the nearest double.
+
+    (Python's ``int()`` refuses more than 4,300 digits; a double takes any
+    length, and one beyond its range is infinity, as for orjson.)
+    """
+    if len(digits) <= 20:
+        number = int(digits)
+        if -(2**63) <= number < 2**64:
+            return number
+    return float(digits)
 
 
 def is_utf8(body: bytes) -> bool:

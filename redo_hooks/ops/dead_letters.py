@@ -30,6 +30,7 @@ from ..store.ingest import IngestPlan, Routed
 from ..store.keys import Keys
 from ..store.replies import as_bytes, text
 from ..store.rq_internals import lane_job
+from .paging import split_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +128,7 @@ class DeadLetters:
         bottom: Any = "-inf"
         at, after = None, ""
         if cursor:
-            position, _, after = cursor.partition(":")
-            at = float(position)
+            at, after = split_cursor(cursor)
             if newest_first:
                 top = at if top == "+inf" else min(at, top)
             else:

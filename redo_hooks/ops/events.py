@@ -33,6 +33,7 @@ from ..store.events import unpack_body
 from ..store.keys import Keys
 from ..store.replies import text
 from ..store.runlog import Run
+from .paging import split_cursor
 
 #: Candidates read per round trip.
 CHUNK = 200
@@ -253,8 +254,7 @@ class EventLog:
         low: Any = "-inf" if where.since is None else where.since
         after_key, cursor_score = None, None
         if cursor:
-            at, _, after_key = cursor.partition(":")
-            cursor_score = float(at)
+            cursor_score, after_key = split_cursor(cursor)
             high = cursor_score if high == "+inf" else min(cursor_score, float(high))
         found: list[StoredEvent] = []
         scanned, offset = 0, 0
@@ -293,8 +293,8 @@ class EventLog:
         events = [e for e in self._records(keys) if _matches(e, where)]
         events.sort(key=lambda e: (e.received_at, e.key), reverse=True)
         if cursor:
-            at, _, after = cursor.partition(":")
-            events = [e for e in events if (e.received_at, e.key) < (float(at), after)]
+            at, after = split_cursor(cursor)
+            events = [e for e in events if (e.received_at, e.key) < (at, after)]
         page = events[:limit]
         more = len(events) > limit
         resume = f"{page[-1].received_at!r}:{page[-1].key}" if more else None

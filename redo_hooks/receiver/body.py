@@ -26,8 +26,22 @@ from ..store.events import Incoming, event_key
 def parse_body(body: bytes, *, max_depth: int = 32, store: str | None = None) -> Incoming:
     """Parse and validate a webhook body; raise ``MalformedBody`` or ``UnprocessableEvent``.
 
-    ``store``: the store the request's secret is labelled with.
+    ``store``: the store the request's secret is labelled with. Whatever the
+    decoders raise for a body is a ``MalformedBody`` (400), never a 5xx: a
+    nesting too deep for them (``RecursionError``, whatever the limit says),
+    a number or string they cannot take.
     """
+    try:
+        return _parse(body, max_depth, store)
+    except RecursionError:
+        raise MalformedBody(f"JSON nested deeper than {max_depth}", reason="too_deep") from None
+    except (ValueError, OverflowError) as exc:  # msgspec's and orjson's errors among them
+        raise MalformedBody(
+            f"body could not be decoded: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
+
+
+def _parse(body: bytes, max_depth: int, store: str | None) -> Incoming:
     if not body:
         raise MalformedBody("empty body", reason="empty_body")
     if not is_utf8(body):
