@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import orjson
@@ -47,7 +47,7 @@ def with_amount(digits: int, *, off_schema: bool) -> bytes:
     return text.replace(found.group(0), '"amount":' + "9" * digits, 1).encode()
 
 
-def tracebacks(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tracebacks(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
     return [e for e in logs if "exc_info" in e or "exception" in e or e["log_level"] == "error"]
 
 
