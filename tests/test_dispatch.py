@@ -189,6 +189,19 @@ def test_a_long_lane_yields_the_worker_in_batches_keeping_order(
     assert ran == 4  # 3 + 3 + 3 + 1 events, one job each
 
 
+def test_lanes_that_yield_together_go_on_together_in_one_shared_job(
+    make_hooks: MakeHooks,
+) -> None:
+    """Ten lanes that each yield after one event are handed to one job, not ten."""
+    hooks = make_hooks(lane_batch=1)
+    seen: Seen = defaultdict(list)
+    hooks.add(recorder(seen), "return", name="h")
+    subjects = [f"ret-{r}" for r in range(10)]
+    post_series(hooks, subjects, 3)
+    assert drain(hooks) == 3  # a job for each round of one event per lane
+    assert dict(seen) == {s: [0, 1, 2] for s in subjects}
+
+
 def test_a_retry_with_backoff_goes_through_rq_s_scheduled_registry(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:

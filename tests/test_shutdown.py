@@ -111,3 +111,26 @@ def test_sigterm_with_many_events_in_flight_finishes_them_and_hands_the_rest_on(
     assert sorted(done) == sorted(f"ret-{r}:{n}" for r in range(40) for n in range(2))  # once each
     for r in range(40):
         assert done.index(f"ret-{r}:0") < done.index(f"ret-{r}:1")  # in order
+
+
+def test_sigterm_starts_none_of_the_calls_waiting_for_a_slot(
+    make_hooks: MakeHooks, redis_url: str, redis: Redis
+) -> None:
+    """Four loop slots, forty lanes in one job: after SIGTERM the other 36 never start here."""
+    hooks = make_hooks()
+    hooks.on("return", name="slow.awaiting")(lambda event: None)
+    for r in range(40):
+        assert deliver(hooks, sample_event("return.updated", subject=f"ret-{r}", seq=0))
+    environ = env(redis_url, SECRET, SLOW_SECONDS="1.5", REDO_HOOKS_ASYNC_CONCURRENCY="4")
+    worker = start_workers("tests.slow_app:awaiting_only", environ)
+    wait_for(lambda: redis.llen("awaiting:started") == 4, 30, "the first four calls")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+    assert redis.llen("awaiting:started") == 4  # the 36 waiting for a slot were not started
+    assert redis.llen("awaiting:done") == 4  # the four in flight finished
+    again = start_workers(
+        "tests.slow_app:awaiting_only", {**environ, "SLOW_SECONDS": "0"}, "--burst"
+    )
+    assert again.wait(timeout=60) == 0
+    done = sorted(as_bytes(x).decode() for x in redis.lrange("awaiting:done", 0, -1))
+    assert done == sorted(f"ret-{r}:0" for r in range(40))  # each once: handed on, not lost
