@@ -43,6 +43,16 @@ def blocks_on_io(event: ReturnEvent) -> None:
     time.sleep(0.05)
 
 
+#: 6 s of awaited I/O per event: the sizing row of ``benchmarks.dispatch --sizing``.
+io_slow = RedoHooks()
+
+
+@io_slow.on("return", name="bench.slow")
+async def awaits_long(event: ReturnEvent) -> None:
+    """Awaits a 6 s call."""
+    await asyncio.sleep(6)
+
+
 #: Holds each event 5 s: events in flight, counted in ``bench:in_flight``.
 held = RedoHooks()
 

@@ -3,12 +3,18 @@
     .venv/bin/python -m benchmarks.dispatch [--events 5000] [--returns 500 5000] [--rounds 3]
     .venv/bin/python -m benchmarks.dispatch --io [--rounds 3]
     .venv/bin/python -m benchmarks.dispatch --rtt 2.5 [--rounds 3]
+    .venv/bin/python -m benchmarks.dispatch --sizing [--rounds 1]
 
 ``--io``: I/O-bound handlers against the no-op one, same run, one
 ``redo-hooks worker --burst`` process with default settings, 4,000 returns x 2
 events: an async handler awaiting 50 ms and a sync handler sleeping 50 ms; the
 ratio is events/s over the no-op's. Then the resident memory of one worker
 process with 256 events in flight (an async handler that holds each event).
+
+``--sizing``: 400 events (one per return) of an async handler awaiting 6 s,
+drained by one ``redo-hooks worker --burst`` process with default settings,
+against ``docs/operations.md``'s sizing: events x handler seconds /
+``async_concurrency`` (400 x 6 / 100 = 24 s).
 
 ``--rtt MS``: the worker reaches Redis through a TCP proxy that adds ``MS``
 to each round trip (``benchmarks/latency_proxy.py``: production Redis is a
@@ -291,6 +297,38 @@ def through_proxy(server_url: str, redis: Redis, rounds: int, rtt_ms: float) -> 
     print(table(["handler", "added ms", "PING ms", "events/s", "per round", "vs +0 ms"], rows))
 
 
+SIZING_EVENTS = 400
+SIZING_SECONDS = 6.0
+
+
+def sizing(server_url: str, redis: Redis, rounds: int) -> None:
+    """The sizing row: a slow async handler's drain time against the formula."""
+    env = child_env(REDO_HOOKS_REDIS_URL=server_url)
+    expected = SIZING_EVENTS * SIZING_SECONDS / 100  # async_concurrency's default
+    walls = []
+    for _ in range(rounds):
+        redis.flushall()
+        startup = timed(worker_cmd("benchmarks.bench_app:io_slow", "--burst"), env)
+        deliver_all(server_url, "bench.slow", bodies(SIZING_EVENTS, SIZING_EVENTS))
+        wall = timed(worker_cmd("benchmarks.bench_app:io_slow", "--burst"), env) - startup
+        if any(redis.scan_iter("rh:lane:*")):
+            raise SystemExit("sizing: events left behind")
+        walls.append(wall)
+        print(f"sizing round: {wall:.1f} s", flush=True)
+    rows = [
+        [
+            f"{SIZING_EVENTS} events, async 6 s",
+            f"{median(walls):.1f}",
+            " / ".join(f"{w:.1f}" for w in walls),
+            f"{expected:.0f}",
+            f"{median(walls) / expected:.2f}x",
+        ]
+    ]
+    print()
+    print("dispatch, sizing: one worker process, default settings")
+    print(table(["shape", "drain s", "per round", "formula s", "vs formula"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
@@ -301,7 +339,14 @@ def main() -> None:
     parser.add_argument(
         "--rtt", type=float, help="ms added to Redis round trips (latency proxy) instead"
     )
+    parser.add_argument("--sizing", action="store_true", help="the sizing row instead")
     args = parser.parse_args()
+    if args.sizing:
+        with RedisServer() as server:
+            redis = Redis.from_url(server.url)
+            sizing(server.url, redis, args.rounds)
+            redis.close()
+        return
     if args.rtt is not None:
         with RedisServer() as server:
             redis = Redis.from_url(server.url)
