@@ -6,7 +6,11 @@ A receiver (``redo-hooks serve``) takes events at a steady offered rate from
 ``--posters`` threads, each return's events one after another as Redo sends
 them, while ``--workers`` worker parents (``redo-hooks worker --concurrency
 2``) run one recording handler. A few events hold the GIL in one C call for
-``--gil-seconds`` (longer than ``heartbeat_ttl``). Meanwhile, on a schedule:
+``--gil-seconds`` (longer than ``heartbeat_ttl``). One return's two events
+(``--poison``) kill the process running them, every time: a poison pill. A
+second handler, async with ``timeout=1``, works in ``asyncio.to_thread``, and
+``--slow-events`` of its events take 3 s there: each attempt times out while
+its thread goes on. Meanwhile, on a schedule:
 
 * a worker process (one child) is SIGKILLed every ``--kill-every`` seconds,
   often mid-handler;
@@ -21,10 +25,13 @@ this run's order check). After the posting stops, the workers get up to
 ``--drain`` seconds to finish. Reports: events acknowledged, processed, lost
 (acknowledged, never processed), duplicated (ran more than once: allowed,
 at-least-once), order violations (an event ran after a later one of its
-return had), dead letters; and for each fault, the requests refused after it
-and the time to recover: the longest an event acknowledged after it (until
-the next fault, 10 s at most) waited to be handled, against the waits before
-the first fault. Bounded in time; traffic to 127.0.0.1 only.
+return had), dead letters (the poison's as ``process_crashed``, the slow
+events' after their retries); overlapping attempts of the threaded handler
+(an attempt started before an earlier one's thread of its return ended); and
+for each fault, the requests refused after it and the time to recover: the
+longest an event acknowledged after it (until the next fault, 10 s at most)
+waited to be handled, against the waits before the first fault. Bounded in
+time; traffic to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2 as httpx
+import orjson
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -99,6 +107,23 @@ class Sent:
 class Fault:
     name: str
     at: float  # epoch seconds
+
+
+def threaded(redis: Redis, subjects: list[str]) -> tuple[int, int]:
+    """(overlapping attempts, order violations) of the threaded handler's recorded threads."""
+    overlaps = violations = 0
+    for subject in subjects:
+        spans: list[tuple[float, float, int]] = []
+        for raw in redis.lrange(f"chaos:t:{subject}", 0, -1):
+            seq, began, ended_at = text(raw).split(":")
+            spans.append((float(began), float(ended_at), int(seq)))
+        spans.sort()
+        newest, ended = -1, 0.0
+        for began_at, end, number in spans:
+            overlaps += began_at < ended
+            violations += number < newest
+            newest, ended = max(newest, number), max(ended, end)
+    return overlaps, violations
 
 
 def handled(redis: Redis, subjects: list[str]) -> dict[str, list[tuple[int, float]]]:
@@ -217,6 +242,10 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     parser.add_argument("--gil-events", type=int, default=3, help="events that hold the GIL")
     parser.add_argument("--gil-seconds", type=int, default=15)
     parser.add_argument("--squeeze", type=float, default=8.0, help="seconds of tight memory")
+    parser.add_argument("--poison", type=int, default=2, help="events of the poisoned return")
+    parser.add_argument(
+        "--slow-events", type=int, default=3, help="threaded events that run past their timeout"
+    )
     parser.add_argument("--drain", type=float, default=180, help="seconds allowed at the end")
     parser.add_argument("--port", type=int, default=8798)
     parser.add_argument("--seed", type=int, default=1, help="for the kills' and posts' choices")
@@ -242,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
             REDO_HOOKS_BACKOFF="0.2",
             CHAOS_GIL_EVERY=str(gil_every),
             CHAOS_GIL_SECONDS=str(args.gil_seconds),
+            CHAOS_SLOW_EVERY=str(max(1, expected // args.slow_events) if args.slow_events else 0),
         )
         url = f"http://127.0.0.1:{args.port}"
         receiver = start([*CLI, "serve", APP, "--port", str(args.port)], env, url + "/healthz")
@@ -276,6 +306,11 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
                 else:
                     sent.refused.append(time.time())
 
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {SECRET}"}) as client:
+            for seq in range(args.poison):
+                body = sample_body(subject="poison-1", seq=10**9 + seq)
+                if client.post("/", content=body).status_code != 202:
+                    raise SystemExit("the poison pill was refused")
         posters = start_posters(
             url, subjects, posters=args.posters, rate=args.rate, until=stop_at, post=post
         )
@@ -321,12 +356,35 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         ran = handled(redis, subjects)
         result = check(sent, ran)
         dead = redis.zcard("rh:dead:ids")
+        letters = [orjson.loads(raw) for raw in redis.hvals("rh:dead")]
+        poisoned = sum(1 for d in letters if d["reason"] == "process_crashed")
+        innocent_crashed = sum(
+            1
+            for d in letters
+            if d["reason"] in ("process_crashed", "job_failed")
+            and not d["subject"].startswith("poison")
+        )
+        overlaps, threaded_violations = threaded(redis, subjects)
         if result["lost"]:
             explain_lost(redis, sent, ran)
         redis.close()
 
     report(args, sent=sent, ran=ran, faults=faults, result=result, dead=dead, drained=drained_in)
-    return {**result, "acknowledged": sum(len(a) for a in sent.acked.values()), "dead": dead}
+    print(
+        f"poison pill: {poisoned} of {args.poison} events dead-lettered as process_crashed; "
+        f"innocent events dead-lettered for a crash: {innocent_crashed}; threaded handler "
+        f"({args.slow_events} events past their timeout): {overlaps} overlapping attempts, "
+        f"{threaded_violations} order violations"
+    )
+    return {
+        **result,
+        "acknowledged": sum(len(a) for a in sent.acked.values()),
+        "dead": dead,
+        "poisoned": poisoned,
+        "innocent_crashed": innocent_crashed,
+        "overlaps": overlaps,
+        "threaded_violations": threaded_violations,
+    }
 
 
 def report(

@@ -1,6 +1,6 @@
 """Ingest benchmark: the receiver against two baselines, measured in the same run.
 
-    .venv/bin/python -m benchmarks.ingest [--duration 10] [--rounds 3]
+    .venv/bin/python -m benchmarks.ingest [--duration 10] [--rounds 3] [--rtt 2.5]
 
 wrk (``apt-get install wrk``) posts realistic events (the spec's example,
 ~4.7 KB) with a unique ``at`` per request and ``return.id`` cycling over
@@ -21,7 +21,11 @@ are measured, interleaved within each round:
   recording every span, a batch processor and an exporter that drops them);
   the plain ``receiver`` row has the API installed and no SDK configured;
 * with ``--drift``: the schema-drift check off, and on every body (the
-  plain ``receiver`` row checks one body per 0.1 s, the default).
+  plain ``receiver`` row checks one body per 0.1 s, the default);
+* with ``--rtt MS``: ``receiver via proxy +0 ms`` and ``+MS ms``: the
+  receiver reaches Redis through ``benchmarks/latency_proxy.py`` adding
+  nothing, then ``MS`` to each round trip (production Redis is a network
+  hop away); the p99 column is the acknowledgement's.
 
 The table shows the median of the rounds; the ratio columns are against
 ``validate`` (target: receiver >= 0.5x) and against the yardstick. After
@@ -59,6 +63,7 @@ from .common import (
     stop,
     table,
 )
+from .latency_proxy import proxied
 
 LUA = """
 local template = [==[%(template)s]==]
@@ -169,6 +174,9 @@ def main() -> None:
         action="store_true",
         help="add rows with the schema-drift check off, and on every body",
     )
+    parser.add_argument(
+        "--rtt", type=float, help="add rows with Redis behind a latency proxy adding MS"
+    )
     args = parser.parse_args()
     wrk = need("wrk", "apt-get install wrk")
 
@@ -183,35 +191,45 @@ def main() -> None:
         if not YARDSTICK.exists():
             print(f"no yardstick row: {YARDSTICK} is missing", flush=True)
         url = f"http://127.0.0.1:{args.port}"
+
+        def measure(name: str, argv: list[str], env: dict[str, str], round_no: int) -> None:
+            redis.flushall()
+            # Warm-up and measurement get different nonces: every request
+            # is a new event (a repeat would be a cheaper duplicate).
+            warm = fresh_script(tmp, f"{name}-{round_no}-warm", args.subjects)
+            script = fresh_script(tmp, f"{name}-{round_no}", args.subjects)
+            process = start(argv, env, url + "/healthz")
+            try:
+                warmed = run_wrk(wrk, warm, url, args.connections, 2)
+                cpu0, rcpu0 = cpu_seconds(process.pid), redis_cpu(redis)
+                redis.config_resetstat()
+                out = run_wrk(wrk, script, url, args.connections, args.duration)
+                cpu1, rcpu1 = cpu_seconds(process.pid), redis_cpu(redis)
+                lua = redis.info("commandstats").get("cmdstat_evalsha", {})
+            finally:
+                stop(process)
+            measured = parse_wrk(out)
+            measured["cpu_us"] = (cpu1 - cpu0) / measured["requests"] * 1e6
+            measured["redis_us"] = (rcpu1 - rcpu0) / measured["requests"] * 1e6
+            if lua:  # the receivers: ingest.lua's own Redis CPU, and its batching
+                measured["lua_us"] = lua["usec"] / measured["requests"]
+                measured["per_call"] = measured["requests"] / lua["calls"]
+            if name.startswith("receiver"):
+                stored = sum(1 for _ in redis.scan_iter("rh:ev:*", count=5000))
+                measured["stored"] = stored
+                measured["sent"] = parse_wrk(warmed)["requests"] + measured["requests"]
+            results.setdefault(name, []).append(measured)
+            print(f"round {round_no + 1} {name}: {measured['rps']:,.0f} req/s", flush=True)
+
         for round_no in range(args.rounds):
             for name, argv in servers(args.port, server.url, args.tracing, args.drift).items():
-                redis.flushall()
-                # Warm-up and measurement get different nonces: every request
-                # is a new event (a repeat would be a cheaper duplicate).
-                warm = fresh_script(tmp, f"{name}-{round_no}-warm", args.subjects)
-                script = fresh_script(tmp, f"{name}-{round_no}", args.subjects)
-                process = start(argv, env, url + "/healthz")
-                try:
-                    warmed = run_wrk(wrk, warm, url, args.connections, 2)
-                    cpu0, rcpu0 = cpu_seconds(process.pid), redis_cpu(redis)
-                    redis.config_resetstat()
-                    out = run_wrk(wrk, script, url, args.connections, args.duration)
-                    cpu1, rcpu1 = cpu_seconds(process.pid), redis_cpu(redis)
-                    lua = redis.info("commandstats").get("cmdstat_evalsha", {})
-                finally:
-                    stop(process)
-                measured = parse_wrk(out)
-                measured["cpu_us"] = (cpu1 - cpu0) / measured["requests"] * 1e6
-                measured["redis_us"] = (rcpu1 - rcpu0) / measured["requests"] * 1e6
-                if lua:  # the receivers: ingest.lua's own Redis CPU, and its batching
-                    measured["lua_us"] = lua["usec"] / measured["requests"]
-                    measured["per_call"] = measured["requests"] / lua["calls"]
-                if name.startswith("receiver"):
-                    stored = sum(1 for _ in redis.scan_iter("rh:ev:*", count=5000))
-                    measured["stored"] = stored
-                    measured["sent"] = parse_wrk(warmed)["requests"] + measured["requests"]
-                results.setdefault(name, []).append(measured)
-                print(f"round {round_no + 1} {name}: {measured['rps']:,.0f} req/s", flush=True)
+                measure(name, argv, env, round_no)
+            if args.rtt is not None:
+                receiver = servers(args.port, server.url)["receiver"]
+                for added in (0.0, args.rtt):
+                    with proxied(server.url, added) as via:
+                        name = f"receiver via proxy +{added:g} ms"
+                        measure(name, receiver, {**env, "REDO_HOOKS_REDIS_URL": via}, round_no)
         redis.close()
 
     validate = median([r["rps"] for r in results["validate"]])

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Seconds the receiver waits on a secret resolver."
     )
     queue: str = Field(default="redo-hooks", description="Name of the RQ queue.")
+
+    @property
+    def quarantine_queue(self) -> str:
+        """The RQ queue of lanes a crashed process left: each runs alone (``max_crashes``)."""
+        return f"{self.queue}-quarantine"
+
     key_prefix: str = Field(
         default="rh", description="Prefix of every Redis key redo-hooks writes (not RQ's)."
     )
@@ -154,6 +160,16 @@ class Settings(BaseSettings):
         description=(
             "Threads one worker process runs sync handlers on, so that many lanes' "
             "handlers wait on I/O at once; 1 runs them one at a time."
+        ),
+    )
+    max_crashes: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Times an event may take down the worker process running it (a segfault, "
+            "os._exit, the OOM killer) before it is dead-lettered as process_crashed. "
+            "After a crash the dead process's lanes run one at a time in a quarantine "
+            "process, so a crash is charged to the event that caused it."
         ),
     )
     removed_handler_after: float = Field(

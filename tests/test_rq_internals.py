@@ -53,6 +53,8 @@ from redo_hooks.testing import deliver, drain, sample_body, wait_for
 from .conftest import MakeHooks, as_bytes
 
 DATA = Path(__file__).parent / "data"
+#: The queue and its quarantine: a parent vouches for its child's executions in either.
+QUEUES = ["redo-hooks", "redo-hooks-quarantine"]
 VOLATILE = {b"created_at", b"enqueued_at"}
 
 
@@ -343,18 +345,18 @@ def test_11_an_execution_s_heartbeat_is_what_the_parent_renews_and_ends(redis: R
     # What RQ's cleanup reads to call the job abandoned: the registry's score.
     first = redis.zscore(started_key("redo-hooks"), member)
     assert first is not None
-    assert vouch(redis, "rh:runs:p1", "redo-hooks", 100, now=first + 50) == 1
+    assert vouch(redis, "rh:runs:p1", QUEUES, 100, now=first + 50) == 1
     assert redis.zscore(started_key("redo-hooks"), member) == first + 150
     assert redis.zscore(job.execution_registry.key, execution.id) == first + 210
     assert 95 <= redis.ttl(execution.key) <= 100
     assert 0 < redis.ttl("rh:runs:p1") <= 1000
     # An execution that ended meanwhile is not brought back.
     redis.zrem(started_key("redo-hooks"), member)
-    vouch(redis, "rh:runs:p1", "redo-hooks", 100, now=first)
+    vouch(redis, "rh:runs:p1", QUEUES, 100, now=first)
     assert redis.zscore(started_key("redo-hooks"), member) is None
     redis.zadd(started_key("redo-hooks"), {member: first})
     # The process died: the heartbeat has ended, for RQ's next cleanup.
-    assert abandon(redis, "rh:runs:p1", "redo-hooks") == ["vouched"]
+    assert abandon(redis, "rh:runs:p1", QUEUES) == ["vouched"]
     assert redis.zscore(started_key("redo-hooks"), member) == 0
     assert not redis.exists("rh:runs:p1")
     assert queue.started_job_registry.get_expired_job_ids() == ["vouched"]
@@ -378,7 +380,7 @@ def test_6_a_lock_its_holder_died_with_is_released_by_the_holder_s_parent(redis:
     queue.holder = "rh:runs:dead"
     assert queue.acquire_maintenance_lock()
     assert redis.get(queue.registry_cleaning_key) == b"rh:runs:dead"
-    abandon(redis, "rh:runs:other", "redo-hooks")  # not the holder: kept
+    abandon(redis, "rh:runs:other", QUEUES)  # not the holder: kept
     assert redis.exists(queue.registry_cleaning_key)
-    abandon(redis, "rh:runs:dead", "redo-hooks")
+    abandon(redis, "rh:runs:dead", QUEUES)
     assert not redis.exists(queue.registry_cleaning_key)

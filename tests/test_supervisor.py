@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from redis import Redis
 
 from redo_hooks.cli import main
-from redo_hooks.dispatch.supervisor import beat_alive
+from redo_hooks.dispatch.supervisor import RESPAWN_BACKOFF, beat_alive, respawn_delay
 from redo_hooks.testing import deliver, sample_body, wait_for
 
 from . import crash_app, kill_app
@@ -25,14 +25,15 @@ def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
     make_hooks: MakeHooks, redis_url: str, redis: Redis
 ) -> None:
     parent = start_workers(APP, env(redis_url, SECRET), "--concurrency", "2")
-    wait_for(lambda: len(children(parent.pid)) == 2, 20, "two worker processes")
+    # Two worker processes, and the one that runs the quarantine alone.
+    wait_for(lambda: len(children(parent.pid)) == 3, 20, "three worker processes")
+    wait_for(lambda: redis.zcard("rh:processes") == 3, 20, "all three listed")
     listed = set(redis.zrange("rh:processes", 0, -1))  # what rescuers check the beats of
-    assert len(listed) == 2
     first = children(parent.pid)
     victim = min(first)
     os.kill(victim, signal.SIGKILL)
     wait_for(
-        lambda: len(children(parent.pid)) == 2 and victim not in children(parent.pid),
+        lambda: len(children(parent.pid)) == 3 and victim not in children(parent.pid),
         20,
         "the parent to start a new worker process",
     )
@@ -40,7 +41,7 @@ def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
     assert redis.hget("rh:metrics", "respawns|") == b"1"
     # The dead child unlisted, its successor listed (before its fork).
     relisted = set(redis.zrange("rh:processes", 0, -1))
-    assert len(relisted) == 2 and len(relisted & listed) == 1
+    assert len(relisted) == 3 and len(relisted & listed) == 2
     hooks = make_hooks()
     hooks.add(kill_app.steady, "return", name="kill.steady")
     for n in range(5):
@@ -103,11 +104,16 @@ def test_worker_processes_yield_the_cpu_and_their_parent_does_not(
     extra = {} if nice is None else {"REDO_HOOKS_WORKER_NICE": nice}
     parent = start_workers(APP, env(redis_url, SECRET, **extra))
     # Registered with RQ: the child has set its niceness (it does so first).
-    wait_for(lambda: any(redis.scan_iter("rq:worker:*")), 20, "the worker process")
-    (child,) = children(parent.pid)
+    wait_for(lambda: len(children(parent.pid)) == 2, 20, "the worker and quarantine processes")
+    wait_for(
+        lambda: len(list(redis.scan_iter("rq:worker:*", _type="hash"))) >= 2,
+        20,
+        "both to register with RQ",
+    )
     expected = 10 if nice is None else int(nice)  # the default: 10
     assert niceness(parent.pid) == os.nice(0)
-    assert niceness(child) == min(19, os.nice(0) + expected)
+    for child in children(parent.pid):
+        assert niceness(child) == min(19, os.nice(0) + expected)
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(timeout=30) == 0
 
@@ -136,3 +142,9 @@ def test_the_alive_file_is_touched_while_the_parent_loops_and_alive_reads_it(
     old = alive_file.stat().st_mtime - 120
     os.utime(alive_file, (old, old))
     assert alive() == 1  # a parent that stopped touching it is not alive
+
+
+def test_a_slot_whose_process_keeps_dying_young_is_never_empty_for_more_than_5_s() -> None:
+    delays = [respawn_delay(n) for n in range(1, 100)]
+    assert delays[:6] == [0.0, 0.5, 1.0, 2.0, 4.0, 5.0]
+    assert max(delays) == RESPAWN_BACKOFF[1] == 5.0

@@ -44,6 +44,8 @@ class JobPass(Protocol):
     stats: dict[str, int]
     heads: dict[str, list[Any]]
     handing_on: list[str]
+    #: A job of the quarantine queue (lanes a crashed process left).
+    quarantined: bool
 
     def out_of_time(self) -> bool: ...
 
@@ -92,6 +94,8 @@ class Lane(LaneFailures):
                 acked = key
                 processed += 1
                 stats["processed"] += 1
+                if self.job.quarantined and processed == 1:  # cleared of the crash
+                    await rt.batch.command("HDEL", self.state, "crashes")
             elif outcome == "dead":
                 stats["dead"] += 1
             elif outcome == "parked":

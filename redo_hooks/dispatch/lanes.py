@@ -50,7 +50,7 @@ from ..errors import ConfigurationError
 from ..logs import get_logger
 from ..store.connections import server_time
 from ..store.replies import text
-from ..store.rq_internals import lane_job
+from ..store.rq_internals import CRASH_RETRIES, lane_job
 from ..store.rq_registries import schedule
 from .handlers import Handler
 from .lane import Lane
@@ -96,18 +96,31 @@ def run_lane(handler_name: str) -> dict[str, int]:
         log.warning("handler_not_in_this_worker", handler=handler_name, job_id=job.id)
         absent = Handler(name=handler_name, func=print, events=(), is_async=False, retries=None)
         return LaneJob(_runtime, absent, job.id).pass_on(delay=UNKNOWN_HANDLER_DELAY)
-    return LaneJob(_runtime, handler, job.id).run()
+    quarantined = job.origin == _runtime.settings.quarantine_queue
+    lanes = LaneJob(_runtime, handler, job.id, quarantined=quarantined)
+    if job.retries_left is not None and job.retries_left < CRASH_RETRIES:
+        # RQ runs it again: its process died running it (or before starting it).
+        return lanes.after_crash()
+    return lanes.run()
 
 
 class LaneJob:
     """One RQ job's pass over the lanes it was given."""
 
     def __init__(
-        self, rt: Runtime, handler: Handler, job_id: str, owner: str | None = None
+        self,
+        rt: Runtime,
+        handler: Handler,
+        job_id: str,
+        owner: str | None = None,
+        *,
+        quarantined: bool = False,
     ) -> None:
         self.rt = rt
         self.handler = handler
         self.rq_job_id = job_id
+        #: A job of the quarantine queue: its one lane is handed on there too.
+        self.quarantined = quarantined
         # The owner token of this run of the job: a re-run after a presumed
         # crash fences out the earlier run (see job_claim.lua). ``owner``
         # acts as an existing token instead (the orphan rescue does).
@@ -147,7 +160,7 @@ class LaneJob:
         One job per ``lanes_per_job`` lanes, as ingest gathers them: a job of
         its own for each would cut the process's concurrency to its job slots.
         """
-        size = self.rt.settings.lanes_per_job
+        size = 1 if self.quarantined else self.rt.settings.lanes_per_job
         for n in range(0, len(self.handing_on), size):
             self.hand_off(self.handing_on[n : n + size], delay=0.0)
         self.handing_on.clear()
@@ -221,19 +234,63 @@ class LaneJob:
         """Whether this job must hand its lanes on: time slice used, or worker stopping."""
         return self.rt.stopping or time.monotonic() - self.started > TIME_SLICE
 
-    def hand_off(self, subjects: Sequence[str], delay: float) -> None:
+    def after_crash(self) -> dict[str, int]:
+        """This job's process died running it: charge the crash, then quarantine each lane.
+
+        Which of its lanes took the process down is not known, so each is
+        charged the crash (``crashes`` in its state) and goes on alone: a job
+        of one lane on the quarantine queue, run by a process that runs one
+        job at a time (``Runtime.serve``), where a crash can only be its own.
+        A head event charged ``max_crashes`` crashes is dead-lettered
+        (``process_crashed``, its crashes as attempts, how the process died);
+        an innocent lane's count is reset by its next success there.
+        """
+        rt, k = self.rt, self.rt.keys
+        subjects = self.claim()
+        how = text(rt.connection.get(k.crash(self.rq_job_id)) or b"") or "its process died"
+        for subject in subjects:
+            state = k.lane_state(self.handler.name, subject)
+            crashes = int(rt.connection.hincrby(state, "crashes", 1))
+            log.warning(
+                "lane_charged_a_crash",
+                handler=self.handler.name,
+                subject=subject,
+                crashes=crashes,
+                how=how,
+            )
+            if crashes < rt.settings.max_crashes:
+                continue
+            head = rt.connection.lindex(k.lane(self.handler.name, subject), 0)
+            if head is not None:
+                Lane(self, subject).dead_letter(
+                    text(head),
+                    "process_crashed",
+                    f"the worker process running it died {crashes} times (last: {how})",
+                    "",
+                    crashes,
+                )
+                self.stats["dead"] += 1
+            rt.connection.hdel(state, "crashes")
+        for subject in subjects:
+            self.hand_off([subject], delay=0.0, quarantine=True)
+        rt.connection.delete(k.job_lanes(self.rq_job_id))
+        return self.stats
+
+    def hand_off(self, subjects: Sequence[str], delay: float, *, quarantine: bool = False) -> None:
         """Give lanes this job owns to a new job (now, or after ``delay`` s), atomically.
 
         One MULTI/EXEC enqueues (or schedules) the new job and, in
         ``lanes_transfer.lua``, moves to it each lane this job still owns.
+        The new job is on this job's queue, or the quarantine's.
         """
         rt, k = self.rt, self.rt.keys
-        job = lane_job(rt.connection, rt.queue.name, self.handler.name)
+        queue = rt.quarantine if (quarantine or self.quarantined) else rt.queue
+        job = lane_job(rt.connection, queue.name, self.handler.name)
         with rt.connection.pipeline(transaction=True) as pipe:
             if delay > 0:
-                schedule(rt.queue, job, now() + timedelta(seconds=delay), pipe)
+                schedule(queue, job, now() + timedelta(seconds=delay), pipe)
             else:
-                rt.queue.enqueue_job(job, pipeline=pipe)
+                queue.enqueue_job(job, pipeline=pipe)
             rt.script("lanes_transfer")(
                 keys=[k.job_lanes(job.id)] + [k.lane_state(self.handler.name, s) for s in subjects],
                 args=[self.job_id, job.id, *subjects],

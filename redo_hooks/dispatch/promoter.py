@@ -24,14 +24,15 @@ log = get_logger("redo_hooks.dispatch.worker")
 PROMOTE_INTERVAL = 0.5
 
 
-def start_promoter(connection: Redis, queue: Queue) -> threading.Event:
-    """Promote due scheduled jobs from a thread; set the returned event to stop it."""
+def start_promoter(connection: Redis, queues: list[Queue]) -> threading.Event:
+    """Promote due scheduled jobs of ``queues`` from a thread; set the returned event to stop it."""
     done = threading.Event()
 
     def promote() -> None:
         while not done.wait(PROMOTE_INTERVAL):
             try:
-                promote_scheduled(connection, queue, wait=False)
+                for queue in queues:
+                    promote_scheduled(connection, [queue], wait=False)
             except Exception as exc:  # Redis away: try again next time
                 log.debug("promote_failed", error=type(exc).__name__)
 
@@ -39,18 +40,23 @@ def start_promoter(connection: Redis, queue: Queue) -> threading.Event:
     return done
 
 
-def promote_scheduled(connection: Redis, queue: Queue, *, wait: bool) -> bool:
-    """Move due scheduled jobs onto the queue; ``False`` when none is scheduled.
+def promote_scheduled(connection: Redis, queues: list[Queue], *, wait: bool) -> bool:
+    """Move due scheduled jobs onto their queues; ``False`` when none is scheduled.
 
     With ``wait``, sleeps until the earliest scheduled job is due. Each pass
-    is one script call (``promote_due``): concurrent workers never enqueue
-    the same job twice, and no error in between leaves a job in neither the
-    registry nor the queue.
+    is one script call a queue (``promote_due``): concurrent workers never
+    enqueue the same job twice, and no error in between leaves a job in
+    neither the registry nor the queue.
     """
     while True:
-        promotion = promote_due(connection, queue, time.time())
-        if promotion.dropped:
-            log.warning("scheduled_ids_without_job_dropped", count=promotion.dropped)
-        if promotion.promoted or not wait or promotion.next_due is None:
-            return promotion.promoted > 0 or promotion.next_due is not None
-        time.sleep(min(max(promotion.next_due - time.time(), 0.0), 0.25))
+        promoted, next_due = 0, []
+        for queue in queues:
+            promotion = promote_due(connection, queue, time.time())
+            if promotion.dropped:
+                log.warning("scheduled_ids_without_job_dropped", count=promotion.dropped)
+            promoted += promotion.promoted
+            if promotion.next_due is not None:
+                next_due.append(promotion.next_due)
+        if promoted or not wait or not next_due:
+            return promoted > 0 or bool(next_due)
+        time.sleep(min(max(min(next_due) - time.time(), 0.0), 0.25))

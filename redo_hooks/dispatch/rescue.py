@@ -43,8 +43,13 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
             if status == "failed":
                 head = rt.connection.lindex(k.lane(handler_name, subject), 0)
                 if head is not None:
+                    tried = int(rt.connection.hget(state, "crashes") or 0)
                     Lane(job, subject).dead_letter(
-                        text(head), "job_failed", "the lane's job failed (crashed every try)", "", 0
+                        text(head),
+                        "job_failed",
+                        "the lane's job failed (crashed every try)",
+                        "",
+                        tried,
                     )
             job.hand_off([subject], delay=0.0)
             if status == "scheduled":  # nothing will run it: no residue either
@@ -75,7 +80,13 @@ def _orphans(rt: Runtime, lanes: list[str]) -> list[tuple[str, str, str | None]]
     """
     k = rt.keys
     reply = rt.script("lanes_orphaned")(
-        args=[k.lane_prefix, k.lane_state_prefix, JOB_KEY_PREFIX, scheduled_key(rt.queue), *lanes]
+        args=[
+            k.lane_prefix,
+            k.lane_state_prefix,
+            JOB_KEY_PREFIX,
+            *(scheduled_key(queue) for queue in (rt.queue, rt.quarantine)),
+            *lanes,
+        ]
     )
     found = [text(item) for item in reply]
     return [(found[i], found[i + 1], found[i + 2] or None) for i in range(0, len(found), 3)]

@@ -132,7 +132,14 @@ class Runtime:
     registry: Registry
     settings: Settings
     connection: Redis
+    #: Where lanes are handed on, and the queue this worker takes jobs from
+    #: unless it serves the quarantine only.
     queue: Queue
+    #: The queue of lanes a crashed process left, one lane a job (``max_crashes``).
+    quarantine: Queue
+    #: Which queues this process takes jobs from: "both", "normal" or
+    #: "quarantine" (a supervised service runs one quarantine process alone).
+    serve: str = "both"
     keys: Keys = field(init=False)
     #: Set when the worker was asked to stop: no new handler call starts, and
     #: jobs hand their lanes on after the calls in hand.
@@ -204,6 +211,19 @@ class Runtime:
     async def lane_script(self, name: str, keys: list[Any], args: list[Any]) -> Any:
         """Call Lua script ``name`` from the loop (in a shared round trip)."""
         return await self.batch.script(lua.source(name), keys, args)
+
+    @property
+    def served(self) -> list[Queue]:
+        """The queues this process takes jobs from, in order of priority."""
+        return {
+            "normal": [self.queue],
+            "quarantine": [self.quarantine],
+        }.get(self.serve, [self.queue, self.quarantine])
+
+    @property
+    def slots(self) -> int:
+        """Jobs this process runs at once: one in quarantine, where a crash must be its own."""
+        return 1 if self.serve == "quarantine" else self.settings.jobs_per_process
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run ``coroutine`` on the process's loop and wait for it."""

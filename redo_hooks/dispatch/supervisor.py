@@ -57,7 +57,9 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 #: A child that dies sooner than this after its start counts as dying young.
 YOUNG = 10.0
 #: Backoff before restarting a child that keeps dying young: base, cap (s).
-RESPAWN_BACKOFF = (0.5, 30.0)
+#: The cap bounds how long a slot is without a live process: a poison event
+#: kills only the quarantine process, which must come back to dead-letter it.
+RESPAWN_BACKOFF = (0.5, 5.0)
 
 
 def run(hooks: App, options: WorkerOptions) -> int:
@@ -86,9 +88,28 @@ class Supervisor:
         self.beat_failing = False
         self.frozen: set[str] = set()  # runs keys of the children last seen frozen
 
+    @property
+    def queues(self) -> list[str]:
+        settings = self.hooks.settings
+        return [settings.queue, settings.quarantine_queue]
+
+    def serves(self, slot: int) -> str:
+        """Which queues slot ``slot``'s process takes jobs from (``Runtime.serve``).
+
+        One more process than ``--concurrency`` runs the quarantine alone, one
+        job at a time: lanes a crashed process left go there, so a poison
+        event takes down only that process, and is charged alone. In burst
+        mode every process serves both queues (a quarantine process started
+        on an empty queue would exit at once).
+        """
+        if self.options.burst:
+            return "both"
+        return "quarantine" if slot == self.options.concurrency else "normal"
+
     def run(self) -> int:
         """Start every slot, keep them alive until a signal, then wait for them."""
-        for slot in range(self.options.concurrency):
+        extra = 0 if self.options.burst else 1
+        for slot in range(self.options.concurrency + extra):
             self.start(slot)
         signal.signal(signal.SIGTERM, self.forward)
         signal.signal(signal.SIGINT, self.forward)
@@ -115,7 +136,7 @@ class Supervisor:
         process = f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:8]}"
         self.runs[slot] = self.keys.runs(process)
         self.list_process(self.runs[slot])
-        options = replace(self.options, runs_key=self.runs[slot])
+        options = replace(self.options, runs_key=self.runs[slot], serve=self.serves(slot))
         child = self.context.Process(
             target=_child, args=(self.hooks, options, os.getpid()), name=f"redo-hooks-worker-{slot}"
         )
@@ -143,9 +164,7 @@ class Supervisor:
         try:
             live = [slot for slot, child in self.children.items() if child.is_alive()]
             for slot in live:
-                vouch(
-                    self.redis, self.runs[slot], settings.queue, settings.heartbeat_ttl, time.time()
-                )
+                vouch(self.redis, self.runs[slot], self.queues, settings.heartbeat_ttl, time.time())
             self.note_frozen(live)
         except (RedisError, OSError) as exc:  # the children's own beats go on meanwhile
             if not self.beat_failing:
@@ -179,15 +198,13 @@ class Supervisor:
         child = self.children.pop(slot)
         child.join()
         code = child.exitcode or 0
-        self.release(slot, child.pid)
+        self.release(slot, child.pid, None if self.stopping else code)
         if self.stopping or (self.options.burst and code == 0):
             self.code = self.code or code
             return
         lived = time.monotonic() - self.started[slot]
         self.young_deaths[slot] = self.young_deaths.get(slot, 0) + 1 if lived < YOUNG else 0
-        delay = 0.0
-        if self.young_deaths[slot] > 1:
-            delay = exponential(self.young_deaths[slot] - 1, *RESPAWN_BACKOFF, jitter=False)
+        delay = respawn_delay(self.young_deaths[slot])
         log.error(
             "worker_process_died",
             slot=slot,
@@ -248,14 +265,25 @@ class Supervisor:
                 log.warning("worker_process_frozen", pid=self.children[slot].pid)
         self.frozen = set(frozen)
 
-    def release(self, slot: int, pid: int | None) -> None:
-        """A child ended: what it was still running is re-run at the next maintenance pass."""
+    def release(self, slot: int, pid: int | None, died: int | None) -> None:
+        """A child ended: what it was still running is re-run at the next maintenance pass.
+
+        ``died``: its exit code, when it was not asked to stop: each job's
+        re-run reads how its process died (``Keys.crash``) for the record of
+        a crash it is charged (``LaneJob.after_crash``).
+        """
         try:
             with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zrem(self.keys.processes, self.runs[slot])
                 pipe.zrem(self.keys.frozen, self.runs[slot])
                 pipe.execute()
-            jobs = abandon(self.redis, self.runs[slot], self.hooks.settings.queue)
+            jobs = abandon(self.redis, self.runs[slot], self.queues)
+            if jobs and died is not None:
+                how = f"killed by signal {-died}" if died < 0 else f"exited with code {died}"
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for job in jobs:
+                        pipe.set(self.keys.crash(job), how, ex=3600)
+                    pipe.execute()
         except (RedisError, OSError) as exc:  # then its heartbeats lapse as after a crash
             log.warning("abandoned_jobs_not_released", pid=pid, error=type(exc).__name__)
             return
@@ -267,6 +295,18 @@ class Supervisor:
             self.redis.hincrby(self.keys.metrics, RESPAWNS, 1)
         except (RedisError, OSError) as exc:  # a count, not data: the log line has it
             log.warning("respawn_not_counted", error=type(exc).__name__)
+
+
+def respawn_delay(young_deaths: int) -> float:
+    """Seconds before a slot whose process died young ``young_deaths`` times in a row starts again.
+
+    At once the first time, then doubling from ``RESPAWN_BACKOFF``'s base up
+    to its cap: a slot is never without a process for longer than the cap
+    plus a process start.
+    """
+    if young_deaths <= 1:
+        return 0.0
+    return exponential(young_deaths - 1, *RESPAWN_BACKOFF, jitter=False)
 
 
 def _child(hooks: App, options: WorkerOptions, parent: int) -> None:

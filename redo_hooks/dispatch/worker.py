@@ -60,6 +60,9 @@ class WorkerOptions:
     #: A file the parent touches on each turn of its loop (a few seconds
     #: apart), for a liveness probe: ``redo-hooks alive FILE``.
     alive_file: str | None = None
+    #: The queues a process takes jobs from (``Runtime.serve``): a supervised
+    #: service gives its processes "normal" and one process "quarantine".
+    serve: str = "both"
 
 
 # Crash detection: a running job's heartbeat (Settings.heartbeat_ttl) is
@@ -97,7 +100,7 @@ class LaneWorker(WorkerBase):
         """A worker on ``runtime``'s queue and Redis client, with its settings' timings."""
         settings = runtime.settings
         worker = cls(
-            [runtime.queue],
+            runtime.served,
             connection=runtime.connection,
             maintenance_interval=settings.maintenance_interval,
             worker_ttl=settings.maintenance_interval + 15,
@@ -164,14 +167,18 @@ class LaneWorker(WorkerBase):
 
 
 def build(
-    hooks: App, process: WorkerLoop | None = None, runs_key: str | None = None
+    hooks: App,
+    process: WorkerLoop | None = None,
+    runs_key: str | None = None,
+    serve: str = "both",
 ) -> tuple[LaneWorker, Runtime]:
     """A worker for ``hooks`` in this process, with its runtime bound.
 
     Without ``process`` (the process's loop and lifespan), the runtime makes
     a loop of its own and enters the app's worker lifespan on it. With
     ``runs_key``, its job slots list their running jobs there for the
-    supervising parent (``supervisor.py``).
+    supervising parent (``supervisor.py``). ``serve``: which queues it takes
+    jobs from (``Runtime.serve``).
     """
     settings = hooks.settings
     # Reads never hang on a lost primary: RQ's longest blocking call (its
@@ -181,19 +188,29 @@ def build(
         socket_timeout=settings.maintenance_interval + 10,
         socket_connect_timeout=5,
     )
-    queue = MaintainedQueue(settings.queue, connection=connection)
-    # A pass takes seconds; a dead holder's lock must not outlast a few passes.
-    queue.lock_ttl = max(10, 2 * settings.maintenance_interval)
-    if runs_key is not None:  # its parent releases the lock if this process dies
-        queue.holder = runs_key
+    queue, quarantine = (
+        MaintainedQueue(name, connection=connection)
+        for name in (settings.queue, settings.quarantine_queue)
+    )
+    for each in (queue, quarantine):
+        # A pass takes seconds; a dead holder's lock must not outlast a few passes.
+        each.lock_ttl = max(10, 2 * settings.maintenance_interval)
+        if runs_key is not None:  # its parent releases the lock if this process dies
+            each.holder = runs_key
+    owns_process = process is None
     if process is None:
         process = WorkerLoop(hooks.worker_lifespan)
         process.open()
-        runtime = Runtime(
-            hooks.registry, settings, connection, queue, process=process, owns_process=True
-        )
-    else:
-        runtime = Runtime(hooks.registry, settings, connection, queue, process=process)
+    runtime = Runtime(
+        hooks.registry,
+        settings,
+        connection,
+        queue,
+        quarantine,
+        serve=serve,
+        process=process,
+        owns_process=owns_process,
+    )
     runtime.runs_key = runs_key
     bind(runtime)
     return LaneWorker.for_runtime(runtime), runtime
@@ -261,7 +278,7 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
         runtime: Runtime | None = None
         stop.worker = None
         try:
-            worker, runtime = build(hooks, process, options.runs_key)
+            worker, runtime = build(hooks, process, options.runs_key, options.serve)
             worker.grace_period = options.grace_period
             stop.worker = worker
             if stop.asked.is_set():
@@ -269,7 +286,7 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
             log.info(
                 "worker_started",
                 worker=worker.name,
-                queue=runtime.queue.name,
+                queues=[q.name for q in runtime.served],
                 redis=hooks.settings.redis_url_safe,
                 burst=options.burst,
                 handlers=len(hooks.registry),
@@ -307,7 +324,7 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
 
 def serve(hooks: App, worker: LaneWorker, runtime: Runtime, log_level: str) -> None:
     """RQ's loop in this thread, the other job slots and the promoter beside it."""
-    promoting = start_promoter(runtime.connection, runtime.queue)
+    promoting = start_promoter(runtime.connection, runtime.served)
     slots = start_slots(worker, runtime, log_level)
     try:
         worker.work(logging_level=log_level)
@@ -332,7 +349,7 @@ def start_slots(
     With ``burst``, each ends when it finds the queue empty.
     """
     threads = []
-    for n in range(1, runtime.settings.jobs_per_process):
+    for n in range(1, runtime.slots):
         slot = LaneWorker.for_runtime(runtime)
         slot.for_thread()
         main.siblings.append(slot)
@@ -381,7 +398,7 @@ def drain_burst(
             worker.siblings.clear()
         if worker.stop_requested:
             return
-        if runtime.connection.llen(runtime.queue.key):
+        if any(runtime.connection.llen(queue.key) for queue in runtime.served):
             continue  # a slot handed lanes on after the others found the queue empty
         missing = missing_handlers_only(runtime)
         if missing:
@@ -389,7 +406,7 @@ def drain_burst(
             # a worker that has the handlers (or dead-lettered in time).
             log.warning("burst_left_events_of_missing_handlers", handlers=sorted(missing))
             return
-        if not promote_scheduled(runtime.connection, runtime.queue, wait=True):
+        if not promote_scheduled(runtime.connection, runtime.served, wait=True):
             return
         if deadline is not None and time.monotonic() > deadline:
             raise RedoHooksError("the queue did not drain in time")
@@ -402,7 +419,7 @@ def missing_handlers_only(runtime: Runtime) -> set[str]:
     every few seconds because it lacks their handler.
     """
     handlers: set[str] = set()
-    ids = scheduled_job_ids(runtime.connection, runtime.queue)
+    ids = [i for q in runtime.served for i in scheduled_job_ids(runtime.connection, q)]
     for job in Job.fetch_many(ids, connection=runtime.connection):
         if job is None:  # an id without a hash: the promoter drops it
             continue

@@ -28,7 +28,11 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         return, oldest first: the unit of ordering
     <p>:lanestate:<handler>:<subject>
                                 hash    owner (id of the one RQ job allowed to run
-                                        the lane), attempts (of the head event)
+                                        the lane), attempts (of the head event),
+                                        crashes (processes that died running it)
+    <p>:crash:<job id>          string  how the process running the job died
+                                        ("killed by signal 9"), EX 1 h: written by
+                                        its parent, read by the job's re-run
     <p>:open:<handler>          string  id of the handler's queued job that idle
                                         lanes are still being given to
     <p>:joblanes:<job id>       list    subjects of the lanes given to a job
@@ -205,6 +209,10 @@ class Keys:
     def metrics(self) -> str:
         """Workers' metric counters (see ``dispatch/counters.py``)."""
         return f"{self.prefix}:metrics"
+
+    def crash(self, job_id: str) -> str:
+        """How the process running RQ job ``job_id`` died, as its parent saw it."""
+        return f"{self.prefix}:crash:{job_id}"
 
     def runs(self, process: str) -> str:
         """Executions a supervised worker process is running (its parent vouches for them)."""

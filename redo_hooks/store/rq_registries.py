@@ -87,18 +87,20 @@ def started_key(queue: str) -> str:
     return str(StartedJobRegistry.key_template.format(queue))
 
 
-def vouch(connection: Redis, runs_key: str, queue: str, ttl: int, now: float) -> int:
+def vouch(connection: Redis, runs_key: str, queues: list[str], ttl: int, now: float) -> int:
     """(11) Renew the heartbeats of the executions listed in ``runs_key``; return how many.
 
     Only what exists is renewed (``XX``): an execution that ended meanwhile
-    is not brought back. The list itself lasts ten heartbeats past the last
+    is not brought back, and of ``queues`` only the started registry that
+    lists it changes. The list itself lasts ten heartbeats past the last
     renewal, so a parent that died leaves nothing behind for long.
     """
     members = [text(m) for m in connection.smembers(runs_key)]
     with connection.pipeline(transaction=False) as pipe:
         for member in members:
             job_id, _, execution_id = member.partition(":")
-            pipe.zadd(started_key(queue), {member: now + ttl}, xx=True)
+            for queue in queues:
+                pipe.zadd(started_key(queue), {member: now + ttl}, xx=True)
             pipe.expire(f"rq:execution:{member}", ttl)
             executions = ExecutionRegistry.key_template.format(job_id)
             pipe.zadd(executions, {execution_id: now + ttl + 60}, xx=True)
@@ -114,7 +116,7 @@ _RELEASE_IF_HELD = (
 )
 
 
-def abandon(connection: Redis, runs_key: str, queue: str) -> list[str]:
+def abandon(connection: Redis, runs_key: str, queues: list[str]) -> list[str]:
     """(11) The process behind ``runs_key`` is dead: let maintenance re-run its jobs now.
 
     Its executions' heartbeats are made to have ended (score 0), so the next
@@ -123,11 +125,12 @@ def abandon(connection: Redis, runs_key: str, queue: str) -> list[str]:
     lock it died holding (6) is released. Returns the jobs' ids.
     """
     members = [text(m) for m in connection.smembers(runs_key)]
-    lock = Queue(queue, connection=connection).registry_cleaning_key
     with connection.pipeline(transaction=True) as pipe:
-        if members:
-            pipe.zadd(started_key(queue), dict.fromkeys(members, 0), xx=True)
+        for queue in queues:
+            if members:
+                pipe.zadd(started_key(queue), dict.fromkeys(members, 0), xx=True)
+            lock = Queue(queue, connection=connection).registry_cleaning_key
+            pipe.eval(_RELEASE_IF_HELD, 1, lock, runs_key)
         pipe.delete(runs_key)
-        pipe.eval(_RELEASE_IF_HELD, 1, lock, runs_key)
         pipe.execute()
     return [m.partition(":")[0] for m in members]

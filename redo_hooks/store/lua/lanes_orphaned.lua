@@ -1,8 +1,9 @@
 -- lanes_orphaned: which of these lanes have an owner job that will not run them?
 --
 -- ARGV[1]  lane prefix (<p>:lane:)      ARGV[2]  lane state prefix (<p>:lanestate:)
--- ARGV[3]  RQ job key prefix (rq:job:)  ARGV[4]  RQ's scheduled registry
--- ARGV[5..]  lane keys
+-- ARGV[3]  RQ job key prefix (rq:job:)
+-- ARGV[4], ARGV[5]  RQ's scheduled registries (the queue's, the quarantine's)
+-- ARGV[6..]  lane keys
 --
 -- Read-only. For each lane with an owner (not 'parked') whose job is
 -- missing or in none of the states that still run it (queued, started,
@@ -14,7 +15,7 @@
 -- of replies per lane, and each owner job is read once per call.
 local live = {queued = true, started = true, scheduled = true, deferred = true}
 local statuses, out = {}, {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local state = ARGV[2] .. string.sub(ARGV[i], #ARGV[1] + 1)
   local owner = redis.call('HGET', state, 'owner')
   if owner and owner ~= 'parked' then
@@ -25,7 +26,8 @@ for i = 5, #ARGV do
       statuses[job] = status
     end
     if not live[status] or
-        (status == 'scheduled' and not redis.call('ZSCORE', ARGV[4], job)) then
+        (status == 'scheduled' and not redis.call('ZSCORE', ARGV[4], job)
+          and not redis.call('ZSCORE', ARGV[5], job)) then
       out[#out + 1] = state
       out[#out + 1] = owner
       out[#out + 1] = status
