@@ -114,18 +114,7 @@ def test_2_jobs_queued_by_release_0_1_0_still_run_after_the_upgrade(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:
     """Redis as release 0.1.0 left it after two events (tests/data), drained by this release."""
-    for key, entry in orjson.loads((DATA / "release-0.1.0-redis.json").read_bytes()).items():
-        value = entry["value"]
-        if entry["type"] == "hash":
-            redis.hset(key, mapping={f: bytes.fromhex(v) for f, v in value.items()})
-        elif entry["type"] == "list":
-            redis.rpush(key, *(bytes.fromhex(v) for v in value))
-        elif entry["type"] == "set":
-            redis.sadd(key, *(bytes.fromhex(v) for v in value))
-        elif entry["type"] == "zset":
-            redis.zadd(key, {bytes.fromhex(m): s for m, s in value})
-        else:
-            redis.set(key, bytes.fromhex(value))
+    load_fixture(redis, "release-0.1.0-redis.json")
     (job_id,) = redis.lrange("rq:queue:redo-hooks", 0, -1)
     assert (
         Job.fetch(as_bytes(job_id).decode(), connection=redis).func_name
@@ -142,6 +131,55 @@ def test_2_jobs_queued_by_release_0_1_0_still_run_after_the_upgrade(
     assert seen == [("ret-up-1", "created"), ("ret-up-1", "updated")]
     assert redis.llen("rh:lane:upgrade.handler:ret-up-1") == 0
     assert redis.zcard("rq:failed:redo-hooks") == 0
+
+
+def test_2_a_queued_and_a_scheduled_job_of_release_0_2_0_run_after_the_upgrade(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Redis as release 0.2.0 (rq 2.12) left it: one lane in a queued job, one in a scheduled one.
+
+    Its jobs carry RQ's 300 s timeout (this release's: none) and wait for the
+    promoter of 0.2, which this release's atomic one replaces.
+    """
+    load_fixture(redis, "release-0.2.0-redis.json")
+    assert redis.zcard("rq:scheduled:redo-hooks") == 1
+    seen: list[tuple[str, str]] = []
+    hooks = make_hooks()
+
+    @hooks.on("return", name="upgrade.handler")
+    def record(event: ReturnEvent) -> None:
+        seen.append((event.subject, str(event.type)))
+
+    assert drain(hooks) == 2
+    assert sorted(seen) == [
+        ("ret-up-2", "created"),
+        ("ret-up-2", "updated"),
+        ("ret-up-3", "created"),
+    ]
+    assert [s for s in seen if s[0] == "ret-up-2"] == [
+        ("ret-up-2", "created"),
+        ("ret-up-2", "updated"),
+    ]
+    for subject in ("ret-up-2", "ret-up-3"):
+        assert redis.llen(f"rh:lane:upgrade.handler:{subject}") == 0
+    assert redis.zcard("rq:failed:redo-hooks") == 0
+    assert redis.zcard("rq:scheduled:redo-hooks") == 0
+
+
+def load_fixture(redis: Redis, name: str) -> None:
+    """Write the keys of a release's Redis, as ``tests/data/<name>`` recorded them."""
+    for key, entry in orjson.loads((DATA / name).read_bytes()).items():
+        value = entry["value"]
+        if entry["type"] == "hash":
+            redis.hset(key, mapping={f: bytes.fromhex(v) for f, v in value.items()})
+        elif entry["type"] == "list":
+            redis.rpush(key, *(bytes.fromhex(v) for v in value))
+        elif entry["type"] == "set":
+            redis.sadd(key, *(bytes.fromhex(v) for v in value))
+        elif entry["type"] == "zset":
+            redis.zadd(key, {bytes.fromhex(m): s for m, s in value})
+        else:
+            redis.set(key, bytes.fromhex(value))
 
 
 def test_3_registry_schedule_ignores_the_pipeline_in_rq_2_so_ours_repeats_the_zadd(
