@@ -206,9 +206,13 @@ def rss_kib(pid: int) -> int:
 
 
 def worker_rss_kib(parent: int) -> tuple[int, int]:
-    """(the worker process's RSS, its parent's): ``redo-hooks worker`` is a parent and a child."""
-    (child,) = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return rss_kib(int(child)), rss_kib(parent)
+    """(the largest worker process's RSS, its parent's).
+
+    ``redo-hooks worker`` is a parent, a worker process and a quarantine
+    process; the events run in the worker process, the larger.
+    """
+    kids = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return max(rss_kib(int(child)) for child in kids), rss_kib(parent)
 
 
 def in_flight_memory(server_url: str, redis: Redis, count: int = 256) -> str:

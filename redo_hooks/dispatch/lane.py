@@ -44,6 +44,8 @@ class JobPass(Protocol):
     stats: dict[str, int]
     heads: dict[str, list[Any]]
     handing_on: list[str]
+    #: Quarantined lanes that ran an event without a crash: back to the queue.
+    cleared: list[str]
     #: A job of the quarantine queue (lanes a crashed process left).
     quarantined: bool
 
@@ -84,8 +86,9 @@ class Lane(LaneFailures):
                 return
             key, body, attempts, found = text(reply[1]), reply[2], int(reply[3]), int(reply[4])
             store, traceparent = text(reply[5]) or None, text(reply[6])
-            if processed >= rt.settings.lane_batch or self.job.out_of_time():
-                self.job.handing_on.append(self.subject)
+            leaving = self.leaving(processed)
+            if leaving is not None:  # its next event is not started here
+                leaving.append(self.subject)
                 return
             outcome = await self.process(key, body if found else None, attempts, store, traceparent)
             reply = None
@@ -110,6 +113,20 @@ class Lane(LaneFailures):
             else:  # "retry": the lane now belongs to a scheduled job
                 stats["retry_scheduled"] += 1
                 return
+
+    def leaving(self, processed: int) -> list[str] | None:
+        """Where this lane goes before its next event, if it must go; None: it goes on.
+
+        A quarantined lane that ran an event alone, its process alive, is
+        cleared: back among the others. Any lane after ``lane_batch`` events,
+        the job's time slice, or a stop: on, together with the job's others.
+        """
+        job: JobPass = self.job
+        if job.quarantined and processed:
+            return job.cleared
+        if processed >= self.rt.settings.lane_batch or job.out_of_time():
+            return job.handing_on
+        return None
 
     async def process(
         self,

@@ -130,6 +130,8 @@ class LaneJob:
         self.heads: dict[str, list[Any]] = {}  # subject -> its first lane_next reply
         #: Lanes to hand on when the job's pass ends (time slice over, or stopping).
         self.handing_on: list[str] = []
+        #: Quarantined lanes cleared of a crash, to go back to the queue.
+        self.cleared: list[str] = []
         self.stats = {
             "lanes": 0,
             "processed": 0,
@@ -164,6 +166,9 @@ class LaneJob:
         for n in range(0, len(self.handing_on), size):
             self.hand_off(self.handing_on[n : n + size], delay=0.0)
         self.handing_on.clear()
+        for n in range(0, len(self.cleared), self.rt.settings.lanes_per_job):
+            self.hand_off(self.cleared[n : n + self.rt.settings.lanes_per_job], 0.0, out=True)
+        self.cleared.clear()
 
     async def _run_lanes(self, subjects: Sequence[str]) -> None:
         tasks = [asyncio.ensure_future(Lane(self, subject).run()) for subject in subjects]
@@ -243,7 +248,8 @@ class LaneJob:
         job at a time (``Runtime.serve``), where a crash can only be its own.
         A head event charged ``max_crashes`` crashes is dead-lettered
         (``process_crashed``, its crashes as attempts, how the process died);
-        an innocent lane's count is reset by its next success there.
+        an innocent lane's count is reset by its next success there, and the
+        lane goes back to the queue among the others.
         """
         rt, k = self.rt, self.rt.keys
         subjects = self.claim()
@@ -272,19 +278,22 @@ class LaneJob:
                 self.stats["dead"] += 1
             rt.connection.hdel(state, "crashes")
         for subject in subjects:
-            self.hand_off([subject], delay=0.0, quarantine=True)
+            self.hand_off([subject], delay=0.0, into=True)
         rt.connection.delete(k.job_lanes(self.rq_job_id))
         return self.stats
 
-    def hand_off(self, subjects: Sequence[str], delay: float, *, quarantine: bool = False) -> None:
+    def hand_off(
+        self, subjects: Sequence[str], delay: float, *, into: bool = False, out: bool = False
+    ) -> None:
         """Give lanes this job owns to a new job (now, or after ``delay`` s), atomically.
 
         One MULTI/EXEC enqueues (or schedules) the new job and, in
         ``lanes_transfer.lua``, moves to it each lane this job still owns.
-        The new job is on this job's queue, or the quarantine's.
+        The new job is on this job's queue; ``into``/``out``: into the
+        quarantine, or out of it.
         """
         rt, k = self.rt, self.rt.keys
-        queue = rt.quarantine if (quarantine or self.quarantined) else rt.queue
+        queue = rt.quarantine if (into or self.quarantined) and not out else rt.queue
         job = lane_job(rt.connection, queue.name, self.handler.name)
         with rt.connection.pipeline(transaction=True) as pipe:
             if delay > 0:

@@ -62,6 +62,10 @@ YOUNG = 10.0
 RESPAWN_BACKOFF = (0.5, 5.0)
 
 
+#: The longest the quarantine process waits to start again after dying young.
+QUARANTINE_RESPAWN_CAP = 0.5
+
+
 def run(hooks: App, options: WorkerOptions) -> int:
     """Run ``options.concurrency`` worker processes under this one; return the exit code."""
     return Supervisor(hooks, options).run()
@@ -205,6 +209,10 @@ class Supervisor:
         lived = time.monotonic() - self.started[slot]
         self.young_deaths[slot] = self.young_deaths.get(slot, 0) + 1 if lived < YOUNG else 0
         delay = respawn_delay(self.young_deaths[slot])
+        if self.serves(slot) == "quarantine":
+            # Dying young is its job (it runs what killed others): the lanes
+            # queued behind a poison event wait for it to come back.
+            delay = min(delay, QUARANTINE_RESPAWN_CAP)
         log.error(
             "worker_process_died",
             slot=slot,
