@@ -157,6 +157,27 @@ def deliver_all(
             assert deliver(hooks, body)
 
 
+def burst_drain(
+    app: str, handler: str, per: dict[str, list[bytes]], server_url: str, env: dict[str, str]
+) -> float:
+    """Seconds one ``worker --burst`` process takes to drain ``per``, its start-up subtracted.
+
+    ``env`` says where the worker's Redis is (directly, or through a proxy);
+    the events are delivered straight to ``server_url``.
+    """
+    redis = Redis.from_url(server_url)
+    try:
+        redis.flushall()
+        startup = timed(worker_cmd(app, "--burst"), env)
+        deliver_all(server_url, handler, per)
+        wall = timed(worker_cmd(app, "--burst"), env)
+        if any(redis.scan_iter("rh:lane:*")):
+            raise SystemExit(f"{app}: events left behind")
+    finally:
+        redis.close()
+    return wall - startup
+
+
 #: Events of each I/O-bound shape (over half as many returns).
 IO_EVENTS = 8000
 
@@ -168,17 +189,10 @@ def io_bound(server_url: str, redis: Redis, rounds: int) -> None:
     rates: dict[str, list[float]] = {name: [] for name, _, _ in IO_APPS}
     for round_no in range(rounds):
         for name, app, handler in IO_APPS:
-            redis.flushall()
-            startup = timed(worker_cmd(app, "--burst"), env)
-            deliver_all(server_url, handler, per)
-            wall = timed(worker_cmd(app, "--burst"), env)
-            if any(redis.scan_iter("rh:lane:*")):
-                raise SystemExit(f"{name}: events left behind")
-            if wall - startup < 0.5:
-                raise SystemExit(
-                    f"{name}: drained in {wall - startup:.2f} s, within start-up noise"
-                )
-            rates[name].append(IO_EVENTS / (wall - startup))
+            seconds = burst_drain(app, handler, per, server_url, env)
+            if seconds < 0.5:
+                raise SystemExit(f"{name}: drained in {seconds:.2f} s, within start-up noise")
+            rates[name].append(IO_EVENTS / seconds)
         print(
             f"io round {round_no + 1}: "
             + ", ".join(f"{n} {r[-1]:,.0f}/s" for n, r in rates.items())
@@ -253,7 +267,7 @@ RTT_APPS = IO_APPS[:2]
 RTT_EVENTS = 2000
 
 
-def through_proxy(server_url: str, redis: Redis, rounds: int, rtt_ms: float) -> None:
+def through_proxy(server_url: str, rounds: int, rtt_ms: float) -> None:
     """The no-op and async I/O shapes with Redis ``rtt_ms`` away, against 0 (see the docstring)."""
     per = bodies(RTT_EVENTS, RTT_EVENTS // 2)
     rates: dict[tuple[str, float], list[float]] = {}
@@ -264,15 +278,8 @@ def through_proxy(server_url: str, redis: Redis, rounds: int, rtt_ms: float) -> 
                 measured[added] = measure_rtt(url)
                 env = child_env(REDO_HOOKS_REDIS_URL=url)
                 for name, app, handler in RTT_APPS:
-                    redis.flushall()
-                    startup = timed(worker_cmd(app, "--burst"), env)
-                    deliver_all(server_url, handler, per)
-                    wall = timed(worker_cmd(app, "--burst"), env)
-                    if any(redis.scan_iter("rh:lane:*")):
-                        raise SystemExit(f"{name} at {added} ms: events left behind")
-                    rates.setdefault((name, added), []).append(
-                        RTT_EVENTS / max(wall - startup, 1e-9)
-                    )
+                    seconds = burst_drain(app, handler, per, server_url, env)
+                    rates.setdefault((name, added), []).append(RTT_EVENTS / max(seconds, 1e-9))
             print(
                 f"rtt round {round_no + 1}, +{added:g} ms: "
                 + ", ".join(f"{n} {rates[(n, added)][-1]:,.0f}/s" for n, _, _ in RTT_APPS),
@@ -305,18 +312,14 @@ SIZING_EVENTS = 400
 SIZING_SECONDS = 6.0
 
 
-def sizing(server_url: str, redis: Redis, rounds: int) -> None:
+def sizing(server_url: str, rounds: int) -> None:
     """The sizing row: a slow async handler's drain time against the formula."""
     env = child_env(REDO_HOOKS_REDIS_URL=server_url)
     expected = SIZING_EVENTS * SIZING_SECONDS / 100  # async_concurrency's default
     walls = []
+    per = bodies(SIZING_EVENTS, SIZING_EVENTS)
     for _ in range(rounds):
-        redis.flushall()
-        startup = timed(worker_cmd("benchmarks.bench_app:io_slow", "--burst"), env)
-        deliver_all(server_url, "bench.slow", bodies(SIZING_EVENTS, SIZING_EVENTS))
-        wall = timed(worker_cmd("benchmarks.bench_app:io_slow", "--burst"), env) - startup
-        if any(redis.scan_iter("rh:lane:*")):
-            raise SystemExit("sizing: events left behind")
+        wall = burst_drain("benchmarks.bench_app:io_slow", "bench.slow", per, server_url, env)
         walls.append(wall)
         print(f"sizing round: {wall:.1f} s", flush=True)
     rows = [
@@ -347,15 +350,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.sizing:
         with RedisServer() as server:
-            redis = Redis.from_url(server.url)
-            sizing(server.url, redis, args.rounds)
-            redis.close()
+            sizing(server.url, args.rounds)
         return
     if args.rtt is not None:
         with RedisServer() as server:
-            redis = Redis.from_url(server.url)
-            through_proxy(server.url, redis, args.rounds, args.rtt)
-            redis.close()
+            through_proxy(server.url, args.rounds, args.rtt)
         return
     if args.io:
         with RedisServer() as server:
