@@ -350,6 +350,18 @@ def test_9_a_job_slot_can_run_rq_s_worker_loop_outside_the_main_thread(redis: Re
     worker.stop_soon()
     with pytest.raises(StopRequested):
         worker.heartbeat()
+    # RQ beats again after a wait that took a job, its local ``result`` set:
+    # that beat must not raise, or the job stays in the intermediate list.
+    source = inspect.getsource(SimpleWorker.dequeue_job_and_maintain_ttl)
+    assert "result = None" in source
+    assert source.rstrip().endswith("self.heartbeat()\n        return result")
+
+    def after_a_wait(result: object) -> None:
+        worker.heartbeat()
+
+    after_a_wait(result=("a job", "its queue"))  # no StopRequested
+    with pytest.raises(StopRequested):
+        after_a_wait(result=None)
 
 
 def test_10_success_handling_reads_every_listed_execution(redis: Redis) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -179,8 +180,16 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         return self.idle_wait or int(super().dequeue_timeout)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """(9) RQ's heartbeat; in a slot thread, also the way out of its idle loop."""
-        if not self.signal_handlers and self._stop_requested and pipeline is None:
+        """(9) RQ's heartbeat; in a slot thread, also the way out of its idle loop.
+
+        RQ beats before each wait on the queue and once more after a wait
+        that took a job. Raising then would strand that job in RQ's
+        intermediate list (until maintenance rescues it), so the way out is
+        taken only when the caller's ``result`` (the job taken) is None: a
+        job taken as a stop was asked runs, and its lanes are handed on.
+        """
+        stopping = not self.signal_handlers and self._stop_requested and pipeline is None
+        if stopping and sys._getframe(1).f_locals.get("result") is None:
             raise StopRequested
         super().heartbeat(timeout, pipeline=pipeline)
 

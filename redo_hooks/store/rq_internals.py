@@ -63,7 +63,9 @@ and what we replace of it: ``docs/decisions/0001-rq.md``.
    (``dequeue_job_and_maintain_ttl``) only leaves on a job or on an exception
    from the signal handler, so a slot waits on the queue 1 s at a time
    (``dequeue_timeout``) and its ``heartbeat``, called before each wait,
-   raises ``StopRequested`` once a stop was asked.
+   raises ``StopRequested`` once a stop was asked — but not from the beat
+   after a wait that took a job (the caller's local ``result`` holds it),
+   which would strand the job in the intermediate list.
 10. **A rescued job's dead execution** (``WorkerBase.handle_job_success``):
    the job's execution registry (``job.execution_registry``, a zset of
    execution ids scored 60 s past their last heartbeat) still lists the dead
