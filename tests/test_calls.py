@@ -149,3 +149,28 @@ def test_sync_handlers_share_the_threads_evenly_unless_they_say() -> None:
     registry.add(on_loop, "return", name="d")
     assert fair_shares(list(registry), 64) == {"a": 32, "b": 10, "c": 32}
     assert fair_shares(list(registry), 1) == {"a": 1, "b": 10, "c": 1}
+
+
+def test_waiting_for_one_of_its_threads_does_not_count_against_a_handler_s_timeout(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """One thread, fifteen lanes of 0.1 s calls: the last waits 1.4 s for it, runs 0.1 s."""
+    hooks = make_hooks(retries=0)
+    said: list[str] = []
+    ran: list[str] = []
+
+    @hooks.on("return", name="narrow", timeout=1.0, max_threads=1)
+    def narrow(event: ReturnEvent) -> None:
+        time.sleep(0.1)
+        ran.append(event.subject)
+
+    @hooks.on_failure
+    def seen(failure: Failure) -> None:
+        said.append(failure.kind)
+
+    for r in range(15):
+        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+    drain(hooks, timeout=60)
+    assert said == []  # no call ran over its second: the queue's wait is not its time
+    assert sorted(ran) == sorted(f"ret-{r}" for r in range(15))
+    assert redis.hlen("rh:dead") == 0

@@ -63,6 +63,11 @@ class AttemptExecutor(ThreadPoolExecutor):
         return future
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def fair_shares(handlers: list[Handler], total: int) -> dict[str, int]:
     """Threads of each sync handler: its ``max_threads``, or an even share of ``total``."""
     sync = [h for h in handlers if not h.is_async]
@@ -144,13 +149,19 @@ class HandlerCalls:
     async def _threaded(
         self, handler: Handler, args: tuple[Any, ...], on_timeout: Callable[[float], None]
     ) -> None:
+        began: asyncio.Future[None] = self.loop.create_future()
+
         def guarded() -> None:
             if self._stopping():
                 raise NotStarted
+            self.loop.call_soon_threadsafe(_settle, began)
             handler.func(*args)
 
         call = contextvars.copy_context().run
         future = asyncio.wrap_future(self.pools[handler.name].submit(call, guarded))
+        # The clock starts when a thread takes the call: the wait for one of
+        # the handler's own threads is not the handler running over its time.
+        await asyncio.wait({began, future}, return_when=asyncio.FIRST_COMPLETED)
         limit = self.limit(handler)
         done, _ = await asyncio.wait({future}, timeout=limit)
         if not done:
