@@ -158,9 +158,14 @@ class LaneWorker(WorkerBase):
         log.warning("stranded_job_rescued", job_id=job_id)
 
     def maintenance(self, queue: Queue) -> None:
-        """Rescue orphaned lanes and trim the replay index (after RQ's maintenance)."""
+        """Rescue orphaned lanes and trim the replay index (after RQ's maintenance).
+
+        Once per pass, under the queue's maintenance lock: it covers every
+        lane, so under the quarantine's lock too it would run beside another
+        worker's pass (and rescue a lane twice).
+        """
         rt = self.runtime
-        if rt is not None:
+        if rt is not None and queue.name == rt.queue.name:
             rescue_orphaned_lanes(rt)
             trim_replay_index(rt.connection, rt.keys, rt.settings.retention)
             index_parked_letters(rt.connection, rt.keys)
