@@ -120,7 +120,14 @@ extra_headers = st.dictionaries(
 
 
 def snapshot(client: Redis) -> set[bytes]:
-    return set(client.scan_iter(count=1000))
+    """The keys in Redis, but schema-drift records.
+
+    A drift finding of an earlier, accepted body is recorded beside its
+    request and may land after its answer, during the next input's check
+    (a body with a 5,000-digit number under an unknown field does so); the
+    receiver checks only bodies it accepted, so a refusal never writes one.
+    """
+    return {k for k in client.scan_iter(count=1000) if not k.startswith(b"rh:drift:")}
 
 
 class Fuzzer:
