@@ -25,7 +25,7 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.registry import clean_registries
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
@@ -292,13 +292,15 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         self.last_cleaned_at = now()  # type: ignore[assignment] # rq: Optional[datetime]
 
     def rescue_stranded(self, queue: Queue, older_than: float) -> None:
-        """(6) Fail jobs a dead worker took from the queue but never started.
+        """(6) Queue again the jobs a dead worker took from the queue but never started.
 
         A worker that dies right after taking a job (BLMOVE) and before
         starting it leaves the job in RQ's intermediate list, which RQ clears
         only after a minute. A live worker moves a job from there to the
         started registry within milliseconds, so after ``older_than`` seconds
-        such a job is treated like a crashed one: failed, so RQ retries it.
+        a job still saying ``queued`` is pushed onto its queue again, as it
+        is: it never ran, so it is not a crash's re-run (which would charge
+        its lanes a crash and quarantine them).
         """
         intermediate = queue.intermediate_queue
         for job_id in intermediate.get_job_ids():
@@ -311,9 +313,7 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
             if now() - first_seen <= timedelta(seconds=older_than):
                 continue
             job = queue.fetch_job(job_id)
-            if job is not None:
-                self.on_stranded_rescued(job_id)
-                self.handle_job_failure(
-                    job, queue, exc_string="taken from the queue by a worker that died"
-                )
             intermediate.remove(job_id)
+            if job is not None and job.get_status() == JobStatus.QUEUED:
+                self.on_stranded_rescued(job_id)
+                queue.enqueue_job(job)

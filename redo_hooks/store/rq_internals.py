@@ -43,9 +43,9 @@ and what we replace of it: ``docs/decisions/0001-rq.md``.
    for 899 s: a worker killed inside a pass switched crash recovery off for
    15 minutes. ``MaintainedQueue`` takes the same lock for ``lock_ttl``
    seconds instead, valued with its holder so a dead holder's parent releases
-   it at once. Ours runs after RQ's, and rescues jobs a dead worker left
-   in ``queue.intermediate_queue`` (``get_first_seen``/``set_first_seen``)
-   with ``handle_job_failure``.
+   it at once. Ours runs after RQ's, and queues again the jobs a dead
+   worker took but never started, left in ``queue.intermediate_queue``
+   (``get_first_seen``/``set_first_seen``), with ``Queue.enqueue_job``.
 7. **Read-only counts** (``registry_counts``): a registry's ``count``
    *cleans* it first (re-queueing abandoned jobs as a side effect), so
    operator reads take ``ZCARD`` of the registries' keys instead.
