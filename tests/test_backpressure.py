@@ -139,7 +139,10 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
         # The ingest script's last reading of INFO (kept 0.1 s) knew no maxmemory.
         wait_for(lambda: not redis.exists(Keys().memory), 5, "the memory reading to expire")
         try:
-            post(subject="new", note=filler)
+            # Three fillers: Redis shrinks an idle client's query buffer on its
+            # own schedule (tens of KB here), which can free the room one
+            # filler needs between the reading above and this request.
+            post(subject="new", note=filler * 3)
             metrics = client.get("/metrics").text
         finally:
             redis.config_set("maxmemory", 0)

@@ -325,6 +325,10 @@ class Runtime:
         self.calls.shutdown()
         self.io.shutdown(wait=False)
         self.threads.shutdown(wait=False)
+        # The sync client's idle connections (one per I/O thread and job slot
+        # that used it) close now, not whenever the pool is collected: each
+        # holds Redis memory, which the memory-pressure guard counts.
+        self.connection.connection_pool.disconnect(inuse_connections=False)
         if self.owns_process and self.process is not None:
             self.process.close()
 
