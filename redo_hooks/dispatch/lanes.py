@@ -160,15 +160,18 @@ class LaneJob:
         """Give the lanes that stopped for the time slice or a stop to shared new jobs.
 
         One job per ``lanes_per_job`` lanes, as ingest gathers them: a job of
-        its own for each would cut the process's concurrency to its job slots.
+        its own for each would cut the process's concurrency to its job slots
+        (in quarantine, still one lane a job). Quarantined lanes cleared of a
+        crash go back to the queue the same way.
         """
-        size = 1 if self.quarantined else self.rt.settings.lanes_per_job
-        for n in range(0, len(self.handing_on), size):
-            self.hand_off(self.handing_on[n : n + size], delay=0.0)
-        self.handing_on.clear()
-        for n in range(0, len(self.cleared), self.rt.settings.lanes_per_job):
-            self.hand_off(self.cleared[n : n + self.rt.settings.lanes_per_job], 0.0, out=True)
-        self.cleared.clear()
+        per_job = self.rt.settings.lanes_per_job
+        self._hand_on(self.handing_on, 1 if self.quarantined else per_job)
+        self._hand_on(self.cleared, per_job, out=True)
+
+    def _hand_on(self, subjects: list[str], size: int, *, out: bool = False) -> None:
+        for n in range(0, len(subjects), size):
+            self.hand_off(subjects[n : n + size], 0.0, out=out)
+        subjects.clear()
 
     async def _run_lanes(self, subjects: Sequence[str]) -> None:
         tasks = [asyncio.ensure_future(Lane(self, subject).run()) for subject in subjects]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from functools import cache
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
@@ -105,5 +106,6 @@ class Batched:
             self._schedule()
 
 
+@cache  # a lane calls a script per event: hash each source once
 def _sha1(source: str) -> str:
     return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
