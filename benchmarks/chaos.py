@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
             kind = "return.created" if not sent.acked[subject] else "return.updated"
             try:
                 status = client.post(
-                    "/", content=sample_body(kind, subject=subject, seq=seq)
+                    "/", content=sample_body(kind, return_id=subject, seq=seq)
                 ).status_code
             except httpx.TransportError:
                 status = 0
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
 
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {SECRET}"}) as client:
             for seq in range(args.poison):
-                body = sample_body(subject="poison-1", seq=10**9 + seq)
+                body = sample_body(return_id="poison-1", seq=10**9 + seq)
                 if client.post("/", content=body).status_code != 202:
                     raise SystemExit("the poison pill was refused")
         posters = start_posters(

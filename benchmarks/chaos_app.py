@@ -28,7 +28,7 @@ def record(event: ReturnEvent) -> None:
     in one C call (``PyDLL`` keeps it): no thread of the process runs
     meanwhile, its heartbeat thread included.
     """
-    if event.subject.startswith("poison"):
+    if event.return_id.startswith("poison"):
         # A poison pill: this return's events kill their process, every time.
         os.kill(os.getpid(), signal.SIGKILL)
     client = _redis()
@@ -38,7 +38,7 @@ def record(event: ReturnEvent) -> None:
         ctypes.PyDLL(None).sleep(int(os.environ.get("CHAOS_GIL_SECONDS", "5")))
     else:
         time.sleep(random.uniform(0.001, 0.010))
-    client.rpush(f"chaos:{event.subject}", f"{seq}:{time.time():.3f}")
+    client.rpush(f"chaos:{event.return_id}", f"{seq}:{time.time():.3f}")
 
 
 #: Events whose seq is this modulo ``CHAOS_SLOW_EVERY`` run 3 s in a thread.
@@ -55,7 +55,7 @@ async def threaded(event: ReturnEvent) -> None:
     seq = int(event.raw["seq"])
     every = int(os.environ.get("CHAOS_SLOW_EVERY", "0"))
     seconds = 3.0 if every and seq % every == SLOW_SEQ else random.uniform(0.001, 0.005)
-    await asyncio.to_thread(_work, event.subject, seq, seconds)
+    await asyncio.to_thread(_work, event.return_id, seq, seconds)
 
 
 def _work(subject: str, seq: int, seconds: float) -> None:

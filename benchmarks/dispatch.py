@@ -82,7 +82,7 @@ def bodies(events: int, returns: int) -> dict[str, list[bytes]]:
     for n in range(events):
         subject = f"ret-{n % returns}"
         kind = "return.created" if len(per[subject]) == 0 else "return.updated"
-        per[subject].append(sample_body(kind, subject=subject, seq=n))
+        per[subject].append(sample_body(kind, return_id=subject, seq=n))
     return per
 
 

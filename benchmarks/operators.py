@@ -51,7 +51,7 @@ def load(url: str, returns: int, dead: int) -> None:
     script = redis.register_script(lua.source("ingest"))
     batch: list[Routed] = []
     for n in range(returns):
-        batch.append(Routed(parse_body(sample_body(subject=f"ret-{n}", seq=n)), HANDLERS))
+        batch.append(Routed(parse_body(sample_body(return_id=f"ret-{n}", seq=n)), HANDLERS))
         if len(batch) == 200 or n == returns - 1:
             keys, args = plan.build(batch)
             script(keys=keys, args=args)

@@ -110,7 +110,7 @@ def main() -> None:
                 n = seq
                 seq += 1
             kind = "return.created" if not sent[subject] else "return.updated"
-            body = sample_body(kind, subject=subject, seq=n)
+            body = sample_body(kind, return_id=subject, seq=n)
             began = time.perf_counter()
             try:
                 status = client.post("/", content=body).status_code

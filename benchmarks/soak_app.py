@@ -18,7 +18,7 @@ def _record(handler: str, event: ReturnEvent) -> None:
     if _client is None:
         _client = redis.Redis.from_url(hooks.settings.redis_url)
     time.sleep(random.uniform(0.001, 0.010))  # some work, so kills land mid-handler
-    _client.rpush(f"soak:{handler}:{event.subject}", int(event.raw["seq"]))
+    _client.rpush(f"soak:{handler}:{event.return_id}", int(event.raw["seq"]))
 
 
 @hooks.on("return", name="soak.first")

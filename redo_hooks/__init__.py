@@ -5,14 +5,14 @@ Reliably, in order per return, at scale: see ``README.md`` and ``docs/``.
 
 from .dispatch.callbacks import Failure
 from .dispatch.context import HandlerContext
-from .dispatch.handlers import EVENT_NAMES, Handler
+from .dispatch.handlers import Handler
 from .errors import ConfigurationError, GiveUp, RedoHooksError, Retry
 from .hooks import RedoHooks
-from .models import EventKind, ReturnEvent, ReturnStatus
+from .models import EVENT_NAMES, EventKind, ReturnEvent, ReturnStatus
 from .settings import Settings
 
 #: This release (PEP 440); ``pyproject.toml`` reads it from here.
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "EVENT_NAMES",

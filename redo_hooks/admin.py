@@ -1,8 +1,9 @@
-"""The operator API, for scripts and notebooks: see ``redo_hooks.ops.admin``.
+"""The operator API, for scripts and notebooks: what the CLI and the dashboard call.
 
-``Admin(settings)`` reads (status, events, a return's timeline, dead
-letters) with the settings alone; ``hooks.admin()`` can also retry dead
-letters and replay, which route events to the app's handlers.
+``Admin(hooks)`` reads (status, events, a return's timeline, dead letters)
+and acts (retries dead letters, replays), routing events to your app's
+handlers; ``Admin(settings)`` reads with the settings alone. This module is
+the operator API's one public home; the code lives in ``redo_hooks.ops``.
 """
 
 from __future__ import annotations

@@ -16,12 +16,17 @@
     └── GiveUp                    raised by a handler: dead-letter this event now
 
 ``problem_for`` is the one place that maps an error to an HTTP status and an
-RFC 9457 problem document.
+RFC 9457 problem document. ``deprecated`` is how an old name says so: a
+``DeprecationWarning`` for one release (the CHANGELOG lists them), then gone.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+#: The release that removes the names deprecated in this one.
+REMOVED_IN = "0.4.0"
 
 
 class RedoHooksError(Exception):
@@ -156,3 +161,12 @@ def problem_for(error: RejectedRequest | StoreUnavailable) -> tuple[int, dict[st
     if isinstance(error, UnprocessableEvent) and error.errors:
         body["errors"] = error.errors
     return error.status, body
+
+
+def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
+    """Warn that ``old`` is deprecated in favour of ``new``, pointing at the caller's line."""
+    warnings.warn(
+        f"{old} is deprecated: use {new} (it goes in redo-hooks {REMOVED_IN})",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )

@@ -8,15 +8,16 @@ secret when it starts; workers need none.
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .dispatch.handlers import H, Handler, HandlerFunc, HandlerOptions, Registry
 from .dispatch.runtime import WorkerLifespan
-from .errors import ConfigurationError
+from .errors import ConfigurationError, deprecated
 from .receiver.auth import SecretResolver
-from .settings import Settings
+from .settings import Settings, SettingsOverrides
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +42,9 @@ class RedoHooks:
         app = hooks.asgi()                  # run it, or mount it in your app
 
     Keyword arguments override the environment: ``RedoHooks(secrets=["..."],
-    redis_url="redis://...")``. Unknown settings raise ``ConfigurationError``.
+    redis_url="redis://...")``. They are typed (:class:`~redo_hooks.settings.SettingsOverrides`),
+    so a type checker catches a misspelled or mistyped one; at run time an
+    unknown or invalid setting raises ``ConfigurationError``.
     ``secret_resolver`` (``async def resolve(token) -> store | None``) accepts
     secrets kept elsewhere, e.g. one per store in your database; its answers
     are cached ``secret_cache_ttl`` seconds.
@@ -52,7 +55,7 @@ class RedoHooks:
         settings: Settings | None = None,
         *,
         secret_resolver: SecretResolver | None = None,
-        **overrides: Any,
+        **overrides: Unpack[SettingsOverrides],
     ) -> None:
         if settings is None:
             self.settings = Settings.load(**overrides)
@@ -64,18 +67,17 @@ class RedoHooks:
             self.settings = settings
         self.registry = Registry()
         self.secret_resolver = secret_resolver
-        #: Set up once per worker process, on its event loop: see :meth:`on_worker`.
-        self.worker_lifespan: WorkerLifespan | None = None
+        #: What :meth:`on_worker` registered: set up once per worker process.
+        self.on_worker_lifespan: WorkerLifespan | None = None
         self._apps: list[Starlette] = []
         self._receiver_metrics: ReceiverMetrics | None = None
 
     def on(self, *events: str, **options: Unpack[HandlerOptions]) -> Callable[[H], H]:
         """Register the decorated function for ``events``; return it unchanged.
 
-        ``events``: ``"return.created"``, ``"return.updated"``,
-        ``"return.backfill"``, ``"return"`` (every return event, types Redo
-        adds later included) or ``"*"`` (every event Redo sends, whatever its
-        subject: today the same as ``"return"``). The options (``name``,
+        ``events``: event names (``"return.created"``, ``"return.updated"``,
+        ``"return.backfill"``: :data:`~redo_hooks.EVENT_NAMES`), or ``"return"``
+        for every return event, names Redo adds later included. The options (``name``,
         ``retries``, ``backoff``, ``latest_only``, ``park``) are
         :class:`~redo_hooks.dispatch.handlers.HandlerOptions`.
         """
@@ -98,7 +100,7 @@ class RedoHooks:
             @hooks.on_failure
             async def page(failure: Failure) -> None:
                 if failure.kind != "attempt_failed":
-                    await pager.alert(f"{failure.handler} gave up on {failure.subject}")
+                    await pager.alert(f"{failure.handler} gave up on {failure.return_id}")
         """
         from .dispatch.callbacks import check_callback
 
@@ -123,15 +125,33 @@ class RedoHooks:
         It runs on the worker's event loop, before the first job; its
         cleanup runs when the worker stops (SIGTERM included).
         """
-        if self.worker_lifespan is not None:
-            raise ConfigurationError("a worker lifespan is already registered (one per app)")
+        if self.on_worker_lifespan is not None:
+            raise ConfigurationError("an @hooks.on_worker function is already registered")
         if inspect.isasyncgenfunction(lifespan):
-            self.worker_lifespan = contextlib.asynccontextmanager(lifespan)
+            self.on_worker_lifespan = contextlib.asynccontextmanager(lifespan)
         elif callable(lifespan):
-            self.worker_lifespan = lifespan
+            self.on_worker_lifespan = lifespan
         else:
             raise ConfigurationError(f"{lifespan!r} is not an async generator or a factory")
         return lifespan
+
+    @property
+    def worker_lifespan(self) -> WorkerLifespan | None:
+        """Deprecated: :attr:`on_worker_lifespan`."""
+        deprecated("RedoHooks.worker_lifespan", "RedoHooks.on_worker_lifespan")
+        return self.on_worker_lifespan
+
+    def with_settings(self, **overrides: Unpack[SettingsOverrides]) -> RedoHooks:
+        """This app with some settings changed: e.g. a test's Redis and secret.
+
+        Everything else is kept: handlers, ``@hooks.on_worker``, failure
+        callbacks and the secret resolver. The copy has its own receivers.
+        """
+        changed = copy.copy(self)
+        changed.settings = RedoHooks(self.settings, **overrides).settings
+        changed._apps = []
+        changed._receiver_metrics = None
+        return changed
 
     def handlers_for(self, event: str) -> list[Handler]:
         """The handlers an event named ``event`` (e.g. ``"return.created"``) would run."""
@@ -172,12 +192,11 @@ class RedoHooks:
         return create_metrics_app(self.settings, self._metrics())
 
     def admin(self) -> Admin:
-        """The operator API for this app (:class:`redo_hooks.admin.Admin`): status, the
-        run log, dead letters, replay. Opens a Redis connection: ``close()`` it, or
-        use it in a ``with`` block."""
+        """Deprecated: ``Admin(hooks)`` (:class:`redo_hooks.admin.Admin`)."""
         from .ops.admin import Admin
 
-        return Admin(self.settings, registry=self.registry)
+        deprecated("hooks.admin()", "redo_hooks.admin.Admin(hooks)")
+        return Admin(self)
 
     def dashboard(self, **options: Any) -> Starlette:
         """The web dashboard, an ASGI app to run or mount under a path of your app.

@@ -13,7 +13,7 @@ calls it; an app that mounts the receiver may call it too, or not:
   and structlog's own default — print everything, DEBUG included — never
   applies.
 
-Context (subject, event type, handler, job id) is bound by the code that
+Context (return_id, event type, handler, job id) is bound by the code that
 knows it; secrets and payloads are never passed to a logger.
 """
 
@@ -107,10 +107,11 @@ _configured: tuple[Any, int] | None = None
 
 
 def debug_enabled(name: str) -> bool:
-    """Whether a DEBUG line of logger ``name`` would be emitted, cheaply (~0.2 µs).
+    """Whether a DEBUG line of logger ``name`` would be emitted, cheaply.
 
     For per-event lines on hot paths: a filtered-out call through structlog's
-    lazy proxy still costs ~3 µs. Under a structlog set-up other than
+    lazy proxy still builds its arguments and walks the proxy, many times the
+    cost of this check (``benchmarks/README.md``). Under a structlog set-up other than
     :func:`configure`'s, it answers ``True`` (that set-up decides).
     """
     if not structlog.is_configured():

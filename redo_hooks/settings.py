@@ -8,8 +8,8 @@ errors, whether passed as keyword arguments or as ``REDO_HOOKS_*`` variables.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, TypedDict
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -207,7 +207,7 @@ class Settings(BaseSettings):
         description=(
             "Seconds a running job's heartbeat lasts; renewed four times as often. "
             "A worker that dies is noticed this long after; its events run again "
-            "within heartbeat_ttl + 2 x maintenance_interval (20 s by default)."
+            "within heartbeat_ttl plus twice maintenance_interval (20 s by default)."
         ),
     )
     maintenance_interval: int = Field(
@@ -232,7 +232,7 @@ class Settings(BaseSettings):
         description=(
             "Seconds between two bodies a receiver process checks for schema drift "
             "(fields and enum values the models do not know). A check parses and walks "
-            "the body (~100 µs): at most 10 a second per process by default. 0 checks "
+            "the body again: at most 10 a second per process by default. 0 checks "
             "every body."
         ),
     )
@@ -249,7 +249,7 @@ class Settings(BaseSettings):
         description=(
             "Log each accepted event (event_accepted) and each handler success "
             "(handler_succeeded) at INFO instead of DEBUG. redo-hooks dev turns it on; "
-            "in production a line per event costs a third of the receiver's CPU."
+            "in production a line per event is a large share of the receiver's CPU."
         ),
     )
     metrics_path: str = Field(
@@ -351,6 +351,54 @@ class Settings(BaseSettings):
         if any(not s.get_secret_value() for s in value):
             raise ValueError("a secret must not be empty")
         return value
+
+
+class SettingsOverrides(TypedDict, total=False):
+    """The keyword arguments ``RedoHooks(...)`` and ``HookTester(...)`` take: every setting.
+
+    Typed, so that a type checker rejects ``RedoHooks(retriez=3)`` and
+    ``RedoHooks(retries="three")`` in your code before it runs; a test keeps
+    it equal to :class:`Settings`' fields.
+    """
+
+    redis_url: str
+    secrets: str | Sequence[str | SecretStr]
+    dashboard_token: str | Sequence[str | SecretStr]
+    secret_cache_ttl: float
+    secret_resolver_timeout: float
+    queue: str
+    key_prefix: str
+    dedupe_ttl: int
+    retention: int
+    max_body_bytes: int
+    body_timeout: float
+    max_json_depth: int
+    redis_timeout: float
+    retry_after: int
+    retries: int
+    backoff: float
+    backoff_cap: float
+    lane_batch: int
+    worker_nice: int
+    jobs_per_process: int
+    async_concurrency: int
+    sync_threads: int
+    max_crashes: int
+    removed_handler_after: float
+    lanes_per_job: int
+    job_timeout: int
+    heartbeat_ttl: int
+    maintenance_interval: int
+    failure_callback_timeout: float
+    drift_sample_interval: float
+    drift_max_findings: int
+    log_successes: bool
+    metrics_path: str
+    min_replicas_ack: int
+    memory_high_water: float
+    max_waiting_events: int
+    openapi_path: str
+    ingest_batch: int
 
 
 def split_secrets(value: str) -> list[str]:

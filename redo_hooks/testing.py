@@ -21,18 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 
 from .dev.redis_server import RedisServer
 from .dispatch.lanes import bind
 from .dispatch.worker import build, drain_burst
-from .errors import ConfigurationError, RedoHooksError
+from .errors import ConfigurationError, RedoHooksError, deprecated
 from .hooks import RedoHooks
 from .models import ReturnEvent, event_kind
 from .receiver.auth import first_token
 from .receiver.body import parse_body
+from .settings import SettingsOverrides
 from .store import lua
 from .store.connections import redis_client
 from .store.ingest import IngestPlan, Routed, outcome, read_reply
@@ -44,30 +45,35 @@ class DeadLettered(RedoHooksError):
 
 
 def sample_event(
-    type: str = "return.created",
+    name: str = "return.created",
     *,
-    subject: str | None = None,
+    return_id: str | None = None,
     status: str | None = None,
     return_: dict[str, Any] | None = None,
+    subject: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """A return event body as Redo sends it (the spec's example), with a fresh return id and times.
 
-    ``type`` is the event's name as handlers subscribe to it
+    ``name`` is the event's name as handlers subscribe to it
     (``"return.created"``, ``"return.updated"``, ``"return.backfill"``; the
     body's ``type`` is then ``"created"``…); any other name raises
-    ``ConfigurationError`` listing these. ``subject`` and ``status`` set
+    ``ConfigurationError`` listing these. ``return_id`` and ``status`` set
     ``return.id`` and ``return.status`` (any status: a test may need one Redo
     adds later);
     ``return_`` is merged into ``return`` (nested dicts merged, other values
     replaced), e.g. ``return_={"totals": {"refund": None}}``; ``overrides``
-    replace top-level fields (``merchantName="Shop"``).
+    replace top-level fields (``merchantName="Shop"``). ``subject`` is the
+    deprecated 0.2 name of ``return_id``.
     """
+    if subject is not None:
+        deprecated("sample_event(subject=...)", "sample_event(return_id=...)")
+        return_id = subject
     body: dict[str, Any] = copy.deepcopy(_example())
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    body["type"] = event_kind(type).value
+    body["type"] = event_kind(name).value
     body["at"] = now
-    body["return"]["id"] = subject or uuid.uuid4().hex[:24]
+    body["return"]["id"] = return_id or uuid.uuid4().hex[:24]
     body["return"]["updatedAt"] = now
     if status is not None:
         body["return"]["status"] = status
@@ -85,9 +91,9 @@ def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
             target[name] = copy.deepcopy(value)
 
 
-def sample_body(type: str = "return.created", **kwargs: Any) -> bytes:
+def sample_body(name: str = "return.created", **kwargs: Any) -> bytes:
     """:func:`sample_event` as JSON bytes."""
-    return orjson.dumps(sample_event(type, **kwargs))
+    return orjson.dumps(sample_event(name, **kwargs))
 
 
 _EXAMPLE: dict[str, Any] | None = None
@@ -182,18 +188,21 @@ class HookTester:
     app ``backoff=0`` in tests) and raises :class:`HandlerFailed` if any
     handler call raised, unless ``raise_on_error=False``. Keyword arguments
     override settings for the test (``redis_url=``, ``secrets=``, ``backoff=``),
-    keeping ``hooks``'s handlers: so your app's own ``RedoHooks`` object can
-    be tested as it is.
+    keeping the rest of the app (handlers, ``@hooks.on_worker``, failure
+    callbacks: :meth:`RedoHooks.with_settings`): so your app's own
+    ``RedoHooks`` object can be tested as it is.
     """
 
-    def __init__(self, hooks: RedoHooks, *, secret: str | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        hooks: RedoHooks,
+        *,
+        secret: str | None = None,
+        **settings: Unpack[SettingsOverrides],
+    ) -> None:
         if settings:
-            # Your app's handlers, on the test's Redis and secrets.
-            configured = RedoHooks(
-                hooks.settings, secret_resolver=hooks.secret_resolver, **settings
-            )
-            configured.registry = hooks.registry
-            hooks = configured
+            # Your whole app (handlers, on_worker, callbacks) on the test's settings.
+            hooks = hooks.with_settings(**settings)
         self.hooks = hooks
         self.secret = secret or first_token(hooks.settings.secrets)
         self.ran: list[Ran] = []
@@ -253,7 +262,7 @@ class HookTester:
             first = failed[0]
             raise HandlerFailed(
                 f"{len(failed)} handler call(s) raised; first: {first.handler} on "
-                f"return {first.event.subject}: {type(first.error).__name__}: {first.error}"
+                f"return {first.event.return_id}: {type(first.error).__name__}: {first.error}"
             ) from first.error
         return ran
 

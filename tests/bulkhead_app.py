@@ -22,10 +22,10 @@ def stuck(event: ReturnEvent) -> None:
     give_up = time.monotonic() + 20
     while not client.exists("bulk:release") and time.monotonic() < give_up:
         time.sleep(0.05)
-    client.rpush("bulk:stuck", event.subject)
+    client.rpush("bulk:stuck", event.return_id)
 
 
 @hooks.on("return", name="bulk.fast")
 def fast(event: ReturnEvent) -> None:
     """Records the event at once."""
-    _client().rpush("bulk:fast", event.subject)
+    _client().rpush("bulk:fast", event.return_id)

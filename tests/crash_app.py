@@ -24,7 +24,7 @@ def record(event: ReturnEvent) -> None:
     if seq == 1 and client.set("crash:done", "1", nx=True):
         os.kill(os.getppid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
-    client.rpush(f"crash:{event.subject}", seq)
+    client.rpush(f"crash:{event.return_id}", seq)
 
 
 def dies_alone(event: ReturnEvent) -> None:
@@ -33,7 +33,7 @@ def dies_alone(event: ReturnEvent) -> None:
     seq = int(event.raw["seq"])
     if seq == 1 and client.set("crash:alone", "1", nx=True):
         os.kill(os.getpid(), signal.SIGKILL)
-    client.rpush(f"crash:{event.subject}", seq)
+    client.rpush(f"crash:{event.return_id}", seq)
 
 
 #: Only the handler whose process dies without its parent.

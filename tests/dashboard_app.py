@@ -14,7 +14,7 @@ def flaky(event: ReturnEvent) -> None:
     """Fails while the bug flag is set in Redis."""
     client = redis.Redis.from_url(hooks.settings.redis_url)
     if client.exists("dash:broken"):
-        raise RuntimeError(f"warehouse refused return {event.subject}")
+        raise RuntimeError(f"warehouse refused return {event.return_id}")
 
 
 @hooks.on("return.created", name="dash.steady")

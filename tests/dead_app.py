@@ -17,7 +17,7 @@ def flaky(event: ReturnEvent) -> None:
         raise RuntimeError(f"bug while handling event {event.raw['seq']}")
     if client.exists("dead:multiline"):
         raise RuntimeError(f"bug in event {event.raw['seq']}\n  its second line | with a bar")
-    client.rpush(f"dead:done:{event.subject}", int(event.raw["seq"]))
+    client.rpush(f"dead:done:{event.return_id}", int(event.raw["seq"]))
 
 
 @hooks.on("return", name="dead.parking", park=True)
@@ -26,4 +26,4 @@ def parking(event: ReturnEvent) -> None:
     client = redis.Redis.from_url(hooks.settings.redis_url)
     if client.exists("park:broken") and int(event.raw["seq"]) == 1:
         raise RuntimeError("bug while handling event 1")
-    client.rpush(f"park:done:{event.subject}", int(event.raw["seq"]))
+    client.rpush(f"park:done:{event.return_id}", int(event.raw["seq"]))

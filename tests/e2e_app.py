@@ -22,7 +22,7 @@ def _record(handler: str, event: ReturnEvent) -> None:
     if _client is None:
         _client = redis.Redis.from_url(hooks.settings.redis_url)
     time.sleep(random.uniform(0.001, 0.005))
-    _client.rpush(f"e2e:{handler}:{event.subject}", int(event.raw["seq"]))
+    _client.rpush(f"e2e:{handler}:{event.return_id}", int(event.raw["seq"]))
 
 
 @hooks.on("return", name="e2e.first")

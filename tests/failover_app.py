@@ -17,4 +17,4 @@ def record(event: ReturnEvent) -> None:
     global _client
     if _client is None:
         _client = redis_client(hooks.settings.redis_url, socket_timeout=2)
-    _client.rpush(f"failover:{event.subject}", int(event.raw["seq"]))
+    _client.rpush(f"failover:{event.return_id}", int(event.raw["seq"]))

@@ -19,7 +19,7 @@ def _client() -> redis.Redis:
 def steady(event: ReturnEvent) -> None:
     """Records each run."""
     time.sleep(0.01)
-    _client().rpush(f"kill:steady:{event.subject}", int(event.raw["seq"]))
+    _client().rpush(f"kill:steady:{event.return_id}", int(event.raw["seq"]))
 
 
 @hooks.on("return", name="kill.flaky")
@@ -27,11 +27,11 @@ def flaky(event: ReturnEvent) -> None:
     """Fails as many times as ``kill:plan:<seq>`` says, then records the success."""
     client = _client()
     seq = int(event.raw["seq"])
-    client.rpush(f"kill:attempts:{event.subject}", seq)
+    client.rpush(f"kill:attempts:{event.return_id}", seq)
     seconds, micros = client.time()
-    client.rpush(f"kill:attempted_at:{event.subject}:{seq}", seconds + micros / 1e6)
+    client.rpush(f"kill:attempted_at:{event.return_id}:{seq}", seconds + micros / 1e6)
     time.sleep(0.01)
     if client.decr(f"kill:plan:{seq}") >= 0:
         raise RuntimeError(f"planned failure of event {seq}")
-    client.rpush(f"kill:flaky:{event.subject}", seq)
-    client.rpush("kill:order", f"{event.subject}:{seq}")
+    client.rpush(f"kill:flaky:{event.return_id}", seq)
+    client.rpush("kill:order", f"{event.return_id}:{seq}")

@@ -28,4 +28,4 @@ async def resources() -> AsyncIterator[dict[str, Any]]:
 @hooks.on("return", name="lifespan.uses_state")
 async def uses_state(event: ReturnEvent, ctx: HandlerContext) -> None:
     """Records, with the process's own client, which process handled which return."""
-    await ctx.state["redis"].rpush("lifespan:used", f"{ctx.state['pid']}:{event.subject}")
+    await ctx.state["redis"].rpush("lifespan:used", f"{ctx.state['pid']}:{event.return_id}")

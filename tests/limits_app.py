@@ -35,10 +35,10 @@ def slow(event: ReturnEvent) -> None:
     c.rpush("limits:slow:pids", os.getpid())
     time.sleep(float(os.environ.get("LIMITS_SLOW_SECONDS", "0.3")))
     c.decr("limits:slow:now")
-    c.rpush("limits:slow:done", event.subject)
+    c.rpush("limits:slow:done", event.return_id)
 
 
 @hooks.on("return", name="limits.fast")
 def fast(event: ReturnEvent) -> None:
     """No limit, no wait."""
-    client().rpush("limits:fast:done", event.subject)
+    client().rpush("limits:fast:done", event.return_id)

@@ -24,13 +24,13 @@ def _client() -> redis.Redis:
 def handle(event: ReturnEvent) -> None:
     """A ``poison-*`` return's event SIGKILLs this process; any other takes ~10 ms."""
     client = _client()
-    run = f"{event.subject}:{event.raw['seq']}"
+    run = f"{event.return_id}:{event.raw['seq']}"
     seconds, micros = client.time()
     with client.pipeline(transaction=False) as pipe:
         pipe.hincrby("poison:runs", run, 1)
         pipe.hsetnx("poison:first_run", run, seconds + micros / 1e6)
         pipe.execute()
-    if event.subject.startswith("poison"):
+    if event.return_id.startswith("poison"):
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(0.01)
     client.sadd("poison:done", run)

@@ -26,7 +26,7 @@ def fail_once(event: ReturnEvent, ctx: HandlerContext) -> None:
     """Fails attempt 1 of every event; records the success of attempt 2."""
     if ctx.attempt == 1:
         raise RuntimeError("the first attempt always fails")
-    _client(retried).rpush("sched:ok", f"{event.subject}:{event.raw['seq']}")
+    _client(retried).rpush("sched:ok", f"{event.return_id}:{event.raw['seq']}")
 
 
 @rated.on("return", name="sched.rated", rate_limit="5/s")
@@ -36,5 +36,5 @@ def record_start(event: ReturnEvent) -> None:
     seconds, micros = client.time()
     with client.pipeline(transaction=False) as pipe:
         pipe.rpush("sched:starts", seconds + micros / 1e6)
-        pipe.rpush(f"sched:order:{event.subject}", int(event.raw["seq"]))
+        pipe.rpush(f"sched:order:{event.return_id}", int(event.raw["seq"]))
         pipe.execute()

@@ -19,15 +19,15 @@ hooks = RedoHooks()
 def record(event: ReturnEvent) -> None:
     """Marks the start, works for a second, then records the event."""
     client = redis.Redis.from_url(hooks.settings.redis_url)
-    client.rpush(f"started:{event.subject}", int(event.raw["seq"]))
+    client.rpush(f"started:{event.return_id}", int(event.raw["seq"]))
     time.sleep(float(os.environ.get("SLOW_SECONDS", "1")))
-    client.rpush(f"done:{event.subject}", int(event.raw["seq"]))
+    client.rpush(f"done:{event.return_id}", int(event.raw["seq"]))
 
 
 async def awaits(event: ReturnEvent) -> None:
     """The same, awaiting: many of them in flight at once."""
     client = redis.asyncio.Redis.from_url(hooks.settings.redis_url)
-    seq = f"{event.subject}:{event.raw['seq']}"
+    seq = f"{event.return_id}:{event.raw['seq']}"
     await client.rpush("awaiting:started", seq)
     await asyncio.sleep(float(os.environ.get("SLOW_SECONDS", "1")))
     await client.rpush("awaiting:done", seq)
@@ -50,12 +50,12 @@ def holds_the_gil(event: ReturnEvent) -> None:
     """
     client = redis.Redis.from_url(hooks.settings.redis_url)
     seq = int(event.raw["seq"])
-    client.rpush(f"gil:{event.subject}", f"start {seq}")
+    client.rpush(f"gil:{event.return_id}", f"start {seq}")
     if seq == 0:
         ctypes.PyDLL(None).sleep(int(os.environ.get("GIL_SECONDS", "10")))
     else:
         time.sleep(float(os.environ.get("SLOW_SECONDS", "0")))
-    client.rpush(f"gil:{event.subject}", f"end {seq}")
+    client.rpush(f"gil:{event.return_id}", f"end {seq}")
 
 
 #: Only the GIL-holding handler, for the liveness test.

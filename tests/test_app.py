@@ -46,7 +46,7 @@ def client(hooks: RedoHooks) -> Iterator[TestClient]:
 def test_an_event_is_stored_routed_and_acknowledged_with_202(
     client: TestClient, redis: Redis
 ) -> None:
-    body = sample_body("return.created", subject="ret-1")
+    body = sample_body("return.created", return_id="ret-1")
     response = client.post("/", content=body, headers=AUTH)
     assert response.status_code == 202
     key = event_key(body)
@@ -71,7 +71,7 @@ def test_the_second_accepted_secret_works(client: TestClient) -> None:
 def test_a_redelivery_is_a_200_duplicate_and_is_not_routed_again(
     client: TestClient, redis: Redis
 ) -> None:
-    body = sample_body("return.created", subject="ret-2")
+    body = sample_body("return.created", return_id="ret-2")
     assert client.post("/", content=body, headers=AUTH).status_code == 202
     before = snapshot(redis)
     again = client.post("/", content=body, headers=AUTH)
@@ -84,7 +84,7 @@ def test_a_redelivery_is_a_200_duplicate_and_is_not_routed_again(
 def test_an_event_type_no_handler_wants_is_acknowledged_and_kept_but_not_queued(
     client: TestClient, redis: Redis
 ) -> None:
-    body = sample_body("return.backfill", subject="ret-3")
+    body = sample_body("return.backfill", return_id="ret-3")
     response = client.post("/", content=body, headers=AUTH)
     assert response.status_code == 202 and response.json()["status"] == "unhandled"
     stored = Keys().event(event_key(body))
@@ -95,7 +95,7 @@ def test_an_event_type_no_handler_wants_is_acknowledged_and_kept_but_not_queued(
 
 
 def test_unknown_event_types_new_fields_and_nulls_are_accepted(client: TestClient) -> None:
-    raw = orjson.loads(sample_body(subject="ret-4"))
+    raw = orjson.loads(sample_body(return_id="ret-4"))
     raw["type"] = "archived"
     raw["return"]["status"] = "vaporised"
     raw["return"]["source"] = None
@@ -105,7 +105,7 @@ def test_unknown_event_types_new_fields_and_nulls_are_accepted(client: TestClien
 
 
 def test_an_off_schema_but_routable_event_is_accepted_not_lost(client: TestClient) -> None:
-    raw = orjson.loads(sample_body(subject="ret-5"))
+    raw = orjson.loads(sample_body(return_id="ret-5"))
     raw["return"]["items"] = "not a list"
     response = client.post("/", content=orjson.dumps(raw), headers=AUTH)
     assert response.status_code == 202 and response.json()["status"] == "accepted"
@@ -201,7 +201,7 @@ def test_mounted_without_a_secret_it_answers_503_never_2xx(redis_url: str, redis
 def test_concurrent_requests_are_group_committed_each_with_its_own_answer(
     hooks: RedoHooks, redis: Redis
 ) -> None:
-    bodies = [sample_body("return.created", subject=f"ret-{i % 7}") for i in range(60)]
+    bodies = [sample_body("return.created", return_id=f"ret-{i % 7}") for i in range(60)]
     bodies += bodies[:10]  # redeliveries inside the same bursts
     statuses: list[int] = []
 

@@ -35,7 +35,7 @@ def test_over_the_backlog_ceiling_the_receiver_answers_503_and_writes_nothing(
     hooks: RedoHooks, redis: Redis
 ) -> None:
     with TestClient(hooks.asgi()) as client:
-        bodies = [sample_body(subject=f"r{n}") for n in range(4)]
+        bodies = [sample_body(return_id=f"r{n}") for n in range(4)]
         for body in bodies[:3]:
             assert client.post("/", content=body, headers=AUTH).status_code == 202
         before = snapshot(redis)
@@ -90,7 +90,7 @@ def test_near_maxmemory_a_redelivery_is_still_answered_as_a_duplicate(
     """Redo's retry of an event already stored is not refused: it costs nothing."""
     hooks = make_hooks()
     hooks.on("return", name="h")(lambda event: None)
-    body = sample_body(subject="ret-stored")
+    body = sample_body(return_id="ret-stored")
     with TestClient(hooks.asgi()) as client:
         assert client.post("/", content=body, headers=AUTH).status_code == 202
         used = int(redis.info("memory")["used_memory"])
@@ -99,7 +99,7 @@ def test_near_maxmemory_a_redelivery_is_still_answered_as_a_duplicate(
             wait_for(lambda: not redis.exists(Keys().memory), 5, "the memory reading to expire")
             before = snapshot(redis)
             again = client.post("/", content=body, headers=AUTH)
-            refused = client.post("/", content=sample_body(subject="ret-new"), headers=AUTH)
+            refused = client.post("/", content=sample_body(return_id="ret-new"), headers=AUTH)
         finally:
             redis.config_set("maxmemory", 0)
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
@@ -129,10 +129,10 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
             bodies[answer.json()["event"]] = body
             return str(answer.json()["event"])
 
-        handled = [post(subject=f"old-{n}", note=filler) for n in range(20)]
-        dead = post(subject="dead", fail=True, note=filler)
+        handled = [post(return_id=f"old-{n}", note=filler) for n in range(20)]
+        dead = post(return_id="dead", fail=True, note=filler)
         drain(hooks, raise_on_dead=False)
-        waiting = post(subject="waiting", note=filler)
+        waiting = post(return_id="waiting", note=filler)
         used = int(redis.info("memory")["used_memory"])
         # Room for nothing more under the 90% mark.
         redis.config_set("maxmemory", int(used / 0.9))
@@ -142,7 +142,7 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
             # Three fillers: Redis shrinks an idle client's query buffer on its
             # own schedule (tens of KB here), which can free the room one
             # filler needs between the reading above and this request.
-            post(subject="new", note=filler * 3)
+            post(return_id="new", note=filler * 3)
             metrics = client.get("/metrics").text
         finally:
             redis.config_set("maxmemory", 0)

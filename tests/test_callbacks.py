@@ -33,13 +33,13 @@ def test_callbacks_see_each_failed_attempt_then_the_dead_letter(make_hooks: Make
 
     @hooks.on("return.created", name="flaky")
     def flaky(event: ReturnEvent) -> None:
-        raise Boom(f"no warehouse for {event.subject}")
+        raise Boom(f"no warehouse for {event.return_id}")
 
     @hooks.on_failure
     def record(failure: Failure) -> None:
         seen.append(failure)
 
-    deliver(hooks, sample_event("return.created", subject="ret-cb"))
+    deliver(hooks, sample_event("return.created", return_id="ret-cb"))
     drain(hooks, raise_on_dead=False)
     assert [(f.kind, f.attempt) for f in seen] == [
         ("attempt_failed", 1),
@@ -47,9 +47,9 @@ def test_callbacks_see_each_failed_attempt_then_the_dead_letter(make_hooks: Make
         ("dead_lettered", 3),
     ]
     last = seen[-1]
-    assert (last.handler, last.subject) == ("flaky", "ret-cb")
+    assert (last.handler, last.return_id) == ("flaky", "ret-cb")
     assert isinstance(last.error, Boom) and last.error_text == "Boom: no warehouse for ret-cb"
-    assert last.event is not None and last.event.subject == "ret-cb"
+    assert last.event is not None and last.event.return_id == "ret-cb"
     assert last.dead_letter_id is not None and last.retry_in is None
     assert all(f.retry_in is not None for f in seen[:2])
     assert last.event_key == seen[0].event_key
@@ -67,7 +67,7 @@ def test_a_parked_lane_is_reported_as_parked(make_hooks: MakeHooks) -> None:
     async def record(failure: Failure) -> None:
         kinds.append(failure.kind)
 
-    deliver(hooks, sample_event("return.created", subject="ret-park"))
+    deliver(hooks, sample_event("return.created", return_id="ret-park"))
     drain(hooks, raise_on_dead=False)
     assert kinds == ["parked"]
 
@@ -85,7 +85,7 @@ def test_a_raising_or_slow_callback_neither_holds_the_lane_nor_changes_the_outco
         if event.raw["seq"] == 0:
             raise Boom("first")
         # The next event ran while the blocking callback was still stuck.
-        done.append(f"{event.subject} released={release.is_set()}")
+        done.append(f"{event.return_id} released={release.is_set()}")
 
     @hooks.on_failure
     def raises(failure: Failure) -> None:
@@ -100,8 +100,8 @@ def test_a_raising_or_slow_callback_neither_holds_the_lane_nor_changes_the_outco
     async def hangs(failure: Failure) -> None:
         await asyncio.sleep(30)
 
-    deliver(hooks, sample_event("return.created", subject="ret-slow", seq=0))
-    deliver(hooks, sample_event("return.updated", subject="ret-slow", seq=1))
+    deliver(hooks, sample_event("return.created", return_id="ret-slow", seq=0))
+    deliver(hooks, sample_event("return.updated", return_id="ret-slow", seq=1))
     with capture_logs() as logs:
         try:
             drain(hooks, raise_on_dead=False)
@@ -170,7 +170,7 @@ def test_the_sentry_recipe_reports_the_dead_letter_with_tags_and_no_secret(
         raise Boom("the books said no")
 
     sentry_recipe.install(hooks)
-    deliver(hooks, sample_event("return.created", subject="ret-sentry"))
+    deliver(hooks, sample_event("return.created", return_id="ret-sentry"))
     drain(hooks, raise_on_dead=False)
     sentry_sdk.flush()
     events: list[Any] = [

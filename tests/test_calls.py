@@ -58,7 +58,7 @@ def test_an_async_timeout_waits_for_the_thread_it_started_before_the_next_attemp
 
     @hooks.on("return", name="threaded", timeout=1)
     async def threaded(event: ReturnEvent) -> None:
-        await asyncio.to_thread(work, event.subject, int(event.raw["seq"]))
+        await asyncio.to_thread(work, event.return_id, int(event.raw["seq"]))
 
     @hooks.on_failure
     def seen(failure: Failure) -> None:
@@ -67,7 +67,7 @@ def test_an_async_timeout_waits_for_the_thread_it_started_before_the_next_attemp
 
     for r in range(10):
         for seq in range(2):
-            assert deliver(hooks, sample_body(subject=f"ret-{r}", seq=seq))
+            assert deliver(hooks, sample_body(return_id=f"ret-{r}", seq=seq))
     drain(hooks, raise_on_dead=False, timeout=120)
 
     assert spans.overlaps() == []
@@ -96,7 +96,7 @@ def test_a_sync_timeout_is_said_at_once_and_the_lane_waits_for_the_thread(
             # Held until the timeout was said: a timeout that waited for the
             # thread before saying so would never release it.
             released.wait(30)
-        spans.record(event.subject, int(event.raw["seq"]), start)
+        spans.record(event.return_id, int(event.raw["seq"]), start)
 
     @hooks.on_failure
     def seen(failure: Failure) -> None:
@@ -104,8 +104,8 @@ def test_a_sync_timeout_is_said_at_once_and_the_lane_waits_for_the_thread(
         if failure.kind == "timed_out":
             released.set()
 
-    assert deliver(hooks, sample_body(subject="ret-s", seq=0))
-    assert deliver(hooks, sample_body(subject="ret-s", seq=1))
+    assert deliver(hooks, sample_body(return_id="ret-s", seq=0))
+    assert deliver(hooks, sample_body(return_id="ret-s", seq=1))
     drain(hooks, timeout=60)
 
     assert [kind for kind, _ in said] == ["timed_out", "attempt_failed"]
@@ -124,7 +124,7 @@ def test_a_slow_sync_handler_never_takes_the_threads_of_another(
     hooks.add(bulkhead_app.stuck, "return", name="bulk.stuck")
     hooks.add(bulkhead_app.fast, "return", name="bulk.fast")
     for r in range(20):
-        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}"))
     worker = start_workers(
         "tests.bulkhead_app:hooks", env(redis_url, SECRET, REDO_HOOKS_SYNC_THREADS="4")
     )
@@ -162,14 +162,14 @@ def test_waiting_for_one_of_its_threads_does_not_count_against_a_handler_s_timeo
     @hooks.on("return", name="narrow", timeout=1.0, max_threads=1)
     def narrow(event: ReturnEvent) -> None:
         time.sleep(0.1)
-        ran.append(event.subject)
+        ran.append(event.return_id)
 
     @hooks.on_failure
     def seen(failure: Failure) -> None:
         said.append(failure.kind)
 
     for r in range(15):
-        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}"))
     drain(hooks, timeout=60)
     assert said == []  # no call ran over its second: the queue's wait is not its time
     assert sorted(ran) == sorted(f"ret-{r}" for r in range(15))

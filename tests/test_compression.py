@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from redo_hooks import ReturnEvent
+from redo_hooks.admin import Admin
 from redo_hooks.store.compression import CURRENT, decompress, dictionaries
 from redo_hooks.store.events import event_key, pack_body, unpack_body
 from redo_hooks.store.keys import Keys
@@ -82,7 +83,7 @@ def test_a_worker_runs_events_stored_by_the_zlib_release(
     def note(event: ReturnEvent) -> None:
         seen.append(event.raw["return"]["id"])
 
-    bodies = [sample_body(subject=f"old-{n}") for n in range(3)]
+    bodies = [sample_body(return_id=f"old-{n}") for n in range(3)]
     for body in bodies:
         assert deliver(hooks, body)
     as_release_0_2(redis, lambda body: zlib.compress(body, 1))
@@ -98,7 +99,7 @@ def test_events_stored_by_release_0_2_run_expire_and_still_dedupe(
     hooks = make_hooks(retention=2)
     seen: list[str] = []
     hooks.add(lambda event: seen.append(event.raw["return"]["id"]), "return", name="h")
-    bodies = [sample_body(subject=f"old-{n}") for n in range(3)]
+    bodies = [sample_body(return_id=f"old-{n}") for n in range(3)]
     for body in bodies:
         assert deliver(hooks, body)
     keys = Keys()
@@ -106,10 +107,10 @@ def test_events_stored_by_release_0_2_run_expire_and_still_dedupe(
     assert not any(deliver(hooks, body) for body in bodies)  # marks read: duplicates
     # For a window after the upgrade new events are marked too: receivers of
     # the release before, still running in a rolling upgrade, find them.
-    new = sample_body(subject="new-0")
+    new = sample_body(return_id="new-0")
     assert deliver(hooks, new)
     assert 0 < redis.ttl(keys.seen(event_key(new))) <= 86_400
-    detail = hooks.admin().event(old[0])
+    detail = Admin(hooks).event(old[0])
     assert detail is not None and detail.body in bodies
     drain(hooks)
     assert sorted(seen) == ["new-0"] + [f"old-{n}" for n in range(3)]

@@ -36,7 +36,7 @@ class InFlight:
     def leave(self, event: ReturnEvent) -> None:
         with self.lock:
             self.now -= 1
-            self.order[event.subject].append(int(event.raw["seq"]))
+            self.order[event.return_id].append(int(event.raw["seq"]))
 
 
 def test_async_handlers_of_many_returns_run_at_once_each_return_in_order(
@@ -53,7 +53,7 @@ def test_async_handlers_of_many_returns_run_at_once_each_return_in_order(
 
     for n in range(3):
         for r in range(30):
-            assert deliver(hooks, sample_body("return.updated", subject=f"ret-{r}", seq=n))
+            assert deliver(hooks, sample_body("return.updated", return_id=f"ret-{r}", seq=n))
     drain(hooks)
     assert seen.most >= 10, seen.most  # many lanes awaited at once...
     assert seen.most <= hooks.settings.async_concurrency
@@ -74,7 +74,7 @@ def test_sync_handlers_run_on_at_most_sync_threads_threads(make_hooks: MakeHooks
 
     for n in range(2):
         for r in range(12):
-            assert deliver(hooks, sample_body("return.updated", subject=f"ret-{r}", seq=n))
+            assert deliver(hooks, sample_body("return.updated", return_id=f"ret-{r}", seq=n))
     drain(hooks)
     assert 2 <= seen.most <= 4, seen.most
     assert len(threads) <= 4 and threading.main_thread().name not in threads
@@ -92,7 +92,7 @@ def test_async_concurrency_bounds_the_calls_in_flight(make_hooks: MakeHooks) -> 
         seen.leave(event)
 
     for r in range(12):
-        assert deliver(hooks, sample_body("return.created", subject=f"ret-{r}", seq=0))
+        assert deliver(hooks, sample_body("return.created", return_id=f"ret-{r}", seq=0))
     drain(hooks)
     assert seen.most == 3
 
@@ -129,16 +129,16 @@ def test_order_holds_with_many_in_flight_random_latencies_and_failures(
     lock = threading.Lock()
 
     def attempt(event: ReturnEvent) -> float:
-        key = (event.subject, int(event.raw["seq"]))
+        key = (event.return_id, int(event.raw["seq"]))
         with lock:
             if failures_left[key] > 0:
                 failures_left[key] -= 1
                 raise RuntimeError(f"planned failure of {key}")
-        return plan[event.subject][key[1]][0]
+        return plan[event.return_id][key[1]][0]
 
     def record(event: ReturnEvent) -> None:
         with lock:
-            succeeded[event.subject].append(int(event.raw["seq"]))
+            succeeded[event.return_id].append(int(event.raw["seq"]))
 
     if is_async:
 
@@ -156,7 +156,7 @@ def test_order_holds_with_many_in_flight_random_latencies_and_failures(
     for n in range(max(len(events) for events in plan.values())):
         for subject, events in plan.items():
             if n < len(events):
-                assert deliver(hooks, sample_body("return.updated", subject=subject, seq=n))
+                assert deliver(hooks, sample_body("return.updated", return_id=subject, seq=n))
     drain(hooks)
     # Two failures at most, two retries: every event succeeded once, in order.
     assert dict(succeeded) == {s: list(range(len(events))) for s, events in plan.items()}
@@ -172,17 +172,17 @@ def test_a_slow_lane_does_not_hold_back_the_other_lanes_of_its_job(
     hooks = make_hooks()
 
     async def slow_or_fast(event: ReturnEvent) -> None:
-        await asyncio.sleep(0.5 if event.subject == "slow" else 0)
-        finished.append(event.subject)
+        await asyncio.sleep(0.5 if event.return_id == "slow" else 0)
+        finished.append(event.return_id)
 
     def sync_slow_or_fast(event: ReturnEvent) -> None:
-        time.sleep(0.5 if event.subject == "slow" else 0)
-        finished.append(event.subject)
+        time.sleep(0.5 if event.return_id == "slow" else 0)
+        finished.append(event.return_id)
 
     hooks.add(slow_or_fast if is_async else sync_slow_or_fast, "return", name="h")
-    assert deliver(hooks, sample_body(subject="slow"))
+    assert deliver(hooks, sample_body(return_id="slow"))
     for r in range(5):
-        assert deliver(hooks, sample_body(subject=f"fast-{r}"))
+        assert deliver(hooks, sample_body(return_id=f"fast-{r}"))
     drain(hooks)
     assert finished[-1] == "slow"  # the others did not wait for it
     assert sorted(finished[:-1]) == [f"fast-{r}" for r in range(5)]

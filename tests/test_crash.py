@@ -55,7 +55,7 @@ def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
     hooks.add(record, "return", name="crash.recorder")
     for n in range(4):
         kind = "return.created" if n == 0 else "return.updated"
-        assert deliver(hooks, sample_event(kind, subject="ret-k", seq=n))
+        assert deliver(hooks, sample_event(kind, return_id="ret-k", seq=n))
     environ = env(redis_url, SECRET)
     first = start_workers(APP, environ, "--burst")
     assert first.wait(timeout=60) == -signal.SIGKILL  # killed by its handler, mid-event 1
@@ -101,7 +101,7 @@ def test_a_worker_killed_inside_maintenance_does_not_switch_crash_recovery_off(
     hooks = make_hooks()
     hooks.add(record, "return", name="crash.recorder")
     for n in range(2):
-        assert deliver(hooks, sample_event("return.updated", subject="ret-m", seq=n))
+        assert deliver(hooks, sample_event("return.updated", return_id="ret-m", seq=n))
     environ = fast_env(redis_url)
     first = start_workers(APP, environ, "--burst")
     assert first.wait(timeout=60) == -signal.SIGKILL  # killed by its handler, mid-event 1
@@ -127,7 +127,7 @@ def test_a_handler_running_far_longer_than_the_heartbeat_is_never_started_twice(
     hooks = make_hooks()
     hooks.add(slow_record, "return", name="slow.recorder")
     for n in range(2):
-        assert deliver(hooks, sample_event("return.updated", subject="ret-long", seq=n))
+        assert deliver(hooks, sample_event("return.updated", return_id="ret-long", seq=n))
     environ = fast_env(
         redis_url,
         SLOW_SECONDS="8",  # four times the heartbeat's lifetime
@@ -152,7 +152,7 @@ def test_a_handler_holding_the_gil_is_not_taken_for_dead(
     hooks = make_hooks()
     hooks.add(holds_the_gil, "return", name="slow.gil")
     for n in range(2):
-        assert deliver(hooks, sample_event("return.updated", subject="ret-gil", seq=n))
+        assert deliver(hooks, sample_event("return.updated", return_id="ret-gil", seq=n))
     environ = fast_env(
         redis_url,
         GIL_SECONDS="10",
@@ -191,9 +191,9 @@ def test_a_job_a_frozen_process_took_is_not_run_elsewhere_meanwhile(
     watcher = None
     try:
         wait_registered(redis, [frozen])
-        assert deliver(hooks, sample_event("return.updated", subject="ret-f", seq=0))
+        assert deliver(hooks, sample_event("return.updated", return_id="ret-f", seq=0))
         wait_for(lambda: redis.llen("gil:ret-f") == 1, 30, "the GIL-holding handler to start")
-        assert deliver(hooks, sample_event("return.updated", subject="ret-o", seq=1))
+        assert deliver(hooks, sample_event("return.updated", return_id="ret-o", seq=1))
         wait_for(
             lambda: redis.llen("rq:queue:redo-hooks:intermediate") == 1,
             5,

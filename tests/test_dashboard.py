@@ -83,7 +83,7 @@ def test_mounted_under_a_path_it_logs_in_and_links_under_that_path(
 ) -> None:
     hooks = make_hooks()
     hooks.add(lambda event: None, "return", name="noop")
-    assert deliver(hooks, sample_body(subject="ret-mounted"))
+    assert deliver(hooks, sample_body(return_id="ret-mounted"))
     app = Starlette(routes=[Mount("/ops/redo", app=hooks.dashboard(tokens=TOKENS))])
     with TestClient(app, base_url="https://shop.example") as client:
         first = client.get("/ops/redo/events", follow_redirects=False)
@@ -126,11 +126,11 @@ def test_bad_filters_get_a_clear_400_and_change_nothing(
 ) -> None:
     hooks = make_hooks()
     hooks.add(lambda event: None, "return", name="noop")
-    assert deliver(hooks, sample_body(subject="ret-1"))
+    assert deliver(hooks, sample_body(return_id="ret-1"))
     before = snapshot(redis)
     with admin_client(hooks.dashboard(tokens=TOKENS)) as client:
         for query, says in [
-            ("type=created", "did you mean &#39;return.created&#39;"),
+            ("event=created", "did you mean &#39;return.created&#39;"),
             ("outcome=fine", "unknown outcome"),
             ("since=yesterday", "cannot read the time"),
         ]:
@@ -155,7 +155,7 @@ def test_every_action_is_logged_with_its_token_and_count(
         raise RuntimeError("no")
 
     for n in range(3):
-        assert deliver(hooks, sample_body(subject=f"ret-{n}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{n}"))
     drain(hooks, raise_on_dead=False)
     caplog.set_level(logging.INFO, logger="redo_hooks.dashboard")
     with admin_client(hooks.dashboard(tokens=TOKENS)) as client:
@@ -177,7 +177,7 @@ def test_every_action_is_logged_with_its_token_and_count(
 def test_whatever_a_body_holds_is_shown_as_text(notes: str, make_hooks: MakeHooks) -> None:
     hooks = make_hooks()
     subject = "ret-" + uuid.uuid4().hex[:8]
-    assert deliver(hooks, sample_body(subject=subject, return_={"notes": notes}))
+    assert deliver(hooks, sample_body(return_id=subject, return_={"notes": notes}))
     with admin_client(hooks.dashboard(tokens=TOKENS)) as client:
         page = client.get(f"/returns/{subject}").text
     body = page.split('<pre class="body">', 1)[1].split("</pre>", 1)[0]

@@ -116,7 +116,7 @@ def login(page: Any, url: str, token: str = ADMIN) -> None:
 def event(subject: str, order: str = "#1001", note: str = "") -> bytes:
     return sample_body(
         "return.created",
-        subject=subject,
+        return_id=subject,
         order={"id": f"order-{order.lstrip('#')}", "name": order},
         return_={"notes": note} if note else None,
     )

@@ -59,10 +59,10 @@ def done(redis: Redis, subject: str) -> list[int]:
 def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: Redis) -> None:
     redis.set("dead:broken", 1)
     for n in range(3):
-        deliver(app.hooks, sample_event("return.updated", subject="ret-x", seq=n))
+        deliver(app.hooks, sample_event("return.updated", return_id="ret-x", seq=n))
     drain()
     listed = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
-    assert [d["subject"] for d in listed] == ["ret-x"] * 3
+    assert [d["return_id"] for d in listed] == ["ret-x"] * 3
     assert all(d["handler"] == "dead.flaky" and d["attempts"] == 1 for d in listed)
     assert "ret-x" in cli("list") and "no dead letters" not in cli("list")
     assert cli("list", "--older-than", "1h") == "no dead letters\n"
@@ -84,7 +84,7 @@ def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: R
 
 def test_drop_forgets_and_releases_the_event(app: ModuleType, redis: Redis) -> None:
     redis.set("dead:broken", 1)
-    deliver(app.hooks, sample_event("return.updated", subject="ret-y", seq=0))
+    deliver(app.hooks, sample_event("return.updated", return_id="ret-y", seq=0))
     drain()
     (letter,) = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
     event = Keys().event(letter["event_key"])
@@ -108,10 +108,10 @@ def test_status_counts_waiting_events_dead_letters_and_the_oldest_wait(
     app: ModuleType, redis: Redis
 ) -> None:
     redis.set("dead:broken", 1)
-    deliver(app.hooks, sample_event("return.updated", subject="ret-s1", seq=0))
+    deliver(app.hooks, sample_event("return.updated", return_id="ret-s1", seq=0))
     drain()
     for n in range(3):
-        deliver(app.hooks, sample_event("return.updated", subject=f"ret-w{n % 2}", seq=n))
+        deliver(app.hooks, sample_event("return.updated", return_id=f"ret-w{n % 2}", seq=n))
     result = CliRunner().invoke(main, ["status", APP, "--json"])
     assert result.exit_code == 0, result.output
     status = orjson.loads(result.stdout)
@@ -136,13 +136,13 @@ def test_a_parking_handler_holds_the_return_until_the_operator_acts(
 ) -> None:
     redis.set("park:broken", 1)
     for n in range(4):
-        deliver(app.hooks, sample_event("return.updated", subject="ret-p", seq=n))
-    deliver(app.hooks, sample_event("return.updated", subject="ret-q", seq=0))
+        deliver(app.hooks, sample_event("return.updated", return_id="ret-p", seq=n))
+    deliver(app.hooks, sample_event("return.updated", return_id="ret-q", seq=0))
     drain()
     assert parked_done(redis, "ret-p") == [0]  # held at event 1
     assert parked_done(redis, "ret-q") == [0]  # other returns go on
     # Later events keep arriving behind the parked head, and still wait.
-    deliver(app.hooks, sample_event("return.updated", subject="ret-p", seq=4))
+    deliver(app.hooks, sample_event("return.updated", return_id="ret-p", seq=4))
     drain()
     assert parked_done(redis, "ret-p") == [0]
     status = orjson.loads(CliRunner().invoke(main, ["status", APP, "--json"]).stdout)
@@ -176,8 +176,8 @@ def test_replay_routes_stored_events_again_in_order_after_a_fix(
     app: ModuleType, redis: Redis
 ) -> None:
     for n in range(3):
-        deliver(app.hooks, sample_event("return.updated", subject="ret-r", seq=n))
-    deliver(app.hooks, sample_event("return.created", subject="ret-other", seq=9))
+        deliver(app.hooks, sample_event("return.updated", return_id="ret-r", seq=n))
+    deliver(app.hooks, sample_event("return.created", return_id="ret-other", seq=9))
     drain()
     assert done(redis, "ret-r") == [0, 1, 2]
 
@@ -216,7 +216,7 @@ def test_dead_list_and_show_read_well(app: ModuleType, redis: Redis) -> None:
     a multi-line error broke the list's table."""
     redis.set("dead:multiline", 1)
     for n, subject in enumerate(["ret-a", "ret-with-a-longer-id-0123456789"]):
-        deliver(app.hooks, sample_event("return.updated", subject=subject, seq=n))
+        deliver(app.hooks, sample_event("return.updated", return_id=subject, seq=n))
     drain()
     listed = cli("list").splitlines()
     assert len(listed) == 1 + 2  # a header and one line per letter
@@ -249,8 +249,8 @@ def test_dead_list_and_show_read_well(app: ModuleType, redis: Redis) -> None:
 def test_bulk_drop_retry_all_and_unfiltered_replay_ask_first(app: ModuleType, redis: Redis) -> None:
     """Before: `drop --all` and an unfiltered `replay` acted without a question."""
     redis.set("dead:broken", 1)
-    deliver(app.hooks, sample_event("return.updated", subject="ret-q", seq=0))
-    deliver(app.hooks, sample_event("return.updated", subject="ret-r", seq=1))
+    deliver(app.hooks, sample_event("return.updated", return_id="ret-q", seq=0))
+    deliver(app.hooks, sample_event("return.updated", return_id="ret-r", seq=1))
     drain()
     redis.delete("dead:broken")
     before = redis.hlen(Keys("rh").dead)

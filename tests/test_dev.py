@@ -111,8 +111,8 @@ def test_dev_and_trigger_run_the_example_handler_on_a_sample_event(dev_example: 
     assert match, answer
     dev_example.wait_for_output(rf"warehouse_notified .*return_id={match[1]}")
     # Successes show at INFO in dev (before: nothing, they were DEBUG).
-    dev_example.wait_for_output(rf"\[info\s*\] handler_succeeded .*subject={match[1]}")
-    dev_example.wait_for_output(rf"\[info\s*\] event_accepted .*subject={match[1]}")
+    dev_example.wait_for_output(rf"\[info\s*\] handler_succeeded .*return_id={match[1]}")
+    dev_example.wait_for_output(rf"\[info\s*\] event_accepted .*return_id={match[1]}")
     # The operator commands run here read dev's Redis, and say so.
     status = subprocess.run(
         [*CLI, "status", "examples.shop.hooks:hooks"],
@@ -145,7 +145,7 @@ hooks = RedoHooks()
 def handle(event: ReturnEvent) -> None:
     # One string: dev's other processes log to the same terminal, and a print of
     # several arguments can be split by their lines.
-    print("handled {version} " + event.subject, flush=True)
+    print("handled {version} " + event.return_id, flush=True)
 """
 
 

@@ -41,12 +41,12 @@ def post_series(hooks: RedoHooks, subjects: list[str], per_subject: int) -> None
     for n in range(per_subject):
         for subject in subjects:
             kind = "return.created" if n == 0 else "return.updated"
-            assert deliver(hooks, sample_event(kind, subject=subject, seq=n))
+            assert deliver(hooks, sample_event(kind, return_id=subject, seq=n))
 
 
 def recorder(seen: Seen):  # type: ignore[no-untyped-def]
     def record(event: ReturnEvent) -> None:
-        seen[event.subject].append(seq(event))
+        seen[event.return_id].append(seq(event))
 
     return record
 
@@ -70,14 +70,14 @@ def test_events_arriving_while_a_lane_runs_join_it_in_order(make_hooks: MakeHook
     seen: Seen = defaultdict(list)
 
     def record_and_deliver_next(event: ReturnEvent) -> None:
-        seen[event.subject].append(seq(event))
+        seen[event.return_id].append(seq(event))
         if seq(event) < 4:  # Redo sends the next one while this one is handled
             deliver(
-                hooks, sample_event("return.updated", subject=event.subject, seq=seq(event) + 1)
+                hooks, sample_event("return.updated", return_id=event.return_id, seq=seq(event) + 1)
             )
 
     hooks.add(record_and_deliver_next, "return", name="chain")
-    deliver(hooks, sample_event("return.created", subject="ret-x", seq=0))
+    deliver(hooks, sample_event("return.created", return_id="ret-x", seq=0))
     drain(hooks)
     assert seen == {"ret-x": [0, 1, 2, 3, 4]}
 
@@ -89,8 +89,8 @@ def test_a_failing_event_retries_holding_only_its_own_lane(make_hooks: MakeHooks
     failures = {("ret-a", 1): 2}  # event 1 of ret-a fails twice, then succeeds
 
     def flaky(event: ReturnEvent) -> None:
-        flaky_log.append((event.subject, seq(event)))
-        key = (event.subject, seq(event))
+        flaky_log.append((event.return_id, seq(event)))
+        key = (event.return_id, seq(event))
         if failures.get(key, 0) > 0:
             failures[key] -= 1
             raise RuntimeError("downstream unavailable")
@@ -141,15 +141,15 @@ def test_an_off_schema_value_reads_as_none_and_only_strict_handlers_dead_letter_
 
     def note(name: str) -> Callable[[ReturnEvent], None]:
         return lambda event: ran.append(
-            (name, event.subject, event.return_.items, event.schema_errors)
+            (name, event.return_id, event.return_.items, event.schema_errors)
         )
 
     hooks.add(note("tolerant"), "return", name="tolerant")
     hooks.add(note("strict"), "return", name="strict", strict=True)
-    raw = sample_event(subject="ret-bad")
+    raw = sample_event(return_id="ret-bad")
     raw["return"]["items"] = "not a list"
     assert deliver(hooks, raw)
-    assert deliver(hooks, sample_event("return.updated", subject="ret-bad"))
+    assert deliver(hooks, sample_event("return.updated", return_id="ret-bad"))
     with pytest.raises(DeadLettered):
         drain(hooks)
     errors = ["return.items: Expected `array | null`, got `str`"]
@@ -169,7 +169,7 @@ def test_async_handlers_run(make_hooks: MakeHooks) -> None:
     seen: Seen = defaultdict(list)
 
     async def record(event: ReturnEvent) -> None:
-        seen[event.subject].append(seq(event))
+        seen[event.return_id].append(seq(event))
 
     hooks.add(record, "return", name="async")
     post_series(hooks, ["ret-1", "ret-2"], 3)
@@ -216,7 +216,7 @@ def test_a_retry_with_backoff_goes_through_rq_s_scheduled_registry(
             raise RuntimeError("first time")
 
     hooks.add(fail_once, "return", name="h")
-    deliver(hooks, sample_body(subject="ret-s"))
+    deliver(hooks, sample_body(return_id="ret-s"))
     drain(hooks)
     assert len(calls) == 2
 
@@ -224,8 +224,8 @@ def test_a_retry_with_backoff_goes_through_rq_s_scheduled_registry(
 def test_a_job_that_does_not_own_its_lane_does_nothing(make_hooks: MakeHooks, redis: Redis) -> None:
     hooks = make_hooks()
     ran: list[str] = []
-    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
-    deliver(hooks, sample_body(subject="ret-o"))
+    hooks.add(lambda event: ran.append(event.return_id), "return", name="h")
+    deliver(hooks, sample_body(return_id="ret-o"))
     # A stray second job for the same lane (e.g. a duplicate from a crash).
     Queue("redo-hooks", connection=redis).enqueue(
         "redo_hooks.dispatch.lanes.run_lane", args=("h",), job_id="stray", at_front=True
@@ -239,7 +239,7 @@ def test_duplicates_are_not_routed_again(make_hooks: MakeHooks) -> None:
     hooks = make_hooks()
     seen: list[str] = []
     hooks.add(lambda event: seen.append(event.key), "return", name="h")
-    body = sample_body(subject="ret-dup")
+    body = sample_body(return_id="ret-dup")
     assert deliver(hooks, body) is True
     assert deliver(hooks, body) is False
     drain(hooks)
@@ -271,13 +271,13 @@ def test_a_started_job_takes_no_new_lanes_and_a_rerun_does_nothing_twice(
     seen: Seen = defaultdict(list)
 
     def record_and_deliver_elsewhere(event: ReturnEvent) -> None:
-        seen[event.subject].append(seq(event))
-        if event.subject == "ret-1" and seq(event) == 0:
+        seen[event.return_id].append(seq(event))
+        if event.return_id == "ret-1" and seq(event) == 0:
             # Arrives while this job runs: must go to a new job, not this one.
-            deliver(hooks, sample_event("return.created", subject="ret-2", seq=0))
+            deliver(hooks, sample_event("return.created", return_id="ret-2", seq=0))
 
     hooks.add(record_and_deliver_elsewhere, "return", name="h")
-    deliver(hooks, sample_event("return.created", subject="ret-1", seq=0))
+    deliver(hooks, sample_event("return.created", return_id="ret-1", seq=0))
     first_job = as_bytes(redis.lrange("rq:queue:redo-hooks", 0, -1)[0])
     assert drain(hooks) == 2
     assert dict(seen) == {"ret-1": [0], "ret-2": [0]}
@@ -286,7 +286,7 @@ def test_a_started_job_takes_no_new_lanes_and_a_rerun_does_nothing_twice(
     Queue("redo-hooks", connection=redis).enqueue(
         "redo_hooks.dispatch.lanes.run_lane", args=("h",), job_id=first_job.decode()
     )
-    deliver(hooks, sample_event("return.updated", subject="ret-1", seq=1))
+    deliver(hooks, sample_event("return.updated", return_id="ret-1", seq=1))
     drain(hooks)
     assert dict(seen) == {"ret-1": [0, 1], "ret-2": [0]}
 
@@ -297,7 +297,7 @@ def test_a_redelivery_after_the_dedupe_window_runs_again_and_keeps_its_body(
     hooks = make_hooks(dedupe_ttl=1, retention=3600)
     seen: list[str] = []
     hooks.add(lambda event: seen.append(event.key), "return", name="h")
-    body = sample_body(subject="ret-late")
+    body = sample_body(return_id="ret-late")
     assert deliver(hooks, body)
     drain(hooks)
     key, stored = Keys().event(seen[0]), Keys().body(seen[0])
@@ -323,10 +323,10 @@ def test_a_lane_whose_job_was_deleted_by_hand_is_rescued(
 ) -> None:
     hooks = make_hooks()
     ran: list[str] = []
-    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
-    deliver(hooks, sample_body(subject="ret-a"))
+    hooks.add(lambda event: ran.append(event.return_id), "return", name="h")
+    deliver(hooks, sample_body(return_id="ret-a"))
     Queue("redo-hooks", connection=redis).empty()  # type: ignore[no-untyped-call]  # `rq empty`
-    deliver(hooks, sample_body(subject="ret-b"))  # not given to the deleted job
+    deliver(hooks, sample_body(return_id="ret-b"))  # not given to the deleted job
     drain(hooks)
     # Worker maintenance found ret-a's lane owned by a job that no longer
     # exists and gave it to a new one.
@@ -339,13 +339,13 @@ def test_a_job_taken_from_the_queue_is_given_no_more_lanes(
     """Taken, not started (its worker frozen): new returns go to a new job, not wait for it."""
     hooks = make_hooks()
     hooks.add(lambda event: None, "return", name="h")
-    deliver(hooks, sample_body(subject="ret-a"))
-    deliver(hooks, sample_body(subject="ret-b"))  # gathered by the same queued job
+    deliver(hooks, sample_body(return_id="ret-a"))
+    deliver(hooks, sample_body(return_id="ret-b"))  # gathered by the same queued job
     (taken,) = [text(j) for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
     assert redis.lrange(f"rh:joblanes:{taken}", 0, -1) == [b"ret-a", b"ret-b"]
     # What a worker's blocking dequeue does, served while its process is frozen.
     redis.lmove("rq:queue:redo-hooks", "rq:queue:redo-hooks:intermediate", "LEFT", "RIGHT")
-    deliver(hooks, sample_body(subject="ret-c"))
+    deliver(hooks, sample_body(return_id="ret-c"))
     assert redis.lrange(f"rh:joblanes:{taken}", 0, -1) == [b"ret-a", b"ret-b"]
     (fresh,) = [text(j) for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
     assert redis.hget("rh:lanestate:h:ret-c", "owner") == fresh.encode() != taken.encode()
@@ -364,8 +364,8 @@ def test_a_taken_job_is_rescued_only_while_every_listed_process_beats_itself(
     """
     hooks = make_hooks()
     ran: list[str] = []
-    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
-    deliver(hooks, sample_body(subject="ret-t"))
+    hooks.add(lambda event: ran.append(event.return_id), "return", name="h")
+    deliver(hooks, sample_body(return_id="ret-t"))
     (taken,) = [text(j) for j in redis.lrange("rq:queue:redo-hooks", 0, -1)]
     # What a worker's blocking dequeue does, served while its process is frozen.
     redis.lmove("rq:queue:redo-hooks", "rq:queue:redo-hooks:intermediate", "LEFT", "RIGHT")
@@ -406,7 +406,7 @@ def test_one_ingest_call_of_many_events_writes_every_index_entry(
     hooks.add(lambda event: None, "return", name="h")
     events = []
     for n in range(700):
-        event = sample_event("return.updated", subject=f"ret-{n % 600}", seq=n)
+        event = sample_event("return.updated", return_id=f"ret-{n % 600}", seq=n)
         event["order"] = {**event["order"], "id": f"ord-{n % 600}", "name": f"#{n % 600}"}
         events.append(parse_body(orjson.dumps(event), max_depth=32))
     keys = Keys()
@@ -437,7 +437,7 @@ def test_a_lane_whose_job_failed_for_good_dead_letters_its_head_and_moves_on(
     ran: list[int] = []
     hooks.add(lambda event: ran.append(seq(event)), "return", name="h")
     for n in range(3):
-        deliver(hooks, sample_event("return.updated", subject="ret-p", seq=n))
+        deliver(hooks, sample_event("return.updated", return_id="ret-p", seq=n))
     # As RQ leaves a job whose handler killed its process on every try.
     job_id = as_bytes(redis.lpop("rq:queue:redo-hooks")).decode()
     redis.hset(f"rq:job:{job_id}", "status", "failed")
@@ -459,7 +459,7 @@ def test_a_dead_letter_keeps_the_first_and_the_last_error(
         raise RuntimeError(f"failure number {len(calls)}")
 
     hooks.add(worse_each_time, "return", name="h")
-    deliver(hooks, sample_body(subject="ret-e"))
+    deliver(hooks, sample_body(return_id="ret-e"))
     with pytest.raises(DeadLettered):
         drain(hooks)
     (record,) = [orjson.loads(r) for r in redis.hvals(Keys().dead)]
@@ -478,7 +478,7 @@ def test_a_handler_s_own_backoff_overrides_the_settings(make_hooks: MakeHooks) -
             raise RuntimeError("once")
 
     hooks.add(fail_once, "return", name="h", backoff=0)
-    deliver(hooks, sample_body(subject="ret-b0"))
+    deliver(hooks, sample_body(return_id="ret-b0"))
     drain(hooks, timeout=30)
     assert len(calls) == 2
 
@@ -488,7 +488,7 @@ def test_a_rerun_of_a_job_fences_out_the_earlier_run(make_hooks: MakeHooks, redi
     # alive (stalled), it must not be able to acknowledge anything any more.
     hooks = make_hooks()
     hooks.add(lambda event: None, "return", name="h")
-    deliver(hooks, sample_body(subject="ret-f"))
+    deliver(hooks, sample_body(return_id="ret-f"))
     job_id = as_bytes(redis.lrange("rq:queue:redo-hooks", 0, -1)[0]).decode()
     k = Keys()
     claim = redis.register_script(lua.source("job_claim"))
@@ -518,9 +518,9 @@ def test_a_claim_reads_each_lane_s_head_as_its_first_step_would(
     """One round trip for every lane's first step: the same answer lane_next gives."""
     hooks = make_hooks()
     hooks.add(lambda event: None, "return", name="h")
-    deliver(hooks, sample_body(subject="ret-x", seq=0))
-    deliver(hooks, sample_body(subject="ret-x", seq=1))
-    deliver(hooks, sample_body(subject="ret-y", seq=2), store="shop-9")
+    deliver(hooks, sample_body(return_id="ret-x", seq=0))
+    deliver(hooks, sample_body(return_id="ret-x", seq=1))
+    deliver(hooks, sample_body(return_id="ret-y", seq=2), store="shop-9")
     job_id = text(redis.lrange("rq:queue:redo-hooks", 0, -1)[0])
     k = Keys()
     claimed = redis.register_script(lua.source("job_claim"))(
@@ -560,7 +560,7 @@ def test_latest_only_skips_snapshots_older_than_the_newest_handled(
         "2026-01-01T11:00:00Z",
     ]
     for n, stamp in enumerate(stamps):
-        event = sample_event("return.updated", subject="ret-l", seq=n)
+        event = sample_event("return.updated", return_id="ret-l", seq=n)
         event["return"]["updatedAt"] = stamp
         deliver(hooks, event)
     drain(hooks)
@@ -576,7 +576,7 @@ def test_a_worker_without_the_handler_passes_its_lanes_on_instead_of_failing(
     ran: list[int] = []
     new.add(lambda event: ran.append(seq(event)), "return", name="h")
     for n in range(2):
-        deliver(new, sample_event("return.updated", subject="ret-u", seq=n))
+        deliver(new, sample_event("return.updated", return_id="ret-u", seq=n))
     old = make_hooks()  # a worker still running the app from before
     old.add(lambda event: None, "return", name="other")
     worker, runtime = build(old)
@@ -597,7 +597,7 @@ def test_events_of_a_removed_handler_are_dead_lettered_after_the_setting(
     before = make_hooks()  # the app before a deploy removed handler "gone"
     before.add(lambda event: None, "return", name="gone")
     for n in range(3):
-        deliver(before, sample_event("return.updated", subject="ret-x", seq=n))
+        deliver(before, sample_event("return.updated", return_id="ret-x", seq=n))
     after = make_hooks(removed_handler_after=0)  # waited long enough already
     after.add(lambda event: None, "return", name="other")
     drain(after, raise_on_dead=False)
@@ -624,7 +624,7 @@ def test_an_event_with_a_lone_surrogate_is_handled_with_a_replacement_character(
     seen: list[object] = []
     hooks = make_hooks()
     hooks.add(lambda event: seen.append(event.raw["note"]), "return", name="h")
-    body = sample_body(subject="ret-s").replace(b'"type":', b'"note":"cut \\ud83d","type":', 1)
+    body = sample_body(return_id="ret-s").replace(b'"type":', b'"note":"cut \\ud83d","type":', 1)
     assert deliver(hooks, body)
     drain(hooks)
     assert seen == ["cut \ufffd"]
@@ -637,10 +637,10 @@ def test_burst_ends_when_only_a_missing_handlers_events_are_left_and_status_name
     before.add(lambda event: None, "return", name="gone")
     before.add(lambda event: None, "return", name="kept")
     for r in range(3):
-        deliver(before, sample_event("return.updated", subject=f"ret-{r}", seq=0))
+        deliver(before, sample_event("return.updated", return_id=f"ret-{r}", seq=0))
     after = make_hooks()
     ran: list[str] = []
-    after.add(lambda event: ran.append(event.subject), "return", name="kept")
+    after.add(lambda event: ran.append(event.return_id), "return", name="kept")
     started = time.monotonic()
     drain(after, timeout=30)  # returns, instead of passing "gone" on for ever
     assert time.monotonic() - started < 5  # not even one pass-on's 5 s delay

@@ -65,20 +65,20 @@ def test_order_once_isolation_and_nothing_left_behind(
     left = dict(failures)
 
     def steady_handler(event: ReturnEvent) -> None:
-        steady[event.subject].append(int(event.raw["seq"]))
+        steady[event.return_id].append(int(event.raw["seq"]))
 
     def flaky_handler(event: ReturnEvent) -> None:
         n = int(event.raw["seq"])
-        attempts[event.subject].append(n)
+        attempts[event.return_id].append(n)
         if left.get(n, 0) > 0:
             left[n] -= 1
             raise RuntimeError(f"failure planned for event {n}")
-        succeeded[event.subject].append(n)
+        succeeded[event.return_id].append(n)
 
     hooks.add(steady_handler, "return", name="steady")
     hooks.add(flaky_handler, "return", name="flaky")
     bodies = [
-        sample_body("return.created", subject=subject, seq=n) for n, subject in enumerate(events)
+        sample_body("return.created", return_id=subject, seq=n) for n, subject in enumerate(events)
     ]
     worker, runtime = build(hooks)
     try:

@@ -27,7 +27,7 @@ AUTH = {"Authorization": f"Bearer {SECRET}"}
 
 
 def mutated(**changes: Any) -> dict[str, Any]:
-    body = sample_event("return.created", subject="ret-drift")
+    body = sample_event("return.created", return_id="ret-drift")
     for path, value in changes.items():
         node: Any = body
         *parents, last = path.split("__")

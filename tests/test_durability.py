@@ -26,7 +26,7 @@ def test_events_acknowledged_before_a_redis_restart_are_all_processed() -> None:
         acknowledged = 0
         with TestClient(hooks.asgi()) as client:
             for n in range(30):
-                body = sample_body(subject=f"ret-{n % 3}", seq=n)
+                body = sample_body(return_id=f"ret-{n % 3}", seq=n)
                 response = client.post(
                     "/", content=body, headers={"Authorization": f"Bearer {SECRET}"}
                 )
@@ -51,11 +51,11 @@ def test_a_receiver_with_a_clock_8_days_fast_does_not_trim_the_replay_index(
     hooks = make_hooks()
     hooks.on("return", name="h")(lambda event: None)
     for n in range(5):
-        assert deliver(hooks, sample_body(subject=f"ret-{n}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{n}"))
     fast = time.time() + 8 * 86_400
     with monkeypatch.context() as clock:
         clock.setattr(time, "time", lambda: fast)  # this process's clock, 8 days fast
-        assert deliver(hooks, sample_body(subject="ret-fast"))
+        assert deliver(hooks, sample_body(return_id="ret-fast"))
     assert redis.zcard(Keys().events) == 6  # nothing trimmed
     seconds, _ = redis.time()
     newest = redis.zrange(Keys().events, -1, -1, withscores=True)

@@ -33,7 +33,7 @@ AUTH = {"Authorization": f"Bearer {SECRET}"}
 
 def bodies_for(subject: str) -> list[bytes]:
     return [
-        sample_body("return.created" if n == 0 else "return.updated", subject=subject, seq=n)
+        sample_body("return.created" if n == 0 else "return.updated", return_id=subject, seq=n)
         for n in range(EVENTS)
     ]
 

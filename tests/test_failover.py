@@ -62,7 +62,7 @@ def test_a_failover_loses_no_acknowledged_event(tmp_path: Path) -> None:
                 subject = SUBJECTS[seq % len(SUBJECTS)]
                 try:
                     status = client.post(
-                        url + "/", content=sample_body(subject=subject, seq=seq)
+                        url + "/", content=sample_body(return_id=subject, seq=seq)
                     ).status_code
                 except httpx.TransportError:
                     status = 0

@@ -39,14 +39,14 @@ def test_the_context_carries_attempt_key_name_and_binds_structlog_contextvars(
         note(event, ctx)
 
     hooks.add(async_handler if is_async else note, "return", name="with_context")
-    assert deliver(hooks, sample_body(subject="ret-c"))
+    assert deliver(hooks, sample_body(return_id="ret-c"))
     drain(hooks)
     assert [ctx.attempt for ctx, _ in calls] == [1, 2, 3]
     ctx, bound = calls[-1]
-    assert (ctx.handler, ctx.subject) == ("with_context", "ret-c")
+    assert (ctx.handler, ctx.return_id) == ("with_context", "ret-c")
     assert bound == {
         "handler": "with_context",
-        "subject": "ret-c",
+        "return_id": "ret-c",
         "event_key": ctx.event_key,
         "attempt": 3,
     }
@@ -64,7 +64,7 @@ def test_retry_after_waits_that_long_and_counts_as_an_attempt(
         at.append(time.monotonic())
         raise Retry(after=0.6, reason="the ERP said 429")
 
-    assert deliver(hooks, sample_body(subject="ret-r"))
+    assert deliver(hooks, sample_body(return_id="ret-r"))
     drain(hooks, raise_on_dead=False)
     assert len(at) == 2  # the first try and one retry, then dead-lettered
     assert at[1] - at[0] >= 0.6
@@ -81,7 +81,7 @@ def test_give_up_dead_letters_after_one_attempt(make_hooks: MakeHooks, redis: Re
         calls.append(ctx.attempt)
         raise GiveUp("the order was deleted")
 
-    assert deliver(hooks, sample_body(subject="ret-g"))
+    assert deliver(hooks, sample_body(return_id="ret-g"))
     drain(hooks, raise_on_dead=False)
     assert calls == [1]
     (letter,) = dead_letters(redis)
@@ -98,7 +98,7 @@ def test_a_timeout_fails_the_attempt_of_an_async_handler(
     async def hangs(event: ReturnEvent) -> None:
         await asyncio.sleep(30)
 
-    assert deliver(hooks, sample_body(subject="ret-t"))
+    assert deliver(hooks, sample_body(return_id="ret-t"))
     started = time.monotonic()
     drain(hooks, raise_on_dead=False)
     assert time.monotonic() - started < 10  # not the handler's 30 s

@@ -29,7 +29,7 @@ TOKENS = [f"admin:ops={ADMIN}"]
 
 def nested_under_unknown_field(depth: int) -> bytes:
     """The sample event with ``depth`` levels of arrays under a field the models do not know."""
-    return sample_body(subject="ret-deep")[:-1] + b',"junk":' + b"[" * depth + b"]" * depth + b"}"
+    return sample_body(return_id="ret-deep")[:-1] + b',"junk":' + b"[" * depth + b"]" * depth + b"}"
 
 
 def with_amount(digits: int, *, off_schema: bool) -> bytes:
@@ -38,7 +38,7 @@ def with_amount(digits: int, *, off_schema: bool) -> bytes:
     ``off_schema``: also a value that does not fit the models, so the body
     takes the step-by-step path (the standard library's parser there).
     """
-    raw: Any = orjson.loads(sample_body(subject=f"ret-big-{digits}"))
+    raw: Any = orjson.loads(sample_body(return_id=f"ret-big-{digits}"))
     if off_schema:
         raw["return"]["status"] = 5
     text = orjson.dumps(raw).decode()

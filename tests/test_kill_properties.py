@@ -90,7 +90,7 @@ def test_guarantees_hold_across_worker_kills(
     workers = [start_workers(APP, environ) for _ in range(2)]
     wait_registered(redis, workers)
     rng = random.Random(len(events))
-    bodies = [sample_body("return.updated", subject=s, seq=n) for n, s in enumerate(events)]
+    bodies = [sample_body("return.updated", return_id=s, seq=n) for n, s in enumerate(events)]
     try:
         for n, body in enumerate(bodies):
             assert deliver(hooks, body)

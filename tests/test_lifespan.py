@@ -25,7 +25,7 @@ def test_each_worker_process_opens_it_once_and_closes_it_on_sigterm(
     hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET])
     hooks.add(lifespan_app.uses_state, "return", name="lifespan.uses_state")
     for n in range(20):
-        assert deliver(hooks, sample_body(subject=f"ret-{n}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{n}"))
     workers = start_workers(
         "tests.lifespan_app:hooks", env(redis_url, SECRET), "--concurrency", "2"
     )
@@ -50,7 +50,7 @@ def test_drain_runs_the_handlers_inside_the_lifespan(
     monkeypatch.setattr(lifespan_app, "hooks", hooks)  # its settings: this test's Redis
     hooks.on_worker(lifespan_app.resources)
     hooks.add(lifespan_app.uses_state, "return", name="lifespan.uses_state")
-    assert deliver(hooks, sample_body(subject="ret-1"))
+    assert deliver(hooks, sample_body(return_id="ret-1"))
     drain(hooks)
     assert len(pids(redis, "lifespan:opened")) == 1
     assert pids(redis, "lifespan:closed") == pids(redis, "lifespan:opened")

@@ -24,7 +24,7 @@ def load(redis_url: str, returns: int, *handlers: str) -> None:
     for name in handlers:
         hooks.add(lambda event: None, "return", name=name)
     for r in range(returns):
-        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}"))
 
 
 def test_max_concurrency_holds_across_two_processes_and_the_fast_handler_is_not_held_back(
@@ -61,7 +61,7 @@ def test_a_killed_workers_permit_comes_back_when_its_lease_ends(
     hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET])
     hooks.add(lambda event: None, "return", name="limits.slow")
     for r in range(2):
-        assert deliver(hooks, sample_body(subject=f"new-{r}"))
+        assert deliver(hooks, sample_body(return_id=f"new-{r}"))
     killed = time.monotonic()
     again = start_workers(APP, environ, "--concurrency", "2")
     try:
@@ -86,7 +86,7 @@ def test_rate_limit_spreads_the_starts(make_hooks: MakeHooks) -> None:
         starts.append(time.monotonic())
 
     for r in range(10):
-        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}"))
     drain(hooks)
     assert len(starts) == 10
     starts.sort()

@@ -53,9 +53,9 @@ def test_stdlib_loggers_go_through_the_same_json_pipeline(
 ) -> None:
     logs.configure("DEBUG", json=True)
     logging.getLogger("rq.worker").warning("from rq %s", "itself")
-    structlog.get_logger("redo_hooks.x").info("ours", subject="ret-1")
+    structlog.get_logger("redo_hooks.x").info("ours", return_id="ret-1")
     err = [line for line in json_logs.readouterr().err.splitlines() if line.startswith("{")]
     rq_line, our_line = (orjson.loads(line) for line in err[-2:])
     assert rq_line["event"] == "from rq itself" and rq_line["logger"] == "rq.worker"
     assert rq_line["level"] == "warning" and "timestamp" in rq_line
-    assert our_line["event"] == "ours" and our_line["subject"] == "ret-1"
+    assert our_line["event"] == "ours" and our_line["return_id"] == "ret-1"

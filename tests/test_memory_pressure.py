@@ -35,7 +35,7 @@ BODY_FILLER = 48 * 1024  # bytes of incompressible text per event
 
 def body(n: int) -> bytes:
     filler = base64.b64encode(os.urandom(BODY_FILLER * 3 // 4)).decode()
-    return sample_body("return.updated", subject=f"ret-{n % 50}", seq=n, note=filler)
+    return sample_body("return.updated", return_id=f"ret-{n % 50}", seq=n, note=filler)
 
 
 async def flood(url: str, count: int, at_once: int) -> list[tuple[int, str]]:

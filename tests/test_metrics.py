@@ -52,18 +52,18 @@ def test_metrics_follow_a_scripted_sequence(make_hooks: MakeHooks, redis: Redis)
     def doomed(event: ReturnEvent) -> None:
         raise RuntimeError("always fails")
 
-    created = [sample_body("return.created", subject=f"r{n}") for n in range(3)]
+    created = [sample_body("return.created", return_id=f"r{n}") for n in range(3)]
     with TestClient(hooks.asgi()) as client:
         statuses = [client.post("/", content=body, headers=AUTH).status_code for body in created]
         statuses.append(client.post("/", content=created[0], headers=AUTH).status_code)
         statuses.append(
             client.post(
-                "/", content=sample_body("return.updated", subject="r4"), headers=AUTH
+                "/", content=sample_body("return.updated", return_id="r4"), headers=AUTH
             ).status_code
         )
         statuses.append(
             client.post(
-                "/", content=sample_body("return.backfill", subject="r5"), headers=AUTH
+                "/", content=sample_body("return.backfill", return_id="r5"), headers=AUTH
             ).status_code
         )
         statuses.append(

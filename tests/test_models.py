@@ -32,7 +32,7 @@ def example() -> dict[str, Any]:
 def test_spec_example_parses_into_typed_fields() -> None:
     event = ReturnEvent.from_raw(example(), "k1")
     assert event.type == EventKind.CREATED
-    assert event.subject == "64df65d4c5a4ca3eff4b4e43"
+    assert event.return_id == "64df65d4c5a4ca3eff4b4e43"
     assert event.name == "return.created"
     assert event.at == datetime.fromisoformat("2023-08-18T12:00:00+00:00")
     assert event.return_.status is ReturnStatus.OPEN
@@ -102,7 +102,7 @@ def test_old_shapes_from_the_spec_history_are_accepted() -> None:
 
 def test_only_type_and_return_id_are_required() -> None:
     event = ReturnEvent.from_raw({"type": "created", "return": {"id": "r1"}})
-    assert event.subject == "r1"
+    assert event.return_id == "r1"
     assert event.order is None and event.at is None
 
 

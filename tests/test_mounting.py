@@ -61,7 +61,7 @@ def test_mounted_in_fastapi_with_handlers_in_the_apps_package(load: Loader) -> N
     ledger = sys.modules["examples.acme.orders"].ledger
     created = sample_event("return.created")
     return_id = created["return"]["id"]
-    completed = sample_event("return.updated", subject=return_id, status="complete")
+    completed = sample_event("return.updated", return_id=return_id, status="complete")
     refund = Decimal(completed["return"]["totals"]["refund"]["amount"]["amount"])
     with TestClient(main_module.app) as client:
         assert client.get(f"/refunds/{return_id}").status_code == 404

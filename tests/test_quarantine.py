@@ -40,12 +40,12 @@ def test_a_poison_event_is_dead_lettered_alone_and_innocent_events_run_in_time(
     try:
         began = now(redis)
         for seq in range(2):
-            assert deliver(hooks, sample_body(subject="poison-1", seq=seq))
+            assert deliver(hooks, sample_body(return_id="poison-1", seq=seq))
         for wave in range(WAVES):
             for r in range(PER_WAVE):
                 for seq in range(EVENTS):
                     subject = f"ok-{wave}-{r}"
-                    assert deliver(hooks, sample_body(subject=subject, seq=seq))
+                    assert deliver(hooks, sample_body(return_id=subject, seq=seq))
                     acked[f"{subject}:{seq}"] = now(redis)
             if wave < WAVES - 1:  # the next wave while this one runs (and crashes go on)
                 half_posted = len(acked) // 2

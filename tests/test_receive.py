@@ -17,7 +17,7 @@ from redo_hooks.testing import sample_body
 
 
 def test_a_valid_body_gives_type_subject_and_key() -> None:
-    body = sample_body("return.updated", subject="ret-1")
+    body = sample_body("return.updated", return_id="ret-1")
     incoming = parse_body(body)
     assert (incoming.type, incoming.subject, incoming.name) == (
         "updated",
@@ -54,7 +54,7 @@ def test_nesting_deeper_than_the_limit_is_malformed() -> None:
     with pytest.raises(MalformedBody) as caught:
         parse_body(deep, max_depth=32)
     assert caught.value.reason == "too_deep"
-    assert parse_body(deep, max_depth=64).subject == "r"
+    assert parse_body(deep, max_depth=64).subject == "r"  # Incoming: the store's name
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_bodies_without_what_routing_needs_are_unprocessable(raw: object) -> Non
 
 
 def test_a_routable_body_with_off_schema_fields_is_accepted_with_the_errors_noted() -> None:
-    raw = orjson.loads(sample_body(subject="r9"))
+    raw = orjson.loads(sample_body(return_id="r9"))
     raw["return"]["createdAt"] = "not a date"
     incoming = parse_body(orjson.dumps(raw))
     assert incoming.subject == "r9"

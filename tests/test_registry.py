@@ -38,21 +38,35 @@ def test_decorators_route_by_event_type_in_registration_order() -> None:
     assert hooks.registry.get(f"{__name__}.every").is_async  # type: ignore[union-attr]
 
 
-def test_star_matches_every_type_and_unmatched_types_have_no_handlers() -> None:
+def test_return_matches_every_type_and_unmatched_types_have_no_handlers() -> None:
     hooks = RedoHooks()
     hooks.add(created, "return.created")
     assert hooks.handlers_for("return.updated") == []
-    hooks.add(updated, "*")
+    hooks.add(updated, "return")
     assert [h.func for h in hooks.handlers_for("return.updated")] == [updated]
+
+
+def test_star_is_the_deprecated_spelling_of_return_and_warns_at_the_users_line() -> None:
+    hooks = RedoHooks()
+    with pytest.warns(DeprecationWarning, match='"\\*" is deprecated: use "return"') as caught:
+        hooks.add(every, "*", name="audit")
+    assert caught[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(DeprecationWarning) as decorated:
+
+        @hooks.on("*", name="audit2")
+        def audit2(event: ReturnEvent) -> None: ...
+
+    assert decorated[0].filename == __file__
+    assert [h.events for h in hooks.handlers_for("return.created")] == [("return",), ("return",)]
 
 
 def test_repr_shows_the_routing_table() -> None:
     hooks = RedoHooks()
     hooks.add(created, "return.created")
-    hooks.add(every, "*", name="audit")
+    hooks.add(every, "return", name="audit")
     text = repr(hooks.registry)
     assert "return.created  ->  tests.test_registry.created (sync)" in text
-    assert "*               ->  audit (async)" in text
+    assert "return          ->  audit (async)" in text
     assert "audit" in repr(hooks)
 
 
@@ -132,7 +146,7 @@ def test_the_decorator_returns_the_function_unchanged_with_its_type() -> None:
 def test_sample_events_and_handlers_for_take_the_names_handlers_subscribe_to() -> None:
     hooks = RedoHooks()
     hooks.on("return.created", name="on_created")(created)
-    body = sample_event("return.created", subject="r")
+    body = sample_event("return.created", return_id="r")
     assert body["type"] == "created"
     assert [h.name for h in hooks.handlers_for("return.created")] == ["on_created"]
     assert [h.name for h in hooks.registry.for_type(body["type"])] == ["on_created"]

@@ -42,7 +42,7 @@ def test_nothing_is_left_once_retention_and_the_dedupe_window_end(
 
     hooks.add(lambda event: None, "return", name="steady")
     for n in range(12):
-        assert deliver(hooks, sample_body(subject=f"ret-{n % 4}", seq=n))
+        assert deliver(hooks, sample_body(return_id=f"ret-{n % 4}", seq=n))
     assert per_event_keys(redis)
     drain(hooks)
     # Hashes, dedupe marks and the run log's time buckets (which end at most
@@ -73,7 +73,7 @@ def test_a_retention_shorter_than_the_dedupe_window_leaves_a_mark_for_the_window
     """The body is the dedupe mark; when it goes first, a mark of its own keeps the window."""
     hooks = make_hooks(retention=1, dedupe_ttl=3600)
     hooks.add(lambda event: None, "return", name="h")
-    body = sample_body(subject="ret-short")
+    body = sample_body(return_id="ret-short")
     key, keys = event_key(body), Keys()
     assert deliver(hooks, body)
     assert 0 < redis.ttl(keys.seen(key)) <= 3600

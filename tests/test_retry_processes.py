@@ -28,9 +28,9 @@ def test_an_event_failing_twice_then_succeeding_holds_only_its_return(
     workers = start_workers(APP, environ, "--concurrency", "2")
     try:
         for n in range(4):
-            deliver(hooks, sample_body("return.updated", subject="ret-a", seq=n))
+            deliver(hooks, sample_body("return.updated", return_id="ret-a", seq=n))
         for n in range(4, 8):
-            deliver(hooks, sample_body("return.updated", subject="ret-b", seq=n))
+            deliver(hooks, sample_body("return.updated", return_id="ret-b", seq=n))
         wait_for(lambda: redis.llen("kill:order") == 8, 60, "every event to succeed")
     finally:
         assert stop(workers) == 0

@@ -64,7 +64,7 @@ def handler(event: object) -> None: ...
 def test_the_lua_written_job_matches_queue_enqueue(make_hooks: MakeHooks, redis: Redis) -> None:
     hooks = make_hooks()
     hooks.add(handler, "return", name="h")
-    assert deliver(hooks, sample_body(subject="ret-1"))
+    assert deliver(hooks, sample_body(return_id="ret-1"))
     (raw_id,) = redis.lrange("rq:queue:redo-hooks", 0, -1)
     ours_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
     ours = redis.hgetall(f"rq:job:{ours_id}")
@@ -125,7 +125,7 @@ def test_2_jobs_queued_by_release_0_1_0_still_run_after_the_upgrade(
 
     @hooks.on("return", name="upgrade.handler")
     def record(event: ReturnEvent) -> None:
-        seen.append((event.subject, str(event.type)))
+        seen.append((event.return_id, str(event.type)))
 
     assert drain(hooks) >= 1
     assert seen == [("ret-up-1", "created"), ("ret-up-1", "updated")]
@@ -148,7 +148,7 @@ def test_2_a_queued_and_a_scheduled_job_of_release_0_2_0_run_after_the_upgrade(
 
     @hooks.on("return", name="upgrade.handler")
     def record(event: ReturnEvent) -> None:
-        seen.append((event.subject, str(event.type)))
+        seen.append((event.return_id, str(event.type)))
 
     assert drain(hooks) == 2
     assert sorted(seen) == [

@@ -35,7 +35,7 @@ def one_pass(hooks: object) -> None:
 def body(subject: str, seq: int = 0, order: str = "#1001", kind: str = "return.created") -> bytes:
     return sample_body(
         kind,
-        subject=subject,
+        return_id=subject,
         order={"id": f"order-{order.lstrip('#')}", "name": order},
         merchantName=f"shop {seq}",
     )
@@ -52,12 +52,14 @@ def test_each_outcome_is_recorded_with_attempts_times_and_error(make_hooks: Make
     @hooks.on("return.created", name="flaky")
     def flaky(event: ReturnEvent) -> None:
         tries[event.key] = tries.get(event.key, 0) + 1
-        if event.subject == "ret-dead" or (event.subject == "ret-flaky" and tries[event.key] == 1):
+        if event.return_id == "ret-dead" or (
+            event.return_id == "ret-flaky" and tries[event.key] == 1
+        ):
             raise RuntimeError(f"<b>boom</b> on try {tries[event.key]}")
 
     @hooks.on("return.created", park=True, name="parking")
     def parking(event: ReturnEvent) -> None:
-        if event.subject == "ret-park":
+        if event.return_id == "ret-park":
             raise GiveUp("refused for good")
 
     @hooks.on("return.created", latest_only=True, name="newest")
@@ -66,12 +68,12 @@ def test_each_outcome_is_recorded_with_attempts_times_and_error(make_hooks: Make
 
     for subject in ("ret-ok", "ret-flaky", "ret-dead", "ret-park"):
         assert deliver(hooks, body(subject))
-    assert deliver(hooks, sample_body("return.updated", subject="ret-unhandled"))
+    assert deliver(hooks, sample_body("return.updated", return_id="ret-unhandled"))
     started = time.time()
     drain(hooks, raise_on_dead=False)
 
-    with hooks.admin() as admin:
-        runs = {e.subject: {r.handler: r for r in e.runs} for e in admin.events().events}
+    with Admin(hooks) as admin:
+        runs = {e.return_id: {r.handler: r for r in e.runs} for e in admin.events().events}
         ok = runs["ret-ok"]
         assert {r.outcome for r in ok.values()} == {"ok"}
         assert ok["steady"].attempts == 1
@@ -86,10 +88,12 @@ def test_each_outcome_is_recorded_with_attempts_times_and_error(make_hooks: Make
         assert runs["ret-park"]["parking"].outcome == "parked"
         assert runs["ret-unhandled"] == {}
         unhandled = admin.events(EventFilter(outcome="unhandled")).events
-        assert [e.subject for e in unhandled] == ["ret-unhandled"]
+        assert [e.return_id for e in unhandled] == ["ret-unhandled"]
         assert unhandled[0].outcome == "unhandled"
-        assert [e.subject for e in admin.events(EventFilter(outcome="dead")).events] == ["ret-dead"]
-        assert [e.subject for e in admin.events(EventFilter(outcome="parked")).events] == [
+        assert [e.return_id for e in admin.events(EventFilter(outcome="dead")).events] == [
+            "ret-dead"
+        ]
+        assert [e.return_id for e in admin.events(EventFilter(outcome="parked")).events] == [
             "ret-park"
         ]
 
@@ -102,7 +106,7 @@ def test_a_failed_attempt_waiting_for_its_retry_reads_retrying(make_hooks: MakeH
         raise ConnectionError("warehouse down")
 
     assert deliver(hooks, body("ret-1"))
-    with hooks.admin() as admin:
+    with Admin(hooks) as admin:
         (waiting,) = admin.events().events
         assert [(r.handler, r.outcome, r.attempts) for r in waiting.runs] == [
             ("later", "waiting", 0)
@@ -126,14 +130,14 @@ def test_latest_only_skips_are_recorded(make_hooks: MakeHooks) -> None:
         pass
 
     newer = sample_body(
-        "return.updated", subject="ret-1", return_={"updatedAt": "2026-12-01T10:00:00Z"}
+        "return.updated", return_id="ret-1", return_={"updatedAt": "2026-12-01T10:00:00Z"}
     )
     older = sample_body(
-        "return.updated", subject="ret-1", return_={"updatedAt": "2026-12-01T09:00:00Z"}
+        "return.updated", return_id="ret-1", return_={"updatedAt": "2026-12-01T09:00:00Z"}
     )
     assert deliver(hooks, newer) and deliver(hooks, older)
     drain(hooks)
-    with hooks.admin() as admin:
+    with Admin(hooks) as admin:
         (skipped,) = admin.events(EventFilter(outcome="skipped")).events
         assert skipped.runs[0].outcome == "skipped"
         timeline = admin.timeline("ret-1")
@@ -147,7 +151,7 @@ def test_search_by_return_order_type_and_time_pages_by_cursor(make_hooks: MakeHo
         assert deliver(hooks, body(f"ret-{n % 3}", seq=n, order=f"#{100 + n % 2}"))
     assert deliver(hooks, body("ret-9", kind="return.backfill", order="#100"))
     drain(hooks)
-    with hooks.admin() as admin:
+    with Admin(hooks) as admin:
         everything = admin.events().events
         assert len(everything) == 8
         assert [e.received_at for e in everything] == sorted(
@@ -161,13 +165,15 @@ def test_search_by_return_order_type_and_time_pages_by_cursor(make_hooks: MakeHo
                 break
             cursor = page.cursor
         assert seen == [e.key for e in everything]  # every event once, in order
-        assert {e.subject for e in admin.events(EventFilter(return_id="ret-1")).events} == {"ret-1"}
+        assert {e.return_id for e in admin.events(EventFilter(return_id="ret-1")).events} == {
+            "ret-1"
+        }
         by_order = admin.events(EventFilter(order="#101")).events
-        assert {e.subject for e in by_order} == {"ret-0", "ret-1", "ret-2"}
+        assert {e.return_id for e in by_order} == {"ret-0", "ret-1", "ret-2"}
         assert len(admin.events(EventFilter(order="101")).events) == len(by_order)  # no "#"
         assert len(admin.events(EventFilter(order="order-101")).events) == len(by_order)  # id
         assert [
-            e.subject for e in admin.events(EventFilter(event_type="return.backfill")).events
+            e.return_id for e in admin.events(EventFilter(event_name="return.backfill")).events
         ] == ["ret-9"]
         middle = everything[3].received_at
         newer = admin.events(EventFilter(since=middle)).events
@@ -178,7 +184,7 @@ def test_search_by_return_order_type_and_time_pages_by_cursor(make_hooks: MakeHo
 
 def test_bad_filters_are_refused_with_the_valid_names(make_hooks: MakeHooks) -> None:
     with pytest.raises(ConfigurationError, match=r"return\.created"):
-        EventFilter(event_type="created")
+        EventFilter(event_name="created")
     with pytest.raises(ConfigurationError, match="unhandled"):
         EventFilter(outcome="fine")
 
@@ -189,8 +195,8 @@ def test_retention_removes_runs_and_index_entries_with_their_events(
     hooks = make_hooks(retention=4, dedupe_ttl=1)
     hooks.add(lambda event: None, "return.created", name="noop")
     assert deliver(hooks, body("ret-1"))
-    assert deliver(hooks, sample_body("return.updated", subject="ret-2"))  # unhandled
-    with hooks.admin() as admin:
+    assert deliver(hooks, sample_body("return.updated", return_id="ret-2"))  # unhandled
+    with Admin(hooks) as admin:
         # Before they expire (the unhandled one is only kept `retention` from now).
         assert len(admin.events().events) == 2
         drain(hooks)
@@ -227,15 +233,15 @@ def test_admin_reads_with_settings_alone_and_acts_on_dead_letters(
         rest = reader.dead_letters(cursor=page.cursor, limit=3)
         assert len(rest.letters) == 1 and rest.cursor is None
         assert len({d.id for d in page.letters + rest.letters}) == 4
-        with pytest.raises(ConfigurationError, match=r"hooks\.admin"):
+        with pytest.raises(ConfigurationError, match=r"Admin\(hooks\)"):
             reader.retry_dead([page.letters[0].id])
         assert reader.status().dead_letters == 4  # refused: nothing changed
     finally:
         reader.close()
     fail["on"] = False
-    with hooks.admin() as admin:
+    with Admin(hooks) as admin:
         assert admin.retry_dead([page.letters[0].id]) == 1
-        first = page.letters[0].subject
+        first = page.letters[0].return_id
         (event,) = admin.events(EventFilter(return_id=first)).events
         assert event.runs[0].outcome == "waiting"  # retried: runs again
         assert admin.count_dead(DeadFilter(return_id="ret-3")) == (1 if first != "ret-3" else 0)
@@ -244,7 +250,7 @@ def test_admin_reads_with_settings_alone_and_acts_on_dead_letters(
         assert admin.retry_dead(where=DeadFilter(handler="picky")) == 3 - dropped
         assert admin.status().dead_letters == 0
         drain(hooks)
-        outcomes = {e.subject: {r.outcome for r in e.runs} for e in admin.events().events}
+        outcomes = {e.return_id: {r.outcome for r in e.runs} for e in admin.events().events}
         # The dropped letter's run stays dead (its lanes ran concurrently, so
         # which return's letter is newest, and kept, varies); the rest ran.
         assert outcomes.pop("ret-3") == ({"ok"} if first == "ret-3" else {"dead"})
@@ -260,12 +266,12 @@ def test_replay_dry_run_counts_first_and_changes_nothing(
     for n in range(3):
         assert deliver(hooks, body(f"ret-{n}"))
     drain(hooks)
-    with hooks.admin() as admin:
+    with Admin(hooks) as admin:
         before = redis.dbsize()
-        counts = admin.replay(Selection(subject="ret-1"), dry_run=True)
+        counts = admin.replay(Selection(return_id="ret-1"), dry_run=True)
         assert dict(counts) == {"noop": 1}
         assert redis.dbsize() == before
-        assert admin.replay(Selection(subject="ret-1")) == counts
+        assert admin.replay(Selection(return_id="ret-1")) == counts
         (event,) = admin.events(EventFilter(return_id="ret-1")).events
         assert event.runs[0].outcome == "waiting"
         drain(hooks)

@@ -94,12 +94,12 @@ def test_ghost_ids_strand_no_retried_event_in_a_burst_drain(
 
     @hooks.on("return", name="flaky", retries=3)
     def flaky(event: ReturnEvent, ctx: HandlerContext) -> None:
-        runs[ctx.subject] += 1
+        runs[ctx.return_id] += 1
         if ctx.attempt == 1:
             raise RuntimeError("first attempt")
 
     for r in range(10):
-        assert deliver(hooks, sample_body(subject=f"ret-{r}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}"))
     redis.zadd(f"rq:scheduled:{QUEUE}", {f"ghost-{n}": 0 for n in range(4)})
     drain(hooks)
     assert runs == {f"ret-{r}": 2 for r in range(10)}
@@ -111,8 +111,8 @@ def test_a_lane_whose_job_says_scheduled_but_is_in_no_registry_is_rescued(
     """What the old promoter left behind: maintenance gives the lane to a new job."""
     hooks = make_hooks()
     ran: list[str] = []
-    hooks.add(lambda event: ran.append(event.subject), "return", name="h")
-    assert deliver(hooks, sample_body(subject="ret-stranded"))
+    hooks.add(lambda event: ran.append(event.return_id), "return", name="h")
+    assert deliver(hooks, sample_body(return_id="ret-stranded"))
     (job_id,) = [as_bytes(i).decode() for i in redis.lrange(f"rq:queue:{QUEUE}", 0, -1)]
     # Stranded as the old promoter left it: out of the queue, in no registry.
     redis.lrem(f"rq:queue:{QUEUE}", 0, job_id)
@@ -140,7 +140,7 @@ def test_ghost_ids_added_while_a_worker_runs_strand_no_retried_event(
     workers = start_workers("tests.scheduling_app:retried", env(redis_url, SECRET))
     try:
         for r in range(40):
-            assert deliver(hooks, sample_body(subject=f"r{r}", seq=0))
+            assert deliver(hooks, sample_body(return_id=f"r{r}", seq=0))
             if r % 10 == 9:
                 redis.zadd(f"rq:scheduled:{QUEUE}", {f"ghost-{r}-{n}": 0 for n in range(4)})
         wait_for(lambda: redis.llen("sched:ok") == 40, 90, "every retried event to succeed")
@@ -177,7 +177,7 @@ def test_a_rate_limited_handler_on_two_worker_services_runs_every_event_once_in_
                 for seq in range(per_return):
                     body = sample_body(
                         "return.created" if seq == 0 else "return.updated",
-                        subject=f"ret-{r}",
+                        return_id=f"ret-{r}",
                         seq=seq,
                     )
                     codes.append(client.post("/", content=body).status_code)

@@ -49,7 +49,7 @@ def test_two_processes_share_the_port_store_every_event_and_replace_a_dead_one(
     )
     try:
         wait_for(lambda: len(serving(process.pid)) == 2, 20, "two receiver processes")
-        bodies = [sample_body(subject=f"ret-{n % 7}", seq=n) for n in range(60)]
+        bodies = [sample_body(return_id=f"ret-{n % 7}", seq=n) for n in range(60)]
 
         def post(body: bytes) -> int:
             with httpx.Client(base_url=url, headers=AUTH, timeout=10) as client:
@@ -72,7 +72,7 @@ def test_two_processes_share_the_port_store_every_event_and_replace_a_dead_one(
             30,
             "uvicorn to replace the killed process",
         )
-        assert post(sample_body(subject="ret-after", seq=1000)) == 202
+        assert post(sample_body(return_id="ret-after", seq=1000)) == 202
     finally:
         code = stop(process)
     assert code in (0, -signal.SIGTERM)

@@ -37,7 +37,7 @@ def test_unknown_settings_are_errors_naming_the_valid_ones(monkeypatch: pytest.M
     with pytest.raises(ConfigurationError, match=r"REDO_HOOKS_SECRET\b.*valid settings"):
         Settings.load({"REDO_HOOKS_SECRET": "typo"})
     with pytest.raises(ConfigurationError, match="secret"):
-        RedoHooks(secret="typo")
+        RedoHooks(secret="typo")  # type: ignore[call-arg]
     monkeypatch.setenv("REDO_HOOKS_REDISURL", "x")
     with pytest.raises(ConfigurationError, match="REDO_HOOKS_REDISURL"):
         RedoHooks()
@@ -65,4 +65,4 @@ def test_a_settings_object_and_keyword_overrides_combine() -> None:
     assert (hooks.settings.queue, hooks.settings.dedupe_ttl) == ("q1", 120)
     assert [s.get_secret_value() for s in hooks.settings.secrets] == ["s1"]
     with pytest.raises(ConfigurationError, match="dedupe_tl"):
-        RedoHooks(base, dedupe_tl=1)
+        RedoHooks(base, dedupe_tl=1)  # type: ignore[call-arg]

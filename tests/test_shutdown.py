@@ -30,7 +30,9 @@ def test_sigterm_during_a_slow_handler_finishes_it_and_hands_the_rest_on(
     for n in range(3):
         deliver(
             hooks,
-            sample_event("return.created" if n == 0 else "return.updated", subject="ret-s", seq=n),
+            sample_event(
+                "return.created" if n == 0 else "return.updated", return_id="ret-s", seq=n
+            ),
         )
     environ = env(redis_url, SECRET)
     worker = start_workers(APP, environ)
@@ -55,7 +57,9 @@ def test_a_grace_period_interrupts_a_handler_that_overruns_it_and_loses_nothing(
     for n in range(2):
         deliver(
             hooks,
-            sample_event("return.created" if n == 0 else "return.updated", subject="ret-g", seq=n),
+            sample_event(
+                "return.created" if n == 0 else "return.updated", return_id="ret-g", seq=n
+            ),
         )
     environ = env(
         redis_url,
@@ -94,7 +98,7 @@ def test_sigterm_with_many_events_in_flight_finishes_them_and_hands_the_rest_on(
     hooks.on("return", name="slow.awaiting")(lambda event: None)
     for n in range(2):
         for r in range(40):
-            assert deliver(hooks, sample_event("return.updated", subject=f"ret-{r}", seq=n))
+            assert deliver(hooks, sample_event("return.updated", return_id=f"ret-{r}", seq=n))
     environ = env(redis_url, SECRET, SLOW_SECONDS="1.5")
     worker = start_workers("tests.slow_app:awaiting_only", environ)  # default settings
     wait_for(lambda: redis.llen("awaiting:started") >= 20, 30, "many events in flight")
@@ -120,7 +124,7 @@ def test_sigterm_starts_none_of_the_calls_waiting_for_a_slot(
     hooks = make_hooks()
     hooks.on("return", name="slow.awaiting")(lambda event: None)
     for r in range(40):
-        assert deliver(hooks, sample_event("return.updated", subject=f"ret-{r}", seq=0))
+        assert deliver(hooks, sample_event("return.updated", return_id=f"ret-{r}", seq=0))
     environ = env(redis_url, SECRET, SLOW_SECONDS="1.5", REDO_HOOKS_ASYNC_CONCURRENCY="4")
     worker = start_workers("tests.slow_app:awaiting_only", environ)
     wait_for(lambda: redis.llen("awaiting:started") == 4, 30, "the first four calls")

@@ -22,7 +22,7 @@ def test_status_changes_nothing_even_with_an_abandoned_job_in_the_registries(
 ) -> None:
     hooks = make_hooks()
     hooks.on("return", name="h")(lambda event: None)
-    assert deliver(hooks, sample_body(subject="ret-1"))
+    assert deliver(hooks, sample_body(return_id="ret-1"))
     queue = Queue(hooks.settings.queue, connection=redis)
     queue.enqueue(LANE_FUNC, args=("h",), job_id="abandoned")
     redis.zadd("rq:wip:redo-hooks", {"abandoned:exec-1": 1})  # its heartbeat long lapsed
@@ -46,7 +46,7 @@ def test_dead_and_parked_letters_are_counted_without_reading_a_record(
         raise RuntimeError("down too")
 
     for n in range(3):
-        assert deliver(hooks, sample_body(subject=f"ret-{n}"))
+        assert deliver(hooks, sample_body(return_id=f"ret-{n}"))
     drain(hooks, raise_on_dead=False)
     keys = Keys()
     # As a release before the index left it: parked letters, no index.
@@ -80,7 +80,7 @@ def test_dead_letters_are_read_a_page_per_round_trip(make_hooks: MakeHooks, redi
 
     count = PAGE * 2 + 3
     for n in range(count):
-        assert deliver(hooks, sample_body(subject=f"ret-{n % 50}", seq=n))
+        assert deliver(hooks, sample_body(return_id=f"ret-{n % 50}", seq=n))
     drain(hooks, raise_on_dead=False)
     letters = DeadLetters(redis, hooks.settings, hooks.registry)
     redis.config_resetstat()
@@ -89,7 +89,7 @@ def test_dead_letters_are_read_a_page_per_round_trip(make_hooks: MakeHooks, redi
     assert len(every) == count
     assert [d.dead_at for d in every] == sorted(d.dead_at for d in every)
     assert letters.list(limit=7) == every[:7]
-    assert letters.list(subject="ret-3") == [d for d in every if d.subject == "ret-3"]
+    assert letters.list(return_id="ret-3") == [d for d in every if d.return_id == "ret-3"]
     assert letters.list(before=every[600].dead_at) == [
         d for d in every if d.dead_at <= every[600].dead_at
     ]

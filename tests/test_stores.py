@@ -63,9 +63,9 @@ def test_the_handler_sees_the_store_whose_secret_came_with_the_event(
 
     @hooks.on("return", name="record")
     def record(event: ReturnEvent) -> None:
-        seen.append((event.store, event.subject))
+        seen.append((event.store, event.return_id))
 
-    body = sample_body("return.created", subject="r1")
+    body = sample_body("return.created", return_id="r1")
     with TestClient(hooks.asgi()) as client:
         statuses = [
             client.post("/", content=body, headers=bearer("token-a-0123456789")).status_code,

@@ -45,7 +45,7 @@ def test_a_sigkilled_child_is_replaced_counted_and_the_work_goes_on(
     hooks = make_hooks()
     hooks.add(kill_app.steady, "return", name="kill.steady")
     for n in range(5):
-        assert deliver(hooks, sample_body("return.updated", subject="ret-s", seq=n))
+        assert deliver(hooks, sample_body("return.updated", return_id="ret-s", seq=n))
     wait_for(lambda: redis.llen("kill:steady:ret-s") == 5, 30, "the events to run")
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(timeout=30) == 0
@@ -60,7 +60,7 @@ def test_a_child_killed_mid_handler_has_its_job_rerun_without_waiting_for_the_he
     hooks = make_hooks()
     hooks.add(crash_app.dies_alone, "return", name="crash.alone")
     for n in range(3):
-        assert deliver(hooks, sample_body("return.updated", subject="ret-a", seq=n))
+        assert deliver(hooks, sample_body("return.updated", return_id="ret-a", seq=n))
     environ = env(
         redis_url, SECRET, REDO_HOOKS_HEARTBEAT_TTL="120", REDO_HOOKS_MAINTENANCE_INTERVAL="1"
     )

@@ -58,7 +58,7 @@ def typed_paths(raw: Any, model: Any, prefix: Path = ()) -> list[tuple[Path, Any
     return found
 
 
-EXAMPLE = sample_event("return.created", subject="ret-t")
+EXAMPLE = sample_event("return.created", return_id="ret-t")
 ROUTING = {("type",), ("return",), ("return", "id")}
 MENDABLE = [
     (path, annotation)

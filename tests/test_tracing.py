@@ -66,7 +66,7 @@ def test_one_trace_from_the_request_to_each_handler_run(
             pass
 
     with HookTester(hooks) as tester:
-        assert tester.post(sample_event("return.created", subject="ret-t")).status_code == 202
+        assert tester.post(sample_event("return.created", return_id="ret-t")).status_code == 202
         tester.run()
     found = by_name(spans)
     [receive] = found["redo-hooks receive"]
@@ -101,7 +101,7 @@ def test_failed_attempts_are_errors_with_the_exception_in_the_same_trace(
         raise RuntimeError("no stock system")
 
     with HookTester(hooks) as tester:
-        tester.post(sample_event("return.created", subject="ret-e"))
+        tester.post(sample_event("return.created", return_id="ret-e"))
         tester.run(raise_on_error=False)
     found = by_name(spans)
     [receive] = found["redo-hooks receive"]
@@ -168,8 +168,8 @@ def test_without_an_sdk_there_are_no_spans_and_nothing_is_stored(
 ) -> None:
     hooks = make_hooks()
     ran: list[str] = []
-    hooks.on("return.created", name="ship")(lambda event: ran.append(event.subject))
-    body = sample_event("return.created", subject="ret-plain")
+    hooks.on("return.created", name="ship")(lambda event: ran.append(event.return_id))
+    body = sample_event("return.created", return_id="ret-plain")
     with HookTester(hooks) as tester:
         assert tester.post(body).status_code == 202
         stored = redis.hgetall(Keys("rh").event(tester.post(body).json()["event"]))
@@ -185,9 +185,9 @@ def test_without_the_api_installed_it_works_the_same(
     assert not tracing.enabled()
     hooks = make_hooks()
     ran: list[str] = []
-    hooks.on("return.created", name="ship")(lambda event: ran.append(event.subject))
+    hooks.on("return.created", name="ship")(lambda event: ran.append(event.return_id))
     with HookTester(hooks) as tester:
-        assert tester.post(sample_event("return.created", subject="ret-noapi")).status_code == 202
+        assert tester.post(sample_event("return.created", return_id="ret-noapi")).status_code == 202
         tester.run()
     assert ran == ["ret-noapi"]
 
@@ -200,7 +200,7 @@ def test_the_trace_crosses_into_a_real_worker_process_and_its_retries(
     hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET])
     hooks.on("return.created", name="traced.ship", retries=1)(lambda event: None)
     with TestClient(hooks.asgi()) as client:
-        body = sample_event("return.created", subject="ret-x", fail_first=True)
+        body = sample_event("return.created", return_id="ret-x", fail_first=True)
         assert client.post("/", content=orjson.dumps(body), headers=AUTH).status_code == 202
     [receive] = by_name(spans)["redo-hooks receive"]
     environ = env(redis_url, SECRET, TRACE_FILE=str(trace_file), REDO_HOOKS_BACKOFF="0")

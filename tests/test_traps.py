@@ -66,7 +66,7 @@ def test_operator_commands_run_next_to_dev_read_its_redis_and_say_so(
     """Before: `status` here silently read redis://localhost:6379/0, not dev's Redis."""
     hooks = make_hooks()
     hooks.on("return.created", name="examples.shop.hooks.notify_warehouse")(lambda e: None)
-    assert deliver(hooks, sample_event("return.created", subject="ret-dev"))
+    assert deliver(hooks, sample_event("return.created", return_id="ret-dev"))
     DevState("http://127.0.0.1:8000/", "s3cret", redis_url).save(tmp_path / DATA_DIR)
     monkeypatch.chdir(tmp_path)
 
@@ -155,9 +155,9 @@ def test_replay_by_type_selects_the_events_of_that_name(
 ) -> None:
     hooks = make_hooks()
     hooks.on("return", name="examples.shop.hooks.notify_warehouse")(lambda e: None)
-    deliver(hooks, sample_event("return.created", subject="r1"))
-    deliver(hooks, sample_event("return.updated", subject="r1"))
-    deliver(hooks, sample_event("return.updated", subject="r2"))
+    deliver(hooks, sample_event("return.created", return_id="r1"))
+    deliver(hooks, sample_event("return.updated", return_id="r1"))
+    deliver(hooks, sample_event("return.updated", return_id="r2"))
     monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)
     for name, count in [("return.updated", 2), ("return.created", 1), ("return.backfill", 0)]:
         code, out, err = run("replay", APP, "--type", name, "--dry-run", "--json")
@@ -375,7 +375,7 @@ hooks = RedoHooks()
 @hooks.on("return.updated")
 def refund(event: ReturnEvent) -> None:
     if event.return_.status == ReturnStatus.COMPLETE:
-        print("refund", event.subject)
+        print("refund", event.return_id)
 """
 
 

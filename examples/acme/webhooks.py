@@ -14,7 +14,7 @@ hooks = RedoHooks()  # REDO_HOOKS_* from the environment, as the rest of the app
 @hooks.on("return.created", "return.backfill")
 def expect_items(event: ReturnEvent) -> None:
     """Note the return's items as on their way."""
-    ledger.expect_items(event.subject)
+    ledger.expect_items(event.return_id)
 
 
 @hooks.on("return.updated", latest_only=True)
@@ -25,4 +25,4 @@ def record_refund(event: ReturnEvent) -> None:
     totals = event.return_.totals
     refund = totals.refund.amount if totals and totals.refund else None
     amount = refund.amount if refund and refund.amount is not None else Decimal(0)
-    ledger.record_refund(event.subject, amount)
+    ledger.record_refund(event.return_id, amount)

@@ -24,7 +24,7 @@ restocked: list[str] = []
 @hooks.on("return.created")
 def reserve_restock(event: ReturnEvent) -> None:
     """Reserve shelf space for what is coming back."""
-    restocked.append(event.subject)
+    restocked.append(event.return_id)
 
 
 async def home(request: Request) -> JSONResponse:

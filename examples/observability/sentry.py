@@ -25,7 +25,7 @@ def report_to_sentry(failure: Failure) -> None:
         return  # it runs again; only what needs a person is reported
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("handler", failure.handler)
-        scope.set_tag("return_id", failure.subject)
+        scope.set_tag("return_id", failure.return_id)
         scope.set_tag("attempt", str(failure.attempt))
         scope.set_tag("outcome", failure.kind)
         scope.set_context(

@@ -23,7 +23,7 @@ def notify_warehouse(event: ReturnEvent) -> None:
     items = event.return_.items or []
     log.info(
         "warehouse_notified",
-        return_id=event.subject,
+        return_id=event.return_id,
         order=event.return_.order.name if event.return_.order else None,
         items=sum(int(item.quantity or 0) for item in items),
     )
@@ -33,13 +33,13 @@ def notify_warehouse(event: ReturnEvent) -> None:
 async def sync_refund(event: ReturnEvent) -> None:
     """Mirror the refund total into the shop's books once the return completes."""
     if event.return_.status != ReturnStatus.COMPLETE:
-        log.info("return_progressed", return_id=event.subject, status=event.return_.status)
+        log.info("return_progressed", return_id=event.return_id, status=event.return_.status)
         return
     totals = event.return_.totals
     refund = totals.refund.amount if totals and totals.refund else None
     log.info(
         "refund_recorded",
-        return_id=event.subject,
+        return_id=event.return_id,
         amount=str(refund.amount) if refund else None,
         currency=refund.currency if refund else None,
     )

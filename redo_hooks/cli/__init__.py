@@ -285,16 +285,16 @@ def routes(app: str) -> None:
 
 @main.command()
 @click.argument("event", default="return.created", callback=event_name)
-@click.option("--return", "subject", help="Return id to use (continue a return's lifecycle).")
+@click.option("--return", "return_id", help="Return id to use (continue a return's lifecycle).")
 @click.option("--status", type=STATUS, help="return.status to set, e.g. complete.")
-def sample(event: str, subject: str | None, status: str | None) -> None:
+def sample(event: str, return_id: str | None, status: str | None) -> None:
     """Print a realistic sample EVENT (return.created, .updated, .backfill).
 
     The spec's example, with a fresh return id (or --return) and current times.
     """
     from ..testing import sample_body
 
-    click.echo(sample_body(event, subject=subject, status=status).decode())
+    click.echo(sample_body(event, return_id=return_id, status=status).decode())
 
 
 @main.command("check-spec")

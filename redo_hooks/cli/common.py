@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -93,6 +95,27 @@ def event_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     except ConfigurationError as error:
         raise click.BadParameter(str(error)) from None
     return value
+
+
+def event_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--event NAME`` (into ``event_name``), with ``--type``, its deprecated 0.2 spelling."""
+
+    def deprecated_type(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            click.echo("redo-hooks: --type is deprecated: use --event", err=True)
+            ctx.params["event_name"] = event_name(ctx, param, value)
+
+    def given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        # Click runs this after ``--type``'s callback when only --type was given.
+        return event_name(ctx, param, value) if value is not None else ctx.params.get(param.name)
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--type", "event_type", callback=deprecated_type, hidden=True, expose_value=False
+        )(command)
+        return click.option("--event", "event_name", callback=given, help=help)(command)
+
+    return decorate
 
 
 #: ``--status``: the values of ``return.status`` Redo's schema lists.

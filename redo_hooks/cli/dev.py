@@ -76,7 +76,7 @@ def dev(app: str, host: str, port: int, data_dir: Path) -> None:
     "--secret",
     help="Bearer secret. Default: the first of REDO_HOOKS_SECRETS, else `redo-hooks dev`'s.",
 )
-@click.option("--return", "subject", help="Return id: continue an existing return's lifecycle.")
+@click.option("--return", "return_id", help="Return id: continue an existing return's lifecycle.")
 @click.option("--status", type=STATUS, help="return.status to set, e.g. complete.")
 @_data_dir_option("Where `redo-hooks dev` left its URL and secret.")
 def trigger(
@@ -84,7 +84,7 @@ def trigger(
     *,
     url: str | None,
     secret: str | None,
-    subject: str | None,
+    return_id: str | None,
     status: str | None,
     data_dir: Path,
 ) -> None:
@@ -104,7 +104,7 @@ def trigger(
         raise click.UsageError(
             "no secret: pass --secret, set REDO_HOOKS_SECRETS, or run `redo-hooks dev` here"
         )
-    body = sample_event(event, subject=subject, status=status)
+    body = sample_event(event, return_id=return_id, status=status)
     try:
         response = httpx.post(
             url,

@@ -7,7 +7,7 @@ import orjson
 
 from ..errors import RedoHooksError
 from ..store import runlog
-from .common import fail, load_app
+from .common import event_option, fail, load_app
 from .tables import local_time, table
 
 
@@ -15,7 +15,7 @@ from .tables import local_time, table
 @click.argument("app", envvar="APP")
 @click.option("--return", "return_id", help="Only this return's events (its id).")
 @click.option("--order", help="Only the events of this order: its number (#1001) or id.")
-@click.option("--type", "event_type", help="Only this type, e.g. return.created.")
+@event_option("Only events of this name: return.created, return.updated, return.backfill.")
 @click.option("--outcome", type=click.Choice(runlog.SEARCHABLE), help="Some run has it.")
 @click.option("--since", help="Received at or after: ISO 8601 or an age (2h, 7d).")
 @click.option("--until", help="Received at or before: ISO 8601 or an age.")
@@ -26,7 +26,7 @@ def events(
     *,
     return_id: str | None,
     order: str | None,
-    event_type: str | None,
+    event_name: str | None = None,
     outcome: str | None,
     since: str | None,
     until: str | None,
@@ -34,6 +34,7 @@ def events(
     as_json: bool,
 ) -> None:
     """Stored events, newest first, and what each handler did with them."""
+    from ..ops.admin import Admin
     from ..ops.events import EventFilter
     from ..ops.replay import parse_time
 
@@ -42,12 +43,12 @@ def events(
         where = EventFilter(
             return_id=return_id,
             order=order,
-            event_type=event_type,
+            event_name=event_name,
             outcome=outcome,
             since=None if since is None else parse_time(since),
             until=None if until is None else parse_time(until),
         )
-        with hooks.admin() as admin:
+        with Admin(hooks) as admin:
             page = admin.events(where, limit=limit)
     except RedoHooksError as error:
         fail(error)
@@ -63,7 +64,7 @@ def events(
         (
             local_time(e.received_at),
             e.name,
-            e.subject,
+            e.return_id,
             e.outcome,
             ", ".join(
                 f"{r.handler} {r.outcome}" + (f" x{r.attempts}" if r.attempts > 1 else "")
@@ -74,7 +75,7 @@ def events(
         )
         for e in page.events
     ]
-    headers = ("received", "type", "return", "outcome", "runs", "last error")
+    headers = ("received", "event", "return", "outcome", "runs", "last error")
     click.echo(table(headers, rows, widths=(None, None, 30, None, 60, 60)))
     if page.cursor:
         click.echo(f"(the newest {len(page.events)}; --until or a filter for older ones)")

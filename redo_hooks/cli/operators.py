@@ -14,7 +14,7 @@ import click
 import orjson
 
 from ..errors import RedoHooksError
-from .common import event_name, fail, load_app
+from .common import event_option, fail, load_app
 from .tables import local_time, table
 
 if TYPE_CHECKING:  # imported when used: `redo-hooks --help` stays quick
@@ -32,7 +32,9 @@ def dead(ctx: click.Context, app: str) -> None:
     except RedoHooksError as error:
         fail(error)
         return
-    admin = hooks.admin()
+    from ..ops.admin import Admin
+
+    admin = Admin(hooks)
     ctx.call_on_close(admin.close)
     ctx.obj = admin
 
@@ -44,13 +46,13 @@ def _admin() -> Admin:
 
 @dead.command("list")
 @click.option("--handler", help="Only this handler's.")
-@click.option("--return", "subject", help="Only this return's (its id).")
+@click.option("--return", "return_id", help="Only this return's (its id).")
 @click.option("--older-than", help="Only those dead for at least this long, e.g. 2h or 7d.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many (the oldest).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def dead_list(
     handler: str | None,
-    subject: str | None,
+    return_id: str | None,
     older_than: str | None,
     limit: int | None,
     as_json: bool,
@@ -58,7 +60,7 @@ def dead_list(
     """List dead letters, oldest first."""
     from ..ops.admin import DeadFilter
 
-    where = DeadFilter(handler=handler, return_id=subject, before=_age(older_than))
+    where = DeadFilter(handler=handler, return_id=return_id, before=_age(older_than))
     letters = _admin().dead_list(where, limit)
     if as_json:
         for letter in letters:
@@ -68,7 +70,7 @@ def dead_list(
         click.echo("no dead letters")
         return
     rows = [
-        (d.id, local_time(d.dead_at), d.handler, d.subject, d.attempts, d.error) for d in letters
+        (d.id, local_time(d.dead_at), d.handler, d.return_id, d.attempts, d.error) for d in letters
     ]
     headers = ("id", "dead at", "handler", "return", "tries", "error")
     click.echo(table(headers, rows, widths=(None, None, 40, 30, None, 80)))
@@ -94,7 +96,7 @@ def dead_show(dead_id: str, as_json: bool) -> None:
     fields = [
         ("id", letter.id),
         ("handler", letter.handler),
-        ("return", letter.subject),
+        ("return", letter.return_id),
         ("event", "-" if event is None else f"{event.name} ({letter.event_key})"),
         ("order", _order_number(order)),
         ("store", "-" if event is None else event.store or "-"),
@@ -137,12 +139,12 @@ def _age(older_than: str | None) -> float | None:
 
 
 def _select(
-    ids: tuple[str, ...], every: bool, handler: str | None, subject: str | None, older: str | None
+    ids: tuple[str, ...], every: bool, handler: str | None, return_id: str | None, older: str | None
 ) -> Any:
     from ..ops.admin import DeadFilter
 
     admin = _admin()
-    if ids and (every or handler or subject or older):
+    if ids and (every or handler or return_id or older):
         raise click.UsageError("give ids, or --all/--handler/--return/--older-than, not both")
     if ids:
         found = [admin.dead_letter(i) for i in ids]
@@ -150,11 +152,11 @@ def _select(
         if missing:
             raise click.UsageError(f"no dead letter {', '.join(missing)}")
         return found
-    if not (every or handler or subject or older):
+    if not (every or handler or return_id or older):
         raise click.UsageError(
             "give dead-letter ids, or --all, --handler, --return or --older-than"
         )
-    return admin.dead_list(DeadFilter(handler=handler, return_id=subject, before=_age(older)))
+    return admin.dead_list(DeadFilter(handler=handler, return_id=return_id, before=_age(older)))
 
 
 def _confirm(question: str) -> None:
@@ -174,7 +176,7 @@ def _act(
             if action(letter):
                 done.append(letter.id)
                 if not as_json:
-                    click.echo(f"{verb} {letter.id}: {letter.handler} on return {letter.subject}")
+                    click.echo(f"{verb} {letter.id}: {letter.handler} on return {letter.return_id}")
         except RedoHooksError as error:
             click.echo(f"redo-hooks: {error}", err=True)
     if as_json:
@@ -196,7 +198,7 @@ def _selection_options(command: Any) -> Any:
     command = click.option(
         "--older-than", "older", help="Every dead letter dead for at least this long (2h, 7d)."
     )(command)
-    return click.option("--return", "subject", help="Every dead letter of this return.")(command)
+    return click.option("--return", "return_id", help="Every dead letter of this return.")(command)
 
 
 @dead.command("retry")
@@ -206,7 +208,7 @@ def dead_retry(
     *,
     every: bool,
     handler: str | None,
-    subject: str | None,
+    return_id: str | None,
     older: str | None,
     as_json: bool,
     yes: bool,
@@ -215,7 +217,7 @@ def dead_retry(
 
     A parked lane runs its held event again, first. --all asks first (--yes: not).
     """
-    letters = _select(ids, every, handler, subject, older)
+    letters = _select(ids, every, handler, return_id, older)
     if every and letters and not yes:
         _confirm(f"Retry all {len(letters)} dead letter(s)?")
     _act(letters, lambda d: _admin().retry_dead([d.id]) == 1, "retried", "queued again", as_json)
@@ -228,7 +230,7 @@ def dead_drop(
     *,
     every: bool,
     handler: str | None,
-    subject: str | None,
+    return_id: str | None,
     older: str | None,
     as_json: bool,
     yes: bool,
@@ -238,7 +240,7 @@ def dead_drop(
     A parked lane skips its held event and moves on. A selection by filter
     (--all, --handler, --return, --older-than) asks first (--yes: not).
     """
-    letters = _select(ids, every, handler, subject, older)
+    letters = _select(ids, every, handler, return_id, older)
     if not ids and letters and not yes:
         _confirm(f"Drop {len(letters)} dead letter(s) for good?")
     _act(letters, lambda d: _admin().drop_dead([d.id]) == 1, "dropped", "dropped", as_json)
@@ -249,19 +251,20 @@ def dead_drop(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def status(app: str, as_json: bool) -> None:
     """What is queued, running, retrying, dead or parked, and the oldest wait."""
+    from ..ops.admin import Admin
 
     try:
         hooks = load_app(app, operator=True)
     except RedoHooksError as error:
         fail(error)
         return
-    with hooks.admin() as admin:
+    with Admin(hooks) as admin:
         current = admin.status()
         parked = admin.parked(PARKED_SHOWN) if current.parked_lanes else []
     if as_json:
         shown = current.to_dict()
         shown["parked"] = [
-            {"handler": d.handler, "return": d.subject, "dead_letter": d.id} for d in parked
+            {"handler": d.handler, "return": d.return_id, "dead_letter": d.id} for d in parked
         ]
         click.echo(orjson.dumps(shown).decode())
         return
@@ -298,7 +301,7 @@ def status(app: str, as_json: bool) -> None:
         click.echo(
             table(
                 ("handler", "return", "dead letter", "since"),
-                [(d.handler, d.subject, d.id, local_time(d.dead_at)) for d in parked],
+                [(d.handler, d.return_id, d.id, local_time(d.dead_at)) for d in parked],
             )
         )
 
@@ -353,13 +356,8 @@ def _duration(seconds: float) -> str:
 @click.argument("app", envvar="APP")
 @click.option("--since", help="Received at or after: ISO 8601, or an age like 2h or 7d.")
 @click.option("--until", help="Received at or before: ISO 8601, or an age.")
-@click.option("--return", "subject", help="Only this return's events (its id).")
-@click.option(
-    "--type",
-    "event_type",
-    callback=event_name,
-    help="Only events of this type: return.created, return.updated or return.backfill.",
-)
+@click.option("--return", "return_id", help="Only this return's events (its id).")
+@event_option("Only events of this name: return.created, return.updated, return.backfill.")
 @click.option("--handler", "handlers", multiple=True, help="Only to this handler (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Counts per handler as one JSON object.")
@@ -369,9 +367,9 @@ def replay_command(
     *,
     since: str | None,
     until: str | None,
-    subject: str | None,
-    event_type: str | None,
+    return_id: str | None,
     handlers: tuple[str, ...],
+    event_name: str | None = None,
     dry_run: bool,
     as_json: bool,
     yes: bool,
@@ -381,6 +379,7 @@ def replay_command(
     With no filter (every stored event) it counts first and asks (--yes: not).
     """
 
+    from ..ops.admin import Admin
     from ..ops.replay import Selection, parse_time
 
     try:
@@ -388,12 +387,12 @@ def replay_command(
         selection = Selection(
             since=None if since is None else parse_time(since),
             until=None if until is None else parse_time(until),
-            subject=subject,
-            event_type=event_type,
+            return_id=return_id,
+            event_name=event_name,
             handlers=handlers,
         )
-        unfiltered = not (since or until or subject or event_type or handlers)
-        with hooks.admin() as admin:
+        unfiltered = not (since or until or return_id or event_name or handlers)
+        with Admin(hooks) as admin:
             if unfiltered and not dry_run and not yes:
                 would = admin.replay(selection, dry_run=True)
                 _confirm(

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConfigurationError
+from ..models import EVENT_NAMES
 from ..ops.admin import Admin, DeadFilter, DeadPage
 from ..ops.events import EventFilter
 from ..ops.replay import Selection, parse_time
@@ -27,8 +28,6 @@ from .chart import bars
 PAGE = 50
 #: What a dead letter's buttons do: the operator API method of each.
 DEAD_ACTIONS = {"retry": "retry_dead", "drop": "drop_dead"}
-#: Event types the forms offer.
-TYPES = ("return.created", "return.updated", "return.backfill")
 
 
 def when(epoch: float | None) -> str:
@@ -106,7 +105,7 @@ class Pages:
             where = EventFilter(
                 return_id=blank(q.get("return_id")),
                 order=blank(q.get("order")),
-                event_type=blank(q.get("type")),
+                event_name=blank(q.get("event")),
                 outcome=blank(q.get("outcome")),
                 since=time_field(q.get("since")),
                 until=time_field(q.get("until")),
@@ -129,7 +128,7 @@ class Pages:
             page=page,
             error=error,
             q=q,
-            types=TYPES,
+            names=EVENT_NAMES,
             outcomes=runlog.SEARCHABLE,
             more=more,
             code=400 if error else 200,
@@ -141,7 +140,7 @@ class Pages:
         event = await run_in_threadpool(lambda: self.admin().event(key))
         if event is None:
             return self.render(request, "missing.html", 404, what=f"event {key}")
-        target = request.url_for("timeline", return_id=event.subject)
+        target = request.url_for("timeline", return_id=event.return_id)
         return RedirectResponse(f"{target}#{key}", status_code=303)
 
     async def timeline(self, request: Request) -> Response:
@@ -236,7 +235,7 @@ class Pages:
 
     async def replay_form(self, request: Request) -> Response:
         """The replay filter form."""
-        return self.render(request, "replay.html", fields=request.query_params, types=TYPES)
+        return self.render(request, "replay.html", fields=request.query_params, names=EVENT_NAMES)
 
     async def replay(self, request: Request) -> Response:
         """Count what a replay would route (dry run), then, confirmed, replay it."""
@@ -246,8 +245,8 @@ class Pages:
             selection = Selection(
                 since=time_field(fields.get("since")),
                 until=time_field(fields.get("until")),
-                subject=blank(fields.get("return_id")),
-                event_type=blank(fields.get("type")),
+                return_id=blank(fields.get("return_id")),
+                event_name=blank(fields.get("event")),
                 handlers=(handler,) if handler else (),
             )
             admin = self.admin()
@@ -255,7 +254,7 @@ class Pages:
             counts = await run_in_threadpool(lambda: admin.replay(selection, dry_run=not confirmed))
         except ConfigurationError as exc:
             return self.render(
-                request, "replay.html", 400, fields=fields, types=TYPES, error=str(exc)
+                request, "replay.html", 400, fields=fields, names=EVENT_NAMES, error=str(exc)
             )
         if confirmed:
             self.act(request, "replay", count=sum(counts.values()), **_selection_log(selection))
@@ -263,7 +262,7 @@ class Pages:
             request,
             "replay.html",
             fields=fields,
-            types=TYPES,
+            names=EVENT_NAMES,
             counts=dict(sorted(counts.items())),
             total=sum(counts.values()),
             confirmed=confirmed,
@@ -274,8 +273,8 @@ def _selection_log(selection: Selection) -> dict[str, Any]:
     return {
         "since": selection.since,
         "until": selection.until,
-        "return_id": selection.subject,
-        "event_type": selection.event_type,
+        "return_id": selection.return_id,
+        "event": selection.event_name,
         "handlers": list(selection.handlers),
     }
 

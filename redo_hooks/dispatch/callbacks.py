@@ -19,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..errors import deprecated
 from ..logs import get_logger
 from ..models import ReturnEvent
 
@@ -44,7 +45,7 @@ class Failure:
 
     kind: FailureKind
     handler: str
-    subject: str
+    return_id: str
     event_key: str
     event: ReturnEvent | None
     error: BaseException | None
@@ -52,6 +53,12 @@ class Failure:
     attempt: int
     retry_in: float | None = None
     dead_letter_id: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """Deprecated: :attr:`return_id`."""
+        deprecated("Failure.subject", "Failure.return_id")
+        return self.return_id
 
 
 #: A failure callback: a plain or ``async`` function of a :class:`Failure`.

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import deprecated
+
 
 @dataclass(frozen=True, slots=True)
 class HandlerContext:
@@ -20,13 +22,19 @@ class HandlerContext:
 
     #: The handler's name (its lanes' name in Redis).
     handler: str
-    #: The return id: the handler sees this return's events in order.
-    subject: str
+    #: The return's id: the handler sees this return's events in order.
+    return_id: str
     #: The event's stable key (the same on every redelivery and attempt).
     event_key: str
     #: 1 on the first call for this event, 2 on the first retry, ...
     attempt: int
-    #: A structlog logger bound to handler, subject, event_key and attempt.
+    #: A structlog logger bound to handler, return_id, event_key and attempt.
     log: Any
-    #: What the worker lifespan yielded (``@hooks.worker_lifespan``); None without one.
+    #: What the ``@hooks.on_worker`` function yielded; None without one.
     state: Any = None
+
+    @property
+    def subject(self) -> str:
+        """Deprecated: :attr:`return_id`."""
+        deprecated("HandlerContext.subject", "HandlerContext.return_id")
+        return self.return_id

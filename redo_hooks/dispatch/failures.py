@@ -175,7 +175,7 @@ class LaneFailures:
             Failure(
                 kind=kind,
                 handler=self.handler.name,
-                subject=self.subject,
+                return_id=self.subject,
                 event_key=key,
                 event=event,
                 error=exc,

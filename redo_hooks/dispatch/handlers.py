@@ -15,16 +15,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar, Unpack
 
-from ..errors import ConfigurationError
-from ..models import EventKind, ReturnEvent
+from ..errors import ConfigurationError, deprecated
+from ..models import EVENT_NAMES, ReturnEvent
 from .context import HandlerContext
 
-#: Every name a handler can subscribe to.
-EVENT_NAMES: tuple[str, ...] = (
-    *(f"return.{kind.value}" for kind in EventKind),
-    "return",  # every return event, whatever its type (new types included)
-    "*",  # every event
-)
+#: Every return event, whatever its name: types Redo adds later included.
+EVERY_RETURN_EVENT = "return"
+#: What a handler can subscribe to: an event's name, or every return event.
+SUBSCRIBABLE: tuple[str, ...] = (*EVENT_NAMES, EVERY_RETURN_EVENT)
 
 # No ':' in handler names: lane keys are <prefix><handler>:<return id>, and a
 # return id may itself contain ':'.
@@ -113,9 +111,7 @@ class Handler:
 
     def wants(self, event_type: str) -> bool:
         """Whether an event of this ``type`` (e.g. ``"created"``) is routed here."""
-        return (
-            "*" in self.events or "return" in self.events or f"return.{event_type}" in self.events
-        )
+        return EVERY_RETURN_EVENT in self.events or f"return.{event_type}" in self.events
 
 
 class Registry:
@@ -129,7 +125,8 @@ class Registry:
     def add(self, func: HandlerFunc, *events: str, **options: Unpack[HandlerOptions]) -> Handler:
         """Register ``func`` for ``events``; return the :class:`Handler`.
 
-        ``events``: names from :data:`EVENT_NAMES`. The options are
+        ``events``: names from :data:`~redo_hooks.EVENT_NAMES`, or ``"return"``
+        for every return event. The options are
         :class:`HandlerOptions`; an unknown one raises ``ConfigurationError``.
         """
         unknown = set(options) - _OPTIONS
@@ -141,16 +138,7 @@ class Registry:
         name = options.get("name")
         retries = options.get("retries")
         backoff = options.get("backoff")
-        if not events:
-            raise ConfigurationError(
-                f"{_describe(func)}: name at least one event, one of {', '.join(EVENT_NAMES)}"
-            )
-        for event in events:
-            if event not in EVENT_NAMES:
-                raise ConfigurationError(
-                    f"{_describe(func)}: unknown event {event!r}; "
-                    f"valid events are {', '.join(EVENT_NAMES)}"
-                )
+        events = _subscribed(func, events)
         takes_context = _check_signature(func)
         timeout = options.get("timeout")
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
@@ -180,7 +168,7 @@ class Registry:
         handler = Handler(
             name=handler_name,
             func=func,
-            events=tuple(dict.fromkeys(events)),
+            events=events,
             is_async=inspect.iscoroutinefunction(func),
             retries=retries,
             backoff=None if backoff is None else float(backoff),
@@ -228,6 +216,24 @@ class Registry:
             kind = "async" if h.is_async else "sync"
             lines.append(f"  {', '.join(h.events):<{width}}  ->  {h.name} ({kind})")
         return "\n".join(lines) + ">"
+
+
+def _subscribed(func: HandlerFunc, events: tuple[str, ...]) -> tuple[str, ...]:
+    """``events`` checked, each once; ``ConfigurationError`` listing the valid ones."""
+    if not events:
+        raise ConfigurationError(
+            f"{_describe(func)}: name at least one event, one of {', '.join(SUBSCRIBABLE)}"
+        )
+    if "*" in events:  # 0.2 spelled "every return event" two ways
+        deprecated('subscribing to "*"', '"return" (every return event)', stacklevel=5)
+        events = tuple(EVERY_RETURN_EVENT if event == "*" else event for event in events)
+    for event in events:
+        if event not in SUBSCRIBABLE:
+            raise ConfigurationError(
+                f"{_describe(func)}: unknown event {event!r}; "
+                f"valid events are {', '.join(SUBSCRIBABLE)}"
+            )
+    return tuple(dict.fromkeys(events))
 
 
 def _describe(func: Callable[..., Any]) -> str:

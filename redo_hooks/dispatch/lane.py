@@ -64,7 +64,7 @@ class Lane(LaneFailures):
         self.subject = subject
         self.lane = self.rt.keys.lane(self.handler.name, subject)
         self.state = self.rt.keys.lane_state(self.handler.name, subject)
-        self.log = log.bind(handler=self.handler.name, subject=subject, job_id=job.job_id)
+        self.log = log.bind(handler=self.handler.name, return_id=subject, job_id=job.job_id)
         # The run log of the head event's attempt under way (store/runlog.py):
         # when it started (epoch s) and took; the finished run ``next`` writes.
         self.attempt_started: float | None = None
@@ -177,11 +177,11 @@ class Lane(LaneFailures):
         attempt = attempts + 1
         context = HandlerContext(
             handler=self.handler.name,
-            subject=self.subject,
+            return_id=self.subject,
             event_key=key,
             attempt=attempt,
             log=get_logger(self.handler.name).bind(
-                handler=self.handler.name, subject=self.subject, event_key=key, attempt=attempt
+                handler=self.handler.name, return_id=self.subject, event_key=key, attempt=attempt
             ),
             state=self.rt.state,
         )

@@ -263,7 +263,7 @@ class LaneJob:
             log.warning(
                 "lane_charged_a_crash",
                 handler=self.handler.name,
-                subject=subject,
+                return_id=subject,
                 crashes=crashes,
                 how=how,
             )

@@ -36,7 +36,7 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
             handler = rt.registry.get(handler_name)
             if handler is None:
                 log.warning(
-                    "orphaned_lane_of_unknown_handler", handler=handler_name, subject=subject
+                    "orphaned_lane_of_unknown_handler", handler=handler_name, return_id=subject
                 )
                 continue
             job = LaneJob(rt, handler, owner.split(":", 1)[0], owner=owner)
@@ -54,7 +54,7 @@ def rescue_orphaned_lanes(rt: Runtime) -> int:
             job.hand_off([subject], delay=0.0)
             if status == "scheduled":  # nothing will run it: no residue either
                 rt.connection.delete(JOB_KEY_PREFIX + job.rq_job_id)
-            log.warning("orphaned_lane_rescued", handler=handler_name, subject=subject)
+            log.warning("orphaned_lane_rescued", handler=handler_name, return_id=subject)
             rescued += 1
     return rescued
 

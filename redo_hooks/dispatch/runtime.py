@@ -63,7 +63,7 @@ class App(Protocol):
     def settings(self) -> Settings: ...
 
     @property
-    def worker_lifespan(self) -> WorkerLifespan | None: ...
+    def on_worker_lifespan(self) -> WorkerLifespan | None: ...
 
 
 class WorkerLoop:
@@ -243,7 +243,7 @@ class Runtime:
         args = (event, context) if handler.takes_context else (event,)
         with structlog.contextvars.bound_contextvars(
             handler=context.handler,
-            subject=context.subject,
+            return_id=context.return_id,
             event_key=context.event_key,
             attempt=context.attempt,
         ):
@@ -257,7 +257,7 @@ class Runtime:
                         Failure(
                             kind="timed_out",
                             handler=handler.name,
-                            subject=context.subject,
+                            return_id=context.return_id,
                             event_key=context.event_key,
                             event=event,
                             error=None,

@@ -1,8 +1,8 @@
 """Building and running workers: RQ ``SimpleWorker`` processes bound to an app.
 
-``SimpleWorker`` runs jobs in the worker process itself: the fork per job of
-RQ's default ``Worker`` costs ~14 ms and a fresh Redis connection per job
-(measured on a 2-core machine; ``benchmarks/dispatch.py`` compares). A
+``SimpleWorker`` runs jobs in the worker process itself: RQ's default
+``Worker`` forks per job and opens a fresh Redis connection per job, which
+costs more than most handlers (``benchmarks/README.md`` has the figures). A
 process runs ``jobs_per_process`` of them at once: RQ's loop in the main
 thread and one more RQ worker per job slot thread, all sharing the process's
 event loop and thread pool (``runtime.py``). ``--concurrency N`` starts N
@@ -204,7 +204,7 @@ def build(
             each.holder = runs_key
     owns_process = process is None
     if process is None:
-        process = WorkerLoop(hooks.worker_lifespan)
+        process = WorkerLoop(hooks.on_worker_lifespan)
         process.open()
     runtime = Runtime(
         hooks.registry,
@@ -255,11 +255,11 @@ def work(hooks: App, options: WorkerOptions, stop: StopSignal | None = None) -> 
     if stop is None:
         stop = StopSignal()
     stop.install()
-    process = WorkerLoop(hooks.worker_lifespan)
+    process = WorkerLoop(hooks.on_worker_lifespan)
     try:
         process.open()
     except Exception:
-        log.exception("worker_lifespan_failed")
+        log.exception("on_worker_failed")
         process.close()
         return 1
     try:

@@ -5,10 +5,13 @@ it references; the tolerance rules are in :mod:`redo_hooks.models.base` and
 :mod:`redo_hooks.models.tolerance`. Pure: no I/O.
 """
 
+from typing import Any
+
+from ..errors import deprecated
 from .base import Money, RedoModel, TaxedMoney
 from .common import Address, PersonName, Product, ProductVariant, Weight
 from .enums import (
-    EVENT_TYPES,
+    EVENT_NAMES,
     CompensationMethod,
     EventKind,
     ExchangeProvision,
@@ -39,7 +42,7 @@ from .return_ import (
 from .tolerance import UnroutableEvent
 
 __all__ = [
-    "EVENT_TYPES",
+    "EVENT_NAMES",
     "Address",
     "CompensationMethod",
     "Contact",
@@ -79,3 +82,10 @@ __all__ = [
     "event_kind",
     "parse_json",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EVENT_TYPES":  # the 0.2 name of EVENT_NAMES
+        deprecated("redo_hooks.models.EVENT_TYPES", "EVENT_NAMES")
+        return EVENT_NAMES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

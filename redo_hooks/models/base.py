@@ -14,11 +14,12 @@ lost for good after Redo's retries. So every model here follows these rules:
   failing the whole event.
 
 The models are ``msgspec`` structs, decoded straight from the body's bytes:
-about 3x faster than the equivalent pydantic models (``benchmarks/models.py``),
-which matters because every event is decoded once at the receiver and once per
+faster than the equivalent pydantic models (``benchmarks/models.py``
+measures by how much; the figures are in ``benchmarks/README.md``), which
+matters because every event is decoded once at the receiver and once per
 handler run. They are frozen, compare and hash by value, and print like
-dataclasses; ``msgspec.structs.asdict`` or ``msgspec.to_builtins`` turn one
-into plain data.
+dataclasses; ``event.to_dict()``, ``msgspec.structs.asdict`` or
+``msgspec.to_builtins`` turn one into plain data.
 """
 
 from __future__ import annotations

@@ -102,9 +102,10 @@ class LabelPayerReason(StrEnum):
     SHOPPER_RECYCLING_SETTING = "SHOPPER_RECYCLING_SETTING"
 
 
-#: Redo's event types as handlers, commands and helpers name them: the
-#: subscription name of each ``type`` a return event's body can carry.
-EVENT_TYPES: tuple[str, ...] = tuple(f"return.{kind.value}" for kind in EventKind)
+#: Redo's events by name (``event.name``): how handlers, commands, filters and
+#: subscriptions name them. The body's own ``type`` (``event.type``) is the
+#: bare :class:`EventKind` after ``return.``.
+EVENT_NAMES: tuple[str, ...] = tuple(f"return.{kind.value}" for kind in EventKind)
 
 
 def event_kind(name: str) -> EventKind:
@@ -114,9 +115,9 @@ def event_kind(name: str) -> EventKind:
     names handlers subscribe to. Anything else raises ``ConfigurationError``
     listing the valid names (with a hint for the body's bare ``"created"``).
     """
-    if name in EVENT_TYPES:
+    if name in EVENT_NAMES:
         return EventKind(name.removeprefix("return."))
-    hint = f" (did you mean 'return.{name}'?)" if f"return.{name}" in EVENT_TYPES else ""
+    hint = f" (did you mean 'return.{name}'?)" if f"return.{name}" in EVENT_NAMES else ""
     raise ConfigurationError(
-        f"unknown event type {name!r}{hint}; use one of {', '.join(EVENT_TYPES)}"
+        f"unknown event name {name!r}{hint}; use one of {', '.join(EVENT_NAMES)}"
     )

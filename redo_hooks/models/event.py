@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
+import msgspec
+
+from ..errors import deprecated
 from .base import EnumFields, RedoModel, open_members
 from .enums import EventKind
 from .jsontext import parse_json
@@ -22,11 +25,14 @@ from .tolerance import TolerantDecoder
 class ReturnEvent(RedoModel, frozen=True, dict=True, gc=True):
     """One delivery of Redo's return webhook, as handlers receive it.
 
-    ``subject`` is the return id (events are ordered per subject), ``key`` the
-    stable event key used for dedupe (the same for every redelivery of the
-    same event: use it to make handlers idempotent), ``store`` the store whose
-    secret it came with, ``raw`` the parsed JSON exactly as sent, unknown
-    fields included, and ``schema_errors`` what did not fit the models.
+    ``type`` is the body's own field (``"created"``, an :class:`EventKind`),
+    ``name`` the event's name everywhere else (``"return.created"``: routing,
+    filters, subscriptions). ``return_id`` is the return's id (events are
+    ordered per return), ``key`` the stable event key used for dedupe (the
+    same for every redelivery of the same event: use it to make handlers
+    idempotent), ``store`` the store whose secret it came with, ``raw`` the
+    parsed JSON exactly as sent, unknown fields included, ``schema_errors``
+    what did not fit the models, and :meth:`to_dict` all of it as plain data.
     """
 
     type: str  # EventKind
@@ -61,13 +67,19 @@ class ReturnEvent(RedoModel, frozen=True, dict=True, gc=True):
         return self
 
     @property
+    def return_id(self) -> str:
+        """The return's id (``return.id``): events are ordered per return."""
+        return self.return_.id
+
+    @property
     def subject(self) -> str:
-        """The return id: the unit of ordering."""
+        """Deprecated: :attr:`return_id`."""
+        deprecated("ReturnEvent.subject", "ReturnEvent.return_id")
         return self.return_.id
 
     @property
     def name(self) -> str:
-        """The routing name, e.g. ``"return.created"``."""
+        """The event's name, e.g. ``"return.created"``: what handlers subscribe to."""
         return f"return.{self.type}"
 
     @property
@@ -112,6 +124,23 @@ class ReturnEvent(RedoModel, frozen=True, dict=True, gc=True):
     def updated_at(self) -> datetime | None:
         """``return.updatedAt``: compare it to skip stale snapshots."""
         return self.return_.updated_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as plain, JSON-able data: the body as the models read it, and more.
+
+        The body's fields under Redo's own names (``type``, ``at``,
+        ``merchantName``, ``return``, ``order``; money as decimal strings, times
+        in ISO 8601, what did not fit as ``None``), then ``name``, ``key``,
+        ``store`` and ``schema_errors``, which the body does not carry. Hand
+        it to pydantic or FastAPI code with ``Model.model_validate(event.to_dict())``;
+        for the body exactly as sent, unknown fields included, read :attr:`raw`.
+        """
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        data["name"] = self.name
+        data["key"] = self.key
+        data["store"] = self.store
+        data["schema_errors"] = list(self.schema_errors)
+        return data
 
 
 _DECODER = TolerantDecoder(ReturnEvent, required={("type",), ("return",), ("return", "id")})

@@ -4,13 +4,14 @@
 
     from redo_hooks.admin import Admin
 
-    admin = Admin(settings)                  # reads: the settings are enough
+    admin = Admin(hooks)                     # your app: reads and actions
     admin.status()
     page = admin.events(EventFilter(order="#1001"))
-    admin.timeline(page.events[0].subject)
+    admin.timeline(page.events[0].return_id)
+    admin.retry_dead(where=DeadFilter(handler="sync_refund"))
 
-    admin = hooks.admin()                    # retry and replay route to handlers:
-    admin.retry_dead(where=DeadFilter(handler="sync_refund"))   # they need the app
+    admin = Admin(settings)                  # the settings alone: reads only
+                                             # (retry and replay route to handlers)
 
 Every method is synchronous and makes a bounded number of round trips
 (pages, not scans); see ``ops/events.py`` for how searches stay fast.
@@ -22,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
 
@@ -51,7 +52,7 @@ class DeadFilter:
         """Whether ``letter`` is selected."""
         return (
             (self.handler is None or letter.handler == self.handler)
-            and (self.return_id is None or letter.subject == self.return_id)
+            and (self.return_id is None or letter.return_id == self.return_id)
             and (self.reason is None or letter.reason == self.reason)
             and (self.before is None or letter.dead_at <= self.before)
         )
@@ -79,21 +80,37 @@ class Activity:
     failed: list[int]
 
 
-class Admin:
-    """Read and act on one app's pipeline in Redis.
+class App(Protocol):
+    """What ``Admin`` reads of a ``RedoHooks`` app."""
 
-    ``registry``: the app's handlers; only retrying dead letters and replaying
-    need it (they route events to handlers). ``connection``: an open client
-    (else one is made from ``settings.redis_url``).
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def registry(self) -> Registry: ...
+
+
+class Admin:
+    """Read and act on one app's pipeline in Redis: the one operator entry point.
+
+    ``Admin(hooks)``: your ``RedoHooks`` app, for reads and actions.
+    ``Admin(settings)``: reads only; retrying dead letters and replaying
+    route events to the app's handlers, so they need the app (or
+    ``registry=``). ``connection``: an open client (else one is made from
+    ``redis_url``). Opens a Redis connection: ``close()`` it, or use a
+    ``with`` block.
     """
 
     def __init__(
         self,
-        settings: Settings,
+        app: App | Settings,
         *,
         registry: Registry | None = None,
         connection: Redis | None = None,
     ) -> None:
+        if isinstance(app, Settings):
+            settings = app
+        else:
+            settings, registry = app.settings, registry or app.registry
         self.settings = settings
         self.registry = registry
         self.connection = connection or redis_client(
@@ -158,7 +175,7 @@ class Admin:
         """Dead letters ``where`` selects, oldest first (at most ``limit``): ``dead list``."""
         where = where or DeadFilter()
         found = self._dead.list(
-            handler=where.handler, subject=where.return_id, before=where.before, limit=None
+            handler=where.handler, return_id=where.return_id, before=where.before, limit=None
         )
         selected = [d for d in found if where.reason is None or d.reason == where.reason]
         return selected if limit is None else selected[:limit]
@@ -204,8 +221,7 @@ class Admin:
     def _need_registry(self) -> Registry:
         if self.registry is None:
             raise ConfigurationError(
-                "this needs the app's handlers: use hooks.admin(), or Admin(settings, "
-                "registry=hooks.registry)"
+                "this needs the app's handlers: use Admin(hooks), not Admin(settings)"
             )
         return self.registry
 

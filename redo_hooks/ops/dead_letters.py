@@ -22,7 +22,7 @@ from redis.exceptions import WatchError
 from rq import Queue
 
 from ..dispatch.handlers import Registry
-from ..errors import RedoHooksError
+from ..errors import RedoHooksError, deprecated
 from ..settings import Settings
 from ..store import lua
 from ..store.events import Incoming, load_stored
@@ -39,7 +39,7 @@ class DeadLetter:
 
     id: str
     handler: str
-    subject: str
+    return_id: str
     event_key: str
     reason: str
     attempts: int
@@ -55,11 +55,18 @@ class DeadLetter:
         """Parse a stored record."""
         data = orjson.loads(raw)
         data["parked"] = bool(data.get("parked", False))
+        data["return_id"] = data.get("subject", "")  # the stored record's name for it
         return cls(**{name: data.get(name, "") for name in cls.__slots__})
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a dict (for ``--json``)."""
         return {name: getattr(self, name) for name in self.__slots__}
+
+    @property
+    def subject(self) -> str:
+        """Deprecated: :attr:`return_id`."""
+        deprecated("DeadLetter.subject", "DeadLetter.return_id")
+        return self.return_id
 
 
 #: Dead letters read per round trip.
@@ -85,7 +92,7 @@ class DeadLetters:
         self,
         *,
         handler: str | None = None,
-        subject: str | None = None,
+        return_id: str | None = None,
         before: float | None = None,
         limit: int | None = None,
     ) -> list[DeadLetter]:
@@ -97,7 +104,7 @@ class DeadLetters:
         found: list[DeadLetter] = []
         for letter in self.iter(before=before):
             if (handler is None or letter.handler == handler) and (
-                subject is None or letter.subject == subject
+                return_id is None or letter.return_id == return_id
             ):
                 found.append(letter)
                 if limit is not None and len(found) >= limit:
@@ -240,8 +247,8 @@ class DeadLetters:
             self.queue.enqueue_job(job, pipeline=pipe)
             self._scripts["lane_unpark"](
                 keys=[
-                    k.lane(letter.handler, letter.subject),
-                    k.lane_state(letter.handler, letter.subject),
+                    k.lane(letter.handler, letter.return_id),
+                    k.lane_state(letter.handler, letter.return_id),
                     k.dead,
                     k.dead_ids,
                     k.event(letter.event_key),
@@ -254,7 +261,7 @@ class DeadLetters:
                 args=[
                     letter.id,
                     job.id,
-                    letter.subject,
+                    letter.return_id,
                     "1" if drop else "0",
                     settings.retention,
                     k.event_prefix,

@@ -20,13 +20,13 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from typing import Any, cast
 
 import orjson
 from redis import Redis
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, deprecated
 from ..models import event_kind
 from ..store import runlog
 from ..store.events import unpack_body
@@ -48,16 +48,21 @@ class EventFilter:
     return_id: str | None = None
     #: The order's id or its name (``#1001``; ``1001`` finds it too).
     order: str | None = None
-    #: An event name, ``return.created``.
-    event_type: str | None = None
+    #: An event's name, ``return.created``.
+    event_name: str | None = None
     #: A run outcome (``runlog.SEARCHABLE``): some handler's run has it.
     outcome: str | None = None
     since: float | None = None
     until: float | None = None
+    #: The 0.2 name of ``event_name``; deprecated.
+    event_type: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
-        if self.event_type is not None:
-            event_kind(self.event_type)  # ConfigurationError listing the valid names
+    def __post_init__(self, event_type: str | None) -> None:
+        if event_type is not None:  # the 0.2 name
+            deprecated("EventFilter(event_type=...)", "EventFilter(event_name=...)")
+            object.__setattr__(self, "event_name", event_type)
+        if self.event_name is not None:
+            event_kind(self.event_name)  # ConfigurationError listing the valid names
         if self.outcome is not None and self.outcome not in runlog.SEARCHABLE:
             raise ConfigurationError(
                 f"unknown outcome {self.outcome!r}: use one of {', '.join(runlog.SEARCHABLE)}"
@@ -69,8 +74,9 @@ class StoredEvent:
     """A stored event's record: routing fields and its runs (not its body)."""
 
     key: str
+    #: The body's ``type`` (``"created"``); :attr:`name` is the event's name.
     type: str
-    subject: str
+    return_id: str
     received_at: float
     store: str | None
     runs: list[Run]
@@ -79,8 +85,14 @@ class StoredEvent:
 
     @property
     def name(self) -> str:
-        """``return.<type>``."""
+        """The event's name, ``return.<type>``."""
         return f"return.{self.type}"
+
+    @property
+    def subject(self) -> str:
+        """Deprecated: :attr:`return_id`."""
+        deprecated("StoredEvent.subject", "StoredEvent.return_id")
+        return self.return_id
 
     @property
     def outcome(self) -> str:
@@ -94,8 +106,9 @@ class StoredEvent:
         """As a plain dict (JSON)."""
         return {
             "key": self.key,
-            "type": self.name,
-            "return_id": self.subject,
+            "name": self.name,
+            "type": self.type,
+            "return_id": self.return_id,
             "received_at": self.received_at,
             "store": self.store,
             "outcome": self.outcome,
@@ -147,7 +160,7 @@ def record(key: str, stored: dict[Any, Any], *, with_body: bool = False) -> Stor
     common: dict[str, Any] = {
         "key": key,
         "type": text(fields.get("type", b"")),
-        "subject": text(fields.get("subject", b"")),
+        "return_id": text(fields.get("subject", b"")),
         "received_at": float(text(fields["received_at"])),
         "store": text(fields["store"]) if "store" in fields else None,
         "runs": runlog.runs(stored),
@@ -331,8 +344,8 @@ class EventLog:
 
 def _matches(event: StoredEvent, where: EventFilter) -> bool:
     fits = (
-        (where.return_id is None or event.subject == where.return_id)
-        and (where.event_type is None or event.name == where.event_type)
+        (where.return_id is None or event.return_id == where.return_id)
+        and (where.event_name is None or event.name == where.event_name)
         and (where.since is None or event.received_at >= where.since)
         and (where.until is None or event.received_at <= where.until)
     )

@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from datetime import datetime
 from typing import Any
 
 from redis import Redis
 
 from ..dispatch.handlers import Registry
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, deprecated
 from ..models import event_kind
 from ..settings import Settings
 from ..store import lua
@@ -58,14 +58,23 @@ class Selection:
 
     since: float | None = None
     until: float | None = None
-    subject: str | None = None
-    #: An event name (``"return.updated"``), as handlers subscribe to it.
-    event_type: str | None = None
+    return_id: str | None = None
+    #: An event's name (``"return.updated"``), as handlers subscribe to it.
+    event_name: str | None = None
     handlers: tuple[str, ...] = ()
+    #: The 0.2 names of ``return_id`` and ``event_name``; deprecated.
+    subject: InitVar[str | None] = None
+    event_type: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
-        if self.event_type is not None:
-            event_kind(self.event_type)  # ConfigurationError listing the valid names
+    def __post_init__(self, subject: str | None, event_type: str | None) -> None:
+        if subject is not None:
+            deprecated("Selection(subject=...)", "Selection(return_id=...)")
+            object.__setattr__(self, "return_id", subject)
+        if event_type is not None:
+            deprecated("Selection(event_type=...)", "Selection(event_name=...)")
+            object.__setattr__(self, "event_name", event_type)
+        if self.event_name is not None:
+            event_kind(self.event_name)  # ConfigurationError listing the valid names
         if self.since is not None and self.until is not None and self.since > self.until:
             raise ConfigurationError(
                 "--since is later than --until: that selects nothing; swap them"
@@ -97,9 +106,9 @@ def replay(
         incoming = load_stored(connection, keys, key)
         if incoming is None:
             continue  # expired between the index and now
-        if selection.subject is not None and incoming.subject != selection.subject:
+        if selection.return_id is not None and incoming.subject != selection.return_id:
             continue
-        if selection.event_type is not None and incoming.name != selection.event_type:
+        if selection.event_name is not None and incoming.name != selection.event_name:
             continue
         targets = [
             h

@@ -55,7 +55,7 @@ def _parse(body: bytes, max_depth: int, store: str | None) -> Incoming:
         order = event.order
         return Incoming(
             type=event_type,
-            subject=event.subject,
+            subject=event.return_id,
             key=event_key(body, store),
             body=body,
             store=store,
@@ -80,7 +80,7 @@ def _parse(body: bytes, max_depth: int, store: str | None) -> Incoming:
         raise UnprocessableEvent(str(exc), errors=[{"loc": "body", "msg": str(exc)}]) from None
     return Incoming(
         type=str(mended.type),
-        subject=mended.subject,
+        subject=mended.return_id,
         key=key,
         body=body,
         schema_errors=mended.schema_errors,
