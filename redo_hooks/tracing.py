@@ -43,7 +43,7 @@ def enabled() -> bool:
     """Whether spans can be recorded: the API is installed and an SDK is configured.
 
     Without a configured ``TracerProvider`` the API would hand out no-op
-    spans, yet starting one (context, propagation) still costs ~20 µs a
+    spans, yet starting one (context, propagation) still costs CPU on every
     request (``benchmarks/ingest.py --tracing``): skip it all instead. The
     check follows a provider set later (it reads the global each time).
     """

@@ -140,3 +140,42 @@ def test_file_references_in_docstrings_and_comments_exist() -> None:
             if not any(c.exists() for c in candidates):
                 missing.append(f"{name}: {ref}")
     assert missing == []
+
+
+#: A measured figure: a duration in µs/ns/ms, an "N times faster" claim, a share
+#: of some cost. These rot in code; benchmarks/README.md and the docs keep
+#: them beside the command that measures them.
+FIGURE = re.compile(
+    r"~?\d[\d.,]*\s*(?:µs|us|ns|ms)\b"
+    r"|\b\d+(?:\.\d+)?\s*[x\u00d7](?:\s+(?:faster|slower|more|less|as)\b|(?=[\s,.;)]))"
+    r"|\d+(?:\.\d+)?%\s+(?:less|more|faster|slower|of (?:its|a|an|the) \w+)"
+    r"|\ba (?:third|quarter|half) of (?:a|the) (?:receiver|request|worker)"
+)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".lua")), ids=str
+)
+def test_no_module_carries_a_measured_figure(path: Path) -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {match.group(0)!r}"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for match in FIGURE.finditer(line)
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "about 3x faster than pydantic",
+        "costs ~14 ms and a fresh",
+        "(~100 µs): at most",
+        "~30 us more client CPU",
+        "7-16% less Redis CPU",
+        "which cost ~10% of a request's CPU",
+        "a line per event costs a third of the receiver's CPU",
+    ],
+)
+def test_the_figure_check_catches_what_it_is_for(line: str) -> None:
+    assert FIGURE.search(line), line

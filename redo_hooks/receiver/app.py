@@ -202,7 +202,7 @@ class Receiver:
         """The answer for an event Redis confirmed: accepted, unhandled or a duplicate."""
         context = {
             "store": incoming.store,
-            "subject": incoming.subject,
+            "return_id": incoming.subject,
             "event_type": incoming.type,
             "event_key": incoming.key,
         }
@@ -221,8 +221,8 @@ class Receiver:
             return _json(202, {"status": "unhandled", "event": incoming.key})
         self.metrics.request("accepted")
         # Per-event success is DEBUG unless log_successes: at thousands of
-        # events/s an INFO line each costs a third of the request
-        # (benchmarks/ingest.py). Refusals, duplicates and unrouted events stay
+        # events/s an INFO line each is a large share of the request's CPU
+        # (benchmarks/README.md). Refusals, duplicates and unrouted events stay
         # at INFO and above.
         if self.settings.log_successes:
             log.info("event_accepted", handlers=handlers, **context)
@@ -379,10 +379,11 @@ class ReceiverApp(Starlette):
     """The receiver's Starlette app, with a direct path for its one hot request.
 
     ``POST /`` is every webhook: it goes straight to :meth:`Receiver.receive`,
-    past the middleware and the router, which cost ~10% of a request's CPU
-    and add nothing there (``receive`` answers every error itself, never
-    raising). Everything else, and ``POST /`` to a mounted app's other paths,
-    takes Starlette's usual way.
+    past the middleware and the router, whose cost is measurable in a
+    request's CPU (``benchmarks/README.md``) and which add nothing there
+    (``receive`` answers every error itself, never raising). Everything
+    else, and ``POST /`` to a mounted app's other paths, takes Starlette's
+    usual way.
     """
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -12,8 +12,8 @@ waiting for them.
 The bounds are small on purpose: a pipeline's replies wait in Redis' output
 buffer, which counts as Redis memory, until they are read, and a lane's reply
 carries an event's body; under memory pressure that room is what the workers
-need to drain. Two pipelines of eight serve thousands of calls a second
-across a 2.5 ms round trip (``benchmarks/README.md``).
+need to drain. Two pipelines of eight keep async lanes at the speed of
+loopback with Redis a zone away (``benchmarks/README.md``, ``dispatch --rtt``).
 
 Each call gets its own reply or its own error; a lost connection fails the
 calls of that pipeline only. Scripts go as ``EVALSHA`` and are loaded (and

@@ -3,8 +3,8 @@
 A webhook body is small (~5 KB) and mostly field names, which general-purpose
 compressors must learn afresh in every body. A zstd dictionary trained once on
 bodies generated from Redo's spec (``scripts/train-body-dictionary``) carries
-them instead: the spec's example keeps 28% of its bytes (zlib level 1: 37%),
-in less CPU (``benchmarks/dispatch.py`` prints the bytes per event).
+them instead, and keeps fewer bytes than zlib in less CPU
+(``benchmarks/dispatch.py`` prints the bytes per event; ``benchmarks/README.md``).
 
 Versioned: every dictionary ever shipped stays in ``redo_hooks/data`` as
 ``bodies-v<N>.zdict``, and each zstd frame names the id of the dictionary it
@@ -23,7 +23,7 @@ import zstandard
 
 #: The dictionary new bodies are compressed with.
 CURRENT = "bodies-v1.zdict"
-#: zstd level: 3 is zstd's default, ~14 µs for the spec's example here.
+#: zstd level: 3, zstd's default; higher levels cost CPU for few bytes here.
 LEVEL = 3
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _local = threading.local()  # zstandard's (de)compressors are one per thread

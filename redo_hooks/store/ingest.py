@@ -5,8 +5,8 @@ of the requests that arrive meanwhile wait in a list and go together in the
 next call. Each request still gets its answer only after Redis has replied for
 its own event, so the 2xx still means "stored" (guarantee 1) — but one round
 trip and one client-side command encoding serve many requests, which is what
-lets ingest keep up with parsing (redis-py's asyncio client costs ~360 µs of
-CPU per call inside uvicorn, measured on a 2-core machine).
+lets ingest keep up with parsing: redis-py's asyncio client costs more CPU
+per call inside uvicorn than parsing a body does (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ class IngestPlan:
         The events' arguments are bytes already, and each stored body a
         ``memoryview``: redis-py passes bytes through instead of encoding them,
         and sends a memoryview as a chunk of its own instead of copying it into
-        the command's growing buffer (packing a call of 16 events: ~4.5 µs per
-        event instead of ~8.3, ``benchmarks/README.md``).
+        the command's growing buffer (``benchmarks/README.md`` has the
+        packing cost per event).
         """
         s, k = self._settings, self._keys
         index: dict[str, int] = {}

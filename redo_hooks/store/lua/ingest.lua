@@ -34,7 +34,7 @@
 -- for a refused event; a forced event is never refused) -- then a space and
 -- the number of retained events dropped to make room. (One bulk string, not
 -- an array of integers: redis-py's pure-Python parser reads an array an
--- element at a time, ~30 us more client CPU for a call of 14 events.)
+-- element at a time, which costs client CPU per event.)
 --
 -- Memory is read here, from Redis itself (below: at most 0.1 s old, plus
 -- what the calls since stored): a flood cannot overshoot the mark between
@@ -78,8 +78,8 @@
 --
 -- Writes to keys the call's events share (the time, return, order and
 -- waiting indexes, a job's lanes) are gathered and made once per key at
--- the end, not once per event: 7-16% less Redis CPU per event in calls of
--- 16 (benchmarks/dispatch.py). Nothing in the loop reads them.
+-- the end, not once per event, which saves Redis CPU per event
+-- (benchmarks/dispatch.py). Nothing in the loop reads them.
 local seen_p, ev_p, lane_p, state_p = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local open_p, joblanes_p, job_p = ARGV[12], ARGV[13], ARGV[14]
 local cap = tonumber(ARGV[7])
@@ -163,7 +163,7 @@ local function create_job(t, job_id)
 end
 
 -- Memory: what Redis uses, and the most new events may bring it to.
--- `INFO memory` is the largest part of a one-event call (~14 us): a call
+-- `INFO memory` is the largest part of a one-event call: a call
 -- that stores events keeps its reading for 0.1 s in <p>:memory, "used max",
 -- and the calls in that time add what they store to it (estimates on the
 -- high side). Only what others write meanwhile (the workers' bookkeeping,
