@@ -3,7 +3,7 @@
 ``bare``: read the body, answer 202 — the ASGI stack's ceiling.
 ``validate``: bearer check, strict parse and full validation with the
 project's models (exactly what the receiver does before Redis), then 202.
-``yardstick``: the fixed ruler of ``../shared/bench/reference_model.py``
+``yardstick``: the fixed ruler of ``benchmarks/yardstick/reference_model.py``
 (path in ``BENCH_YARDSTICK``): ``hmac.compare_digest`` on the Bearer
 header, ``orjson.loads``, its plain pydantic ``ReturnEvent.model_validate``.
 """

@@ -204,7 +204,9 @@ def start_posters(
 
 
 #: The fixed ruler the ingest benchmarks compare with (``BENCH_YARDSTICK`` overrides).
-YARDSTICK = Path(os.environ.get("BENCH_YARDSTICK", ROOT.parent / "shared/bench/reference_model.py"))
+YARDSTICK = Path(
+    os.environ.get("BENCH_YARDSTICK", ROOT / "benchmarks/yardstick/reference_model.py")
+)
 
 
 def yardstick_model(path: Path = YARDSTICK) -> Any:

@@ -8,7 +8,7 @@ wrk (``apt-get install wrk``) posts realistic events (the spec's example,
 are measured, interleaved within each round:
 
 * ``bare``      — Starlette reads the body and answers 202;
-* ``yardstick`` — the fixed ruler, ``../shared/bench/reference_model.py``:
+* ``yardstick`` — the fixed ruler, ``benchmarks/yardstick/reference_model.py``:
                   ``hmac.compare_digest``, ``orjson.loads`` and a plain pydantic
                   model (skipped, saying so, where that file is absent);
 * ``validate``  — bearer check + strict parse + full model validation, 202;
@@ -86,7 +86,7 @@ end
 
 
 def lua_script(subjects: int, nonce: str) -> str:
-    event = sample_event("return.updated", subject="SUBJECT")
+    event = sample_event("return.updated", return_id="SUBJECT")
     event["at"] = "AT"
     event["benchNonce"] = "NONCE"  # an unknown field: kept, and unique per run
     template = orjson.dumps(event).decode()

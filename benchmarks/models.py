@@ -5,7 +5,7 @@
 In-process, no HTTP, no Redis. For each body shape, the best time per call of:
 
 * ``yardstick`` — ``orjson.loads`` then the plain pydantic model of
-  ``../shared/bench/reference_model.py`` (``model_validate``): the ruler;
+  ``benchmarks/yardstick/reference_model.py`` (``model_validate``): the ruler;
 * ``receiver``  — :func:`redo_hooks.receiver.body.parse_body`: everything the
   receiver checks before Redis (UTF-8, depth bound, routing, typed decode,
   dedupe key);
