@@ -9,7 +9,7 @@ from .dispatch.handlers import Handler
 from .errors import ConfigurationError, GiveUp, RedoHooksError, Retry
 from .hooks import RedoHooks
 from .models import EVENT_NAMES, EventKind, ReturnEvent, ReturnStatus
-from .settings import Settings
+from .settings import Settings, SettingsOverrides
 
 #: This release (PEP 440); ``pyproject.toml`` reads it from here.
 __version__ = "0.3.0"
@@ -28,5 +28,6 @@ __all__ = [
     "ReturnEvent",
     "ReturnStatus",
     "Settings",
+    "SettingsOverrides",
     "__version__",
 ]

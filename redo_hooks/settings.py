@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigurationError
-from .store.connections import SentinelURL, is_sentinel, mask
+from .redis_url import SentinelURL, is_sentinel, mask
 
 ENV_PREFIX = "REDO_HOOKS_"
 

@@ -13,7 +13,8 @@ from structlog.testing import capture_logs
 
 from redo_hooks import ConfigurationError, RedoHooks, Settings
 from redo_hooks.dev.redis_server import free_port
-from redo_hooks.store.connections import SentinelURL, mask, redis_client
+from redo_hooks.redis_url import SentinelURL, mask
+from redo_hooks.store.connections import redis_client
 
 
 def test_a_sentinel_url_names_the_sentinels_the_service_and_the_db() -> None:

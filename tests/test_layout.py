@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -11,27 +13,40 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "redo_hooks"
 
-#: What each room may import (besides itself). The top-level modules are
-#: rooms of their own; see each subpackage's docstring for the why.
-ALLOWED: dict[str, set[str]] = {
+#: What each top-level module may import (besides itself). A subpackage
+#: says it in its docstring ("May import ``a``, ``b`` ..."), which
+#: ``test_each_subpackage_docstring_lists_exactly_the_rooms_it_imports`` reads.
+TOP_LEVEL: dict[str, set[str]] = {
     "errors": set(),
     "backoff": set(),
-    "settings": {"errors", "store"},  # store.connections parses Redis URLs
-    "models": {"errors"},
-    "store": {"errors", "settings", "models", "logs"},
-    "dispatch": {"errors", "settings", "backoff", "models", "store", "logs", "tracing"},
-    "ops": {"errors", "settings", "models", "store", "dispatch", "logs"},
-    "receiver": {"errors", "settings", "models", "store", "dispatch", "ops", "logs", "tracing"},
-    "redo_api": {"errors", "backoff"},
-    "dev": {"errors", "settings", "models", "store", "dispatch", "ops", "receiver", "logs"},
+    "redis_url": {"errors"},  # pure: settings and store both parse URLs here
+    "settings": {"errors", "redis_url"},
     "hooks": {"errors", "settings", "models", "dispatch", "receiver", "ops", "dashboard"},
     "admin": {"ops", "store"},  # the operator API's public names
-    "dashboard": {"errors", "settings", "models", "store", "dispatch", "ops", "logs"},
     "jobs": {"dispatch"},
     "logs": set(),  # a leaf every room that logs may use
     "tracing": set(),  # OpenTelemetry spans, when the API is installed
     "testing": {"errors", "settings", "models", "store", "dispatch", "receiver", "dev", "hooks"},
 }
+#: The composition root: it may import every room, and none imports it.
+ROOT_ROOMS = {"cli", "__init__"}
+LAYERING = re.compile(r"May import (.*?)(?:;|\.\s|\.$)", re.DOTALL)
+
+
+def declared(package: Path) -> set[str]:
+    """The rooms a subpackage's docstring says it may import."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
+    found = LAYERING.search(doc)
+    assert found, f"{package.name}: its docstring says what it may import (May import ...)"
+    return {name.split(".")[0] for name in re.findall(r"``([\w.]+)``", found.group(1))}
+
+
+def allowed() -> dict[str, set[str]]:
+    rules = dict(TOP_LEVEL)
+    for init in PACKAGE.glob("*/__init__.py"):
+        if init.parent.name not in ROOT_ROOMS:
+            rules[init.parent.name] = declared(init.parent)
+    return rules
 
 
 def modules() -> dict[str, Path]:
@@ -78,29 +93,83 @@ def test_at_most_twelve_modules_at_the_top() -> None:
     assert len(top) <= 12, top
 
 
+def code_lines(path: Path) -> int:
+    """Lines of ``path`` that hold code: docstrings, comments and blank lines excluded."""
+    source = path.read_text()
+    docs: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docs.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    skipped = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT}
+    skipped |= {tokenize.DEDENT, tokenize.ENDMARKER}
+    lines: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in skipped:
+            lines.update(n for n in range(token.start[0], token.end[0] + 1) if n not in docs)
+    return len(lines)
+
+
+#: Most lines of code in one module. Documentation never counts, so the
+#: bound is a prompt to split a module that does too many things, never a
+#: reason to trim what explains it. 400: the largest cohesive modules
+#: (settings.py, one object whose field descriptions are code; the CLI's
+#: operator commands) sit below it, and a module past it has so far always
+#: held two responsibilities.
+MOST_CODE_LINES = 400
+
+
 @pytest.mark.parametrize("name", sorted(modules()))
-def test_no_module_is_over_450_lines(name: str) -> None:
-    lines = len(modules()[name].read_text().splitlines())
-    assert lines <= 450, f"{name}: {lines} lines"
+def test_no_module_is_over_the_bound_of_lines_of_code(name: str) -> None:
+    lines = code_lines(modules()[name])
+    assert lines <= MOST_CODE_LINES, f"{name}: {lines} lines of code: split it by responsibility"
+
+
+def test_the_bound_counts_code_not_documentation(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        '"""Doc.\n\nMore doc.\n"""\n\n# why\n\ndef f() -> int:\n    """Doc."""\n    return 1\n'
+    )
+    assert code_lines(module) == 2
 
 
 def test_every_subpackage_says_what_lives_there_and_what_it_may_import() -> None:
     for init in PACKAGE.glob("*/__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert doc, f"{init.parent.name}/__init__.py has no docstring"
-        if init.parent.name in ALLOWED and init.parent.name not in ("models", "redo_api"):
-            assert "import" in doc, f"{init.parent.name}: say what it may import"
+        if init.parent.name not in ROOT_ROOMS:
+            assert declared(init.parent), init.parent.name
+
+
+def test_each_subpackage_docstring_lists_exactly_the_rooms_it_imports() -> None:
+    imported: dict[str, set[str]] = {}
+    for name, deps in graph().items():
+        imported.setdefault(room(name), set()).update(room(d) for d in deps)
+    stale = {
+        package: (declared(PACKAGE / package), imported.get(package, set()) - {package})
+        for package in allowed()
+        if package not in TOP_LEVEL
+        and declared(PACKAGE / package) != imported.get(package, set()) - {package}
+    }
+    assert stale == {}, "(said, imported) per subpackage"
+
+
+def test_every_module_under_the_package_is_in_some_room() -> None:
+    rooms = set(allowed()) | ROOT_ROOMS
+    assert {room(name) for name in modules()} <= rooms
 
 
 def test_rooms_import_only_the_rooms_below_them() -> None:
+    rules = allowed()
     wrong = []
     for name, deps in graph().items():
         here = room(name)
-        if here not in ALLOWED:
+        if here in ROOT_ROOMS:
             continue  # cli (the composition root) and the package's __init__
         for dep in deps:
             there = room(dep)
-            if there != here and there not in ALLOWED[here]:
+            if there != here and there not in rules[here]:
                 wrong.append(f"{name} -> {dep}")
     assert wrong == []
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 from importlib.metadata import version
+from pathlib import Path
 
 import redo_hooks
 import redo_hooks.testing
@@ -23,6 +26,7 @@ def test_the_package_exports_exactly_the_public_names() -> None:
         "ReturnStatus",
         "Retry",
         "Settings",
+        "SettingsOverrides",
         "__version__",
     }
     for name in redo_hooks.__all__:
@@ -74,3 +78,56 @@ def test_the_redo_api_client_is_exported_and_documented() -> None:
 
 def test_the_version_is_the_installed_distributions() -> None:
     assert redo_hooks.__version__ == version("redo-hooks")
+
+
+PUBLIC = (
+    "redo_hooks",
+    "redo_hooks.models",
+    "redo_hooks.admin",
+    "redo_hooks.testing",
+    "redo_hooks.redo_api",
+)
+
+
+def test_each_public_module_exports_exactly_its_names_and_each_exists() -> None:
+    import redo_hooks.admin  # noqa: PLC0415
+    import redo_hooks.models  # noqa: PLC0415
+    import redo_hooks.redo_api  # noqa: PLC0415
+
+    assert sorted(redo_hooks.admin.__all__) == [
+        "Activity",
+        "Admin",
+        "DeadFilter",
+        "DeadLetter",
+        "DeadPage",
+        "EventDetail",
+        "EventFilter",
+        "EventPage",
+        "Run",
+        "Selection",
+        "Status",
+        "StoredEvent",
+    ]
+    assert len(redo_hooks.models.__all__) == 39
+    assert {"ReturnEvent", "Return", "Order", "EVENT_NAMES", "decode_event"} <= set(
+        redo_hooks.models.__all__
+    )
+    for name in PUBLIC:
+        module = importlib.import_module(name)
+        exported = module.__all__
+        assert len(exported) == len(set(exported)), name
+        for attr in exported:
+            assert getattr(module, attr) is not None, f"{name}.{attr}"
+
+
+def test_the_docs_and_examples_import_only_the_public_modules() -> None:
+    root = Path(__file__).resolve().parent.parent
+    sources = [*root.glob("docs/**/*.md"), root / "README.md", *root.glob("examples/**/*.py")]
+    imports = re.compile(r"^\s*(?:from|import) (redo_hooks[\w.]*)", re.MULTILINE)
+    private = sorted(
+        f"{path.relative_to(root)}: {module}"
+        for path in sources
+        for module in imports.findall(path.read_text())
+        if module not in PUBLIC
+    )
+    assert private == []

@@ -5,9 +5,9 @@ an ASGI app to mount under a path of your own app. Server-rendered HTML
 (Starlette + Jinja2), no script and no asset from elsewhere: every file it
 serves ships in this package. See ``docs/dashboard.md``.
 
-It sits on top: it may import ``ops`` (the operator API it renders), and
-``errors``, ``settings``, ``models``, ``store``, ``dispatch`` and ``logs``
-below it; nothing but ``hooks`` and ``cli`` imports it.
+It sits on top. May import ``ops`` (the operator API it renders), ``errors``,
+``settings``, ``models``, ``store``, ``dispatch`` and ``logs``; nothing but
+``hooks`` and ``cli`` imports it.
 """
 
 from .app import create_dashboard

@@ -4,5 +4,6 @@
 - ``redis_server.py``: a real ``redis-server`` on a free port, for ``dev``,
   tests and benchmarks (``redo_hooks.testing.RedisServer``).
 
-May import anything below ``hooks``; only ``cli`` and ``testing`` import it.
+May import ``errors``, ``settings`` and ``receiver``; only ``cli`` and
+``testing`` import it.
 """

@@ -19,7 +19,7 @@
 - ``supervisor.py``: the parent of a worker's processes (``--concurrency``):
   restarts them and renews their jobs' heartbeats.
 
-May import ``errors``, ``settings``, ``backoff``, ``models`` and ``store``;
-never ``receiver``, ``ops``, ``hooks``, ``dev`` or ``cli`` (the worker takes
-any object with ``registry`` and ``settings``).
+May import ``errors``, ``settings``, ``backoff``, ``models``, ``store``,
+``logs`` and ``tracing``; never ``receiver``, ``ops``, ``hooks``, ``dev`` or
+``cli`` (the worker takes any object with ``registry`` and ``settings``).
 """

@@ -2,7 +2,7 @@
 
 Workers are many processes on many machines: instead of each exposing an
 endpoint, they add their counts to one Redis hash about once a second, and
-the receiver's ``/metrics`` (``ops/metrics.py``) reads it at scrape time.
+the receiver's ``/metrics`` (``receiver/metrics.py``) reads it at scrape time.
 """
 
 from __future__ import annotations

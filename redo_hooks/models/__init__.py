@@ -2,7 +2,10 @@
 
 Hand-written from the ``webhooks: return:`` body and the 15 component schemas
 it references; the tolerance rules are in :mod:`redo_hooks.models.base` and
-:mod:`redo_hooks.models.tolerance`. Pure: no I/O.
+:mod:`redo_hooks.models.tolerance`. Pure: no I/O. Public: what ``__all__``
+lists is part of redo-hooks' API.
+
+May import ``errors`` only.
 """
 
 from typing import Any

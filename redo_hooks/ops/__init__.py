@@ -1,11 +1,14 @@
-"""What operators read and do: status, dead letters, replay, metrics.
+"""What operators read and do: status, the run log, dead letters, replay.
 
+- ``admin.py``: ``Admin``, the operator API the CLI and the dashboard call
+  (public as :mod:`redo_hooks.admin`);
 - ``status.py``: a read-only snapshot of queues, lanes and dead letters;
+- ``events.py``: the run log's searches and a return's timeline;
 - ``dead_letters.py``: list, show, retry and drop what handlers gave up on;
-- ``replay.py``: run stored events again, by time, type, return or handler;
-- ``metrics.py``: the Prometheus exposition (the receiver's own counters,
-  and the pipeline's read from Redis).
+- ``replay.py``: run stored events again, by time, name, return or handler;
+- ``paging.py``: the opaque cursors of paged reads;
+- ``spec_check.py``: ``redo-hooks check-spec``, the models against a spec file.
 
 May import ``errors``, ``settings``, ``models``, ``store`` and ``dispatch``;
-never ``receiver``, ``hooks``, ``dev`` or ``cli``. The CLI calls these.
+never ``receiver``, ``hooks``, ``dev`` or ``cli``.
 """

@@ -43,9 +43,9 @@ from ..errors import (
     problem_for,
 )
 from ..logs import get_logger
-from ..ops.metrics import CONTENT_TYPE, ReceiverMetrics
+from ..redis_url import is_sentinel
 from ..settings import Settings
-from ..store.connections import async_redis_client, is_sentinel
+from ..store.connections import async_redis_client
 from ..store.events import Incoming
 from ..store.ingest import Ingestor, Routed
 from ..store.keys import Keys
@@ -54,6 +54,7 @@ from .backpressure import check_eviction_policy
 from .body import parse_body
 from .contract import DUPLICATE_HEADER, openapi_document
 from .drift import DriftWatch
+from .metrics import CONTENT_TYPE, ReceiverMetrics
 
 LOGGER = "redo_hooks.receiver.app"
 log = get_logger(LOGGER)

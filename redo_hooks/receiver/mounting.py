@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..ops.metrics import CONTENT_TYPE, ReceiverMetrics
 from ..settings import Settings
 from ..store.connections import async_redis_client
 from ..store.keys import Keys
+from .metrics import CONTENT_TYPE, ReceiverMetrics
 
 
 def new_metrics(settings: Settings) -> ReceiverMetrics:

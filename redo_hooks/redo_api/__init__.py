@@ -4,6 +4,10 @@
 update (by ``externalId``), get, update, delete and replay webhooks. Base URL
 ``https://api.getredo.com/v2.2`` unless ``REDO_API_URL`` or ``base_url=`` says
 otherwise; the API secret comes from ``REDO_API_SECRET`` or ``secret=``.
+Public: what ``__all__`` lists is part of redo-hooks' API.
+
+May import ``errors`` and ``backoff`` only: it knows nothing of webhooks'
+delivery, only of the API that subscribes to them.
 """
 
 from .calls import DEFAULT_API_URL, RetryPolicy

@@ -39,7 +39,7 @@ from ..store.keys import Keys
 from ..store.replies import text
 from ..store.rq_internals import queue_key
 
-log = get_logger("redo_hooks.ops.metrics")
+log = get_logger("redo_hooks.receiver.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
