@@ -22,6 +22,7 @@ RFC 9457 problem document. ``deprecated`` is how an old name says so: a
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import Any
 
@@ -161,6 +162,24 @@ def problem_for(error: RejectedRequest | StoreUnavailable) -> tuple[int, dict[st
     if isinstance(error, UnprocessableEvent) and error.errors:
         body["errors"] = error.errors
     return error.status, body
+
+
+class MissingExtra(ConfigurationError):
+    """An optional feature's dependency is not installed: the message names the extra."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs {package}, which is not installed: "
+            f"pip install 'redo-hooks[{extra}]' (or add {package} to your requirements)"
+        )
+
+
+def require(module: str, *, feature: str, extra: str, package: str | None = None) -> None:
+    """Raise :class:`MissingExtra` unless ``module`` (pip's ``package``) can be imported."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(feature, package or module, extra) from None
 
 
 def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:

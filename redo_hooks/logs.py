@@ -85,9 +85,10 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     root.setLevel(numeric)
     # uvicorn's access log duplicates our request lines; its errors still show.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    # httpx logs every request at INFO; with it, a URL with a secret in its
-    # query string (not ours, but a user's) would reach the logs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx and httpx2 log every request at INFO; with it, a URL with a
+    # secret in its query string (not ours, but a user's) would reach the logs.
+    for client in ("httpx", "httpx2"):
+        logging.getLogger(client).setLevel(logging.WARNING)
 
 
 def _dumps(value: Any, **_: Any) -> str:

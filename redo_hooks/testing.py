@@ -28,7 +28,7 @@ import orjson
 from .dev.redis_server import RedisServer
 from .dispatch.lanes import bind
 from .dispatch.worker import build, drain_burst
-from .errors import ConfigurationError, RedoHooksError, deprecated
+from .errors import RedoHooksError, deprecated
 from .hooks import RedoHooks
 from .models import ReturnEvent, event_kind
 from .receiver.auth import first_token
@@ -228,13 +228,6 @@ class HookTester:
     def post(self, event: dict[str, Any] | bytes, *, secret: str | None = None) -> Any:
         """POST ``event`` to the receiver with the bearer ``secret``; the HTTP response."""
         if self._client is None:
-            try:
-                import httpx2  # noqa: F401, PLC0415 - what Starlette's TestClient runs on
-            except ImportError:
-                raise ConfigurationError(
-                    "HookTester.post needs Starlette's test client, which needs httpx2: "
-                    "pip install 'redo-hooks[testing]'"
-                ) from None
             from starlette.testclient import TestClient  # noqa: PLC0415
 
             self._client = TestClient(self.hooks.asgi()).__enter__()

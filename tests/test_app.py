@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import httpx2 as httpx
@@ -244,3 +245,36 @@ def test_a_stalled_redis_gets_an_answer_within_redis_timeout(redis_url: str, red
             assert response.status_code == 503
             assert took <= 1 + 0.5, f"answered after {took:.2f} s"
         redis.client_unpause()
+
+
+def test_middleware_added_to_the_receiver_runs_for_webhooks_too(hooks: RedoHooks) -> None:
+    """Before: ``POST /`` skipped Starlette's stack, so a user's middleware never saw it."""
+    seen: list[tuple[str, str]] = []
+
+    class Audit:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                seen.append((scope["method"], scope["path"]))
+
+                async def stamped(message: Any) -> None:
+                    if message["type"] == "http.response.start":
+                        message["headers"] = [*message["headers"], (b"x-audited", b"yes")]
+                    await send(message)
+
+                await self.app(scope, receive, stamped)
+                return
+            await self.app(scope, receive, send)
+
+    app = hooks.asgi()
+    app.add_middleware(Audit)
+    with TestClient(app) as client:
+        accepted = client.post("/", content=sample_body(return_id="ret-mw"), headers=AUTH)
+        refused = client.post("/", content=b"{", headers=AUTH)
+        health = client.get("/healthz")
+    assert accepted.status_code == 202 and accepted.headers["x-audited"] == "yes"
+    assert refused.status_code == 400 and refused.headers["x-audited"] == "yes"
+    assert health.headers["x-audited"] == "yes"
+    assert seen == [("POST", "/"), ("POST", "/"), ("GET", "/healthz")]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 import orjson
 import pytest
 from hypothesis import given
@@ -204,11 +204,11 @@ def test_unreachable_api(sleeps: Sleeps) -> None:
 def test_ids_are_quoted_into_the_path() -> None:
     paths: list[bytes] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         paths.append(request.url.raw_path)
-        return httpx.Response(404)
+        return httpx2.Response(404)
 
-    with RedoAPI("s", transport=httpx.MockTransport(handler)) as redo, pytest.raises(NotFound):
+    with RedoAPI("s", transport=httpx2.MockTransport(handler)) as redo, pytest.raises(NotFound):
         redo.get_webhook("../stores/x/webhooks?all=1")
     assert paths == [b"/v2.2/webhooks/..%2Fstores%2Fx%2Fwebhooks%3Fall%3D1"]
 
@@ -236,16 +236,16 @@ def test_the_spec_defect_is_still_there() -> None:
 
 
 def test_answer_without_an_id_is_a_clear_error(fake: FakeRedo) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"webhook": {"callback": {"url": URL}}})
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={"webhook": {"callback": {"url": URL}}})
 
-    redo = RedoAPI("s", transport=httpx.MockTransport(handler))
+    redo = RedoAPI("s", transport=httpx2.MockTransport(handler))
     with redo, pytest.raises(RedoAPIError, match=r"unexpected webhook in the answer \(id\)"):
         redo.get_webhook("w")
 
 
 def test_fake_answers_match_the_spec(redo: RedoAPI, fake: FakeRedo, api_url: str) -> None:
-    raw = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {API_SECRET}"})
+    raw = httpx2.Client(base_url=api_url, headers={"Authorization": f"Bearer {API_SECRET}"})
     body = {
         "webhook": {
             "callback": {"url": URL, "auth": {"bearer": {"token": "t"}}},
@@ -253,7 +253,7 @@ def test_fake_answers_match_the_spec(redo: RedoAPI, fake: FakeRedo, api_url: str
             "externalId": "e",
         }
     }
-    checks: list[tuple[httpx.Response, str, str, str]] = []
+    checks: list[tuple[httpx2.Response, str, str, str]] = []
     created = raw.post(f"/stores/{STORE}/webhooks", json=body)
     checks.append((created, "/stores/{storeId}/webhooks", "post", "201"))
     checks.append(
@@ -289,7 +289,7 @@ def test_fake_answers_match_the_spec(redo: RedoAPI, fake: FakeRedo, api_url: str
 def test_client_requests_match_the_spec() -> None:
     seen: list[tuple[str, str, Any]] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         body: Any = orjson.loads(request.content) if request.content else None
         seen.append((request.method, request.url.path, body))
         if request.method == "POST" and request.url.path.endswith("/webhooks"):
@@ -300,10 +300,10 @@ def test_client_requests_match_the_spec() -> None:
                 "createdAt": "2026-11-01T00:00:00Z",
                 "updatedAt": "2026-11-01T00:00:00Z",
             }
-            return httpx.Response(201, json={"webhook": hook})
-        return httpx.Response(204)
+            return httpx2.Response(201, json={"webhook": hook})
+        return httpx2.Response(204)
 
-    with RedoAPI("s", transport=httpx.MockTransport(handler)) as redo:
+    with RedoAPI("s", transport=httpx2.MockTransport(handler)) as redo:
         redo.create_webhook(STORE, URL, token="t", external_id="e", backfill=True)
         redo.update_webhook("w", URL, token="u")
         redo.replay_webhook("w", datetime.now(UTC) - timedelta(hours=1))
@@ -335,7 +335,7 @@ def test_retry_policy_decisions(
     call = Call("POST", "x", "test", idempotent=idempotent)
     headers = {} if header is None else {"retry-after": header}
     try:
-        response = httpx.Response(status, headers=headers)
+        response = httpx2.Response(status, headers=headers)
     except (ValueError, UnicodeEncodeError):
         return  # not a header httpx can send
     step = policy.next_step(call, attempt, response)

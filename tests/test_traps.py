@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -24,11 +25,11 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from redo_hooks import ConfigurationError, logs
+from redo_hooks import logs
 from redo_hooks.cli import main
 from redo_hooks.dev.redis_server import free_port
 from redo_hooks.dev.runner import DATA_DIR, DevState
-from redo_hooks.testing import HookTester, deliver, sample_body, sample_event, wait_for
+from redo_hooks.testing import deliver, sample_body, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks
 from .processes import ROOT, env, start_server, stop
@@ -331,20 +332,54 @@ def test_metrics_asgi_serves_the_receivers_counters_on_another_app(
 # 6. Installing and testing in one's own project.
 
 
-def test_hooktester_without_httpx2_names_the_extra_to_install(
-    make_hooks: MakeHooks, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Before: TestClient fell back to httpx with a warning (an error under -W error)."""
-    monkeypatch.setitem(sys.modules, "httpx2", None)  # as if not installed
-    with HookTester(make_hooks()) as tester, pytest.raises(ConfigurationError) as raised:
-        tester.post(sample_event())
-    assert "pip install 'redo-hooks[testing]'" in str(raised.value)
+BLOCKED = "import sys; sys.modules['jinja2'] = sys.modules['yaml'] = None\n"
 
 
-def test_the_testing_extra_holds_what_redo_hooks_testing_needs() -> None:
+def test_the_core_install_runs_without_the_optional_extras() -> None:
+    code = BLOCKED + (
+        "from redo_hooks import RedoHooks\n"
+        "from redo_hooks.dispatch.worker import build\n"
+        "hooks = RedoHooks(secrets=['s' * 32])\n"
+        "hooks.asgi()\n"
+        "try:\n"
+        "    hooks.dashboard()\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert ran.stdout.strip() == (
+        "MissingExtra the dashboard needs jinja2, which is not installed: "
+        "pip install 'redo-hooks[dashboard]' (or add jinja2 to your requirements)"
+    )
+
+
+def test_check_spec_without_pyyaml_names_the_extra() -> None:
+    code = (
+        BLOCKED + "from redo_hooks.cli import main\nmain(['check-spec', 'spec/redo-openapi.yaml'])"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert ran.returncode == 2, ran.stderr
+    assert "check-spec needs pyyaml, which is not installed" in ran.stderr
+    assert "pip install 'redo-hooks[spec]'" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+def test_one_http_client_family_at_run_time_and_in_tests() -> None:
+    """Before: httpx at run time and httpx2 (Starlette's test client) in tests."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["optional-dependencies"]["testing"] == ["httpx2>=2.16"]
-    assert "redo-hooks[testing]" in project["optional-dependencies"]["dev"]
+    names = [re.split(r"[<>=\[]", dep)[0] for dep in project["dependencies"]]
+    assert "httpx2" in names and "httpx" not in names
+    assert project["optional-dependencies"]["testing"] == []  # kept, so installs still work
+    used = {
+        match
+        for path in (ROOT / "redo_hooks").rglob("*.py")
+        for match in re.findall(r"^\s*import (httpx\w*)", path.read_text(), re.MULTILINE)
+    }
+    assert used == {"httpx2"}
 
 
 def test_mypy_in_a_users_project_finds_the_editable_install(tmp_path: Path) -> None:

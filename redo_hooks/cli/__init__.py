@@ -308,10 +308,16 @@ def check_spec(path: Path, as_json: bool) -> None:
     see (anything but a new field), 0 otherwise. docs/observability.md has
     the upgrade path.
     """
-    import yaml
-
+    from ..errors import require
     from ..ops.spec_check import compare
     from .tables import table
+
+    try:
+        require("yaml", package="pyyaml", feature="check-spec", extra="spec")
+    except RedoHooksError as error:
+        fail(error)
+        return
+    import yaml
 
     try:
         document = yaml.safe_load(path.read_text())

@@ -15,7 +15,6 @@ from ..errors import ConfigurationError, RedoHooksError
 from ..hooks import RedoHooks
 from ..models import ReturnStatus, event_kind
 from ..settings import ENV_PREFIX, Settings
-from .importer import import_from_string
 
 #: Where a command records the (masked) Redis URL of the app it loaded, and
 #: what to say of it if it does not answer (where it came from).
@@ -23,6 +22,19 @@ REDIS_URL = "redo_hooks.redis_url_safe"
 REDIS_SOURCE = "redo_hooks.redis_source"
 
 REDIS_ENV = f"{ENV_PREFIX}REDIS_URL"
+
+
+def import_from_string(spec: str) -> Any:
+    """Import ``module:attribute`` with uvicorn's importer; its errors say what to fix."""
+    from uvicorn.importer import ImportFromStringError
+    from uvicorn.importer import import_from_string as uvicorn_import
+
+    try:
+        return uvicorn_import(spec)
+    except ImportFromStringError as error:
+        hint = " (is its folder on PYTHONPATH?)" if "Could not import" in str(error) else ""
+        example = " e.g. 'shop.hooks:hooks'" if "must be in format" in str(error) else ""
+        raise ConfigurationError(f"{error}{hint}{example}") from None
 
 
 def load_app(app: str, *, operator: bool = False) -> RedoHooks:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import httpx
+import httpx2
 import orjson
 
 from ..dev.runner import DATA_DIR
@@ -106,13 +106,13 @@ def trigger(
         )
     body = sample_event(event, return_id=return_id, status=status)
     try:
-        response = httpx.post(
+        response = httpx2.post(
             url,
             content=orjson.dumps(body),
             headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
             timeout=10,
         )
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         click.echo(f"redo-hooks trigger: no answer from {url} ({type(exc).__name__})", err=True)
         sys.exit(1)
     summary = f"{event} for return {body['return']['id']}"

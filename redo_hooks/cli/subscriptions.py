@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
+import httpx2
 import orjson
 
 from ..errors import PROBLEM_BASE, RedoHooksError, Unauthorized, UnprocessableEvent
@@ -306,13 +306,13 @@ def probe(url: str, token: str, timeout: float = 5.0) -> bool | None:
     a 405, or a 200 from a proxy in front of it tells nothing about the secret.
     """
     try:
-        response = httpx.post(
+        response = httpx2.post(
             url,
             content=b"{}",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             timeout=timeout,
         )
-    except httpx.HTTPError:
+    except httpx2.HTTPError:
         return None
     problem = _receiver_problem(response)
     if problem == UnprocessableEvent.reason and response.status_code == UnprocessableEvent.status:
@@ -322,7 +322,7 @@ def probe(url: str, token: str, timeout: float = 5.0) -> bool | None:
     return None
 
 
-def _receiver_problem(response: httpx.Response) -> str | None:
+def _receiver_problem(response: httpx2.Response) -> str | None:
     """The reason of a redo-hooks problem+json answer (``invalid_event``), else None."""
     if not response.headers.get("content-type", "").startswith("application/problem+json"):
         return None

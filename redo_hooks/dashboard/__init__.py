@@ -10,6 +10,10 @@ It sits on top. May import ``ops`` (the operator API it renders), ``errors``,
 ``hooks`` and ``cli`` imports it.
 """
 
-from .app import create_dashboard
+from ..errors import require
+
+require("jinja2", feature="the dashboard", extra="dashboard")
+
+from .app import create_dashboard  # noqa: E402 - after the clear error above
 
 __all__ = ["create_dashboard"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
+import httpx2
 import orjson
 import watchfiles
 
@@ -104,9 +104,9 @@ class Children:
             if any(p.poll() is not None for p in self.processes):
                 return False
             try:
-                if httpx.get(url + "healthz", timeout=0.5).status_code == 200:
+                if httpx2.get(url + "healthz", timeout=0.5).status_code == 200:
                     return True
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             time.sleep(0.1)
         return False

@@ -379,17 +379,25 @@ def create_app(
 class ReceiverApp(Starlette):
     """The receiver's Starlette app, with a direct path for its one hot request.
 
-    ``POST /`` is every webhook: it goes straight to :meth:`Receiver.receive`,
-    past the middleware and the router, whose cost is measurable in a
-    request's CPU (``benchmarks/README.md``) and which add nothing there
-    (``receive`` answers every error itself, never raising). Everything
-    else, and ``POST /`` to a mounted app's other paths, takes Starlette's
-    usual way.
+    ``POST /`` is every webhook: without middleware of yours, it goes
+    straight to :meth:`Receiver.receive`, past Starlette's own error
+    middleware and the router, whose cost is measurable in a request's CPU
+    (``benchmarks/README.md``) and which add nothing there (``receive``
+    answers every error itself, never raising). Once you add middleware
+    (``app.add_middleware(...)``), every request, webhooks included, goes
+    through Starlette's whole stack, so your middleware always runs.
+    Everything else, and ``POST /`` to a mounted app's other paths, takes
+    Starlette's usual way.
     """
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Answer ``POST /`` directly; hand anything else to Starlette."""
-        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == "/":
+        """Answer ``POST /`` directly unless there is user middleware; else Starlette."""
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not self.user_middleware
+            and _route_path(scope) == "/"
+        ):
             scope["app"] = self
             receiver: Receiver = self.state.receiver
             response = await receiver.receive(Request(scope, receive))

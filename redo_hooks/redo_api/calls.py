@@ -2,7 +2,7 @@
 
 Both clients (:class:`~redo_hooks.redo_api.RedoAPI` and
 :class:`~redo_hooks.redo_api.AsyncRedoAPI`) build a :class:`Call` here, send
-it with their own httpx client, and ask :meth:`RetryPolicy.next_step` what to
+it with their own httpx2 client, and ask :meth:`RetryPolicy.next_step` what to
 do with the outcome: return it, raise, or sleep and send again.
 """
 
@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2
 from pydantic import ValidationError
 
 from ..backoff import exponential
@@ -22,7 +22,7 @@ from .errors import APIUnreachable, RateLimited, RedoAPIError, error_for
 from .models import Callback, Webhook
 
 DEFAULT_API_URL = "https://api.getredo.com/v2.2"
-DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+DEFAULT_TIMEOUT = httpx2.Timeout(15.0, connect=5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +54,10 @@ class RetryPolicy:
     max_wait: float = 60.0
 
     def next_step(
-        self, call: Call, attempt: int, outcome: httpx.Response | httpx.TransportError
-    ) -> httpx.Response | RedoAPIError | float:
+        self, call: Call, attempt: int, outcome: httpx2.Response | httpx2.TransportError
+    ) -> httpx2.Response | RedoAPIError | float:
         """The response to return, the error to raise, or seconds to wait and retry."""
-        if isinstance(outcome, httpx.TransportError):
+        if isinstance(outcome, httpx2.TransportError):
             return self._after_transport_error(call, attempt, outcome)
         if outcome.is_success:
             return outcome
@@ -79,10 +79,10 @@ class RetryPolicy:
         return wait
 
     def _after_transport_error(
-        self, call: Call, attempt: int, outcome: httpx.TransportError
+        self, call: Call, attempt: int, outcome: httpx2.TransportError
     ) -> RedoAPIError | float:
         error = APIUnreachable(f"{call.what}: no answer from Redo's API ({type(outcome).__name__})")
-        sent = not isinstance(outcome, httpx.ConnectError)
+        sent = not isinstance(outcome, httpx2.ConnectError)
         if attempt >= self.retries or (sent and not call.idempotent):
             return error
         return self._backoff(attempt)
@@ -109,7 +109,7 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
+def _problem(response: httpx2.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -188,13 +188,13 @@ def replay_webhook(webhook_id: str, start: datetime) -> Call:
     )
 
 
-def read_webhook(response: httpx.Response, what: str) -> Webhook:
+def read_webhook(response: httpx2.Response, what: str) -> Webhook:
     """The ``webhook`` of a response body."""
     body = _json(response, what)
     return _webhook(body.get("webhook"), what)
 
 
-def read_webhooks(response: httpx.Response, what: str) -> list[Webhook]:
+def read_webhooks(response: httpx2.Response, what: str) -> list[Webhook]:
     """The ``webhooks`` list of a response body."""
     items = _json(response, what).get("webhooks")
     if not isinstance(items, list):
@@ -204,7 +204,7 @@ def read_webhooks(response: httpx.Response, what: str) -> list[Webhook]:
     return [_webhook(item, what) for item in items]
 
 
-def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+def _json(response: httpx2.Response, what: str) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:

@@ -25,7 +25,7 @@ from importlib.metadata import version
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
-import httpx
+import httpx2
 
 from ..errors import ConfigurationError
 from . import calls
@@ -85,26 +85,26 @@ class _Base:
         )
 
     @staticmethod
-    def _written(response: httpx.Response, call: Call) -> Written:
+    def _written(response: httpx2.Response, call: Call) -> Written:
         return Written(calls.read_webhook(response, call.what), response.status_code == 201)
 
 
 class RedoAPI(_Base):
-    """Synchronous client. ``transport`` is for tests (an ``httpx.MockTransport``…)."""
+    """Synchronous client. ``transport`` is for tests (an ``httpx2.MockTransport``…)."""
 
     def __init__(
         self,
         secret: str,
         *,
         base_url: str = DEFAULT_API_URL,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
         policy: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
-        self._http = httpx.Client(
+        self._http = httpx2.Client(
             base_url=base_url, headers=_headers(secret), timeout=timeout, transport=transport
         )
 
@@ -129,17 +129,17 @@ class RedoAPI(_Base):
         """Close the connection pool."""
         self._http.close()
 
-    def _send(self, call: Call) -> httpx.Response:
+    def _send(self, call: Call) -> httpx2.Response:
         attempt = 0
         while True:
             try:
-                outcome: httpx.Response | httpx.TransportError = self._http.request(
+                outcome: httpx2.Response | httpx2.TransportError = self._http.request(
                     call.method, call.path, json=call.json
                 )
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 outcome = exc
             step = self.policy.next_step(call, attempt, outcome)
-            if isinstance(step, httpx.Response):
+            if isinstance(step, httpx2.Response):
                 return step
             if isinstance(step, Exception):
                 raise step
@@ -200,14 +200,14 @@ class AsyncRedoAPI(_Base):
         secret: str,
         *,
         base_url: str = DEFAULT_API_URL,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        timeout: httpx2.Timeout | float = DEFAULT_TIMEOUT,
         policy: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
-        self._http = httpx.AsyncClient(
+        self._http = httpx2.AsyncClient(
             base_url=base_url, headers=_headers(secret), timeout=timeout, transport=transport
         )
 
@@ -232,17 +232,17 @@ class AsyncRedoAPI(_Base):
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def _send(self, call: Call) -> httpx.Response:
+    async def _send(self, call: Call) -> httpx2.Response:
         attempt = 0
         while True:
             try:
-                outcome: httpx.Response | httpx.TransportError = await self._http.request(
+                outcome: httpx2.Response | httpx2.TransportError = await self._http.request(
                     call.method, call.path, json=call.json
                 )
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 outcome = exc
             step = self.policy.next_step(call, attempt, outcome)
-            if isinstance(step, httpx.Response):
+            if isinstance(step, httpx2.Response):
                 return step
             if isinstance(step, Exception):
                 raise step
