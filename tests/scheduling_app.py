@@ -29,7 +29,7 @@ def fail_once(event: ReturnEvent, ctx: HandlerContext) -> None:
     _client(retried).rpush("sched:ok", f"{event.return_id}:{event.raw['seq']}")
 
 
-@rated.on("return", name="sched.rated", rate_limit="5/s")
+@rated.on("return", name="sched.rated", rate_limit="10/s")
 def record_start(event: ReturnEvent) -> None:
     """Records when it started (Redis' clock) and which event, in order per return."""
     client = _client(rated)

@@ -46,17 +46,17 @@ class Spans:
 def test_an_async_timeout_waits_for_the_thread_it_started_before_the_next_attempt(
     make_hooks: MakeHooks, redis: Redis
 ) -> None:
-    """timeout=1, work of 3 s in asyncio.to_thread, retries=2: 10 returns x 2 events."""
+    """timeout=0.5, work of 1.5 s in asyncio.to_thread, retries=2: 6 returns x 2 events."""
     hooks = make_hooks(retries=2, backoff=0)
     spans = Spans()
     timed_out: list[float] = []
 
     def work(subject: str, seq: int) -> None:
         start = time.monotonic()
-        time.sleep(3 if seq == 0 else 0.01)
+        time.sleep(1.5 if seq == 0 else 0.01)
         spans.record(subject, seq, start)
 
-    @hooks.on("return", name="threaded", timeout=1)
+    @hooks.on("return", name="threaded", timeout=0.5)
     async def threaded(event: ReturnEvent) -> None:
         await asyncio.to_thread(work, event.return_id, int(event.raw["seq"]))
 
@@ -65,20 +65,20 @@ def test_an_async_timeout_waits_for_the_thread_it_started_before_the_next_attemp
         if failure.kind == "timed_out":
             timed_out.append(time.monotonic())
 
-    for r in range(10):
+    for r in range(6):
         for seq in range(2):
             assert deliver(hooks, sample_body(return_id=f"ret-{r}", seq=seq))
     drain(hooks, raise_on_dead=False, timeout=120)
 
     assert spans.overlaps() == []
-    for r in range(10):
+    for r in range(6):
         seqs = [seq for seq, _, _ in sorted(spans.by_return[f"ret-{r}"], key=lambda s: s[1])]
         # Event 0 timed out three times, each attempt's thread waited for, then
         # event 1. (An attempt's work still queued for a thread when it timed
         # out is cancelled with it: it never ran, so it has no span.)
         assert seqs[-1] == 1 and set(seqs[:-1]) == {0} and 1 <= len(seqs) - 1 <= 3, seqs
-    assert len(timed_out) == 30  # said at once, each time
-    assert redis.hlen("rh:dead") == 10  # event 0 of each return, after its retries
+    assert len(timed_out) == 18  # said at once, each time
+    assert redis.hlen("rh:dead") == 6  # event 0 of each return, after its retries
 
 
 def test_a_sync_timeout_is_said_at_once_and_the_lane_waits_for_the_thread(

@@ -163,7 +163,7 @@ def test_a_rate_limited_handler_on_two_worker_services_runs_every_event_once_in_
     rated_server: str, redis_url: str, redis: Redis
 ) -> None:
     """No fault at all: throttled lanes wait as sub-second scheduled jobs, and none is lost."""
-    returns, per_return, rate = 100, 2, 5
+    returns, per_return, rate = 100, 2, 10
     workers = [
         start_workers("tests.scheduling_app:rated", env(redis_url, SECRET), "--concurrency", "2")
         for _ in range(2)

@@ -274,7 +274,7 @@ def _selection_log(selection: Selection) -> dict[str, Any]:
         "since": selection.since,
         "until": selection.until,
         "return_id": selection.return_id,
-        "event": selection.event_name,
+        "event_name": selection.event_name,
         "handlers": list(selection.handlers),
     }
 
