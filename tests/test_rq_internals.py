@@ -50,7 +50,7 @@ from redo_hooks.store.rq_registries import (
 )
 from redo_hooks.testing import deliver, drain, sample_body, wait_for
 
-from .conftest import MakeHooks, as_bytes
+from .conftest import MakeHooks
 
 DATA = Path(__file__).parent / "data"
 #: The queue and its quarantine: a parent vouches for its child's executions in either.
@@ -108,29 +108,6 @@ def test_2_the_lane_function_is_the_stable_name_and_resolves_to_the_lane_runner(
     assert LANE_FUNC == "redo_hooks.jobs.run_lane"
     module, _, name = LANE_FUNC.rpartition(".")
     assert getattr(importlib.import_module(module), name) is run_lane
-
-
-def test_2_jobs_queued_by_release_0_1_0_still_run_after_the_upgrade(
-    make_hooks: MakeHooks, redis: Redis
-) -> None:
-    """Redis as release 0.1.0 left it after two events (tests/data), drained by this release."""
-    load_fixture(redis, "release-0.1.0-redis.json")
-    (job_id,) = redis.lrange("rq:queue:redo-hooks", 0, -1)
-    assert (
-        Job.fetch(as_bytes(job_id).decode(), connection=redis).func_name
-        == "redo_hooks.jobs.run_lane"
-    )
-    seen: list[tuple[str, str]] = []
-    hooks = make_hooks()
-
-    @hooks.on("return", name="upgrade.handler")
-    def record(event: ReturnEvent) -> None:
-        seen.append((event.return_id, str(event.type)))
-
-    assert drain(hooks) >= 1
-    assert seen == [("ret-up-1", "created"), ("ret-up-1", "updated")]
-    assert redis.llen("rh:lane:upgrade.handler:ret-up-1") == 0
-    assert redis.zcard("rq:failed:redo-hooks") == 0
 
 
 def test_2_a_queued_and_a_scheduled_job_of_release_0_2_0_run_after_the_upgrade(

@@ -11,7 +11,6 @@ failure's bookkeeping) runs on the runtime's I/O threads. Failures are in
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -231,7 +230,7 @@ class Lane(LaneFailures):
         try:
             # Trusted: the receiver checked the bytes (UTF-8, depth, routing).
             event = decode_event(unpack_body(body), key=key, store=store)
-        except (ValueError, zlib.error) as exc:  # UnroutableEvent among them
+        except ValueError as exc:  # UnroutableEvent among them
             return "invalid_event", str(exc)
         if self.handler.strict and event.schema_errors:
             # The handler opted out of field-level tolerance (``strict=True``).

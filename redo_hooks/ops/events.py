@@ -336,7 +336,7 @@ class EventLog:
             return list(replies)
         read = []
         for fields, body in zip(replies[::2], replies[1::2], strict=True):
-            if body is not None:  # (releases up to 0.2 kept it in the hash)
+            if body is not None:  # (None: it expired a moment before its hash)
                 fields[b"body"] = body
             read.append(fields)
         return read

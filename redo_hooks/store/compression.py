@@ -8,14 +8,14 @@ them instead, and keeps fewer bytes than zlib in less CPU
 
 Versioned: every dictionary ever shipped stays in ``redo_hooks/data`` as
 ``bodies-v<N>.zdict``, and each zstd frame names the id of the dictionary it
-needs, so bodies stored by any release stay readable. Bodies the releases
-before zstd stored are zlib streams, read as such.
+needs, so bodies stored by any release since 0.2.0 stay readable. (The
+zlib bodies of 0.1 are not: no released version wrote them, see
+``CHANGELOG.md``.)
 """
 
 from __future__ import annotations
 
 import threading
-import zlib
 from functools import cache
 from importlib import resources
 
@@ -58,13 +58,13 @@ def compress(body: bytes) -> bytes:
 
 
 def decompress(stored: bytes) -> bytes:
-    """A body as received, from what any release stored (zstd, or zlib before it).
+    """A body as received, from what any release since 0.2.0 stored.
 
-    Raises ``ValueError`` for bytes that are neither (``zlib.error`` for a
-    broken zlib stream, as before).
+    Raises ``ValueError`` for bytes that are not a zstd frame, or that need
+    a dictionary this release does not ship.
     """
     if not stored.startswith(_ZSTD_MAGIC):
-        return zlib.decompress(stored)
+        raise ValueError("stored body is not a zstd frame")
     dict_id = zstandard.get_frame_parameters(stored).dict_id
     decompressors = getattr(_local, "decompressors", None)
     if decompressors is None:

@@ -63,8 +63,8 @@ def event_key(body: bytes, store: str | None = None) -> str:
 
 
 #: The fields of a stored event hash that make it an ``Incoming`` again, with
-#: its body (kept in the hash itself by releases up to 0.2, in its own key since).
-STORED_FIELDS = ("body", "type", "subject", "store", "tp")
+#: its body (in a key of its own, ``Keys.body``).
+STORED_FIELDS = ("type", "subject", "store", "tp")
 
 
 def pack_body(body: bytes) -> bytes:
@@ -86,14 +86,12 @@ def load_stored(connection: Redis, keys: Keys, key: str) -> Incoming | None:
     return incoming_from_stored(key, fields, body)
 
 
-def incoming_from_stored(key: str, stored: Sequence[Any], body: Any = None) -> Incoming | None:
-    """The event an ``HMGET <event> body type subject store tp`` reply and its body hold.
+def incoming_from_stored(key: str, stored: Sequence[Any], body: Any) -> Incoming | None:
+    """The event an ``HMGET <event> type subject store tp`` reply and its body hold.
 
-    ``body``: the body key's value; ``None`` to take the hash's (as releases
-    up to 0.2 stored it). ``None`` if the event is gone.
+    ``body``: the body key's value. ``None`` if the event is gone.
     """
-    kept, event_type, subject, store, traceparent = stored
-    body = kept if body is None else body
+    event_type, subject, store, traceparent = stored
     if body is None or event_type is None:
         return None
     return Incoming(

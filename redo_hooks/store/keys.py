@@ -10,7 +10,6 @@ Key schema (``<p>`` is ``Settings.key_prefix``, default ``rh``)::
                                         still holding it), store, tp (trace context),
                                         r:<handler> (runs); EX retention once
                                         pending reaches 0 (or at once if unrouted).
-                                        Releases up to 0.2 kept the body here too
     <p>:seen:<key>              string  dedupe mark, EX the rest of dedupe_ttl: of
                                         every event while marking (retention shorter
                                         than dedupe_ttl; a window after an upgrade

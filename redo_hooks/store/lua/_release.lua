@@ -9,9 +9,8 @@ local function release(ev, body, retention)
   end
 end
 
--- stored: {body or false, store, tp} of an event; releases up to 0.2 kept
--- the body in the hash.
+-- stored: {body or false, store, tp} of an event.
 local function stored(ev, body)
-  local fields = redis.call('HMGET', ev, 'store', 'tp', 'body')
-  return {redis.call('GET', body) or fields[3], fields[1], fields[2]}
+  local fields = redis.call('HMGET', ev, 'store', 'tp')
+  return {redis.call('GET', body), fields[1], fields[2]}
 end
