@@ -133,10 +133,14 @@ def drain(
     raise_on_dead: bool = True,
     timeout: float = 60.0,
     observer: Callable[[str, ReturnEvent, str, BaseException | None], None] | None = None,
+    retry_at_once: bool = False,
 ) -> int:
     """Run every queued job of ``hooks`` in this process until none is left.
 
-    Scheduled retries are run as they come due. Returns the number of jobs
+    Scheduled retries are run as they come due, or at once with
+    ``retry_at_once``, whatever the handler's ``backoff`` (a throttled lane,
+    held by ``rate_limit``, is then tried again at once too, and waits again
+    if its limit still says so). Returns the number of jobs
     run; raises :class:`DeadLettered` if an event was dead-lettered meanwhile
     (unless ``raise_on_dead`` is false). ``observer`` is called after each
     handler call with (handler name, event, outcome, exception or None).
@@ -146,7 +150,13 @@ def drain(
     keys = Keys(hooks.settings.key_prefix)
     dead_before = runtime.connection.zcard(keys.dead_ids)
     try:
-        drain_burst(worker, runtime, "WARNING", deadline=time.monotonic() + timeout)
+        drain_burst(
+            worker,
+            runtime,
+            "WARNING",
+            deadline=time.monotonic() + timeout,
+            retry_at_once=retry_at_once,
+        )
     finally:
         runtime.close()
         bind(None)
@@ -184,9 +194,10 @@ class HookTester:
 
     ``post`` goes through the real receiver (bearer check, parsing, dedupe,
     the atomic Redis write) in process, with Starlette's ``TestClient``.
-    ``run`` drains the queue (retries included, as they come due: give the
-    app ``backoff=0`` in tests) and raises :class:`HandlerFailed` if any
-    handler call raised, unless ``raise_on_error=False``. Keyword arguments
+    ``run`` drains the queue, retries included and run at once whatever each
+    handler's ``backoff`` (:func:`drain` with ``retry_at_once``), and raises
+    :class:`HandlerFailed` if any handler call raised, unless
+    ``raise_on_error=False``. Keyword arguments
     override settings for the test (``redis_url=``, ``secrets=``, ``backoff=``),
     keeping the rest of the app (handlers, ``@hooks.on_worker``, failure
     callbacks: :meth:`RedoHooks.with_settings`): so your app's own
@@ -248,7 +259,9 @@ class HookTester:
         ) -> None:
             ran.append(Ran(handler, event, outcome, error))
 
-        drain(self.hooks, raise_on_dead=False, timeout=timeout, observer=observe)
+        drain(
+            self.hooks, raise_on_dead=False, timeout=timeout, observer=observe, retry_at_once=True
+        )
         self.ran.extend(ran)
         failed = [r for r in ran if r.error is not None]
         if raise_on_error and failed:

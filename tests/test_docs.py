@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from redo_hooks.settings import reference_table
 
@@ -81,3 +84,33 @@ def test_every_test_the_docs_name_exists() -> None:
                 )
             named += 1
     assert named > 20  # the guarantees name their tests
+
+
+def pytest_snippet() -> str:
+    (code,) = [c for doc, _, c in python_blocks() if "def test_a_completed_return_is_booked" in c]
+    return code
+
+
+def test_the_pytest_snippet_of_testing_md_passes_mypy_strict(tmp_path: Path) -> None:
+    snippet = tmp_path / "test_shop.py"
+    snippet.write_text(pytest_snippet())
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(snippet)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,  # where `examples` (standing in for the user's package) is found
+        timeout=300,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_pytest_snippet_of_testing_md_logs_no_warning(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDO_HOOKS_REDIS_URL", redis_url)
+    with capture_logs() as logged:
+        exec(compile(pytest_snippet(), "testing.md", "exec"), {"__name__": "snippet"})  # noqa: S102
+    warnings = [line for line in logged if line["log_level"] in ("warning", "error", "critical")]
+    assert warnings == []
+    assert any(line["event"] == "refund_recorded" for line in logged)  # it did run

@@ -28,6 +28,7 @@ from redo_hooks.cli import main
 from redo_hooks.dispatch.callbacks import Failure
 from redo_hooks.models import decode_event
 from redo_hooks.settings import Settings, SettingsOverrides
+from redo_hooks.store.connections import redis_client
 from redo_hooks.testing import HookTester, deliver, drain, sample_body, sample_event
 
 from .conftest import MakeHooks
@@ -234,3 +235,40 @@ def test_to_dict_is_json_and_round_trips_through_json_dumps(
     )
     assert data["return"]["id"] == event.return_id
     assert data["schema_errors"] == event.schema_errors
+
+
+def test_hooktester_runs_a_retry_at_once_whatever_the_handlers_backoff(redis_url: str) -> None:
+    """#29's case: on_worker state, backoff=5, overrides given; the retry does not wait."""
+    hooks = RedoHooks()
+    due: list[float] = []
+    succeeded_at: list[float] = []
+
+    @hooks.on_worker
+    async def resources() -> Any:
+        yield {"books": []}
+
+    @hooks.on("return.created", name="book", retries=3, backoff=5)
+    def book(event: ReturnEvent, ctx: HandlerContext) -> None:
+        if ctx.attempt == 1:
+            raise ConnectionError("books offline")
+        ctx.state["books"].append(event.return_id)  # the on_worker state is there
+        succeeded_at.append(server_time(tester.hooks.settings.redis_url))
+
+    @hooks.on_failure
+    def scheduled(failure: Failure) -> None:
+        assert failure.retry_in is not None
+        due.append(server_time(tester.hooks.settings.redis_url) + failure.retry_in)
+
+    with HookTester(hooks, redis_url=redis_url, secrets=["s" * 32]) as tester:
+        tester.post(sample_event("return.created", return_id="ret-b"))
+        ran = tester.run(raise_on_error=False)
+    assert [(r.handler, r.outcome) for r in ran] == [("book", "error"), ("book", "ok")]
+    # On Redis' clock: the retry ran before the backoff would have let it.
+    assert len(due) == len(succeeded_at) == 1 and succeeded_at[0] < due[0]
+
+
+def server_time(url: str) -> float:
+    """Redis' clock, the one the retry schedule is kept in."""
+    with redis_client(url) as client:
+        seconds, micros = client.time()
+    return float(seconds) + float(micros) / 1e6

@@ -8,13 +8,29 @@ Run it with the two commands of the README, or as the Procfile does::
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
 import structlog
 
-from redo_hooks import RedoHooks, ReturnEvent, ReturnStatus
+from redo_hooks import HandlerContext, RedoHooks, ReturnEvent, ReturnStatus
 
 log = structlog.get_logger("shop")
 
 hooks = RedoHooks()
+
+
+@dataclass
+class Books:
+    """The shop's books, as a worker process holds them (a DB pool in real life)."""
+
+    refunds: dict[str, str | None] = field(default_factory=dict)
+
+
+@hooks.on_worker
+async def resources() -> AsyncIterator[dict[str, Books]]:
+    """Opened once per worker process; handlers see it as ``ctx.state``."""
+    yield {"books": Books()}
 
 
 @hooks.on("return.created", "return.backfill")
@@ -29,14 +45,16 @@ def notify_warehouse(event: ReturnEvent) -> None:
     )
 
 
-@hooks.on("return.updated")
-async def sync_refund(event: ReturnEvent) -> None:
+@hooks.on("return.updated", retries=5, backoff=5)
+async def sync_refund(event: ReturnEvent, ctx: HandlerContext) -> None:
     """Mirror the refund total into the shop's books once the return completes."""
     if event.return_.status != ReturnStatus.COMPLETE:
         log.info("return_progressed", return_id=event.return_id, status=event.return_.status)
         return
     totals = event.return_.totals
     refund = totals.refund.amount if totals and totals.refund else None
+    books: Books = ctx.state["books"]
+    books.refunds[event.return_id] = str(refund.amount) if refund else None
     log.info(
         "refund_recorded",
         return_id=event.return_id,

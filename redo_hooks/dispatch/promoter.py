@@ -9,6 +9,7 @@ worker take each job and leaves none in between the registry and the queue.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -40,10 +41,14 @@ def start_promoter(connection: Redis, queues: list[Queue]) -> threading.Event:
     return done
 
 
-def promote_scheduled(connection: Redis, queues: list[Queue], *, wait: bool) -> bool:
+def promote_scheduled(
+    connection: Redis, queues: list[Queue], *, wait: bool, all_now: bool = False
+) -> bool:
     """Move due scheduled jobs onto their queues; ``False`` when none is scheduled.
 
-    With ``wait``, sleeps until the earliest scheduled job is due. Each pass
+    With ``wait``, sleeps until the earliest scheduled job is due;
+    ``all_now`` (tests: :func:`redo_hooks.testing.drain`) takes every
+    scheduled job as due, whatever its backoff. Each pass
     is one script call a queue (``promote_due``): concurrent workers never
     enqueue the same job twice, and no error in between leaves a job in
     neither the registry nor the queue.
@@ -51,7 +56,7 @@ def promote_scheduled(connection: Redis, queues: list[Queue], *, wait: bool) -> 
     while True:
         promoted, next_due = 0, []
         for queue in queues:
-            promotion = promote_due(connection, queue, time.time())
+            promotion = promote_due(connection, queue, math.inf if all_now else time.time())
             if promotion.dropped:
                 log.warning("scheduled_ids_without_job_dropped", count=promotion.dropped)
             promoted += promotion.promoted

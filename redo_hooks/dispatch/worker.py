@@ -383,13 +383,19 @@ def stop_slots(
 
 
 def drain_burst(
-    worker: LaneWorker, runtime: Runtime, log_level: str, deadline: float | None = None
+    worker: LaneWorker,
+    runtime: Runtime,
+    log_level: str,
+    deadline: float | None = None,
+    *,
+    retry_at_once: bool = False,
 ) -> None:
     """Work in burst mode until nothing is queued or scheduled (or a stop is asked).
 
     Every job slot works, as in a long-running worker (``jobs_per_process``
     jobs at once: RQ's own round trips for one job overlap the others').
-    Scheduled retries are moved onto the queue as they come due. Raises
+    Scheduled retries are moved onto the queue as they come due, or at once
+    with ``retry_at_once`` (tests). Raises
     ``RedoHooksError`` when ``deadline`` (a ``time.monotonic()`` value) passes.
     """
     while True:
@@ -411,7 +417,9 @@ def drain_burst(
             # a worker that has the handlers (or dead-lettered in time).
             log.warning("burst_left_events_of_missing_handlers", handlers=sorted(missing))
             return
-        if not promote_scheduled(runtime.connection, runtime.served, wait=True):
+        if not promote_scheduled(
+            runtime.connection, runtime.served, wait=not retry_at_once, all_now=retry_at_once
+        ):
             return
         if deadline is not None and time.monotonic() > deadline:
             raise RedoHooksError("the queue did not drain in time")
