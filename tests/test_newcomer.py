@@ -21,7 +21,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from redo_hooks.testing import env_without_redo_hooks, wait_for
+from redo_hooks.testing import RedisServer, env_without_redo_hooks, wait_for
 
 from .processes import ROOT, free_port
 
@@ -69,12 +69,21 @@ def test_a_newcomer_follows_install_md_outside_this_repository(tmp_path: Path) -
             check=False,
         )
 
-    install, layout, dev, then = blocks("sh")
+    install, layout, dev, then, production = blocks("sh")
     install_commands = commands(install)
-    assert install_commands[0].startswith("git clone ")
-    done = bash(" && ".join(install_commands[1:]))
+    assert "pip wheel" in install_commands[2] and ".whl[testing,otel]" in install_commands[3]
+    done = bash(" && ".join(install_commands))
     assert done.returncode == 0, done.stdout + done.stderr
     assert (shop / ".venv" / "bin" / "redo-hooks").exists()
+    # The wheel, not the checkout: nothing of the venv points back at this repository.
+    installed = bash(
+        ".venv/bin/python -c 'import redo_hooks, opentelemetry.trace; print(redo_hooks.__file__)'"
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert str(shop / ".venv") in installed.stdout and str(ROOT) not in installed.stdout
+    assert not list((shop / ".venv").rglob("*.pth")) or not any(
+        str(ROOT) in pth.read_text() for pth in (shop / ".venv").rglob("*.pth")
+    )
 
     [made] = commands(layout)
     assert bash(made).returncode == 0
@@ -126,3 +135,13 @@ def test_a_newcomer_follows_install_md_outside_this_repository(tmp_path: Path) -
         reader.join(timeout=10)
         process.stdout.close()
     assert default_redis_keys() == keys_before  # the default Redis was never written
+
+    # Without dev: serve, an event posted with the Bearer header, worker --burst.
+    with RedisServer() as redis_server:
+        port = str(free_port())
+        script = "\n".join(commands(production))
+        script = script.replace("redis://127.0.0.1:6390/0", redis_server.url).replace("8010", port)
+        ran = bash(f"set -e\n{script}\nkill $!; wait", timeout=120)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert '"status":"accepted"' in ran.stdout, ran.stdout
+        assert re.search(r"warehouse: return \w+ brings 1 item\(s\)", ran.stdout + ran.stderr)
