@@ -77,6 +77,45 @@ def test_mypy_strict_rejects_a_misspelled_and_a_mistyped_setting_in_user_code(
     assert "Found 3 errors in 1 file" in out, out
 
 
+def test_ctx_state_is_typed_by_what_on_worker_yields(tmp_path: Path) -> None:
+    user = tmp_path / "shop_state.py"
+    user.write_text(
+        "from collections.abc import AsyncIterator\n"
+        "from dataclasses import dataclass\n"
+        "from redo_hooks import HandlerContext, RedoHooks, ReturnEvent\n"
+        "\n"
+        "hooks = RedoHooks()\n"
+        "\n"
+        "@dataclass\n"
+        "class Shop:\n"
+        "    refunds: list[str]\n"
+        "\n"
+        "@hooks.on_worker\n"
+        "async def resources() -> AsyncIterator[Shop]:\n"
+        "    yield Shop([])\n"
+        "\n"
+        "@hooks.on('return.updated')\n"
+        "def book(event: ReturnEvent, ctx: HandlerContext[Shop]) -> None:\n"
+        "    ctx.state.refunds.append(event.return_id)\n"
+        "    ctx.state.refundz.append(event.return_id)\n"  # line 18: caught
+        "\n"
+        "@hooks.on('return.created')\n"
+        "def plain(event: ReturnEvent, ctx: HandlerContext) -> None:\n"  # bare: no error
+        "    ctx.state.anything()\n"
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    out = checked.stdout
+    assert 'shop_state.py:18: error: "Shop" has no attribute "refundz"' in out, out
+    assert "Found 1 error in 1 file" in out, out
+
+
 def test_event_names_type_and_return_id_read_alike_everywhere(make_hooks: MakeHooks) -> None:
     hooks = make_hooks(retries=0)
     seen: list[tuple[str, str, str, str]] = []

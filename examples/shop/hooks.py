@@ -28,9 +28,9 @@ class Books:
 
 
 @hooks.on_worker
-async def resources() -> AsyncIterator[dict[str, Books]]:
+async def resources() -> AsyncIterator[Books]:
     """Opened once per worker process; handlers see it as ``ctx.state``."""
-    yield {"books": Books()}
+    yield Books()
 
 
 @hooks.on("return.created", "return.backfill")
@@ -46,15 +46,14 @@ def notify_warehouse(event: ReturnEvent) -> None:
 
 
 @hooks.on("return.updated", retries=5, backoff=5)
-async def sync_refund(event: ReturnEvent, ctx: HandlerContext) -> None:
+async def sync_refund(event: ReturnEvent, ctx: HandlerContext[Books]) -> None:
     """Mirror the refund total into the shop's books once the return completes."""
     if event.return_.status != ReturnStatus.COMPLETE:
         log.info("return_progressed", return_id=event.return_id, status=event.return_.status)
         return
     totals = event.return_.totals
     refund = totals.refund.amount if totals and totals.refund else None
-    books: Books = ctx.state["books"]
-    books.refunds[event.return_id] = str(refund.amount) if refund else None
+    ctx.state.refunds[event.return_id] = str(refund.amount) if refund else None
     log.info(
         "refund_recorded",
         return_id=event.return_id,

@@ -11,14 +11,38 @@ redo-hooks' logging setup has).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from ..errors import deprecated
 
+#: What ``@hooks.on_worker`` yields: ``HandlerContext[ShopState]`` types ``ctx.state``.
+State = TypeVar("State", default=Any)
+
 
 @dataclass(frozen=True, slots=True)
-class HandlerContext:
-    """One handler call: who, what and which attempt."""
+class HandlerContext(Generic[State]):
+    """One handler call: who, what and which attempt.
+
+    Generic in what the app's ``@hooks.on_worker`` function yields, so a
+    handler can say what ``ctx.state`` holds and a type checker follows it::
+
+        @dataclass
+        class Shop:
+            db: Database
+
+        @hooks.on_worker
+        async def resources() -> AsyncIterator[Shop]:
+            async with Database.connect() as db:
+                yield Shop(db)
+
+        @hooks.on("return.updated")
+        async def sync_refund(event: ReturnEvent, ctx: HandlerContext[Shop]) -> None:
+            await ctx.state.db.execute(...)
+
+    (Plain ``HandlerContext`` is ``HandlerContext[Any]``.)
+    """
 
     #: The handler's name (its lanes' name in Redis).
     handler: str
@@ -31,7 +55,7 @@ class HandlerContext:
     #: A structlog logger bound to handler, return_id, event_key and attempt.
     log: Any
     #: What the ``@hooks.on_worker`` function yielded; None without one.
-    state: Any = None
+    state: State = None  # type: ignore[assignment]
 
     @property
     def subject(self) -> str:

@@ -32,8 +32,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 HandlerFunc = (
     Callable[[ReturnEvent], None]
     | Callable[[ReturnEvent], Awaitable[None]]
-    | Callable[[ReturnEvent, HandlerContext], None]
-    | Callable[[ReturnEvent, HandlerContext], Awaitable[None]]
+    | Callable[[ReturnEvent, HandlerContext[Any]], None]
+    | Callable[[ReturnEvent, HandlerContext[Any]], Awaitable[None]]
 )
 H = TypeVar("H", bound=HandlerFunc)
 
