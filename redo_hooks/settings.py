@@ -18,6 +18,9 @@ from .errors import ConfigurationError
 from .redis_url import SentinelURL, is_sentinel, mask
 
 ENV_PREFIX = "REDO_HOOKS_"
+#: Where Heroku, Render and similar platforms put the Redis they attach:
+#: read for ``redis_url`` when ``REDO_HOOKS_REDIS_URL`` is unset.
+PLATFORM_REDIS_ENV = "REDIS_URL"
 
 
 class Settings(BaseSettings):
@@ -38,7 +41,9 @@ class Settings(BaseSettings):
         default="redis://localhost:6379/0",
         description=(
             "Redis that holds events, lanes and RQ jobs: redis://[:password@]host:port/db, "
-            "or redis+sentinel://[:password@]host1:26379,host2:26379/service/db to follow "
+            "rediss:// for TLS (options in the query string: ssl_ca_certs, ssl_certfile, "
+            "ssl_keyfile, ssl_cert_reqs=none; docs/deployment.md), or "
+            "redis+sentinel://[:password@]host1:26379,host2:26379/service/db to follow "
             "a primary through Sentinel failovers."
         ),
         # May carry a password: shown masked by ``redis_url_safe`` only.
@@ -296,9 +301,14 @@ class Settings(BaseSettings):
         """Settings from ``environ`` (default ``os.environ``) and keyword overrides.
 
         Raises ``ConfigurationError`` naming any unknown ``REDO_HOOKS_*``
-        variable or keyword, and any invalid value.
+        variable or keyword, and any invalid value. ``redis_url`` falls back
+        on ``REDIS_URL`` (what Heroku-style platforms set) when neither a
+        keyword nor ``REDO_HOOKS_REDIS_URL`` gives it.
         """
         env = os.environ if environ is None else environ
+        platform_url = env.get(PLATFORM_REDIS_ENV)
+        if platform_url and "redis_url" not in overrides and f"{ENV_PREFIX}REDIS_URL" not in env:
+            overrides = {**overrides, "redis_url": platform_url}
         known = {name.upper() for name in cls.model_fields}
         unknown = sorted(
             key

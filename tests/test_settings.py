@@ -66,3 +66,17 @@ def test_a_settings_object_and_keyword_overrides_combine() -> None:
     assert [s.get_secret_value() for s in hooks.settings.secrets] == ["s1"]
     with pytest.raises(ConfigurationError, match="dedupe_tl"):
         RedoHooks(base, dedupe_tl=1)  # type: ignore[call-arg]
+
+
+def test_redis_url_falls_back_on_the_platforms_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heroku and Render attach Redis as REDIS_URL; REDO_HOOKS_REDIS_URL and keywords win."""
+    platform = "rediss://:pw@platform.example.com:6380/0"
+    assert Settings.load({"REDIS_URL": platform}).redis_url == platform
+    both = {"REDIS_URL": platform, "REDO_HOOKS_REDIS_URL": "redis://ours:6379/1"}
+    assert Settings.load(both).redis_url == "redis://ours:6379/1"
+    assert Settings.load({"REDIS_URL": platform}, redis_url="redis://kw/2").redis_url == (
+        "redis://kw/2"
+    )
+    monkeypatch.setenv("REDIS_URL", platform)
+    assert RedoHooks().settings.redis_url == platform  # from the process environment too
+    assert Settings.load({}).redis_url == "redis://localhost:6379/0"  # unset: the default

@@ -14,7 +14,7 @@ from ..dev.runner import DATA_DIR, STATE_FILE, DevState
 from ..errors import ConfigurationError, RedoHooksError
 from ..hooks import RedoHooks
 from ..models import ReturnStatus, event_kind
-from ..settings import ENV_PREFIX, Settings
+from ..settings import ENV_PREFIX, PLATFORM_REDIS_ENV, Settings
 
 #: Where a command records the (masked) Redis URL of the app it loaded, and
 #: what to say of it if it does not answer (where it came from).
@@ -78,7 +78,7 @@ def _choose_redis() -> str | None:
 
     Returns the URL it set, or ``None``.
     """
-    if os.environ.get(REDIS_ENV):
+    if os.environ.get(REDIS_ENV) or os.environ.get(PLATFORM_REDIS_ENV):
         return None
     state = DevState.load(Path(DATA_DIR))
     if state is None or state.redis_url is None:
@@ -92,6 +92,8 @@ def _describe_source(settings: Settings, from_dev: bool) -> str:
         return f"the private Redis of `redo-hooks dev`, from {DATA_DIR}/{STATE_FILE}"
     if os.environ.get(REDIS_ENV) and settings.redis_url == os.environ[REDIS_ENV]:
         return REDIS_ENV
+    if os.environ.get(PLATFORM_REDIS_ENV) and settings.redis_url == os.environ[PLATFORM_REDIS_ENV]:
+        return f"{PLATFORM_REDIS_ENV}, as {REDIS_ENV} is unset"
     default = Settings.model_fields["redis_url"].default
     if settings.redis_url == default:
         return f"the default: set {REDIS_ENV}, or run `redo-hooks dev` in this folder"

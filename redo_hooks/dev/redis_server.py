@@ -27,8 +27,10 @@ class RedisServer:
     """A private ``redis-server`` process, started on a free loopback port.
 
     With ``replica_of``, it replicates that server, and :meth:`start` returns
-    once it is in sync. :meth:`stop` then :meth:`start` restarts it on the
-    same port; :meth:`kill` crashes it. ::
+    once it is in sync. ``options``: more ``redis-server`` arguments, e.g. a
+    ``--tls-port`` beside the plain one (which :meth:`start` waits on).
+    :meth:`stop` then :meth:`start` restarts it on the same port; :meth:`kill`
+    crashes it. ::
 
         with RedisServer() as server:
             hooks = RedoHooks(redis_url=server.url, secrets=["s"])
@@ -43,6 +45,7 @@ class RedisServer:
         password: str | None = None,
         replica_of: RedisServer | None = None,
         detached: bool = False,
+        options: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary or shutil.which("redis-server") or ""
         if not self.binary:
@@ -50,6 +53,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.password = password
         self.replica_of = replica_of
+        self.options = options
         #: Out of the caller's process group (a terminal's Ctrl-C does not reach
         #: it: its owner stops it last), but ended when its owner dies (Linux).
         self.detached = detached
@@ -82,6 +86,7 @@ class RedisServer:
                 "--loglevel", "warning",
                 *(["--requirepass", self.password] if self.password else []),
                 *replication,
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             start_new_session=self.detached,
