@@ -88,9 +88,14 @@ def test_mounted_under_a_path_it_logs_in_and_links_under_that_path(
     with TestClient(app, base_url="https://shop.example") as client:
         first = client.get("/ops/redo/events", follow_redirects=False)
         assert first.status_code == 303
-        assert first.headers["location"] == "/ops/redo/login"  # a path: never a host
-        logged = client.post("/ops/redo/login", data={"token": ADMIN}, follow_redirects=False)
-        assert logged.status_code == 303
+        # A path, never a host; and the page that asked, under the mount.
+        assert first.headers["location"] == "/ops/redo/login?next=%2Fops%2Fredo%2Fevents"
+        logged = client.post(
+            "/ops/redo/login",
+            data={"token": ADMIN, "next": "/ops/redo/events"},
+            follow_redirects=False,
+        )
+        assert logged.status_code == 303 and logged.headers["location"] == "/ops/redo/events"
         cookie = logged.headers["set-cookie"]
         for attribute in ("HttpOnly", "SameSite=strict", "Path=/ops/redo", "Secure"):
             assert attribute.lower() in cookie.lower(), attribute
@@ -107,8 +112,8 @@ def test_without_tokens_it_refuses_unless_told_to_serve_loopback_only(
     with pytest.raises(ConfigurationError, match="REDO_HOOKS_DASHBOARD_TOKEN"):
         hooks.dashboard()
     app = hooks.dashboard(allow_loopback_without_token=True)
-    here: Any = TestClient(app, client=("127.0.0.1", 50000))
-    elsewhere: Any = TestClient(app, client=("203.0.113.9", 50000))
+    here: Any = TestClient(app, client=("127.0.0.1", 50000), base_url="http://127.0.0.1:8001")
+    elsewhere: Any = TestClient(app, client=("203.0.113.9", 50000), base_url="http://127.0.0.1")
     with here, elsewhere:
         assert here.get("/").status_code == 200
         refused = elsewhere.get("/", headers={"Authorization": "Bearer anything"})
@@ -197,3 +202,65 @@ def test_a_reader_may_log_out_but_not_act(make_hooks: MakeHooks) -> None:
         out = client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
         assert out.status_code == 303 and out.headers["location"].endswith("/login")
         assert client.get("/", follow_redirects=False).status_code == 303  # session ended
+
+
+def test_without_tokens_a_foreign_host_header_is_refused_dns_rebinding(
+    make_hooks: MakeHooks,
+) -> None:
+    """Before: Host: evil.example got 200 and a usable CSRF token from this machine."""
+    app = hooks_app = make_hooks().dashboard(allow_loopback_without_token=True)
+    del hooks_app
+    for host in ("localhost:8001", "127.0.0.1", "[::1]:8001"):
+        with TestClient(app, client=("127.0.0.1", 50000), base_url=f"http://{host}") as ok:
+            assert ok.get("/").status_code == 200, host
+    with TestClient(app, client=("127.0.0.1", 50000), base_url="http://evil.example") as rebound:
+        page = rebound.get("/")
+        posted = rebound.post("/replay", data={"confirm": "1"})
+    assert page.status_code == 421 and "csrf" not in page.text.lower()
+    assert posted.status_code == 421
+
+
+def test_every_response_forbids_scripts_frames_and_caching(make_hooks: MakeHooks) -> None:
+    app = make_hooks().dashboard(tokens=TOKENS)
+    with TestClient(app) as client:
+        answers = {
+            "login": client.get("/login"),
+            "page": client.get("/", headers={"Authorization": f"Bearer {ADMIN}"}),
+            "static": client.get("/static/style.css"),
+            "refused": client.get("/", headers={"Authorization": "Bearer nope"}),
+        }
+    for name, answer in answers.items():
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src" not in policy, name
+        assert "frame-ancestors 'none'" in policy, name
+        assert answer.headers["x-frame-options"] == "DENY", name
+        assert answer.headers["cache-control"] == "no-store", name
+        assert answer.headers["referrer-policy"] == "no-referrer", name
+    assert answers["refused"].status_code == 401
+    assert answers["refused"].headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("asked", "lands"),
+    [
+        ("/events?outcome=dead", "/events?outcome=dead"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ],
+)
+def test_login_goes_back_to_the_page_that_asked_and_never_elsewhere(
+    make_hooks: MakeHooks, asked: str, lands: str
+) -> None:
+    app = make_hooks().dashboard(tokens=TOKENS)
+    with TestClient(app, follow_redirects=False) as client:
+        if asked == "/events?outcome=dead":  # a page sends an anonymous browser to log in
+            sent = client.get(asked)
+            assert sent.status_code == 303
+            assert sent.headers["location"] == "/login?next=%2Fevents%3Foutcome%3Ddead"
+            assert (
+                'name="next" value="/events?outcome=dead"'
+                in client.get(sent.headers["location"]).text
+            )
+        logged = client.post("/login", data={"token": ADMIN, "next": asked})
+    assert logged.status_code == 303 and logged.headers["location"] == lands

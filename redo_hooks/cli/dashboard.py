@@ -18,7 +18,14 @@ from .common import fail, load_app
     help="Development only: no login, every request from this machine is an admin. "
     "Refused unless --host is a loopback address.",
 )
-def dashboard(app: str, host: str, port: int, no_token: bool) -> None:
+@click.option(
+    "--forwarded-allow-ips",
+    help="Behind a TLS proxy: the proxy's addresses (comma-separated, or '*'), whose "
+    "X-Forwarded-Proto/For are trusted, so links stay https:// and the cookie Secure.",
+)
+def dashboard(
+    app: str, host: str, port: int, no_token: bool, forwarded_allow_ips: str | None
+) -> None:
     """Serve the dashboard of APP: events, runs, dead letters, replay.
 
     Tokens come from REDO_HOOKS_DASHBOARD_TOKEN (admin:label=token, or
@@ -41,4 +48,11 @@ def dashboard(app: str, host: str, port: int, no_token: bool) -> None:
     if no_token and hooks.settings.dashboard_token:
         click.echo("redo-hooks: --no-token ignored: tokens are configured", err=True)
     click.echo(f"redo-hooks: dashboard on http://{host}:{port}/", err=True)
-    uvicorn.run(asgi, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        asgi,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )

@@ -11,13 +11,15 @@ value (event bodies can hold HTML); no script runs on any page.
 from __future__ import annotations
 
 import contextlib
+import html
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.resources import files
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -29,6 +31,7 @@ from ..logs import get_logger
 from ..ops.admin import Admin
 from ..settings import Settings
 from .auth import COOKIE, SESSION_SECONDS, Gate, Viewer, is_loopback, parse_tokens
+from .headers import Protect
 from .pages import Pages
 
 log = get_logger("redo_hooks.dashboard")
@@ -114,7 +117,9 @@ def create_dashboard(
         ),
         Mount("/static", static, name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    loopback_only = allow_loopback_without_token and not parsed
+    middleware = [Middleware(Protect, loopback_hosts_only=loopback_only)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -160,8 +165,13 @@ class Guard:
             viewer = self.viewer(request)
             if viewer is None:
                 if request.method == "GET" and "authorization" not in request.headers:
-                    return RedirectResponse(local(request, "login"), status_code=303)
-                return PlainTextResponse("401: log in, or send a valid bearer token", 401)
+                    back = urlencode({"next": _here(request)})
+                    return RedirectResponse(f"{local(request, 'login')}?{back}", status_code=303)
+                return PlainTextResponse(
+                    "401: log in, or send a valid bearer token",
+                    401,
+                    headers={"WWW-Authenticate": 'Bearer realm="redo-hooks dashboard"'},
+                )
             if write:
                 fields = await form(request)
                 if viewer.csrf and fields.get("csrf") != viewer.csrf:
@@ -179,19 +189,32 @@ class Guard:
 
         return guarded
 
-    async def login_page(self, request: Request, error: str = "", status: int = 200) -> Response:
-        """The login form."""
-        return HTMLResponse(LOGIN.format(action=local(request, "login"), error=error), status)
+    async def login_page(
+        self, request: Request, error: str = "", status: int = 200, back: str | None = None
+    ) -> Response:
+        """The login form; it sends back to the page that asked for it (``next``)."""
+        target = _local_next(
+            request, back if back is not None else request.query_params.get("next")
+        )
+        return HTMLResponse(
+            LOGIN.format(action=local(request, "login"), error=error, next=html.escape(target)),
+            status,
+            headers={"WWW-Authenticate": 'Bearer realm="redo-hooks dashboard"'}
+            if status == 401
+            else None,
+        )
 
     async def login(self, request: Request) -> Response:
-        """Check a token and set the session cookie."""
+        """Check a token and set the session cookie; then go back where the viewer was."""
         fields = await form(request)
         viewer = self.gate.bearer(fields.get("token", ""))
         if viewer is None:
             log.warning("dashboard_login_refused")
-            return await self.login_page(request, '<p class="error">Unknown token.</p>', 401)
+            return await self.login_page(
+                request, '<p class="error">Unknown token.</p>', 401, back=fields.get("next")
+            )
         log.info("dashboard_login", token=viewer.label)
-        response = RedirectResponse(local(request, "overview"), status_code=303)
+        response = RedirectResponse(_local_next(request, fields.get("next")), status_code=303)
         response.set_cookie(
             COOKIE,
             self.gate.issue(viewer.label),
@@ -209,6 +232,26 @@ class Guard:
         response = RedirectResponse(local(request, "login"), status_code=303)
         response.delete_cookie(COOKIE, path=request.scope.get("root_path") or "/")
         return response
+
+
+def _here(request: Request) -> str:
+    """This request's path and query, as the page it is (under any mount)."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _local_next(request: Request, target: str | None) -> str:
+    """``target`` if it is a path of this dashboard, else the overview: never another host."""
+    root = request.scope.get("root_path") or ""
+    if (
+        target
+        and target.startswith((root + "/") if root else "/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(c in target for c in "\r\n")
+    ):
+        return target
+    return local(request, "overview")
 
 
 def local(request: Request, name: str) -> str:
@@ -230,6 +273,7 @@ input,button{{font:inherit;padding:.4rem;width:100%;box-sizing:border-box;margin
 .error{{color:#b00020}}</style></head>
 <body><h1>redo-hooks</h1>{error}
 <form method="post" action="{action}">
+<input type="hidden" name="next" value="{next}">
 <label for="token">Dashboard token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Log in</button></form></body></html>"""
