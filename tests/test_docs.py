@@ -114,3 +114,14 @@ def test_the_pytest_snippet_of_testing_md_logs_no_warning(
     warnings = [line for line in logged if line["log_level"] in ("warning", "error", "critical")]
     assert warnings == []
     assert any(line["event"] == "refund_recorded" for line in logged)  # it did run
+
+
+def test_the_readme_lists_every_handler_option() -> None:
+    from redo_hooks.dispatch.handlers import HandlerOptions  # noqa: PLC0415
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| option | what it does |") :].split("\n\n", 1)[0]
+    listed = {
+        name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split("|")[1])
+    }
+    assert listed == set(HandlerOptions.__annotations__)

@@ -113,6 +113,12 @@ class Supervisor:
     def run(self) -> int:
         """Start every slot, keep them alive until a signal, then wait for them."""
         extra = 0 if self.options.burst else 1
+        log.info(
+            "worker_started",
+            processes=self.options.concurrency + extra,
+            queues=self.queues,
+            burst=self.options.burst,
+        )
         for slot in range(self.options.concurrency + extra):
             self.start(slot)
         signal.signal(signal.SIGTERM, self.forward)
@@ -134,6 +140,8 @@ class Supervisor:
                 elif when <= now:
                     del self.due[slot]
                     self.start(slot)
+        # Said once every process is gone: an operator's "it stopped" line.
+        log.info("worker_stopped", code=self.code, signalled=self.stopping)
         return self.code
 
     def start(self, slot: int) -> None:
