@@ -6,6 +6,7 @@ record what they saw in plain lists.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -542,6 +543,46 @@ def test_a_claim_reads_each_lane_s_head_as_its_first_step_would(
         )
         assert claimed[7 * n : 7 * n + 7] == [subject.encode(), *first[1:]]
     assert claimed[7 * 1 + 5] == b"shop-9"
+
+
+def test_a_claim_carries_bodies_up_to_its_byte_bound_and_the_rest_read_their_own(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """A claim's reply waits in Redis' output buffer (Redis memory): large bodies are not
+    all sent at once. Before: 50 lanes of 48 KB bodies went out in one 2.4 MB reply,
+    over the room kept above the high-water mark, and the worker hit OOM."""
+    hooks = make_hooks(retries=0)
+    seen: list[str] = []
+    hooks.add(lambda event: seen.append(event.return_id), "return", name="h")
+    filler = os.urandom(30_000).hex()  # 60 KB that compress to about 30 KB
+    for r in range(6):
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}", note=filler))
+    job_id = text(redis.lrange("rq:queue:redo-hooks", 0, -1)[0])
+    k = Keys()
+    claimed = redis.register_script(lua.source("job_claim"))(
+        keys=[k.open("h"), k.job_lanes(job_id)],
+        args=[
+            job_id,
+            f"{job_id}:run",
+            k.lane_state("h", ""),
+            k.lane("h", ""),
+            k.event_prefix,
+            k.body_prefix,
+            64 * 1024,
+        ],
+    )
+    carried = [len(claimed[7 * n + 2]) for n in range(6)]
+    heads = [claimed[7 * n + 1] for n in range(6)]
+    # Bodies until the bound is passed (once), then none: those lanes read their own.
+    assert [bool(h) for h in heads] == [True, True, True, False, False, False], carried
+    assert sum(carried[:2]) < 64 * 1024 <= sum(carried[:3])
+    # The same through a worker (CLAIM_BODY_BYTES: 128 KB, so the last lanes
+    # read their own head), from a fresh start.
+    redis.flushall()
+    for r in range(6):
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}", note=filler))
+    drain(hooks)
+    assert sorted(seen) == [f"ret-{r}" for r in range(6)]
 
 
 def test_latest_only_skips_snapshots_older_than_the_newest_handled(

@@ -104,6 +104,14 @@ def run_lane(handler_name: str) -> dict[str, int]:
     return lanes.run()
 
 
+#: Most bytes of stored bodies one claim's reply carries (``job_claim.lua``):
+#: the reply sits in Redis' output buffer, which counts as Redis memory, and
+#: under memory pressure that room is what the workers need. Lanes past it
+#: read their head event in their first step. Typical stored bodies are small
+#: enough that a job's lanes all fit; a flood of large ones does not.
+CLAIM_BODY_BYTES = 128 * 1024
+
+
 class LaneJob:
     """One RQ job's pass over the lanes it was given."""
 
@@ -200,7 +208,8 @@ class LaneJob:
         reply = self.rt.script("job_claim")(
             keys=[k.open(name), k.job_lanes(self.rq_job_id)],
             args=[self.rq_job_id, self.job_id, k.lane_state(name, "")]
-            + ([k.lane(name, ""), k.event_prefix, k.body_prefix] if heads else ["", "", ""]),
+            + ([k.lane(name, ""), k.event_prefix, k.body_prefix] if heads else ["", "", ""])
+            + [CLAIM_BODY_BYTES],
         )
         if not heads:
             return [text(subject) for subject in reply]
