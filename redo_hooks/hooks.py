@@ -23,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.routing import Mount
 
     from .ops.admin import Admin
     from .receiver.app import Receiver
@@ -179,6 +180,21 @@ class RedoHooks:
         )
         self._apps.append(app)
         return app
+
+    def mount(self, path: str, *, metrics: bool = True) -> Mount:
+        """The receiver as a route of your Starlette or FastAPI app, at ``path``.
+
+        ``Starlette(routes=[hooks.mount("/webhooks/redo")])``, or
+        ``app.router.routes.append(hooks.mount("/webhooks/redo"))`` in
+        FastAPI. Unlike a plain ``Mount``, ``POST /webhooks/redo`` (no trailing
+        slash) reaches the receiver too, with or without
+        ``lifespan=hooks.lifespan`` (which still checks for a secret at
+        start-up and closes Redis connections on shutdown: use it, combined
+        with your own, as ``docs/deployment.md`` shows).
+        """
+        from .receiver.mounting import ReceiverMount
+
+        return ReceiverMount(path, app=self.asgi(metrics=metrics))
 
     def metrics_asgi(self) -> Starlette:
         """``GET /metrics`` alone (Prometheus), for an internal port or path.

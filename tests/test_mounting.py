@@ -10,13 +10,15 @@ from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from redo_hooks import ConfigurationError
 from redo_hooks.cli import main
 from redo_hooks.testing import drain, sample_event, wait_for
 
-from .conftest import SECRET
+from .conftest import SECRET, MakeHooks
 from .processes import env, start_workers, stop
 
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -51,8 +53,31 @@ def test_mounted_in_starlette(load: Loader) -> None:
         response = client.post("/webhooks/redo/", json=body, headers=AUTH)
         assert response.status_code == 202, response.text
         assert client.post("/webhooks/redo/", json=body).status_code == 401
+        assert example.app.state.started  # the app's own lifespan ran around the receiver's
     drain(example.hooks)
     assert example.restocked == [body["return"]["id"]]
+
+
+def test_hooks_mount_takes_the_bare_path_without_any_lifespan(make_hooks: MakeHooks) -> None:
+    """Before: without lifespan=hooks.lifespan, POST /webhooks/redo got a silent 307."""
+    hooks = make_hooks()
+    hooks.add(lambda event: None, "return", name="noop")
+    mounted = hooks.mount("/webhooks/redo")
+    app = Starlette(routes=[mounted])  # no lifespan at all
+    with TestClient(app, follow_redirects=False) as client:
+        bare = client.post("/webhooks/redo", json=sample_event(), headers=AUTH)
+        slashed = client.post("/webhooks/redo/", json=sample_event(), headers=AUTH)
+        health = client.get("/webhooks/redo/healthz")
+        elsewhere = client.post("/webhooks/redox", json=sample_event(), headers=AUTH)
+        # What hooks.lifespan would do on shutdown: close the receiver's Redis.
+        receiver = mounted.app.state.receiver  # type: ignore[attr-defined]
+        assert client.portal is not None
+        client.portal.call(receiver.close)
+    assert (bare.status_code, slashed.status_code, health.status_code) == (202, 202, 200)
+    assert elsewhere.status_code == 404
+    plain = Starlette(routes=[Mount("/webhooks/redo", app=hooks.asgi())])
+    with TestClient(plain, follow_redirects=False) as client:  # what hooks.mount fixes
+        assert client.post("/webhooks/redo", json=sample_event(), headers=AUTH).status_code == 307
 
 
 def test_mounted_in_fastapi_with_handlers_in_the_apps_package(load: Loader) -> None:

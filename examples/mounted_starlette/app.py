@@ -5,15 +5,19 @@ Run it with any ASGI server, and the workers with the CLI::
     uvicorn examples.mounted_starlette.app:app
     redo-hooks worker examples.mounted_starlette.app:hooks
 
-Redo's subscription points at ``https://<your host>/webhooks/redo/``.
+Redo's subscription points at ``https://<your host>/webhooks/redo`` (the
+trailing slash is optional).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from redo_hooks import RedoHooks, ReturnEvent
 
@@ -32,11 +36,19 @@ async def home(request: Request) -> JSONResponse:
     return JSONResponse({"app": "shop"})
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """The app's own lifespan, with the receiver's inside it."""
+    # Refuses to start without a secret; closes the receiver's Redis on shutdown.
+    async with hooks.lifespan(app):
+        app.state.started = True  # the app's own start-up
+        yield
+
+
 app = Starlette(
     routes=[
         Route("/", home),
-        Mount("/webhooks/redo", app=hooks.asgi()),
+        hooks.mount("/webhooks/redo"),
     ],
-    # Refuse to start without a secret; close the receiver's Redis on shutdown.
-    lifespan=hooks.lifespan,
+    lifespan=lifespan,
 )

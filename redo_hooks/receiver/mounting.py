@@ -1,8 +1,10 @@
 """The receiver inside another app: the mount's bare path, and metrics served apart.
 
-``serve_mount_roots`` lets ``POST /webhooks/redo`` (no trailing slash) reach
-a receiver mounted at ``/webhooks/redo``; ``create_metrics_app`` serves the
-receiver's ``/metrics`` on its own, for a port or path that is not public.
+``ReceiverMount`` (``hooks.mount(path)``) is a mount that also takes ``POST``
+to its bare path, with or without the parent's lifespan;
+``serve_mount_roots`` does the same for a plain ``Mount`` when the parent runs
+``hooks.lifespan``; ``create_metrics_app`` serves the receiver's
+``/metrics`` on its own, for a port or path that is not public.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 
 from ..settings import Settings
 from ..store.connections import async_redis_client
@@ -47,6 +49,32 @@ def create_metrics_app(settings: Settings, metrics: ReceiverMetrics) -> Starlett
         return Response(body, media_type=CONTENT_TYPE)
 
     return Starlette(routes=[Route("/metrics", render, methods=["GET"])])
+
+
+class ReceiverMount(Mount):
+    """A mount of the receiver that also answers its own path, without a trailing slash.
+
+    ``Mount("/webhooks/redo", app=...)`` matches ``/webhooks/redo/…`` only:
+    Starlette answers ``POST /webhooks/redo`` with a 307 to the slashed URL
+    (behind a TLS proxy, to ``http://``), which a webhook sender may not
+    follow. This mount takes the bare path as the receiver's ``/`` itself,
+    so it needs no lifespan for it.
+    """
+
+    def matches(self, scope: Any) -> tuple[Match, Any]:
+        """As a mount; the bare path too, as if it had its trailing slash."""
+        if scope["type"] == "http" and _route_path(scope) == self.path:
+            slashed = {**scope, "path": scope["path"] + "/"}
+            match, child = super().matches(slashed)
+            if match is not Match.NONE:
+                return match, {**child, "path": slashed["path"]}
+        return super().matches(scope)
+
+
+def _route_path(scope: Any) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class _AtMountRoot:
@@ -98,4 +126,10 @@ def serve_mount_roots(app: object, receivers: Iterable[Starlette]) -> list[str]:
     return added
 
 
-__all__ = ["ReceiverMetrics", "create_metrics_app", "new_metrics", "serve_mount_roots"]
+__all__ = [
+    "ReceiverMetrics",
+    "ReceiverMount",
+    "create_metrics_app",
+    "new_metrics",
+    "serve_mount_roots",
+]
