@@ -196,7 +196,10 @@ def test_a_rate_limited_handler_on_two_worker_services_runs_every_event_once_in_
     for r in range(returns):
         assert [int(x) for x in redis.lrange(f"sched:order:ret-{r}", 0, -1)] == [0, 1]
     # Never more than the rate (+1 at a window's edge) in any second. The
-    # limiter counts grants by Redis' clock; a handler sees its start a few
-    # ms to tens of ms later (a thread to get, two processes on two cores).
+    # limiter counts grants by Redis' clock; a handler records its start
+    # later, by a thread to get on a loaded 2-core machine (a 61 ms lag was
+    # seen with the rq 2 tests beside Chromium): LAG allows for that, and
+    # rate + 1 starts inside 1 - LAG s would still be a limiter bug.
+    lag = 0.15
     for i in range(len(starts) - rate - 1):
-        assert starts[i + rate + 1] - starts[i] >= 0.95, starts[i : i + rate + 2]
+        assert starts[i + rate + 1] - starts[i] >= 1 - lag, starts[i : i + rate + 2]
