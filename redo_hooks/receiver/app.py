@@ -1,4 +1,5 @@
-"""The Starlette adapter: HTTP in, :mod:`receive` and :mod:`queue` do the work.
+"""The receiver's Starlette app: HTTP in; :mod:`redo_hooks.receiver.body` parses,
+:mod:`redo_hooks.store.ingest` stores.
 
 ``POST /`` — verify the bearer (before reading the body), read at most
 ``max_body_bytes``, parse, route, store; 202 once Redis confirmed, 200 for a
