@@ -195,11 +195,13 @@ def test_a_rate_limited_handler_on_two_worker_services_runs_every_event_once_in_
     assert len(starts) == total  # once each
     for r in range(returns):
         assert [int(x) for x in redis.lrange(f"sched:order:ret-{r}", 0, -1)] == [0, 1]
-    # Never more than the rate (+1 at a window's edge) in any second. The
-    # limiter counts grants by Redis' clock; a handler records its start
-    # later, by a thread to get on a loaded 2-core machine (a 61 ms lag was
-    # seen with the rq 2 tests beside Chromium): LAG allows for that, and
-    # rate + 1 starts inside 1 - LAG s would still be a limiter bug.
-    lag = 0.15
+    # The limiter grants by Redis' clock; a handler records its start later,
+    # by a thread to get in a process on a loaded 2-core machine. That lag
+    # reached 0.3 s on the first calls of an rq 2 process beside Chromium,
+    # bunching starts that were granted apart. So: over the whole run, 200
+    # starts at 10/s take at least 19 s (lag moves only the ends); and no
+    # second holds more than the rate + 1, give or take half a second of lag.
+    assert starts[-1] - starts[0] >= (total - rate - 1) / rate - 0.5, (starts[0], starts[-1])
+    lag = 0.5
     for i in range(len(starts) - rate - 1):
         assert starts[i + rate + 1] - starts[i] >= 1 - lag, starts[i : i + rate + 2]
