@@ -56,6 +56,10 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     # open here until the kernel closes its socket; Redis would hand this
     # test's first job to it. Drop every other client first.
     client.client_kill_filter(_type="normal", skipme=True)
+    # Server-wide settings a test may change (memory limits): a test that
+    # failed before putting them back must not fail every test after it.
+    client.config_set("maxmemory", 0)
+    client.config_set("maxmemory-policy", "noeviction")
     client.flushall()
     yield redis_server.url
     client.flushall()
