@@ -113,3 +113,15 @@ def wait_registered(
         return all(children(w.pid) & pids for w in workers if w.poll() is None)
 
     wait_for(registered, timeout, "the workers to register with RQ")
+
+
+def mypy_strict(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``mypy --strict`` on one file, as a user's project would run it, from ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from redo_hooks.settings import reference_table
+
+from .processes import mypy_strict
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -94,14 +94,8 @@ def pytest_snippet() -> str:
 def test_the_pytest_snippet_of_testing_md_passes_mypy_strict(tmp_path: Path) -> None:
     snippet = tmp_path / "test_shop.py"
     snippet.write_text(pytest_snippet())
-    checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(snippet)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,  # where `examples` (standing in for the user's package) is found
-        timeout=300,
-        check=False,
-    )
+    # From the root, where `examples` (standing in for the user's package) is found.
+    checked = mypy_strict(snippet, cwd=ROOT)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 

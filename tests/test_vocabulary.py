@@ -9,8 +9,6 @@ return's id; ``"return"`` for every return event; ``on_worker`` and
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +30,7 @@ from redo_hooks.store.connections import redis_client
 from redo_hooks.testing import HookTester, deliver, drain, sample_body, sample_event
 
 from .conftest import MakeHooks
+from .processes import mypy_strict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,14 +58,7 @@ def test_mypy_strict_rejects_a_misspelled_and_a_mistyped_setting_in_user_code(
         "wrong = RedoHooks(retries='three')\n"
         "tester = HookTester(hooks, backof=0)\n"
     )
-    checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+    checked = mypy_strict(user, cwd=tmp_path)
     out = checked.stdout
     assert checked.returncode == 1, out + checked.stderr
     assert 'shop_hooks.py:5: error: Unexpected keyword argument "retriez"' in out, out
@@ -103,14 +95,7 @@ def test_ctx_state_is_typed_by_what_on_worker_yields(tmp_path: Path) -> None:
         "def plain(event: ReturnEvent, ctx: HandlerContext) -> None:\n"  # bare: no error
         "    ctx.state.anything()\n"
     )
-    checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+    checked = mypy_strict(user, cwd=tmp_path)
     out = checked.stdout
     assert 'shop_state.py:18: error: "Shop" has no attribute "refundz"' in out, out
     assert "Found 1 error in 1 file" in out, out
