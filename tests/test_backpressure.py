@@ -134,21 +134,26 @@ def test_only_events_kept_for_replay_yield_to_memory_pressure_oldest_first(
         drain(hooks, raise_on_dead=False)
         waiting = post(return_id="waiting", note=filler)
         used = int(redis.info("memory")["used_memory"])
-        # Room for nothing more under the 90% mark.
-        redis.config_set("maxmemory", int(used / 0.9))
+        # Already past the 90% mark by 3%: Redis shrinks an idle client's query
+        # buffer on its own schedule (tens of KB here), and the room that frees
+        # must not be enough for the new event to fit without yielding.
+        redis.config_set("maxmemory", int(used / 0.93))
+
+        def memory_reading_expired() -> bool:
+            return not redis.exists(Keys().memory)
+
         # The ingest script's last reading of INFO (kept 0.1 s) knew no maxmemory.
-        wait_for(lambda: not redis.exists(Keys().memory), 5, "the memory reading to expire")
+        wait_for(memory_reading_expired, 5, "the memory reading to expire")
         try:
-            # Three fillers: Redis shrinks an idle client's query buffer on its
-            # own schedule (tens of KB here), which can free the room one
-            # filler needs between the reading above and this request.
             post(return_id="new", note=filler * 3)
-            metrics = client.get("/metrics").text
         finally:
             redis.config_set("maxmemory", 0)
+        # The reading that knew the limit must not make the next request yield too.
+        wait_for(memory_reading_expired, 5, "the memory reading to expire")
         # A yielded event is still inside its dedupe window: it left a mark.
         again = client.post("/", content=bodies[handled[0]], headers=AUTH)
         assert again.status_code == 200 and again.json()["status"] == "duplicate"
+        metrics = client.get("/metrics").text
     gone = [key for key in handled if not redis.exists(f"rh:ev:{key}")]
     assert gone, "nothing yielded"
     assert gone == handled[: len(gone)]  # oldest first
