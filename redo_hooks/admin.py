@@ -1,8 +1,8 @@
 """The operator API, for scripts and notebooks: what the CLI and the dashboard call.
 
-``Admin(hooks)`` reads (status, events, a return's timeline, dead letters)
-and acts (retries dead letters, replays), routing events to your app's
-handlers; ``Admin(settings)`` reads with the settings alone. This module is
+``Admin(hooks)`` reads (status, events, a return's timeline, dead letters,
+issues) and acts (retries dead letters, replays), routing events to your
+app's handlers; ``Admin(settings)`` reads with the settings alone. This module is
 the operator API's one public home; the code lives in ``redo_hooks.ops``.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from .ops.admin import Activity, Admin, DeadFilter, DeadPage
 from .ops.dead_letters import DeadLetter
 from .ops.events import EventDetail, EventFilter, EventPage, StoredEvent
+from .ops.issues import Issue
 from .ops.replay import Selection
 from .ops.status import Status
 from .store.runlog import Run
@@ -24,6 +25,7 @@ __all__ = [
     "EventDetail",
     "EventFilter",
     "EventPage",
+    "Issue",
     "Run",
     "Selection",
     "Status",

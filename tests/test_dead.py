@@ -63,6 +63,8 @@ def test_list_show_and_retry_after_a_fix_in_lane_order(app: ModuleType, redis: R
     drain()
     listed = [orjson.loads(line) for line in cli("list", "--json").splitlines()]
     assert [d["return_id"] for d in listed] == ["ret-x"] * 3
+    listed.reverse()  # listed newest first, as the dashboard lists them
+    assert [d["error"][-1] for d in listed] == ["0", "1", "2"]
     assert all(d["handler"] == "dead.flaky" and d["attempts"] == 1 for d in listed)
     assert "ret-x" in cli("list") and "no dead letters" not in cli("list")
     assert cli("list", "--older-than", "1h") == "no dead letters\n"

@@ -103,6 +103,7 @@ def test_each_public_module_exports_exactly_its_names_and_each_exists() -> None:
         "EventDetail",
         "EventFilter",
         "EventPage",
+        "Issue",
         "Run",
         "Selection",
         "Status",

@@ -19,6 +19,7 @@ FIXED = {
     b"rh:waiting:events",
     b"rq:queues",
     b"rh:dead:parked:indexed",
+    b"rh:issues:indexed",
     b"rh:dedupe",
     b"rq:clean_groups",  # rq 3's lock for its maintenance of job groups
 }

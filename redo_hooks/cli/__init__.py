@@ -355,6 +355,7 @@ def _register() -> None:
     from .dashboard import dashboard
     from .dev import dev, secret, trigger
     from .events import events
+    from .issues import issues
     from .operators import dead, replay_command, status
     from .subscriptions import rotate_secret, subscribe, subscriptions
 
@@ -370,6 +371,7 @@ def _register() -> None:
         rotate_secret,
         dashboard,
         events,
+        issues,
     ):
         main.add_command(command)
 

@@ -48,19 +48,22 @@ def _admin() -> Admin:
 @click.option("--handler", help="Only this handler's.")
 @click.option("--return", "return_id", help="Only this return's (its id).")
 @click.option("--older-than", help="Only those dead for at least this long, e.g. 2h or 7d.")
-@click.option("--limit", type=click.IntRange(1), help="At most this many (the oldest).")
+@click.option("--issue", help="Only this issue's (its fingerprint: `redo-hooks issues APP`).")
+@click.option("--limit", type=click.IntRange(1), help="At most this many (the newest).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def dead_list(
+    *,
     handler: str | None,
     return_id: str | None,
     older_than: str | None,
+    issue: str | None,
     limit: int | None,
     as_json: bool,
 ) -> None:
-    """List dead letters, oldest first."""
+    """List dead letters, newest first (as the dashboard does)."""
     from ..ops.admin import DeadFilter
 
-    where = DeadFilter(handler=handler, return_id=return_id, before=_age(older_than))
+    where = DeadFilter(handler=handler, return_id=return_id, before=_age(older_than), issue=issue)
     letters = _admin().dead_list(where, limit)
     if as_json:
         for letter in letters:
@@ -138,25 +141,34 @@ def _age(older_than: str | None) -> float | None:
         raise click.UsageError(str(error)) from None
 
 
-def _select(
-    ids: tuple[str, ...], every: bool, handler: str | None, return_id: str | None, older: str | None
-) -> Any:
+def _select(ids: tuple[str, ...], every: bool, where: dict[str, str | None]) -> Any:
     from ..ops.admin import DeadFilter
 
     admin = _admin()
-    if ids and (every or handler or return_id or older):
-        raise click.UsageError("give ids, or --all/--handler/--return/--older-than, not both")
+    filtered = any(where.values())
+    if ids and (every or filtered):
+        raise click.UsageError(
+            "give ids, or --all/--handler/--return/--older-than/--issue, not both"
+        )
     if ids:
         found = [admin.dead_letter(i) for i in ids]
         missing = [i for i, d in zip(ids, found, strict=True) if d is None]
         if missing:
             raise click.UsageError(f"no dead letter {', '.join(missing)}")
         return found
-    if not (every or handler or return_id or older):
+    if not (every or filtered):
         raise click.UsageError(
-            "give dead-letter ids, or --all, --handler, --return or --older-than"
+            "give dead-letter ids, or --all, --handler, --return, --older-than or --issue"
         )
-    return admin.dead_list(DeadFilter(handler=handler, return_id=return_id, before=_age(older)))
+    # Acted on oldest first: retried letters of a return join its lane in order.
+    return admin.dead_list(
+        DeadFilter(
+            handler=where["handler"],
+            return_id=where["return_id"],
+            before=_age(where["older"]),
+            issue=where["issue"],
+        )
+    )[::-1]
 
 
 def _confirm(question: str) -> None:
@@ -198,6 +210,9 @@ def _selection_options(command: Any) -> Any:
     command = click.option(
         "--older-than", "older", help="Every dead letter dead for at least this long (2h, 7d)."
     )(command)
+    command = click.option(
+        "--issue", help="Every dead letter of this issue (`redo-hooks issues APP`)."
+    )(command)
     return click.option("--return", "return_id", help="Every dead letter of this return.")(command)
 
 
@@ -210,6 +225,7 @@ def dead_retry(
     handler: str | None,
     return_id: str | None,
     older: str | None,
+    issue: str | None,
     as_json: bool,
     yes: bool,
 ) -> None:
@@ -217,7 +233,8 @@ def dead_retry(
 
     A parked lane runs its held event again, first. --all asks first (--yes: not).
     """
-    letters = _select(ids, every, handler, return_id, older)
+    where = {"handler": handler, "return_id": return_id, "older": older, "issue": issue}
+    letters = _select(ids, every, where)
     if every and letters and not yes:
         _confirm(f"Retry all {len(letters)} dead letter(s)?")
     _act(letters, lambda d: _admin().retry_dead([d.id]) == 1, "retried", "queued again", as_json)
@@ -232,15 +249,17 @@ def dead_drop(
     handler: str | None,
     return_id: str | None,
     older: str | None,
+    issue: str | None,
     as_json: bool,
     yes: bool,
 ) -> None:
     """Forget dead letters; their events expire after the retention time.
 
     A parked lane skips its held event and moves on. A selection by filter
-    (--all, --handler, --return, --older-than) asks first (--yes: not).
+    (--all, --handler, --return, --older-than, --issue) asks first (--yes: not).
     """
-    letters = _select(ids, every, handler, return_id, older)
+    where = {"handler": handler, "return_id": return_id, "older": older, "issue": issue}
+    letters = _select(ids, every, where)
     if not ids and letters and not yes:
         _confirm(f"Drop {len(letters)} dead letter(s) for good?")
     _act(letters, lambda d: _admin().drop_dead([d.id]) == 1, "dropped", "dropped", as_json)

@@ -17,6 +17,7 @@ from ..backoff import exponential
 from ..errors import GiveUp, Retry
 from ..models import ReturnEvent
 from ..store import runlog
+from ..store.issues import fingerprint
 from ..store.replies import text
 from .callbacks import Failure, FailureKind
 from .handlers import Handler
@@ -114,6 +115,7 @@ class LaneFailures:
         """
         dead_id = uuid.uuid4().hex
         now = time.time()  # the record's dead_at and its index score: one reading
+        issue, title = fingerprint(self.handler.name, error)
         record = {
             "id": dead_id,
             "reason": reason,
@@ -126,6 +128,7 @@ class LaneFailures:
             "traceback": tb,
             "dead_at": now,
             "parked": park,
+            "fingerprint": issue,
         }
         k = self.rt.keys
         started = self.attempt_started or now
@@ -143,6 +146,9 @@ class LaneFailures:
                 run,
                 self.handler.name,
                 k.base,
+                issue,
+                title,
+                self.subject,
             ],
         )
         if int(moved):

@@ -31,6 +31,7 @@ from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..logs import get_logger
 from ..store.connections import redis_client
+from ..store.issues import index_issues
 from ..store.memory import Memory, check_policy
 from ..store.replies import text
 from ..store.retention import index_parked_letters, trim_replay_index
@@ -158,7 +159,7 @@ class LaneWorker(WorkerBase):
         log.warning("stranded_job_rescued", job_id=job_id)
 
     def maintenance(self, queue: Queue) -> None:
-        """Rescue orphaned lanes and trim the replay index (after RQ's maintenance).
+        """Rescue orphaned lanes, trim the replay index, index old letters (after RQ's).
 
         Once per pass, under the queue's maintenance lock: it covers every
         lane, so under the quarantine's lock too it would run beside another
@@ -169,6 +170,7 @@ class LaneWorker(WorkerBase):
             rescue_orphaned_lanes(rt)
             trim_replay_index(rt.connection, rt.keys, rt.settings.retention)
             index_parked_letters(rt.connection, rt.keys)
+            index_issues(rt.connection, rt.keys)
 
 
 def build(

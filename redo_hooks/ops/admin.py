@@ -9,6 +9,8 @@
     page = admin.events(EventFilter(order="#1001"))
     admin.timeline(page.events[0].return_id)
     admin.retry_dead(where=DeadFilter(handler="sync_refund"))
+    for issue in admin.issues():             # what is failing, grouped
+        print(issue.count, issue.handler, issue.title)
 
     admin = Admin(settings)                  # the settings alone: reads only
                                              # (retry and replay route to handlers)
@@ -19,6 +21,7 @@ Every method is synchronous and makes a bounded number of round trips
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -34,6 +37,7 @@ from ..store.connections import redis_client
 from ..store.keys import Keys
 from .dead_letters import DeadLetter, DeadLetters
 from .events import EventDetail, EventFilter, EventLog, EventPage
+from .issues import Issue, Issues
 from .replay import Selection, replay
 from .status import Status, snapshot
 
@@ -47,6 +51,8 @@ class DeadFilter:
     reason: str | None = None
     #: Only letters dead at or before this time (epoch s).
     before: float | None = None
+    #: Only the letters of this issue (its fingerprint: ``Admin.issues``).
+    issue: str | None = None
 
     def matches(self, letter: DeadLetter) -> bool:
         """Whether ``letter`` is selected."""
@@ -55,12 +61,15 @@ class DeadFilter:
             and (self.return_id is None or letter.return_id == self.return_id)
             and (self.reason is None or letter.reason == self.reason)
             and (self.before is None or letter.dead_at <= self.before)
+            and (self.issue is None or letter.fingerprint == self.issue)
         )
 
     @property
     def empty(self) -> bool:
         """Selects every letter."""
-        return all(v is None for v in (self.handler, self.return_id, self.reason, self.before))
+        return all(
+            v is None for v in (self.handler, self.return_id, self.reason, self.before, self.issue)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +128,7 @@ class Admin:
         self.keys = Keys(settings.key_prefix)
         self.log = EventLog(self.connection, self.keys, settings.retention)
         self._dead = DeadLetters(self.connection, settings, registry or Registry())
+        self._issues = Issues(self.connection, self.keys, self._dead)
 
     def close(self) -> None:
         """Close the Redis connection."""
@@ -172,13 +182,18 @@ class Admin:
     def dead_list(
         self, where: DeadFilter | None = None, limit: int | None = None
     ) -> list[DeadLetter]:
-        """Dead letters ``where`` selects, oldest first (at most ``limit``): ``dead list``."""
+        """Dead letters ``where`` selects, newest first (at most ``limit``): ``dead list``.
+
+        The order of every list of dead letters: the dashboard's, ``dead_letters``.
+        """
         where = where or DeadFilter()
-        found = self._dead.list(
-            handler=where.handler, return_id=where.return_id, before=where.before, limit=None
-        )
-        selected = [d for d in found if where.reason is None or d.reason == where.reason]
-        return selected if limit is None else selected[:limit]
+        found: Iterator[DeadLetter]
+        if where.issue is not None:
+            found = iter(sorted(self._selected(where), key=lambda d: d.dead_at, reverse=True))
+        else:
+            walk = self._dead.walk(newest_first=True, before=where.before)
+            found = (d for d, _ in walk if where.matches(d))
+        return list(itertools.islice(found, limit))
 
     def dead_letter(self, dead_id: str) -> DeadLetter | None:
         """One dead letter, traceback included."""
@@ -194,7 +209,19 @@ class Admin:
 
     def count_dead(self, where: DeadFilter) -> int:
         """How many dead letters ``where`` selects."""
-        return sum(1 for letter in self._dead.iter() if where.matches(letter))
+        return sum(1 for _ in self._selected(where))
+
+    def issues(self, *, handler: str | None = None, limit: int = 50) -> list[Issue]:
+        """Open issues (dead letters grouped by handler and masked error), newest first.
+
+        Read from counters kept as letters are written: no scan, whatever
+        the size of the store. ``redo-hooks issues``; ``/issues``.
+        """
+        return self._issues.page(handler=handler, limit=limit)
+
+    def issue(self, fingerprint: str) -> Issue | None:
+        """One open issue with its sample letter, some returns and what waits behind it."""
+        return self._issues.get(fingerprint)
 
     # -- acting ----------------------------------------------------------
 
@@ -232,7 +259,13 @@ class Admin:
         if ids:
             letters = (d for d in (self._dead.get(i) for i in ids) if d is not None)
         else:
-            selected = where or DeadFilter()
             # Read every selected letter first: acting while paging would shift the pages.
-            letters = iter([d for d in self._dead.iter() if selected.matches(d)])
+            letters = iter(list(self._selected(where or DeadFilter())))
         return sum(1 for letter in letters if action(letter))
+
+    def _selected(self, where: DeadFilter) -> Iterator[DeadLetter]:
+        """The letters ``where`` selects; an issue's from its own index."""
+        if where.issue is None:
+            return (d for d in self._dead.iter() if where.matches(d))
+        ids = self._issues.letter_ids(where.issue)
+        return (d for d in (self._dead.get(i) for i in ids) if d is not None and where.matches(d))

@@ -49,6 +49,8 @@ class DeadLetter:
     dead_at: float
     #: The lane is held on this event (its handler parks instead of moving on).
     parked: bool = False
+    #: The issue it belongs to: its handler and masked error (``Admin.issues``).
+    fingerprint: str = ""
 
     @classmethod
     def from_json(cls, raw: bytes) -> DeadLetter:
@@ -85,7 +87,7 @@ class DeadLetters:
         self.plan = IngestPlan(settings, self.keys)
         self._scripts = {
             name: connection.register_script(lua.source(name))
-            for name in ("dead_drop", "ingest", "lane_unpark")
+            for name in ("dead_drop", "dead_forget", "ingest", "lane_unpark")
         }
 
     def list(
@@ -197,7 +199,7 @@ class DeadLetters:
         k = self.keys
         done = self._scripts["dead_drop"](
             keys=[k.dead, k.dead_ids, k.event(letter.event_key), k.body(letter.event_key)],
-            args=[letter.id, self.settings.retention],
+            args=[letter.id, self.settings.retention, k.base],
         )
         return bool(done)
 
@@ -232,9 +234,11 @@ class DeadLetters:
                     ingest(keys=keys, args=args, client=pipe)
                     # The retry's lane entry now holds the event: release the
                     # dead letter's hold on it.
-                    pipe.hdel(k.dead, letter.id)
-                    pipe.zrem(k.dead_ids, letter.id)
-                    pipe.hincrby(k.event(letter.event_key), "pending", -1)
+                    self._scripts["dead_forget"](
+                        keys=[k.dead, k.dead_ids, k.event(letter.event_key)],
+                        args=[letter.id, k.base],
+                        client=pipe,
+                    )
                     pipe.execute()
                     return True
                 except WatchError:
@@ -266,6 +270,7 @@ class DeadLetters:
                     settings.retention,
                     k.event_prefix,
                     letter.handler,
+                    k.base,
                 ],
                 client=pipe,
             )

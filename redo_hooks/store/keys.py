@@ -253,6 +253,20 @@ class Keys:
         return f"{self.prefix}:dead:parked:indexed"
 
     @property
+    def issues(self) -> str:
+        """Open issues (groups of dead letters, ``store/issues.py``) by when last seen."""
+        return f"{self.prefix}:issues"
+
+    def issue(self, fingerprint: str) -> str:
+        """One issue's summary; ``:letters`` and ``:returns`` beside it (``_issues.lua``)."""
+        return f"{self.prefix}:issue:{fingerprint}"
+
+    @property
+    def issues_indexed(self) -> str:
+        """Set once every dead letter is in its issue (letters from before issues too)."""
+        return f"{self.prefix}:issues:indexed"
+
+    @property
     def base(self) -> str:
         """``<p>:``: the Lua scripts build the run-log index keys from it."""
         return f"{self.prefix}:"

@@ -25,6 +25,8 @@ NAMES = (
     "lanes_orphaned",
     "drift_record",
     "jobs_promote",
+    "dead_forget",
+    "issue_index",
 )
 
 

@@ -5,7 +5,7 @@
 -- ARGV[1]  job id (must own the lane)     ARGV[2] event key (must be the head)
 -- ARGV[3]  dead-letter id                 ARGV[4] record (JSON)      ARGV[5] now (s)
 -- KEYS[7]  <p>:dead:parked: the index of parked letters `status` counts
--- ARGV[7..9] the run (parked), handler and key prefix, as for lane_dead
+-- ARGV[7..12] the run (parked), handler, key prefix and issue, as for lane_dead
 -- (It takes lane_dead's KEYS and ARGV; a parked head stays waiting, so the
 -- waiting index in KEYS[5], KEYS[6] is left as it is.)
 --
@@ -15,6 +15,7 @@
 -- skipped) the dead letter (lane_unpark.lua). Returns 1, or 0 when this job
 -- no longer owns the lane or the head moved.
 -- @include runlog
+-- @include issues
 if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then
   return 0
 end
@@ -27,4 +28,5 @@ redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
 redis.call('ZADD', KEYS[7], ARGV[5], ARGV[3])
 run_record(ARGV[9], ARGV[2], ARGV[8], ARGV[7])
+issue_add(ARGV[9], ARGV[10], ARGV[11], ARGV[8], ARGV[3], ARGV[12], tonumber(ARGV[5]), true)
 return 1

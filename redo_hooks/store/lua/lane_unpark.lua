@@ -7,15 +7,18 @@
 -- ARGV[1]  dead-letter id    ARGV[2] new job id    ARGV[3] subject
 -- ARGV[4]  '1' to drop the head event, '0' to run it again    ARGV[5] retention (s)
 -- ARGV[6]  event key prefix (<p>:ev:)     ARGV[7] handler (its run is waiting again on retry)
+-- ARGV[8]  key prefix (<p>:)
 --
 -- Run inside the MULTI/EXEC that enqueues the new job, so the lane and its
 -- job appear together. Returns 1, or 0 when the lane is not parked on this
 -- dead letter (the new job then finds no lane and does nothing).
 -- @include waiting
 -- @include release
+-- @include issues
 if redis.call('HGET', KEYS[2], 'parked') ~= ARGV[1] then
   return 0
 end
+issue_remove(ARGV[8], redis.call('HGET', KEYS[3], ARGV[1]))
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZREM', KEYS[9], ARGV[1])
