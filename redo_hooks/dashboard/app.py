@@ -97,6 +97,8 @@ def create_dashboard(
         Route("/events", guard.protect(pages.events), name="events"),
         Route("/events/{key}", guard.protect(pages.event), name="event"),
         Route("/returns/{return_id:path}", guard.protect(pages.timeline), name="timeline"),
+        Route("/issues", guard.protect(pages.issues), name="issues"),
+        Route("/issues/{fingerprint}", guard.protect(pages.issue), name="issue"),
         Route("/dead", guard.protect(pages.dead), name="dead"),
         Route("/dead/{dead_id}", guard.protect(pages.dead_show), name="dead_show"),
         Route(
@@ -105,9 +107,11 @@ def create_dashboard(
             methods=["POST"],
             name="dead_act",
         ),
+        Route("/dead/{dead_id}/drop", guard.protect(pages.dead_drop_confirm), name="dead_drop"),
         Route(
             "/bulk", guard.protect(pages.dead_bulk, write=True), methods=["POST"], name="dead_bulk"
         ),
+        Route("/bulk", guard.protect(pages.dead_bulk_confirm), name="dead_bulk_confirm"),
         Route("/replay", guard.protect(pages.replay_form), name="replay"),
         Route(
             "/replay",

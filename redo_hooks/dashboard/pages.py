@@ -160,6 +160,7 @@ class Pages:
             handler=blank(fields.get("handler")),
             return_id=blank(fields.get("return_id")),
             reason=blank(fields.get("reason")),
+            issue=blank(fields.get("issue")),
         )
 
     async def dead(self, request: Request) -> Response:
@@ -192,10 +193,12 @@ class Pages:
         return self.render(request, "dead_show.html", letter=letter, event=event)
 
     async def dead_act(self, request: Request) -> Response:
-        """Retry or drop one dead letter."""
+        """Retry or drop one dead letter; a drop is confirmed first (``confirm=1``)."""
         dead_id, action = request.path_params["dead_id"], request.path_params["action"]
         if action not in DEAD_ACTIONS:
             return self.render(request, "missing.html", 404, what=f"action {action}")
+        if action == "drop" and request.state.form.get("confirm") != "1":
+            return await self.dead_drop_confirm(request)
         act = getattr(self.admin(), DEAD_ACTIONS[action])
         done = await run_in_threadpool(lambda: act([dead_id]))
         self.act(request, action, dead_letter=dead_id, count=done)
@@ -208,6 +211,33 @@ class Pages:
             f"{request.url_for('dead')}?{urlencode({'done': message})}", status_code=303
         )
 
+    async def dead_drop_confirm(self, request: Request) -> Response:
+        """Asks before one letter is dropped, saying what waits behind a parked one."""
+        dead_id = request.path_params["dead_id"]
+
+        def read() -> tuple[Any, int]:
+            admin = self.admin()
+            letter = admin.dead_letter(dead_id)
+            behind = 0 if letter is None or not letter.parked else admin.waiting_behind(letter)
+            return letter, behind
+
+        letter, behind = await run_in_threadpool(read)
+        if letter is None:
+            return self.render(request, "missing.html", 404, what=f"dead letter {dead_id}")
+        return self.render(request, "drop_confirm.html", letter=letter, behind=behind)
+
+    async def dead_bulk_confirm(self, request: Request) -> Response:
+        """The count of exactly the filter typed, and the form that acts on that filter."""
+        return await self._bulk_confirm(request, request.query_params)
+
+    async def _bulk_confirm(self, request: Request, fields: Any) -> Response:
+        action = fields.get("action")
+        if action not in DEAD_ACTIONS:
+            return self.render(request, "missing.html", 404, what=f"action {action}")
+        where = self._dead_filter(fields)
+        count = await run_in_threadpool(lambda: self.admin().count_dead(where))
+        return self.render(request, "dead_confirm.html", action=action, where=where, count=count)
+
     async def dead_bulk(self, request: Request) -> Response:
         """Retry or drop every dead letter a filter selects: count, confirm, act."""
         fields = request.state.form
@@ -217,10 +247,7 @@ class Pages:
         where = self._dead_filter(fields)
         admin = self.admin()
         if fields.get("confirm") != "1":
-            count = await run_in_threadpool(lambda: admin.count_dead(where))
-            return self.render(
-                request, "dead_confirm.html", action=action, where=where, count=count
-            )
+            return await self._bulk_confirm(request, fields)
         act = getattr(admin, DEAD_ACTIONS[action])
         done = await run_in_threadpool(lambda: act(where=where))
         self.act(
@@ -230,8 +257,23 @@ class Pages:
             handler=where.handler,
             return_id=where.return_id,
             reason=where.reason,
+            issue=where.issue,
         )
         return self._dead_done(request, action, done)
+
+    async def issues(self, request: Request) -> Response:
+        """Open issues: dead letters grouped by handler and error, newest first."""
+        handler = blank(request.query_params.get("handler"))
+        found = await run_in_threadpool(lambda: self.admin().issues(handler=handler, limit=PAGE))
+        return self.render(request, "issues.html", issues=found, handler=handler or "")
+
+    async def issue(self, request: Request) -> Response:
+        """One issue: counts, sample traceback, returns, what waits behind it, actions."""
+        fingerprint = request.path_params["fingerprint"]
+        found = await run_in_threadpool(lambda: self.admin().issue(fingerprint))
+        if found is None:
+            return self.render(request, "missing.html", 404, what=f"open issue {fingerprint}")
+        return self.render(request, "issue.html", issue=found)
 
     async def replay_form(self, request: Request) -> Response:
         """The replay filter form."""

@@ -211,6 +211,13 @@ class Admin:
         """How many dead letters ``where`` selects."""
         return sum(1 for _ in self._selected(where))
 
+    def waiting_behind(self, letter: DeadLetter) -> int:
+        """Events of its return waiting behind ``letter``, if its lane is parked on it."""
+        if not letter.parked:
+            return 0
+        lane = self.keys.lane(letter.handler, letter.return_id)
+        return max(0, int(self.connection.llen(lane)) - 1)
+
     def issues(self, *, handler: str | None = None, limit: int = 50) -> list[Issue]:
         """Open issues (dead letters grouped by handler and masked error), newest first.
 
