@@ -312,3 +312,22 @@ def test_the_events_command_prints_the_search(
     assert "ret-1" in readable and "ret-2" in readable and "warehouse refused" in readable
     refused = cli("--type", "created")
     assert refused.returncode != 0 and "return.created" in refused.stderr
+
+
+@pytest.mark.parametrize("fits", [True, False], ids=["typed", "mended"])
+def test_an_event_with_its_order_only_inside_the_return_is_found_by_it(
+    make_hooks: MakeHooks, fits: bool
+) -> None:
+    """Redo's body requires no field: ``order`` may come only as ``return.order``."""
+    hooks = make_hooks()
+    hooks.add(lambda event: None, "return", name="noop")
+    event = orjson.loads(sample_body(return_id="ret-inner"))
+    del event["order"]
+    event["return"]["order"] = {"id": "order-777", "name": "#777"}
+    if not fits:  # a field of a type the models do not expect: the tolerant path
+        event["return"]["createdAt"] = 12
+    assert deliver(hooks, orjson.dumps(event))
+    with Admin(hooks) as admin:
+        for asked in ("#777", "777", "order-777"):
+            found = admin.events(EventFilter(order=asked)).events
+            assert [e.return_id for e in found] == ["ret-inner"], asked

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import MalformedBody, UnprocessableEvent
-from ..models import UnroutableEvent, decode_event, decode_fitting, parse_json
+from ..models import ReturnEvent, UnroutableEvent, decode_event, decode_fitting, parse_json
 from ..models.jsontext import deeper_than, is_utf8, value_deeper_than
 from ..store.events import Incoming, event_key
 
@@ -52,15 +52,15 @@ def _parse(body: bytes, max_depth: int, store: str | None) -> Incoming:
             raise MalformedBody(f"JSON nested deeper than {max_depth}", reason="too_deep")
         event_type = str(event.type)  # a member's value, for an EventKind member
         _route({"type": event_type, "return": {"id": event.return_.id}})
-        order = event.order
+        order_id, order_name = _order(event)
         return Incoming(
             type=event_type,
             subject=event.return_id,
             key=event_key(body, store),
             body=body,
             store=store,
-            order_id=_searchable(order.id if order is not None else None),
-            order_name=_searchable(order.name if order is not None else None),
+            order_id=order_id,
+            order_name=order_name,
         )
     try:
         raw = parse_json(body)
@@ -78,6 +78,7 @@ def _parse(body: bytes, max_depth: int, store: str | None) -> Incoming:
         mended = decode_event(body, raw, key=key, store=store)
     except UnroutableEvent as exc:  # after _route, only a shape the mends cannot reach
         raise UnprocessableEvent(str(exc), errors=[{"loc": "body", "msg": str(exc)}]) from None
+    order_id, order_name = _order(mended)
     return Incoming(
         type=str(mended.type),
         subject=mended.return_id,
@@ -85,9 +86,18 @@ def _parse(body: bytes, max_depth: int, store: str | None) -> Incoming:
         body=body,
         schema_errors=mended.schema_errors,
         store=store,
-        order_id=_searchable(mended.order.id if mended.order is not None else None),
-        order_name=_searchable(mended.order.name if mended.order is not None else None),
+        order_id=order_id,
+        order_name=order_name,
     )
+
+
+def _order(event: ReturnEvent) -> tuple[str, str]:
+    """The order's id and name as the run log indexes them: the event's top-level
+    ``order``, else the return's own ``return.order`` (the spec requires neither)."""
+    top, inside = event.order, event.return_.order
+    order_id = (top.id if top is not None else None) or (inside.id if inside else None)
+    name = (top.name if top is not None else None) or (inside.name if inside else None)
+    return _searchable(order_id), _searchable(name)
 
 
 #: The longest order id or name the run log indexes (a longer one is not searchable).
