@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from redo_hooks import ReturnEvent
-from redo_hooks.dashboard.auth import SESSION_SECONDS, Gate, parse_tokens
+from redo_hooks.dashboard.auth import SESSION_SECONDS, Gate, LoginThrottle, parse_tokens
 from redo_hooks.errors import ConfigurationError
 from redo_hooks.testing import deliver, drain, sample_body
 
@@ -213,11 +213,13 @@ def test_without_tokens_a_foreign_host_header_is_refused_dns_rebinding(
     for host in ("localhost:8001", "127.0.0.1", "[::1]:8001"):
         with TestClient(app, client=("127.0.0.1", 50000), base_url=f"http://{host}") as ok:
             assert ok.get("/").status_code == 200, host
-    with TestClient(app, client=("127.0.0.1", 50000), base_url="http://evil.example") as rebound:
-        page = rebound.get("/")
-        posted = rebound.post("/replay", data={"confirm": "1"})
-    assert page.status_code == 421 and "csrf" not in page.text.lower()
-    assert posted.status_code == 421
+    # (A name that only starts like a loopback address can point anywhere.)
+    for host in ("evil.example", "127.0.0.1.evil.example:8001", "localhost.evil.example"):
+        with TestClient(app, client=("127.0.0.1", 50000), base_url=f"http://{host}") as rebound:
+            page = rebound.get("/")
+            posted = rebound.post("/replay", data={"confirm": "1"})
+        assert page.status_code == 421 and "csrf" not in page.text.lower(), host
+        assert posted.status_code == 421, host
 
 
 def test_every_response_forbids_scripts_frames_and_caching(make_hooks: MakeHooks) -> None:
@@ -264,3 +266,51 @@ def test_login_goes_back_to_the_page_that_asked_and_never_elsewhere(
             )
         logged = client.post("/login", data={"token": ADMIN, "next": asked})
     assert logged.status_code == 303 and logged.headers["location"] == lands
+
+
+def test_without_tokens_a_post_from_a_page_of_another_site_is_refused(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    app = make_hooks().dashboard(allow_loopback_without_token=True)
+    here = ("127.0.0.1", 50000)
+    with TestClient(app, client=here, base_url="http://127.0.0.1:8001") as client:
+        form = client.get("/replay").text
+        csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        before = snapshot(redis)
+        for origin in ("http://evil.example", "null", "https://127.0.0.1.evil.example"):
+            posted = client.post(
+                "/replay", data={"csrf": csrf, "confirm": "1"}, headers={"Origin": origin}
+            )
+            assert posted.status_code == 403 and "no form from" in posted.text, origin
+        assert snapshot(redis) == before  # nothing replayed
+        same = client.post(
+            "/replay",
+            data={"csrf": csrf, "return_id": "ret-none"},
+            headers={"Origin": "http://127.0.0.1:8001"},
+        )
+        assert same.status_code == 200  # a page of this machine: its form is read
+
+
+def test_failed_logins_are_throttled_per_client(make_hooks: MakeHooks) -> None:
+    app = make_hooks().dashboard(tokens=TOKENS)
+    guesser: Any = TestClient(app, client=("203.0.113.7", 1), follow_redirects=False)
+    other: Any = TestClient(app, client=("203.0.113.8", 1), follow_redirects=False)
+    with guesser, other:
+        for n in range(10):
+            assert guesser.post("/login", data={"token": f"guess-{n:020d}"}).status_code == 401
+        refused = guesser.post("/login", data={"token": ADMIN})  # even the right one, now
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+        assert other.post("/login", data={"token": ADMIN}).status_code == 303
+
+
+def test_the_login_throttle_forgets_old_failures_and_old_clients() -> None:
+    throttle = LoginThrottle(attempts=3, window=60, clients=2)
+    for t in (0, 1, 2):
+        throttle.failed("a", now=t)
+    assert throttle.wait("a", now=3) == pytest.approx(57)
+    assert throttle.wait("a", now=60.5) == 0  # the first failure aged out
+    throttle.failed("b", now=61)
+    throttle.failed("c", now=62)  # over two clients: the least recently seen goes
+    assert throttle.wait("a", now=62) == 0
+    throttle.succeeded("b")
+    assert throttle.wait("b", now=62) == 0

@@ -30,7 +30,15 @@ from ..errors import ConfigurationError, RedoHooksError
 from ..logs import get_logger
 from ..ops.admin import Admin
 from ..settings import Settings
-from .auth import COOKIE, SESSION_SECONDS, Gate, Viewer, is_loopback, parse_tokens
+from .auth import (
+    COOKIE,
+    SESSION_SECONDS,
+    Gate,
+    LoginThrottle,
+    Viewer,
+    is_loopback,
+    parse_tokens,
+)
 from .headers import Protect
 from .pages import Pages
 
@@ -138,6 +146,7 @@ class Guard:
     def __init__(self, gate: Gate, loopback_only: bool) -> None:
         self.gate = gate
         self.loopback_only = loopback_only
+        self.throttle = LoginThrottle()
         # Without tokens there is no session: one random CSRF token per process,
         # which a page of another origin cannot read.
         self.loopback_csrf = secrets.token_urlsafe(16)
@@ -209,14 +218,28 @@ class Guard:
         )
 
     async def login(self, request: Request) -> Response:
-        """Check a token and set the session cookie; then go back where the viewer was."""
+        """Check a token and set the session cookie; then go back where the viewer was.
+
+        A client with too many failed tries within a few minutes waits (429).
+        """
         fields = await form(request)
+        client = request.client.host if request.client else ""
+        wait = self.throttle.wait(client)
+        if wait > 0:
+            log.warning("dashboard_login_throttled", client=client)
+            return PlainTextResponse(
+                f"429: too many failed logins from {client}; try again in {wait:.0f} s",
+                429,
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         viewer = self.gate.bearer(fields.get("token", ""))
         if viewer is None:
-            log.warning("dashboard_login_refused")
+            self.throttle.failed(client)
+            log.warning("dashboard_login_refused", client=client)
             return await self.login_page(
                 request, '<p class="error">Unknown token.</p>', 401, back=fields.get("next")
             )
+        self.throttle.succeeded(client)
         log.info("dashboard_login", token=viewer.label)
         response = RedirectResponse(_local_next(request, fields.get("next")), status_code=303)
         response.set_cookie(

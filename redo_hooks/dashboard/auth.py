@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections.abc import Sequence
@@ -142,9 +143,56 @@ def _sign(key: str, message: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) is this machine only."""
-    return host in LOOPBACK or host.startswith("127.")
+    """Whether ``host`` (an address or ``localhost``) is this machine only.
+
+    An address, parsed: a name such as ``127.0.0.1.evil.example`` only starts
+    like one, and could point anywhere (``localhost`` alone is a name taken
+    as this machine).
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LoginThrottle:
+    """Failed logins per client: past ``attempts`` within ``window`` seconds, wait.
+
+    Tokens are long and random, so guessing one is hopeless anyway; this
+    keeps a script from trying, and the log quiet. In memory, per process
+    (each replica counts its own), for at most ``clients`` clients: the one
+    seen least recently is forgotten first.
+    """
+
+    def __init__(self, attempts: int = 10, window: float = 300.0, clients: int = 10_000) -> None:
+        self.attempts = attempts
+        self.window = window
+        self.clients = clients
+        self._failures: dict[str, list[float]] = {}
+
+    def wait(self, client: str, now: float | None = None) -> float:
+        """Seconds ``client`` must wait before its next try (0: it may try now)."""
+        now = time.time() if now is None else now
+        recent = [t for t in self._failures.get(client, []) if t > now - self.window]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        if len(recent) < self.attempts:
+            return 0.0
+        return recent[-self.attempts] + self.window - now
+
+    def failed(self, client: str, now: float | None = None) -> None:
+        """Count a failed try of ``client``."""
+        now = time.time() if now is None else now
+        failures = self._failures.pop(client, [])  # re-inserted: most recently seen last
+        self._failures[client] = [*failures[-(self.attempts - 1) :], now]
+        while len(self._failures) > self.clients:
+            del self._failures[next(iter(self._failures))]
+
+    def succeeded(self, client: str) -> None:
+        """Forget ``client``'s failures."""
+        self._failures.pop(client, None)

@@ -6,7 +6,8 @@ in a frame of another site, never cached (``Cache-Control: no-store``), no
 referrer to the next site. Served without tokens (``--no-token``, loopback
 only), it also checks the ``Host`` header: a web page could otherwise point
 a DNS name it controls at 127.0.0.1 ("DNS rebinding") and read the pages,
-with their CSRF token, as if it were this machine.
+with their CSRF token, as if it were this machine; and a POST must come
+from a page of this machine (its ``Origin``), not from a form elsewhere.
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ class Protect:
             await self.app(scope, receive, send)
             return
         if self.loopback_hosts_only:
-            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            headers = dict(scope["headers"])
+            host = headers.get(b"host", b"").decode("latin-1")
             if not is_loopback(host_name(host)):
-                await _refuse(send, host)
+                await _refuse(send, 421, f"only for 127.0.0.1 or localhost, not {host!r}")
+                return
+            origin = headers.get(b"origin")
+            if scope["method"] == "POST" and origin is not None and not _loopback_origin(origin):
+                # A page of another site posting here: its browser sends its Origin.
+                await _refuse(send, 403, f"no form from {origin.decode('latin-1')!r}")
                 return
 
         async def with_headers(message: Any) -> None:
@@ -65,11 +72,14 @@ class Protect:
         await self.app(scope, receive, with_headers)
 
 
-async def _refuse(send: Any, host: str) -> None:
-    body = (
-        f"421: served without a token, this dashboard answers only for 127.0.0.1 or "
-        f"localhost, not {host!r}"
-    ).encode()
+def _loopback_origin(origin: bytes) -> bool:
+    """Whether an ``Origin`` header names a page of this machine (``null`` does not)."""
+    scheme, _, rest = origin.decode("latin-1").partition("://")
+    return scheme in ("http", "https") and is_loopback(host_name(rest))
+
+
+async def _refuse(send: Any, status: int, why: str) -> None:
+    body = f"{status}: served without a token, this dashboard answers {why}".encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), *HEADERS]
-    await send({"type": "http.response.start", "status": 421, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
