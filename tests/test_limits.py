@@ -10,6 +10,8 @@ import pytest
 from redis import Redis
 
 from redo_hooks import ConfigurationError, RedoHooks, ReturnEvent
+from redo_hooks.admin import Admin
+from redo_hooks.errors import RedoHooksError
 from redo_hooks.testing import deliver, drain, sample_body, wait_for
 
 from . import limits_app
@@ -129,3 +131,20 @@ def test_one_process_runs_a_fast_handler_while_a_slow_one_holds_a_job(
         wait_for(lambda: redis.llen("limits:slow:done") == 1, 20, "the slow run to end")
     finally:
         assert stop(workers) == 0
+
+
+def test_throttled_lanes_are_counted_apart_from_retries(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Before: a handler held back by its rate_limit showed as "scheduled retries"."""
+    hooks = make_hooks()
+    hooks.add(lambda event: None, "return", name="rated", rate_limit="1/m")
+    for r in range(3):
+        assert deliver(hooks, sample_body(return_id=f"ret-{r}"))
+    with pytest.raises(RedoHooksError, match="did not drain in time"):
+        drain(hooks, timeout=2)  # one runs; the others wait a minute for a permit
+    with Admin(hooks) as admin:
+        status = admin.status()
+    assert status.throttled_jobs >= 1 and status.scheduled_retries == 0
+    assert status.events_waiting == 2
+    assert int(redis.hget("rh:metrics", "throttled|rated") or 0) >= 1

@@ -333,6 +333,7 @@ STATUS_LABELS = (
     ("queued_jobs", "queued jobs"),
     ("running_jobs", "running jobs"),
     ("scheduled_retries", "scheduled retries"),
+    ("throttled_jobs", "throttled (waiting for a permit)"),
     ("failed_jobs", "failed jobs"),
     ("events_waiting", "events waiting"),
     ("lanes_waiting", "lanes waiting"),

@@ -47,6 +47,10 @@ class WorkerMetrics:
         """A failed event was scheduled to run again."""
         self._counts[f"retries{SEP}{handler}"] += 1
 
+    def throttled(self, handler: str) -> None:
+        """A lane waited for a permit (its handler's ``rate_limit`` or ``max_concurrency``)."""
+        self._counts[f"throttled{SEP}{handler}"] += 1
+
     def dead_letter(self, handler: str) -> None:
         """An event was dead-lettered (or its lane parked)."""
         self._counts[f"dead{SEP}{handler}"] += 1

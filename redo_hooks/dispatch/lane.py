@@ -10,6 +10,7 @@ failure's bookkeeping) runs on the runtime's I/O threads. Failures are in
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -50,7 +51,9 @@ class JobPass(Protocol):
 
     def out_of_time(self) -> bool: ...
 
-    def hand_off(self, subjects: Sequence[str], delay: float) -> None: ...
+    def hand_off(
+        self, subjects: Sequence[str], delay: float, *, throttled: bool = False
+    ) -> None: ...
 
 
 class Lane(LaneFailures):
@@ -189,7 +192,10 @@ class Lane(LaneFailures):
         if wait is not None:
             # Over its max_concurrency or rate_limit: the lane waits as a
             # scheduled job, holding nothing meanwhile; the attempt is not counted.
-            await self.rt.off_loop(self.job.hand_off, [self.subject], wait)
+            await self.rt.off_loop(
+                functools.partial(self.job.hand_off, [self.subject], wait, throttled=True)
+            )
+            self.rt.metrics.throttled(self.handler.name)
             log.debug("handler_throttled", retry_in=round(wait, 3))
             return "throttled"
         started = time.perf_counter()

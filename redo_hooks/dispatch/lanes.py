@@ -295,21 +295,33 @@ class LaneJob:
         return self.stats
 
     def hand_off(
-        self, subjects: Sequence[str], delay: float, *, into: bool = False, out: bool = False
+        self,
+        subjects: Sequence[str],
+        delay: float,
+        *,
+        into: bool = False,
+        out: bool = False,
+        throttled: bool = False,
     ) -> None:
         """Give lanes this job owns to a new job (now, or after ``delay`` s), atomically.
 
         One MULTI/EXEC enqueues (or schedules) the new job and, in
         ``lanes_transfer.lua``, moves to it each lane this job still owns.
         The new job is on this job's queue; ``into``/``out``: into the
-        quarantine, or out of it.
+        quarantine, or out of it. ``throttled``: it waits for a permit, not
+        after a failure (``status`` counts it apart from retries).
         """
         rt, k = self.rt, self.rt.keys
         queue = rt.quarantine if (into or self.quarantined) and not out else rt.queue
         job = lane_job(rt.connection, queue.name, self.handler.name)
         with rt.connection.pipeline(transaction=True) as pipe:
             if delay > 0:
-                schedule(queue, job, now() + timedelta(seconds=delay), pipe)
+                due = now() + timedelta(seconds=delay)
+                schedule(queue, job, due, pipe)
+                if throttled:
+                    pipe.zadd(k.throttled, {job.id: due.timestamp()})
+                    # Those due a while ago were promoted: the index keeps only the rest.
+                    pipe.zremrangebyscore(k.throttled, "-inf", due.timestamp() - delay - 60)
             else:
                 queue.enqueue_job(job, pipeline=pipe)
             rt.script("lanes_transfer")(

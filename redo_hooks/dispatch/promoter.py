@@ -42,11 +42,17 @@ def start_promoter(connection: Redis, queues: list[Queue]) -> threading.Event:
 
 
 def promote_scheduled(
-    connection: Redis, queues: list[Queue], *, wait: bool, all_now: bool = False
+    connection: Redis,
+    queues: list[Queue],
+    *,
+    wait: bool,
+    all_now: bool = False,
+    deadline: float | None = None,
 ) -> bool:
     """Move due scheduled jobs onto their queues; ``False`` when none is scheduled.
 
-    With ``wait``, sleeps until the earliest scheduled job is due;
+    With ``wait``, sleeps until the earliest scheduled job is due, or until
+    ``deadline`` (a ``time.monotonic()`` value) passes;
     ``all_now`` (tests: :func:`redo_hooks.testing.drain`) takes every
     scheduled job as due, whatever its backoff. Each pass
     is one script call a queue (``promote_due``): concurrent workers never
@@ -64,4 +70,6 @@ def promote_scheduled(
                 next_due.append(promotion.next_due)
         if promoted or not wait or not next_due:
             return promoted > 0 or bool(next_due)
+        if deadline is not None and time.monotonic() > deadline:
+            return True  # some are still scheduled: the caller says it ran out of time
         time.sleep(min(max(min(next_due) - time.time(), 0.0), 0.25))

@@ -420,7 +420,11 @@ def drain_burst(
             log.warning("burst_left_events_of_missing_handlers", handlers=sorted(missing))
             return
         if not promote_scheduled(
-            runtime.connection, runtime.served, wait=not retry_at_once, all_now=retry_at_once
+            runtime.connection,
+            runtime.served,
+            wait=not retry_at_once,
+            all_now=retry_at_once,
+            deadline=deadline,
         ):
             return
         if deadline is not None and time.monotonic() > deadline:

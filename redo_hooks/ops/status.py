@@ -33,6 +33,7 @@ class Status:
 
     queued_jobs: int
     running_jobs: int
+    #: Jobs scheduled to run again after a failure (their backoff).
     scheduled_retries: int
     failed_jobs: int
     lanes_waiting: int
@@ -47,6 +48,9 @@ class Status:
     schema_drift: list[DriftFinding] = field(default_factory=list)
     #: Schema-drift findings seen past the tracked cap.
     schema_drift_untracked: int = 0
+    #: Jobs scheduled to wait for a permit (``rate_limit``, ``max_concurrency``):
+    #: held back on purpose, not failing; apart from ``scheduled_retries``.
+    throttled_jobs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict (for ``--json``)."""
@@ -72,10 +76,12 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -
         for part in PARTS:  # each at most drift_max_findings fields
             pipe.hgetall(keys.drift(part))
         pipe.get(keys.drift("untracked"))
+        pipe.zcount(keys.throttled, time.time() - 1, "+inf")
         for handler in handlers:
             pipe.get(keys.skipped(handler.name))
         events, lanes, oldest, dead, indexed, parked, *rest = pipe.execute()
-    drift, untracked, skipped_counts = rest[: len(PARTS)], rest[len(PARTS)], rest[len(PARTS) + 1 :]
+    drift, untracked = rest[: len(PARTS)], rest[len(PARTS)]
+    throttled, skipped_counts = int(rest[len(PARTS) + 1]), rest[len(PARTS) + 2 :]
     jobs = registry_counts(connection, queue)  # read-only: RQ's counts clean first
     if not indexed:  # until a worker's maintenance indexed letters parked before the index
         parked = sum(1 for _ in parked_letters(connection, keys))
@@ -87,7 +93,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -
     return Status(
         queued_jobs=jobs["queued"],
         running_jobs=jobs["running"],
-        scheduled_retries=jobs["scheduled"],
+        scheduled_retries=max(0, jobs["scheduled"] - throttled),
         failed_jobs=jobs["failed"],
         lanes_waiting=int(lanes),
         events_waiting=max(0, int(text(events))) if events is not None else 0,
@@ -98,6 +104,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -
         missing_handlers={} if registry is None else missing_handlers(connection, keys, registry),
         schema_drift=decode(drift),
         schema_drift_untracked=int(untracked or 0),
+        throttled_jobs=min(throttled, jobs["scheduled"]),
     )
 
 

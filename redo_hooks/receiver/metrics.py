@@ -199,6 +199,11 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     dead = CounterMetricFamily(
         "redo_hooks_dead_lettered", "Events dead-lettered (or parked).", labels=["handler"]
     )
+    throttled = CounterMetricFamily(
+        "redo_hooks_throttled",
+        "Lanes that waited for a permit (rate_limit, max_concurrency): not failures.",
+        labels=["handler"],
+    )
     respawns = CounterMetricFamily(
         "redo_hooks_worker_respawns",
         "Worker processes that died and were started again by their parent.",
@@ -220,6 +225,8 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
             retries.add_metric([rest], float(value))
         elif kind == "dead":
             dead.add_metric([rest], float(value))
+        elif kind == "throttled":
+            throttled.add_metric([rest], float(value))
         elif kind == "bucket":
             handler, _, bound = rest.rpartition(SEP)
             buckets.setdefault(handler, Counter())[bound] += int(value)
@@ -232,7 +239,7 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     )
     for handler, counts in sorted(buckets.items()):
         duration.add_metric([handler], _cumulative(counts), sums.get(handler, 0.0))
-    yield from (runs, retries, dead, duration, respawns, yielded)
+    yield from (runs, retries, throttled, dead, duration, respawns, yielded)
 
 
 def _cumulative(counts: Counter[str]) -> list[tuple[str, float]]:

@@ -253,6 +253,14 @@ class Keys:
         return f"{self.prefix}:dead:parked:indexed"
 
     @property
+    def throttled(self) -> str:
+        """Scheduled jobs that wait for a permit (``rate_limit``/``max_concurrency``), by when due.
+
+        The rest of the scheduled registry is retries after a failure.
+        """
+        return f"{self.prefix}:throttled"
+
+    @property
     def issues(self) -> str:
         """Open issues (groups of dead letters, ``store/issues.py``) by when last seen."""
         return f"{self.prefix}:issues"
