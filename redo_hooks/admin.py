@@ -12,6 +12,7 @@ from .ops.admin import Activity, Admin, DeadFilter, DeadPage
 from .ops.dead_letters import DeadLetter
 from .ops.events import EventDetail, EventFilter, EventPage, StoredEvent
 from .ops.issues import Issue
+from .ops.overview import HandlerSummary, WorkerProcess
 from .ops.replay import Selection
 from .ops.status import Status
 from .store.runlog import Run
@@ -25,9 +26,11 @@ __all__ = [
     "EventDetail",
     "EventFilter",
     "EventPage",
+    "HandlerSummary",
     "Issue",
     "Run",
     "Selection",
     "Status",
     "StoredEvent",
+    "WorkerProcess",
 ]

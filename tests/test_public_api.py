@@ -103,11 +103,13 @@ def test_each_public_module_exports_exactly_its_names_and_each_exists() -> None:
         "EventDetail",
         "EventFilter",
         "EventPage",
+        "HandlerSummary",
         "Issue",
         "Run",
         "Selection",
         "Status",
         "StoredEvent",
+        "WorkerProcess",
     ]
     assert len(redo_hooks.models.__all__) == 39
     assert {"ReturnEvent", "Return", "Order", "EVENT_NAMES", "decode_event"} <= set(

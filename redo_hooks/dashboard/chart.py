@@ -5,9 +5,14 @@ Pure: numbers in, rectangles out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 WIDTH, HEIGHT = 600, 120
+#: Room under the bars for the time axis' labels.
+AXIS = 16
+#: Minutes between two labelled ticks.
+TICK_MINUTES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,14 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
+class Tick:
+    """A labelled minute on the time axis (x in px, the minute as ``HH:MM`` UTC)."""
+
+    x: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class Chart:
     """Bars of a per-minute series and the figure they are scaled to."""
 
@@ -30,10 +43,16 @@ class Chart:
     peak: int
     width: int = WIDTH
     height: int = HEIGHT
+    #: The time axis, every ``TICK_MINUTES`` on the clock.
+    ticks: list[Tick] = field(default_factory=list)
+    axis: int = AXIS
 
 
-def bars(received: list[int], failed: list[int]) -> Chart:
-    """Bars for ``received`` and ``failed`` per minute, scaled to the busiest minute."""
+def bars(received: list[int], failed: list[int], start: float | None = None) -> Chart:
+    """Bars for ``received`` and ``failed`` per minute, scaled to the busiest minute.
+
+    ``start``: the epoch second of the first minute, for the time axis.
+    """
     peak = max([1, *received, *failed])
     step = WIDTH / max(1, len(received))
     out = [
@@ -47,4 +66,11 @@ def bars(received: list[int], failed: list[int]) -> Chart:
         )
         for n, (r, f) in enumerate(zip(received, failed, strict=True))
     ]
-    return Chart(out, peak)
+    ticks = []
+    if start is not None:
+        for n in range(len(received)):
+            minute = int(start) // 60 + n
+            if minute % TICK_MINUTES == 0:
+                at = datetime.fromtimestamp(minute * 60, UTC).strftime("%H:%M")
+                ticks.append(Tick(round(n * step + step / 2, 2), at))
+    return Chart(out, peak, ticks=ticks)

@@ -6,6 +6,7 @@ thread pool, so a slow Redis never blocks the event loop.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,8 @@ from .chart import bars
 
 #: Rows per page.
 PAGE = 50
+#: The overview's auto-refresh periods (a meta refresh: no script).
+REFRESH_SECONDS = ("10", "30", "60")
 #: What a dead letter's buttons do: the operator API method of each.
 DEAD_ACTIONS = {"retry": "retry_dead", "drop": "drop_dead"}
 
@@ -42,6 +45,13 @@ def took(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def bound(seconds: float | None) -> str:
+    """A histogram bucket's upper bound as the pages show it."""
+    if seconds is None:
+        return "-"
+    return "> 60 s" if seconds == float("inf") else f"≤ {took(seconds)}"
 
 
 def time_field(value: str | None) -> float | None:
@@ -68,6 +78,7 @@ class Pages:
         self.log = log
         env.filters["when"] = when
         env.filters["took"] = took
+        env.filters["bound"] = bound
 
     def render(self, request: Request, template: str, code: int = 200, **data: Any) -> Response:
         """``template`` with ``data``, the viewer, and links that work under any mount."""
@@ -87,15 +98,27 @@ class Pages:
         )
 
     async def overview(self, request: Request) -> Response:
-        """Waiting, running, retrying, dead, parked, oldest wait; the last hour per minute."""
+        """Waiting, running, retrying, throttled, dead, parked, oldest wait; the last hour
+        per minute; each handler; each worker process. ``?refresh=N``: reload every N s."""
 
-        def read() -> tuple[Any, Any]:
+        def read() -> tuple[Any, ...]:
             admin = self.admin()
-            return admin.status(), admin.activity(60)
+            return admin.status(), admin.activity(60), admin.handlers(), admin.workers()
 
-        status, activity = await run_in_threadpool(read)
-        chart = bars(activity.received, activity.failed)
-        return self.render(request, "overview.html", status=status, activity=activity, chart=chart)
+        status, activity, handlers, workers = await run_in_threadpool(read)
+        chart = bars(activity.received, activity.failed, activity.start)
+        refresh = request.query_params.get("refresh", "")
+        return self.render(
+            request,
+            "overview.html",
+            status=status,
+            activity=activity,
+            chart=chart,
+            handlers=handlers,
+            workers=workers,
+            refresh=int(refresh) if refresh in REFRESH_SECONDS else None,
+            now=time.time(),
+        )
 
     async def events(self, request: Request) -> Response:
         """Search by return, order, type, outcome and time; a page at a time."""

@@ -32,11 +32,15 @@ class WorkerMetrics:
         self.interval = interval
         self._counts: Counter[str] = Counter()
         self._sums: defaultdict[str, float] = defaultdict(float)
+        #: When each handler last succeeded here: set (not added) in Redis.
+        self._last_ok: dict[str, float] = {}
         self._last_flush = time.monotonic()
 
     def handler_run(self, handler: str, outcome: str, seconds: float) -> None:
         """One handler call ended: ``ok``, ``error`` or ``skipped`` (stale)."""
         self._counts[f"runs{SEP}{handler}{SEP}{outcome}"] += 1
+        if outcome == "ok":
+            self._last_ok[handler] = time.time()
         if outcome == "skipped":
             return
         bucket = next((str(b) for b in HANDLER_BUCKETS if seconds <= b), "+Inf")
@@ -71,6 +75,9 @@ class WorkerMetrics:
         counts, sums = taken
         sent: list[tuple[str, str, float]] = [("HINCRBY", n, v) for n, v in counts.items()]
         sent += [("HINCRBYFLOAT", n, total) for n, total in sums.items()]
+        last_ok, self._last_ok = self._last_ok, {}
+        # (another process may set an older time just after: close enough for "last success")
+        sent += [("HSET", f"last_ok{SEP}{h}", at) for h, at in last_ok.items()]
         replies = await asyncio.gather(
             *(batch.command(command, self.key, name, value) for command, name, value in sent),
             return_exceptions=True,

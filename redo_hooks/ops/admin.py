@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis import Redis
+from rq import Queue
 
 from ..dispatch.handlers import Registry
 from ..errors import ConfigurationError
@@ -38,8 +39,12 @@ from ..store.keys import Keys
 from .dead_letters import DeadLetter, DeadLetters
 from .events import EventDetail, EventFilter, EventLog, EventPage
 from .issues import Issue, Issues
+from .overview import HandlerSummary, WorkerProcess, handler_summaries, worker_processes
 from .replay import Selection, replay
 from .status import Status, snapshot
+
+#: Open issues read to count each handler's dead letters and parked lanes.
+ISSUES_SUMMED = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +230,16 @@ class Admin:
         the size of the store. ``redo-hooks issues``; ``/issues``.
         """
         return self._issues.page(handler=handler, limit=limit)
+
+    def handlers(self) -> list[HandlerSummary]:
+        """Per handler: runs, retries, throttled waits, open dead and parked, p50/p95, last ok."""
+        return handler_summaries(
+            self.connection, self.keys, self.registry, self._issues.page(limit=ISSUES_SUMMED)
+        )
+
+    def workers(self) -> list[WorkerProcess]:
+        """The worker processes serving the app's queue: slots, busy, last beat, versions."""
+        return worker_processes(Queue(self.settings.queue, connection=self.connection))
 
     def issue(self, fingerprint: str) -> Issue | None:
         """One open issue with its sample letter, some returns and what waits behind it."""

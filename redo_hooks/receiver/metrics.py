@@ -204,6 +204,11 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
         "Lanes that waited for a permit (rate_limit, max_concurrency): not failures.",
         labels=["handler"],
     )
+    last_ok = GaugeMetricFamily(
+        "redo_hooks_handler_last_success_timestamp_seconds",
+        "When a call of the handler last succeeded (a worker's clock): alert on its age.",
+        labels=["handler"],
+    )
     respawns = CounterMetricFamily(
         "redo_hooks_worker_respawns",
         "Worker processes that died and were started again by their parent.",
@@ -227,6 +232,8 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
             dead.add_metric([rest], float(value))
         elif kind == "throttled":
             throttled.add_metric([rest], float(value))
+        elif kind == "last_ok":
+            last_ok.add_metric([rest], float(value))
         elif kind == "bucket":
             handler, _, bound = rest.rpartition(SEP)
             buckets.setdefault(handler, Counter())[bound] += int(value)
@@ -239,7 +246,7 @@ def _worker_metrics(fields: Mapping[str, str]) -> Iterator[Metric]:
     )
     for handler, counts in sorted(buckets.items()):
         duration.add_metric([handler], _cumulative(counts), sums.get(handler, 0.0))
-    yield from (runs, retries, throttled, dead, duration, respawns, yielded)
+    yield from (runs, retries, throttled, dead, duration, last_ok, respawns, yielded)
 
 
 def _cumulative(counts: Counter[str]) -> list[tuple[str, float]]:
