@@ -379,6 +379,11 @@ def _duration(seconds: float) -> str:
 @click.option("--return", "return_id", help="Only this return's events (its id).")
 @event_option("Only events of this name: return.created, return.updated, return.backfill.")
 @click.option("--handler", "handlers", multiple=True, help="Only to this handler (repeatable).")
+@click.option(
+    "--outcome",
+    type=click.Choice(["failed", "ok", "skipped"]),
+    help="Only to handlers whose run ended so (failed: dead, parked or retrying).",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Counts per handler as one JSON object.")
 @click.option("--yes", is_flag=True, help="Do not ask before replaying every stored event.")
@@ -389,6 +394,7 @@ def replay_command(
     until: str | None,
     return_id: str | None,
     handlers: tuple[str, ...],
+    outcome: str | None,
     event_name: str | None = None,
     dry_run: bool,
     as_json: bool,
@@ -410,8 +416,9 @@ def replay_command(
             return_id=return_id,
             event_name=event_name,
             handlers=handlers,
+            outcome=outcome,
         )
-        unfiltered = not (since or until or return_id or event_name or handlers)
+        unfiltered = not (since or until or return_id or event_name or handlers or outcome)
         with Admin(hooks) as admin:
             if unfiltered and not dry_run and not yes:
                 would = admin.replay(selection, dry_run=True)

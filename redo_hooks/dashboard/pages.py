@@ -21,7 +21,7 @@ from ..errors import ConfigurationError
 from ..models import EVENT_NAMES
 from ..ops.admin import Admin, DeadFilter, DeadPage
 from ..ops.events import EventFilter
-from ..ops.replay import Selection, parse_time
+from ..ops.replay import REPLAY_OUTCOMES, Selection, parse_time
 from ..store import runlog
 from .chart import bars
 
@@ -300,7 +300,13 @@ class Pages:
 
     async def replay_form(self, request: Request) -> Response:
         """The replay filter form."""
-        return self.render(request, "replay.html", fields=request.query_params, names=EVENT_NAMES)
+        return self.render(
+            request,
+            "replay.html",
+            fields=request.query_params,
+            names=EVENT_NAMES,
+            outcomes=REPLAY_OUTCOMES,
+        )
 
     async def replay(self, request: Request) -> Response:
         """Count what a replay would route (dry run), then, confirmed, replay it."""
@@ -313,13 +319,28 @@ class Pages:
                 return_id=blank(fields.get("return_id")),
                 event_name=blank(fields.get("event")),
                 handlers=(handler,) if handler else (),
+                outcome=blank(fields.get("outcome")),
             )
             admin = self.admin()
             confirmed = fields.get("confirm") == "1"
+            unfiltered = selection == Selection()
+            if confirmed and unfiltered:
+                # Every stored event: the count must be typed, not one more click.
+                would = await run_in_threadpool(lambda: admin.replay(selection, dry_run=True))
+                if fields.get("typed", "").strip() != str(sum(would.values())):
+                    raise ConfigurationError(
+                        "no filter selects every stored event: type the count shown to confirm"
+                    )
             counts = await run_in_threadpool(lambda: admin.replay(selection, dry_run=not confirmed))
         except ConfigurationError as exc:
             return self.render(
-                request, "replay.html", 400, fields=fields, names=EVENT_NAMES, error=str(exc)
+                request,
+                "replay.html",
+                400,
+                fields=fields,
+                names=EVENT_NAMES,
+                outcomes=REPLAY_OUTCOMES,
+                error=str(exc),
             )
         if confirmed:
             self.act(request, "replay", count=sum(counts.values()), **_selection_log(selection))
@@ -328,9 +349,11 @@ class Pages:
             "replay.html",
             fields=fields,
             names=EVENT_NAMES,
+            outcomes=REPLAY_OUTCOMES,
             counts=dict(sorted(counts.items())),
             total=sum(counts.values()),
             confirmed=confirmed,
+            unfiltered=unfiltered,
         )
 
 

@@ -2,12 +2,13 @@
 
 Events are kept ``retention`` seconds after every handler is done with them,
 and indexed by the time they were received (``<p>:events``). A replay selects
-from that index — by time range, return, event type — and routes each event
-again, oldest first, to the handlers that want its type (or only the ones
-named), through the same atomic ingest step with dedupe skipped. So replayed
-events join the end of each handler's lane for their return and keep the
-ordering rules: a return's replayed events run in the order they were first
-received, after anything already waiting for that return.
+from that index — by time range, return, event type, and how each handler's
+run ended — and routes each event again, oldest first, to the handlers that
+want its type (or only the ones named), through the same atomic ingest step
+with dedupe skipped. So replayed events join the end of each handler's lane
+for their return and keep the ordering rules: a return's replayed events run
+in the order they were first received, after anything already waiting for
+that return.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..dispatch.handlers import Registry
 from ..errors import ConfigurationError, deprecated
 from ..models import event_kind
 from ..settings import Settings
-from ..store import lua
+from ..store import lua, runlog
 from ..store.events import load_stored
 from ..store.ingest import IngestPlan, Routed
 from ..store.keys import Keys
@@ -52,6 +53,14 @@ def parse_time(value: str, now: float | None = None) -> float:
     return stamp.timestamp()
 
 
+#: What a replay can select runs by, and the stored outcomes each means.
+REPLAY_OUTCOMES: dict[str, frozenset[str]] = {
+    "failed": frozenset({"dead", "parked", "retrying"}),
+    "ok": frozenset({"ok"}),
+    "skipped": frozenset({"skipped"}),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Which stored events to replay, and to which handlers."""
@@ -62,6 +71,9 @@ class Selection:
     #: An event's name (``"return.updated"``), as handlers subscribe to it.
     event_name: str | None = None
     handlers: tuple[str, ...] = ()
+    #: Only to handlers whose run of the event ended so: ``failed`` (dead,
+    #: parked or retrying), ``ok`` or ``skipped`` (stale). None: whatever it was.
+    outcome: str | None = None
     #: The 0.2 names of ``return_id`` and ``event_name``; deprecated.
     subject: InitVar[str | None] = None
     event_type: InitVar[str | None] = None
@@ -75,6 +87,10 @@ class Selection:
             object.__setattr__(self, "event_name", event_type)
         if self.event_name is not None:
             event_kind(self.event_name)  # ConfigurationError listing the valid names
+        if self.outcome is not None and self.outcome not in REPLAY_OUTCOMES:
+            raise ConfigurationError(
+                f"no outcome {self.outcome!r} to replay by: use one of {', '.join(REPLAY_OUTCOMES)}"
+            )
         if self.since is not None and self.until is not None and self.since > self.until:
             raise ConfigurationError(
                 "--since is later than --until: that selects nothing; swap them"
@@ -115,6 +131,14 @@ def replay(
             for h in registry.for_type(incoming.type)
             if not selection.handlers or h.name in selection.handlers
         ]
+        if targets and selection.outcome is not None:
+            wanted = REPLAY_OUTCOMES[selection.outcome]
+            stored = connection.hmget(keys.event(key), [runlog.field(h.name) for h in targets])
+            targets = [
+                h
+                for h, run in zip(targets, stored, strict=True)
+                if run is not None and runlog.unpack(h.name, run).outcome in wanted
+            ]
         if not targets:
             continue
         for handler in targets:
