@@ -127,3 +127,27 @@ def test_issue_pages_refuse_unknown_ids_and_readers_get_no_actions(
         )
         assert refused.status_code == 403
     assert redis.hlen("rh:dead") == 3
+
+
+def test_pages_link_a_parked_letter_to_the_events_waiting_behind_it(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    hooks = failing(make_hooks, 1, park=True)
+    assert deliver(hooks, sample_body(return_id="ret-0", seq=9))  # waits behind the parked one
+    drain(hooks, raise_on_dead=False)
+    with Admin(hooks) as admin:
+        (letter,) = [d for d in admin.dead_list() if d.handler == "ship"]
+    with client(hooks.dashboard(tokens=TOKENS)) as browser:
+        timeline = browser.get("/returns/ret-0").text
+        assert "its lane is parked on this event" in timeline
+        assert f'waits behind <a href="#{letter.event_key}">an earlier event</a>' in timeline
+        assert f"/dead/{letter.id}" in timeline
+        dead = browser.get("/dead").text
+        assert "(parked: 1 event(s) wait behind it)" in dead
+        events = browser.get("/events").text
+        assert "ship: ConnectionError: warehouse API returned 503 for ret-0" in events
+        assert 'href="http://testserver/dead?return_id=ret-0&amp;handler=ship"' in events
+        assert browser.get("/dead", params={"before": "1h"}).text.count("ConnectionError") == 0
+        assert browser.get("/dead", params={"before": "0s"}).text.count("<tr>") == 1 + 3
+        bad = browser.get("/dead", params={"before": "yesterday"})
+        assert bad.status_code == 400 and "cannot read the time" in bad.text

@@ -169,12 +169,20 @@ class Pages:
     async def timeline(self, request: Request) -> Response:
         """A return's events in order, each handler's runs, each body."""
         return_id = request.path_params["return_id"]
-        events = await run_in_threadpool(lambda: self.admin().timeline(return_id))
+
+        def read() -> tuple[Any, Any]:
+            admin = self.admin()
+            events = admin.timeline(return_id)
+            handlers = sorted({run.handler for e in events for run in e.runs})
+            return events, admin.parked_on(return_id, handlers)
+
+        events, parked = await run_in_threadpool(read)
         return self.render(
             request,
             "timeline.html",
             return_id=return_id,
             events=events,
+            parked=parked,
             code=200 if events else 404,
         )
 
@@ -184,22 +192,30 @@ class Pages:
             return_id=blank(fields.get("return_id")),
             reason=blank(fields.get("reason")),
             issue=blank(fields.get("issue")),
+            before=time_field(fields.get("before")),
         )
 
     async def dead(self, request: Request) -> Response:
         """Dead letters, newest first, with filters and bulk actions."""
-        where = self._dead_filter(request.query_params)
-        cursor = request.query_params.get("cursor") or None
+        q = request.query_params
+        cursor = q.get("cursor") or None
+
+        def read(where: DeadFilter) -> tuple[DeadPage, dict[str, int]]:
+            admin = self.admin()
+            page = admin.dead_letters(where, cursor=cursor, limit=PAGE)
+            return page, admin.behind_each(page.letters)
+
         try:
-            page = await run_in_threadpool(
-                lambda: self.admin().dead_letters(where, cursor=cursor, limit=PAGE)
-            )
-        except ConfigurationError as exc:  # a mangled ?cursor=
+            where = self._dead_filter(q)
+            page, behind = await run_in_threadpool(read, where)
+        except ConfigurationError as exc:  # a mangled ?cursor= or time
             return self.render(
-                request, "dead.html", 400, page=DeadPage([], None), where=where, error=str(exc)
+                request, "dead.html", 400, page=DeadPage([], None), where=None, q=q, error=str(exc)
             )
         more = None if page.cursor is None else _with(request, cursor=page.cursor)
-        return self.render(request, "dead.html", page=page, where=where, more=more)
+        return self.render(
+            request, "dead.html", page=page, where=where, q=q, more=more, behind=behind
+        )
 
     async def dead_show(self, request: Request) -> Response:
         """One dead letter: its error, traceback and event."""

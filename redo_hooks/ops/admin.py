@@ -36,6 +36,7 @@ from ..errors import ConfigurationError
 from ..settings import Settings
 from ..store.connections import redis_client
 from ..store.keys import Keys
+from ..store.replies import text
 from .dead_letters import DeadLetter, DeadLetters
 from .events import EventDetail, EventFilter, EventLog, EventPage
 from .issues import Issue, Issues
@@ -215,6 +216,30 @@ class Admin:
     def count_dead(self, where: DeadFilter) -> int:
         """How many dead letters ``where`` selects."""
         return sum(1 for _ in self._selected(where))
+
+    def parked_on(self, return_id: str, handlers: Sequence[str]) -> dict[str, DeadLetter]:
+        """Per handler of ``handlers`` whose lane for the return is parked: the letter it is
+        parked on (the return's later events for that handler wait behind it)."""
+        states = [self.keys.lane_state(h, return_id) for h in handlers]
+        with self.connection.pipeline(transaction=False) as pipe:
+            for state in states:
+                pipe.hget(state, "parked")
+            ids = pipe.execute()
+        found = {}
+        for handler, dead_id in zip(handlers, ids, strict=True):
+            letter = None if dead_id is None else self._dead.get(text(dead_id))
+            if letter is not None:
+                found[handler] = letter
+        return found
+
+    def behind_each(self, letters: Sequence[DeadLetter]) -> dict[str, int]:
+        """Per parked letter among ``letters`` (its id): the events waiting behind it."""
+        parked = [d for d in letters if d.parked]
+        with self.connection.pipeline(transaction=False) as pipe:
+            for letter in parked:
+                pipe.llen(self.keys.lane(letter.handler, letter.return_id))
+            lengths = pipe.execute()
+        return {d.id: max(0, int(n) - 1) for d, n in zip(parked, lengths, strict=True)}
 
     def waiting_behind(self, letter: DeadLetter) -> int:
         """Events of its return waiting behind ``letter``, if its lane is parked on it."""
