@@ -295,6 +295,15 @@ class Settings(BaseSettings):
     ingest_batch: int = Field(
         default=256, gt=0, description="Most events the receiver writes in one Redis call."
     )
+    alert_no_events_after: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Seconds without any event stored after which status, the overview and "
+            "redo-hooks doctor say the receiver has gone quiet (a subscription deleted "
+            "or pointed elsewhere, a secret rotated on one side); 0: off."
+        ),
+    )
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -409,6 +418,7 @@ class SettingsOverrides(TypedDict, total=False):
     max_waiting_events: int
     openapi_path: str
     ingest_batch: int
+    alert_no_events_after: int
 
 
 def split_secrets(value: str) -> list[str]:

@@ -354,6 +354,7 @@ def check_spec(path: Path, as_json: bool) -> None:
 def _register() -> None:
     from .dashboard import dashboard
     from .dev import dev, secret, trigger
+    from .doctor import doctor
     from .events import events
     from .issues import issues
     from .operators import dead, replay_command, status
@@ -372,6 +373,7 @@ def _register() -> None:
         dashboard,
         events,
         issues,
+        doctor,
     ):
         main.add_command(command)
 

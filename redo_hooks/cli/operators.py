@@ -290,6 +290,12 @@ def status(app: str, as_json: bool) -> None:
     values = current.to_dict()
     rows = [(label, _status_value(name, values[name])) for name, label in STATUS_LABELS]
     click.echo(table(("", ""), rows).split("\n", 1)[1])
+    if current.quiet:
+        click.echo(
+            f"\nquiet: no event stored for over {hooks.settings.alert_no_events_after} s "
+            "(alert_no_events_after): is the Redo subscription still there and pointed "
+            "here, with a secret this receiver accepts? `redo-hooks doctor APP --url URL`"
+        )
     if current.schema_drift:
         drift = current.schema_drift[:DRIFT_SHOWN]
         untracked = current.schema_drift_untracked
@@ -334,6 +340,7 @@ STATUS_LABELS = (
     ("running_jobs", "running jobs"),
     ("scheduled_retries", "scheduled retries"),
     ("throttled_jobs", "throttled (waiting for a permit)"),
+    ("last_event_at", "last event stored"),
     ("failed_jobs", "failed jobs"),
     ("events_waiting", "events waiting"),
     ("lanes_waiting", "lanes waiting"),
@@ -350,6 +357,8 @@ DRIFT_SHOWN = 10
 
 
 def _status_value(name: str, value: Any) -> str:
+    if name == "last_event_at":
+        return "-" if value is None else local_time(value)
     if name == "oldest_waiting_age_s":
         return "-" if value is None else _duration(value)
     if name == "missing_handlers":

@@ -16,6 +16,7 @@ and benchmarks rely on this.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -23,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Worker
 from rq.exceptions import StopRequested
 from rq.job import Job
 
 from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..logs import get_logger
+from ..store import worker_handlers
 from ..store.connections import redis_client
 from ..store.issues import index_issues
 from ..store.memory import Memory, check_policy
@@ -299,6 +301,10 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
                 handlers=len(hooks.registry),
             )
             check_policy(Memory.from_info(runtime.connection.info("memory")), "worker")
+            live = {f"{w.hostname}:{w.pid}" for w in Worker.all(queue=runtime.queue)}
+            worker_handlers.publish(
+                runtime.connection, runtime.keys, (h.name for h in hooks.registry), live
+            )
             if options.burst:
                 drain_burst(worker, runtime, options.rq_log_level)
                 return 0
@@ -321,6 +327,8 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
             log.error("worker_loop_ended", retry_in=pause)
         finally:
             if runtime is not None:
+                with contextlib.suppress(RedisError, OSError):  # a later start prunes it
+                    worker_handlers.unpublish(runtime.connection, runtime.keys)
                 runtime.close()
         failures += 1
         stop.install()  # RQ's handlers are bound to the worker that ended

@@ -51,6 +51,11 @@ class Status:
     #: Jobs scheduled to wait for a permit (``rate_limit``, ``max_concurrency``):
     #: held back on purpose, not failing; apart from ``scheduled_retries``.
     throttled_jobs: int = 0
+    #: When the newest stored event was received (epoch s); None: none stored.
+    last_event_at: float | None = None
+    #: ``alert_no_events_after`` is set and no event came for longer: Redo
+    #: stopped sending here (a subscription deleted or moved, a secret rotated).
+    quiet: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict (for ``--json``)."""
@@ -77,11 +82,18 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -
             pipe.hgetall(keys.drift(part))
         pipe.get(keys.drift("untracked"))
         pipe.zcount(keys.throttled, time.time() - 1, "+inf")
+        pipe.zrevrange(keys.events, 0, 0, withscores=True)
         for handler in handlers:
             pipe.get(keys.skipped(handler.name))
         events, lanes, oldest, dead, indexed, parked, *rest = pipe.execute()
     drift, untracked = rest[: len(PARTS)], rest[len(PARTS)]
-    throttled, skipped_counts = int(rest[len(PARTS) + 1]), rest[len(PARTS) + 2 :]
+    throttled, newest = int(rest[len(PARTS) + 1]), rest[len(PARTS) + 2]
+    skipped_counts = rest[len(PARTS) + 3 :]
+    last_event_at = float(newest[0][1]) if newest else None
+    quiet_after = settings.alert_no_events_after
+    quiet = bool(quiet_after) and (
+        last_event_at is None or time.time() - last_event_at > quiet_after
+    )
     jobs = registry_counts(connection, queue)  # read-only: RQ's counts clean first
     if not indexed:  # until a worker's maintenance indexed letters parked before the index
         parked = sum(1 for _ in parked_letters(connection, keys))
@@ -105,6 +117,8 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -
         schema_drift=decode(drift),
         schema_drift_untracked=int(untracked or 0),
         throttled_jobs=min(throttled, jobs["scheduled"]),
+        last_event_at=last_event_at,
+        quiet=quiet,
     )
 
 

@@ -106,6 +106,8 @@ class PipelineSnapshot:
     #: were seen past the tracked cap.
     drift: Mapping[str, int]
     drift_untracked: int
+    #: When the newest stored event was received (Redis' clock); None: none stored.
+    last_stored: float | None = None
 
     @classmethod
     async def read(cls, redis: AsyncRedis, keys: Keys, queue_key: str) -> PipelineSnapshot:
@@ -120,8 +122,9 @@ class PipelineSnapshot:
             pipe.time()
             pipe.hgetall(keys.drift("count"))  # at most drift_max_findings fields
             pipe.get(keys.drift("untracked"))
+            pipe.zrevrange(keys.events, 0, 0, withscores=True)
             replies = await pipe.execute()
-        fields, events, lanes, oldest, queued, dead, now, drift, untracked = replies
+        fields, events, lanes, oldest, queued, dead, now, drift, untracked, newest = replies
         return cls(
             {text(k): text(v) for k, v in fields.items()},
             max(0, int(text(events))) if events is not None else 0,
@@ -132,6 +135,7 @@ class PipelineSnapshot:
             int(now[0]) + int(now[1]) / 1e6,
             {text(k): int(v) for k, v in drift.items()},
             int(untracked or 0),
+            float(newest[0][1]) if newest else None,
         )
 
 
@@ -158,6 +162,12 @@ def _pipeline_metrics(snapshot: PipelineSnapshot | None) -> list[Metric]:
     queued.add_metric([], snapshot.queued_jobs)
     dead_now = GaugeMetricFamily("redo_hooks_dead_letters", "Dead letters waiting for an operator.")
     dead_now.add_metric([], snapshot.dead_letters)
+    last = GaugeMetricFamily(
+        "redo_hooks_last_event_stored_timestamp_seconds",
+        "When the newest stored event was received: alert when Redo goes quiet.",
+    )
+    if snapshot.last_stored is not None:
+        last.add_metric([], snapshot.last_stored)
     return [
         up,
         waiting,
@@ -165,6 +175,7 @@ def _pipeline_metrics(snapshot: PipelineSnapshot | None) -> list[Metric]:
         oldest,
         queued,
         dead_now,
+        last,
         *_drift_metrics(snapshot),
         *_worker_metrics(snapshot.fields),
     ]

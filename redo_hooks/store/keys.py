@@ -253,6 +253,11 @@ class Keys:
         return f"{self.prefix}:dead:parked:indexed"
 
     @property
+    def worker_handlers(self) -> str:
+        """``<host>:<pid>`` -> a worker process's handler names (``store/worker_handlers.py``)."""
+        return f"{self.prefix}:worker-handlers"
+
+    @property
     def throttled(self) -> str:
         """Scheduled jobs that wait for a permit (``rate_limit``/``max_concurrency``), by when due.
 
