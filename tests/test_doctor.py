@@ -15,6 +15,7 @@ from redo_hooks.admin import Admin
 from redo_hooks.cli import main
 from redo_hooks.redo_api import RedoAPI
 from redo_hooks.store.keys import Keys
+from redo_hooks.store.replies import as_bytes
 from redo_hooks.testing import deliver, sample_body
 
 from . import issues_app
@@ -139,7 +140,7 @@ def test_status_and_the_overview_say_when_no_event_came_for_too_long(
         fresh = admin.status()
         assert not fresh.quiet and fresh.last_event_at is not None
         # The newest event was received two minutes ago: Redo went quiet.
-        (member,) = redis.zrange(Keys().events, 0, -1)
+        (member,) = [as_bytes(m) for m in redis.zrange(Keys().events, 0, -1)]
         redis.zadd(Keys().events, {member: fresh.last_event_at - 120})
         assert admin.status().quiet
     off = make_hooks(alert_no_events_after=0)
