@@ -301,7 +301,7 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
                 handlers=len(hooks.registry),
             )
             check_policy(Memory.from_info(runtime.connection.info("memory")), "worker")
-            live = {f"{w.hostname}:{w.pid}" for w in Worker.all(queue=runtime.queue)}
+            live = {f"{w.hostname}:{w.pid}" for w in Worker.all(connection=runtime.connection)}
             worker_handlers.publish(
                 runtime.connection, runtime.keys, (h.name for h in hooks.registry), live
             )

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis import Redis
-from rq import Queue
 
 from ..dispatch.handlers import Registry
 from ..errors import ConfigurationError
@@ -263,8 +262,9 @@ class Admin:
         )
 
     def workers(self) -> list[WorkerProcess]:
-        """The worker processes serving the app's queue: slots, busy, last beat, versions."""
-        return worker_processes(Queue(self.settings.queue, connection=self.connection))
+        """The worker processes serving the app's queues: slots, busy, last beat, versions."""
+        queues = {self.settings.queue, self.settings.quarantine_queue}
+        return worker_processes(self.connection, queues)
 
     def issue(self, fingerprint: str) -> Issue | None:
         """One open issue with its sample letter, some returns and what waits behind it."""

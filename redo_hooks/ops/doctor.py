@@ -24,7 +24,7 @@ from typing import Literal
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Worker
 
 from ..dispatch.handlers import Registry
 from ..receiver.auth import SecretEntry, parse_entry
@@ -82,9 +82,12 @@ def check_redis(connection: Redis) -> list[Check]:
 def check_workers(connection: Redis, settings: Settings, registry: Registry) -> list[Check]:
     """Worker processes are registered and each has the app's handlers."""
     keys = Keys(settings.key_prefix)
+    # A service runs one process on the quarantine queue alone: it counts too.
+    queues = {settings.queue, settings.quarantine_queue}
     live = {
         f"{w.hostname}:{w.pid}"
-        for w in Worker.all(queue=Queue(settings.queue, connection=connection))
+        for w in Worker.all(connection=connection)
+        if queues & set(w.queue_names())
     }
     if not live:
         return [Check("workers", "fail", "no worker process is registered: nothing runs events")]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from redis import Redis
-from rq import Queue, Worker
+from rq import Worker
 
 from ..dispatch.counters import HANDLER_BUCKETS, SEP
 from ..dispatch.handlers import Registry
@@ -61,6 +61,8 @@ class WorkerProcess:
     last_beat: float | None
     rq_version: str
     python_version: str
+    #: The queues it serves (a service runs one process on the quarantine queue alone).
+    queues: tuple[str, ...] = ()
 
 
 def handler_summaries(
@@ -117,11 +119,12 @@ def _percentile(counts: dict[str, int], q: float) -> float | None:
     return float("inf")
 
 
-def worker_processes(queue: Queue) -> list[WorkerProcess]:
-    """The worker processes serving ``queue``, from RQ's registry of workers."""
+def worker_processes(connection: Redis, queues: set[str]) -> list[WorkerProcess]:
+    """The worker processes serving any of ``queues``, from RQ's registry of workers."""
     grouped: dict[tuple[str, int], list[BaseWorker]] = defaultdict(list)
-    for worker in Worker.all(queue=queue):
-        grouped[worker.hostname or "?", worker.pid or 0].append(worker)
+    for worker in Worker.all(connection=connection):
+        if queues & set(worker.queue_names()):
+            grouped[worker.hostname or "?", worker.pid or 0].append(worker)
     out = []
     for (hostname, pid), slots in sorted(grouped.items()):
         beats = [_epoch(w.last_heartbeat) for w in slots if w.last_heartbeat is not None]
@@ -134,6 +137,7 @@ def worker_processes(queue: Queue) -> list[WorkerProcess]:
                 last_beat=max(beats) if beats else None,
                 rq_version=slots[0].version,
                 python_version=slots[0].python_version.split()[0],
+                queues=tuple(sorted({q for w in slots for q in w.queue_names()})),
             )
         )
     return out
