@@ -84,7 +84,7 @@ def test_the_image_builds_the_users_app_and_runs_the_app_named_by_app(
 def test_compose_runs_redis_with_aof_the_receiver_and_scalable_workers() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"redis", "receiver", "worker"}
+    assert set(services) == {"redis", "receiver", "worker", "dashboard"}
     conf = (DEPLOY / "redis.conf").read_text()
     assert re.search(r"^appendonly yes$", conf, re.M)
     assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
@@ -104,6 +104,30 @@ def test_compose_runs_redis_with_aof_the_receiver_and_scalable_workers() -> None
     assert alive[0] == "CMD" and check_command(alive[1:][1:]) == "alive"
     built = services["receiver"]["build"]["args"]
     assert set(built) == {"APP", "REQUIREMENTS"}
+
+
+def test_compose_serves_the_dashboard_on_loopback_only_with_a_token() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    dashboard = compose["services"]["dashboard"]
+    assert check_command(dashboard["command"]) == "dashboard"
+    assert dashboard["ports"] == ["127.0.0.1:8001:8001"]  # never on a public interface
+    assert "REDO_HOOKS_DASHBOARD_TOKEN:?" in dashboard["environment"]["REDO_HOOKS_DASHBOARD_TOKEN"]
+    assert "8001/login" in " ".join(dashboard["healthcheck"]["test"])
+    # The example image has what the dashboard extra adds.
+    assert "jinja2" in (DEPLOY / "requirements-example.txt").read_text()
+
+
+def test_kubernetes_dashboard_is_internal_with_probes_and_runs_as_non_root() -> None:
+    deployment, service = k8s("dashboard.yaml")
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert check_command(container["args"]) == "dashboard"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/login"
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == pod["metadata"]["labels"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    ingress = (DEPLOY / "k8s" / "ingress.yaml").read_text()
+    assert "redo-hooks-dashboard" not in ingress  # not routed from outside
 
 
 def parse_size(text: str) -> int:
