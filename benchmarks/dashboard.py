@@ -6,9 +6,10 @@ Loads a private ``redis-server`` through the real ``ingest.lua`` (batches of
 500, as a receiver under load sends them): ``--events`` events over
 ``events / 3`` returns and ``events / 6`` orders, two handlers each; then
 writes each run as a worker does (``ok``; every 100th event's second
-handler ``dead``). Then renders each page in-process through the dashboard's
-ASGI app (Starlette's TestClient: no network, so this is server time), the
-median of ``--requests`` requests, first at ``--baseline`` events and again
+handler ``dead``, with its dead letter, grouped into five issues). Then
+renders each page in-process through the dashboard's ASGI app (Starlette's
+TestClient: no network, so this is server time), the median of
+``--requests`` requests, first at ``--baseline`` events and again
 at ``--events``, in the same run. The ratio column is large / baseline: a
 page that scans would grow with the store (x100 from 10k to 1M); targets
 are < 200 ms for the events page and a timeline, < 300 ms for the overview.
@@ -21,6 +22,7 @@ import argparse
 import time
 from typing import Any
 
+import orjson
 from redis import Redis
 from starlette.testclient import TestClient
 
@@ -28,8 +30,10 @@ from redo_hooks import RedoHooks
 from redo_hooks.dashboard import create_dashboard
 from redo_hooks.store import lua, runlog
 from redo_hooks.store.events import Incoming
-from redo_hooks.store.ingest import IngestPlan, Routed
+from redo_hooks.store.ingest import IngestPlan, Routed, read_reply
+from redo_hooks.store.issues import fingerprint, index_issues
 from redo_hooks.store.keys import Keys
+from redo_hooks.store.retention import index_parked_letters
 from redo_hooks.testing import RedisServer, sample_body
 
 from .common import median, table
@@ -64,8 +68,8 @@ def load(hooks: RedoHooks, client: Redis, start: int, stop: int) -> None:
             )
             batch.append(Routed(incoming, HANDLERS))
         ks, args = plan.build(batch)
-        *stored, _ = script(keys=ks, args=args)
-        assert all(int(r) == 1 for r in stored), "an event was not stored"
+        stored, _ = read_reply(script(keys=ks, args=args))
+        assert all(r == 1 for r in stored), "an event was not stored"
         with client.pipeline(transaction=False) as pipe:
             for routed in batch:
                 key = routed.incoming.key
@@ -73,18 +77,52 @@ def load(hooks: RedoHooks, client: Redis, start: int, stop: int) -> None:
                 ev = keys.event(key)
                 pipe.hset(ev, runlog.field("warehouse"), runlog.pack("ok", 1, now, 0.012))
                 if n % 100 == 0:
-                    run = runlog.pack("dead", 3, now, 0.2, "RuntimeError: refunds API said 500")
+                    error = dead_error(n)
+                    run = runlog.pack("dead", 3, now, 0.2, error)
                     pipe.hset(ev, runlog.field("refunds"), run)
                     pipe.zadd(keys.by_outcome("dead"), {key: now})
+                    letter = dead_letter(n, key, error, now)
+                    pipe.hset(keys.dead, letter["id"], orjson.dumps(letter))
+                    pipe.zadd(keys.dead_ids, {letter["id"]: now})
                 else:
                     pipe.hset(ev, runlog.field("refunds"), runlog.pack("ok", 1, now, 0.03))
                 pipe.hset(ev, "pending", 0)
             pipe.execute()
+    # Grouped into issues by the same script as the letters' own writes, and
+    # the parked index marked complete: what a worker's maintenance does.
+    client.delete(keys.issues_indexed, keys.parked_indexed)
+    index_issues(client, keys)
+    index_parked_letters(client, keys)
     # The lanes and jobs the ingest made are not what is measured here.
     for pattern in ("rh:lane:*", "rh:lanestate:*", "rh:joblanes:*", "rq:job:*"):
         for found in client.scan_iter(pattern, count=10_000):
             client.unlink(found)
     client.delete("rq:queue:redo-hooks", "rh:waiting", "rh:waiting:events")
+
+
+#: The refunds handler's errors: one issue each (their numbers are masked).
+FAILURES = ["timed out", "said 500", "said 502", "refused the card", "lost the order"]
+
+
+def dead_error(n: int) -> str:
+    return f"RuntimeError: refunds API {FAILURES[n // 100 % len(FAILURES)]} for event {n}"
+
+
+def dead_letter(n: int, key: str, error: str, now: float) -> dict[str, Any]:
+    """A dead letter as ``lane_dead.lua`` writes it, but for its issue (grouped after)."""
+    return {
+        "id": f"{n:032x}",
+        "reason": "handler_failed",
+        "handler": "refunds",
+        "subject": f"ret-{n // 3:07d}",
+        "event_key": key,
+        "attempts": 3,
+        "first_error": error,
+        "error": error,
+        "traceback": f"Traceback (most recent call last):\n  ...\n{error}\n",
+        "dead_at": now,
+        "parked": False,
+    }
 
 
 def bytes_per_run(client: Redis, events: int, sample: int = 200) -> float:
@@ -112,6 +150,8 @@ def pages(events: int) -> dict[str, str]:
         "events by a type never sent": "/events?type=return.backfill",
         "timeline": f"/returns/ret-{mid // 3:07d}",
         "dead letters": "/dead",
+        "issues": "/issues",
+        "an issue": f"/issues/{fingerprint('refunds', dead_error(0))[0]}",
     }
 
 
