@@ -11,14 +11,13 @@ events) or ``fail`` (events are not received, stored or run). Checked:
 * no lane waits for a handler the app lacks; events still arrive
   (``alert_no_events_after``);
 * with the Redo API's secret: each store has a subscription pointing at the
-  public URL, and the secret Redo sends is one the receiver accepts.
+  public URL, and the secret Redo sends is one the receiver accepts (that
+  check talks to Redo: ``cli/doctor.py``).
 """
 
 from __future__ import annotations
 
-import hmac
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,9 +26,6 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from ..dispatch.handlers import Registry
-from ..receiver.auth import SecretEntry, parse_entry
-from ..redo_api import RedoAPI
-from ..redo_api.errors import RedoAPIError
 from ..settings import Settings
 from ..store import worker_handlers
 from ..store.keys import Keys
@@ -144,52 +140,3 @@ def check_flow(connection: Redis, settings: Settings, registry: Registry) -> lis
         age = time.time() - status.last_event_at
         found.append(Check("events", "ok", f"the last one was stored {age:.0f} s ago"))
     return found
-
-
-def check_redo(
-    api: RedoAPI, stores: Iterable[str], url: str | None, secrets: list[SecretEntry]
-) -> list[Check]:
-    """Each store's subscription points at ``url`` with a secret the receiver accepts."""
-    found = []
-    for store in stores:
-        name = f"Redo store {store}"
-        try:
-            hooks = api.list_webhooks(store)
-        except RedoAPIError as exc:
-            found.append(Check(name, "fail", f"the Redo API refused: {exc}"))
-            continue
-        if url is None:
-            urls = ", ".join(sorted({h.callback.url for h in hooks})) or "none"
-            found.append(Check(name, "warn", f"subscriptions point at {urls}; give --url to check"))
-            continue
-        here = [h for h in hooks if h.callback.url.rstrip("/") == url.rstrip("/")]
-        if not here:
-            found.append(Check(name, "fail", f"no subscription points at {url}"))
-            continue
-        for hook in here:
-            token = hook.callback.token
-            accepted = token is not None and _accepted(
-                token.get_secret_value().encode(), store, secrets
-            )
-            found.append(
-                Check(name, "ok", f"subscription {hook.id} points here with an accepted secret")
-                if accepted
-                else Check(
-                    name,
-                    "fail",
-                    f"subscription {hook.id} sends a secret this receiver does not accept "
-                    "(rotated on one side? `redo-hooks rotate-secret`)",
-                )
-            )
-    return found
-
-
-def _accepted(token: bytes, store: str, secrets: list[SecretEntry]) -> bool:
-    return any(
-        hmac.compare_digest(token, entry.token) for entry in secrets if entry.store in (None, store)
-    )
-
-
-def configured_secrets(settings: Settings) -> list[SecretEntry]:
-    """The receiver's secrets, with their store labels."""
-    return [parse_entry(s.get_secret_value()) for s in settings.secrets]
