@@ -151,3 +151,27 @@ def test_pages_link_a_parked_letter_to_the_events_waiting_behind_it(
         assert browser.get("/dead", params={"before": "0s"}).text.count("<tr>") == 1 + 3
         bad = browser.get("/dead", params={"before": "yesterday"})
         assert bad.status_code == 400 and "cannot read the time" in bad.text
+
+
+def test_times_show_in_utc_or_in_the_zone_the_viewer_chose(make_hooks: MakeHooks) -> None:
+    hooks = failing(make_hooks, 1)
+    app = hooks.dashboard(tokens=TOKENS)
+    with TestClient(app, follow_redirects=False) as browser:
+        browser.post("/login", data={"token": READER})  # a reader may choose too
+        page = browser.get("/dead").text
+        assert " UTC</a>" in page
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert "Asia/Kolkata" in browser.get("/timezone", params={"next": "/dead"}).text
+        chosen = browser.post(
+            "/timezone", data={"csrf": csrf, "zone": "Asia/Kolkata", "next": "/dead"}
+        )
+        assert chosen.status_code == 303 and chosen.headers["location"] == "/dead"
+        shown = browser.get("/dead").text
+        assert " IST</a>" in shown and " UTC</a>" not in shown
+        for bad_next in ("//evil.example/", "https://evil.example/", "/dead\r\nX: y"):
+            moved = browser.post("/timezone", data={"csrf": csrf, "zone": "UTC", "next": bad_next})
+            assert moved.headers["location"] == "/", bad_next
+        browser.post("/timezone", data={"csrf": csrf, "zone": "Mars/Olympus_Mons", "next": "/"})
+        assert " UTC</a>" in browser.get("/dead").text  # an unknown zone: UTC
+        refused = browser.post("/timezone", data={"zone": "Asia/Kolkata"})  # no CSRF token
+        assert refused.status_code == 403

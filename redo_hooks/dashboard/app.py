@@ -105,6 +105,13 @@ def create_dashboard(
         Route("/events", guard.protect(pages.events), name="events"),
         Route("/events/{key}", guard.protect(pages.event), name="event"),
         Route("/returns/{return_id:path}", guard.protect(pages.timeline), name="timeline"),
+        Route("/timezone", guard.protect(pages.timezone_form), name="timezone"),
+        Route(
+            "/timezone",
+            guard.protect(pages.timezone, write=True, admin=False),  # a reader may choose
+            methods=["POST"],
+            name="timezone_post",
+        ),
         Route("/issues", guard.protect(pages.issues), name="issues"),
         Route("/issues/{fingerprint}", guard.protect(pages.issue), name="issue"),
         Route("/dead", guard.protect(pages.dead), name="dead"),

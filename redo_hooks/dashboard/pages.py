@@ -11,8 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -33,11 +34,32 @@ REFRESH_SECONDS = ("10", "30", "60")
 DEAD_ACTIONS = {"retry": "retry_dead", "drop": "drop_dead"}
 
 
-def when(epoch: float | None) -> str:
-    """A time as the pages show it: UTC, to the second."""
+#: The cookie that holds the viewer's time zone (an IANA name); UTC without it.
+TZ_COOKIE = "redo_hooks_tz"
+
+
+def zone(name: str | None) -> ZoneInfo | None:
+    """The time zone ``name`` names, or ``None`` (UTC) for anything else."""
+    if not name or name == "UTC" or len(name) > 64:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def when(epoch: float | None, tz: ZoneInfo | None = None) -> str:
+    """A time as the pages show it, to the second: UTC, or in the viewer's zone."""
     if epoch is None:
         return "-"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if tz is None:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@pass_context
+def _when(context: Any, epoch: float | None) -> str:
+    return when(epoch, context.get("tz"))
 
 
 def took(seconds: float | None) -> str:
@@ -76,7 +98,7 @@ class Pages:
         self.env = env
         self.admin = admin
         self.log = log
-        env.filters["when"] = when
+        env.filters["when"] = _when
         env.filters["took"] = took
         env.filters["bound"] = bound
 
@@ -87,6 +109,7 @@ class Pages:
             viewer=request.state.viewer,
             url=request.url_for,
             done=request.query_params.get("done", ""),
+            tz=zone(request.cookies.get(TZ_COOKIE)),
             **data,
         )
         return HTMLResponse(page, code)
@@ -299,6 +322,32 @@ class Pages:
             issue=where.issue,
         )
         return self._dead_done(request, action, done)
+
+    async def timezone_form(self, request: Request) -> Response:
+        """Choose how times are shown: UTC, or a time zone (kept in a cookie)."""
+        zones = sorted(available_timezones())
+        return self.render(request, "timezone.html", zones=zones, back=request.query_params)
+
+    async def timezone(self, request: Request) -> Response:
+        """Keep the chosen zone and go back to the page the viewer was on."""
+        fields = request.state.form
+        chosen = zone(fields.get("zone"))
+        back = fields.get("next") or ""
+        root = request.scope.get("root_path") or ""
+        if (
+            not back.startswith(root + "/")
+            or back.startswith("//")
+            or any(c in back for c in "\\\r\n")
+        ):
+            back = str(request.url_for("overview").path)
+        response = RedirectResponse(back, status_code=303)
+        if chosen is None:
+            response.delete_cookie(TZ_COOKIE, path=root or "/")
+        else:
+            response.set_cookie(
+                TZ_COOKIE, chosen.key, max_age=365 * 86400, path=root or "/", samesite="strict"
+            )
+        return response
 
     async def issues(self, request: Request) -> Response:
         """Open issues: dead letters grouped by handler and error, newest first."""
