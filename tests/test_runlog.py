@@ -331,3 +331,36 @@ def test_an_event_with_its_order_only_inside_the_return_is_found_by_it(
         for asked in ("#777", "777", "order-777"):
             found = admin.events(EventFilter(order=asked)).events
             assert [e.return_id for e in found] == ["ret-inner"], asked
+
+
+def test_a_replay_or_a_retry_keeps_when_the_event_was_received(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Before: both overwrote the event's received time (its lists stayed sorted by the old)."""
+    hooks = make_hooks(retries=0)
+    failing = {"on": True}
+
+    @hooks.on("return", name="flaky")
+    def flaky(event: ReturnEvent) -> None:
+        if failing["on"]:
+            raise RuntimeError("no")
+
+    assert deliver(hooks, body("ret-1"))
+    drain(hooks, raise_on_dead=False)
+    with Admin(hooks) as admin:
+        (first,) = admin.events().events
+        assert first.requeued_at is None
+        failing["on"] = False
+        assert admin.retry_dead(where=DeadFilter(return_id="ret-1")) == 1
+        drain(hooks)
+        (retried,) = admin.events().events
+        assert retried.received_at == first.received_at
+        assert retried.requeued_at is not None and retried.requeued_at >= first.received_at
+        assert admin.replay(Selection(return_id="ret-1")) == {"flaky": 1}
+        drain(hooks)
+        (replayed,) = admin.events().events
+        assert replayed.received_at == first.received_at
+        assert replayed.requeued_at is not None and replayed.requeued_at >= retried.requeued_at
+        assert replayed.to_dict()["requeued_at"] == replayed.requeued_at
+        timeline = admin.timeline("ret-1")
+        assert timeline[0].received_at == first.received_at

@@ -82,6 +82,8 @@ class StoredEvent:
     runs: list[Run]
     #: The handlers still holding it (0: done; its body expires after ``retention``).
     pending: int = 0
+    #: When a replay or a dead letter's retry last queued it again (epoch s).
+    requeued_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -110,6 +112,7 @@ class StoredEvent:
             "type": self.type,
             "return_id": self.return_id,
             "received_at": self.received_at,
+            "requeued_at": self.requeued_at,
             "store": self.store,
             "outcome": self.outcome,
             "runs": [run.to_dict() for run in self.runs],
@@ -131,13 +134,18 @@ class EventDetail(StoredEvent):
 
     @property
     def order_name(self) -> str | None:
-        """The order's name (``#1001``), if the body has one."""
+        """The order's name (``#1001``), if the body has one (``order``, or ``return.order``)."""
         try:
-            order = orjson.loads(self.body).get("order")
+            body = orjson.loads(self.body)
+            inside = body.get("return", {}).get("order")
+            orders = (body.get("order"), inside)
         except (orjson.JSONDecodeError, AttributeError):
             return None
-        name = order.get("name") if isinstance(order, dict) else None
-        return name if isinstance(name, str) else None
+        for order in orders:
+            name = order.get("name") if isinstance(order, dict) else None
+            if isinstance(name, str) and name:
+                return name
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +173,7 @@ def record(key: str, stored: dict[Any, Any], *, with_body: bool = False) -> Stor
         "store": text(fields["store"]) if "store" in fields else None,
         "runs": runlog.runs(stored),
         "pending": int(text(fields.get("pending", b"0"))),
+        "requeued_at": float(text(fields["requeued_at"])) if "requeued_at" in fields else None,
     }
     if with_body:
         body = unpack_body(fields["body"]) if "body" in fields else b""

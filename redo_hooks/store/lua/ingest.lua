@@ -271,7 +271,13 @@ for i = 1, tonumber(ARGV[5]) do
     -- The hash: what routing and the run log read, and a run field `r:<handler>`
     -- = 'w' (waiting) per handler. HSET answers how many fields it added:
     -- fewer than it set means the hash was already there.
-    local fields = {'type', etype, 'subject', subject, 'received_at', received}
+    -- A replay or a retry routes a stored event again: it keeps when it was
+    -- received, and says when it was queued again.
+    local when = 'received_at'
+    if force and redis.call('HEXISTS', ev, 'received_at') == 1 then
+      when = 'requeued_at'
+    end
+    local fields = {'type', etype, 'subject', subject, when, received}
     if store ~= '' then
       fields[#fields + 1], fields[#fields + 2] = 'store', store
     end
