@@ -14,10 +14,13 @@ from starlette.testclient import TestClient
 from redo_hooks import ConfigurationError, RedoHooks, ReturnEvent
 from redo_hooks.admin import Admin, Selection
 from redo_hooks.cli import main
+from redo_hooks.redo_api import RedoAPI
 from redo_hooks.testing import deliver, drain, sample_body
 
 from . import issues_app
 from .conftest import MakeHooks, snapshot
+from .fake_redo import API_SECRET, FakeRedo
+from .servers import serve_in_thread
 
 ADMIN = "admin-token-0123456789abcdef"
 
@@ -100,3 +103,42 @@ def test_replaying_every_stored_event_needs_its_count_typed(
         assert snapshot(redis) == before  # nothing replayed
         done = browser.post("/replay", data={"confirm": "1", "typed": "6"})
         assert "Replayed 6 event-handler pair(s)" in done.text
+
+
+def test_the_dashboard_asks_redo_to_resend_after_showing_what_it_will_do(
+    make_hooks: MakeHooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeRedo()
+    with serve_in_thread(fake.app()) as api:
+        with RedoAPI(API_SECRET, base_url=api) as client:
+            written = client.create_webhook(
+                "store-a", "https://hooks.example.com/redo", token="t" * 20
+            )
+        monkeypatch.setenv("REDO_API_URL", api)
+        monkeypatch.setenv("REDO_API_SECRET", API_SECRET)
+        dashboard: Any = make_hooks().dashboard(tokens=[f"admin:ops={ADMIN}"])
+        with TestClient(dashboard, headers={"Authorization": f"Bearer {ADMIN}"}) as browser:
+            assert "Events that never arrived here" in browser.get("/replay").text
+            preview = browser.post("/replay/redo", data={"store": "store-a", "since": "6h"})
+            assert preview.status_code == 200 and "https://hooks.example.com/redo" in preview.text
+            assert fake.replays == []  # only shown so far
+            webhook = written.webhook.id
+            done = browser.post(
+                "/replay/redo",
+                data={"store": "store-a", "since": "6h", "webhook": webhook, "confirm": "1"},
+            )
+            assert "Redo was asked to resend" in done.text
+            assert [w for w, _ in fake.replays] == [webhook]
+            for form, says in [
+                ({"store": "", "since": "6h"}, "give the store id"),
+                ({"store": "store-a", "since": "yesterday"}, "cannot read the time"),
+                ({"store": "store-a", "since": "6h", "webhook": "nope", "confirm": "1"}, "404"),
+            ]:
+                refused = browser.post("/replay/redo", data=form)
+                assert refused.status_code == 400 and says in refused.text, form
+            assert len(fake.replays) == 1
+    monkeypatch.delenv("REDO_API_SECRET")
+    plain: Any = make_hooks().dashboard(tokens=[f"admin:ops={ADMIN}"])
+    with TestClient(plain, headers={"Authorization": f"Bearer {ADMIN}"}) as browser:
+        assert "Events that never arrived here" not in browser.get("/replay").text
+        assert browser.post("/replay/redo", data={"store": "s", "since": "1h"}).status_code == 400

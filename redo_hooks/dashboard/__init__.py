@@ -6,7 +6,8 @@ an ASGI app to mount under a path of your own app. Server-rendered HTML
 serves ships in this package. See ``docs/dashboard.md``.
 
 It sits on top. May import ``ops`` (the operator API it renders), ``errors``,
-``settings``, ``models``, ``store``, ``dispatch`` and ``logs``; nothing but
+``settings``, ``models``, ``store``, ``dispatch``, ``logs`` and ``redo_api``
+(asking Redo to resend); nothing but
 ``hooks`` and ``cli`` imports it.
 """
 

@@ -29,7 +29,9 @@ from ..dispatch.handlers import Registry
 from ..errors import ConfigurationError, RedoHooksError
 from ..logs import get_logger
 from ..ops.admin import Admin
+from ..redo_api import RedoAPI
 from ..settings import Settings
+from . import redo_side
 from .auth import (
     COOKIE,
     SESSION_SECONDS,
@@ -54,6 +56,7 @@ def create_dashboard(
     tokens: list[str] | None = None,
     allow_loopback_without_token: bool = False,
     admin: Admin | None = None,
+    redo_api: Callable[[], RedoAPI | None] | None = None,
 ) -> Starlette:
     """The dashboard app (see :meth:`RedoHooks.dashboard` and ``docs/dashboard.md``).
 
@@ -61,6 +64,8 @@ def create_dashboard(
     setting). Without any, it refuses to be built unless
     ``allow_loopback_without_token``: then it answers only requests from
     this machine (127.0.0.1, ::1), each as an admin, for development.
+    ``redo_api``: makes Redo's API client for asking Redo to resend events
+    (default: one from ``REDO_API_SECRET``, when it is set).
     """
     entries = (
         tokens if tokens is not None else [t.get_secret_value() for t in settings.dashboard_token]
@@ -89,7 +94,9 @@ def create_dashboard(
         loader=PackageLoader("redo_hooks.dashboard", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
-    pages = Pages(env, get_admin, log)
+    redo = redo_api if redo_api is not None else redo_side.from_env
+    pages = Pages(env, get_admin, log, redo_api=redo_api is not None or redo_side.configured())
+    redo_replay = redo_side.RedoReplay(pages, redo)
     guard = Guard(Gate(parsed), allow_loopback_without_token and not parsed)
     static = StaticFiles(directory=str(files("redo_hooks.dashboard") / "static"))
     routes = [
@@ -133,6 +140,12 @@ def create_dashboard(
             guard.protect(pages.replay, write=True),
             methods=["POST"],
             name="replay_post",
+        ),
+        Route(
+            "/replay/redo",
+            guard.protect(redo_replay.post, write=True),
+            methods=["POST"],
+            name="redo_replay",
         ),
         Mount("/static", static, name="static"),
     ]

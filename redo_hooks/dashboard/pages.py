@@ -94,10 +94,14 @@ def blank(value: str | None) -> str | None:
 class Pages:
     """The page endpoints, over one operator API."""
 
-    def __init__(self, env: Environment, admin: Callable[[], Admin], log: Any) -> None:
+    def __init__(
+        self, env: Environment, admin: Callable[[], Admin], log: Any, redo_api: bool = False
+    ) -> None:
         self.env = env
         self.admin = admin
         self.log = log
+        #: Whether Redo's API is configured here (the replay page offers Redo's replay).
+        self.redo_api = redo_api
         env.filters["when"] = _when
         env.filters["took"] = took
         env.filters["bound"] = bound
@@ -110,6 +114,7 @@ class Pages:
             url=request.url_for,
             done=request.query_params.get("done", ""),
             tz=zone(request.cookies.get(TZ_COOKIE)),
+            redo_api=self.redo_api,
             **data,
         )
         return HTMLResponse(page, code)
