@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
+from starlette.testclient import TestClient
 
 from redo_hooks import ConfigurationError, RedoHooks, ReturnEvent
 from redo_hooks.admin import Admin
@@ -148,3 +149,11 @@ def test_throttled_lanes_are_counted_apart_from_retries(
     assert status.throttled_jobs >= 1 and status.scheduled_retries == 0
     assert status.events_waiting == 2
     assert int(redis.hget("rh:metrics", "throttled|rated") or 0) >= 1
+    token = "admin-token-0123456789abcdef"
+    dashboard = hooks.dashboard(tokens=[f"admin:ops={token}"])
+    with TestClient(dashboard, headers={"Authorization": f"Bearer {token}"}) as browser:
+        events = browser.get("/events").text
+        assert events.count('class="outcome throttled"') == 2  # the run that ran: ok
+        held = [f"ret-{r}" for r in range(3) if f"ret-{r}" in events]
+        timelines = [browser.get(f"/returns/{r}").text for r in held]
+        assert sum('class="outcome throttled"' in t for t in timelines) == 2

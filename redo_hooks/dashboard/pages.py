@@ -173,9 +173,20 @@ class Pages:
             except ConfigurationError as exc:  # a mangled ?cursor=
                 error = str(exc)
         more = None if page is None or page.cursor is None else _with(request, cursor=page.cursor)
+        throttled: set[tuple[str, str]] = set()
+        if page is not None:
+            waiting = [
+                (r.handler, e.return_id)
+                for e in page.events
+                for r in e.runs
+                if r.outcome == "waiting"
+            ]
+            if waiting:
+                throttled = await run_in_threadpool(self.admin().throttled, waiting)
         return self.render(
             request,
             "events.html",
+            throttled=throttled,
             page=page,
             error=error,
             q=q,
@@ -198,19 +209,21 @@ class Pages:
         """A return's events in order, each handler's runs, each body."""
         return_id = request.path_params["return_id"]
 
-        def read() -> tuple[Any, Any]:
+        def read() -> tuple[Any, Any, Any]:
             admin = self.admin()
             events = admin.timeline(return_id)
             handlers = sorted({run.handler for e in events for run in e.runs})
-            return events, admin.parked_on(return_id, handlers)
+            throttled = {h for h, _ in admin.throttled([(h, return_id) for h in handlers])}
+            return events, admin.parked_on(return_id, handlers), throttled
 
-        events, parked = await run_in_threadpool(read)
+        events, parked, throttled = await run_in_threadpool(read)
         return self.render(
             request,
             "timeline.html",
             return_id=return_id,
             events=events,
             parked=parked,
+            throttled=throttled,
             code=200 if events else 404,
         )
 

@@ -231,6 +231,20 @@ class Admin:
                 found[handler] = letter
         return found
 
+    def throttled(self, lanes: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these lanes (handler, return id) wait for a permit (``rate_limit``,
+        ``max_concurrency``), not after a failure: two round trips."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for handler, return_id in lanes:
+                pipe.hget(self.keys.lane_state(handler, return_id), "owner")
+            owners = pipe.execute()
+        held = [(lane, text(o)) for lane, o in zip(lanes, owners, strict=True) if o is not None]
+        with self.connection.pipeline(transaction=False) as pipe:
+            for _, owner in held:
+                pipe.zscore(self.keys.throttled, owner)
+            due = pipe.execute()
+        return {lane for (lane, _), when in zip(held, due, strict=True) if when is not None}
+
     def behind_each(self, letters: Sequence[DeadLetter]) -> dict[str, int]:
         """Per parked letter among ``letters`` (its id): the events waiting behind it."""
         parked = [d for d in letters if d.parked]
