@@ -54,6 +54,7 @@ def consistent(redis: Redis) -> None:
         key = KEYS.issue(fp)
         assert {text(i) for i in redis.zrange(f"{key}:letters", 0, -1)} == ids
         assert int(redis.hget(key, "count") or 0) == len(ids)
+        assert text(redis.hget(key, "sample") or b"") in ids  # a letter still there
         returns = {text(r): int(n) for r, n in redis.hgetall(f"{key}:returns").items()}
         expected: dict[str, int] = {}
         for dead_id in ids:
@@ -116,13 +117,19 @@ def test_issues_of_two_handlers_are_apart_and_parked_lanes_count_what_waits(
     assert [i.handler for i in admin.issues(handler="ship")] == ["ship"]
     consistent(redis)
 
+    # Dropping an issue's sample (its newest letter) makes the next newest its sample.
+    ship = by_handler["ship"]
+    assert admin.drop_dead([ship.sample_id]) == 1
+    after_drop = admin.issue(ship.fingerprint)
+    assert after_drop is not None and after_drop.sample is not None
+    assert after_drop.sample_id != ship.sample_id and after_drop.count == 2
     # Dropping one parked letter releases its lane; the issue keeps the others.
     (one,) = admin.dead_list(DeadFilter(issue=refund.fingerprint, return_id="ret-1"))
     assert admin.drop_dead([one.id]) == 1
     after = admin.issue(refund.fingerprint)
     assert after is not None and (after.count, after.parked, after.returns) == (2, 2, 2)
     consistent(redis)
-    assert admin.drop_dead(where=DeadFilter(issue=by_handler["ship"].fingerprint)) == 3
+    assert admin.drop_dead(where=DeadFilter(issue=by_handler["ship"].fingerprint)) == 2
     assert [i.handler for i in admin.issues()] == ["refund"]
     consistent(redis)
 

@@ -49,6 +49,10 @@ local function issue_remove(p, record)
   if letter['parked'] == true then
     redis.call('HINCRBY', issue, 'parked', -1)
   end
+  if redis.call('HGET', issue, 'sample') == letter['id'] then
+    -- The sample must be a letter still there: the newest one left.
+    redis.call('HSET', issue, 'sample', redis.call('ZREVRANGE', issue .. ':letters', 0, 0)[1])
+  end
   local return_id = letter['subject']
   if redis.call('HINCRBY', issue .. ':returns', return_id, -1) <= 0 then
     redis.call('HDEL', issue .. ':returns', return_id)
