@@ -147,6 +147,7 @@ def test_pages_link_a_parked_letter_to_the_events_waiting_behind_it(
         events = browser.get("/events").text
         assert "ship: ConnectionError: warehouse API returned 503 for ret-0" in events
         assert 'href="http://testserver/dead?return_id=ret-0&amp;handler=ship"' in events
+        assert 'href="http://testserver/events?order=%231234">#1234</a>' in events  # its order
         assert browser.get("/dead", params={"before": "1h"}).text.count("ConnectionError") == 0
         assert browser.get("/dead", params={"before": "0s"}).text.count("<tr>") == 1 + 3
         bad = browser.get("/dead", params={"before": "yesterday"})

@@ -331,6 +331,7 @@ def test_an_event_with_its_order_only_inside_the_return_is_found_by_it(
         for asked in ("#777", "777", "order-777"):
             found = admin.events(EventFilter(order=asked)).events
             assert [e.return_id for e in found] == ["ret-inner"], asked
+            assert found[0].order == "#777"  # shown on its row
 
 
 def test_a_replay_or_a_retry_keeps_when_the_event_was_received(

@@ -65,6 +65,7 @@ def events(
             local_time(e.received_at),
             e.name,
             e.return_id,
+            e.order or "-",
             e.outcome,
             ", ".join(
                 f"{r.handler} {r.outcome}" + (f" x{r.attempts}" if r.attempts > 1 else "")
@@ -75,7 +76,7 @@ def events(
         )
         for e in page.events
     ]
-    headers = ("received", "event", "return", "outcome", "runs", "last error")
-    click.echo(table(headers, rows, widths=(None, None, 30, None, 60, 60)))
+    headers = ("received", "event", "return", "order", "outcome", "runs", "last error")
+    click.echo(table(headers, rows, widths=(None, None, 30, 20, None, 60, 60)))
     if page.cursor:
         click.echo(f"(the newest {len(page.events)}; --until or a filter for older ones)")

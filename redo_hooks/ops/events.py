@@ -84,6 +84,8 @@ class StoredEvent:
     pending: int = 0
     #: When a replay or a dead letter's retry last queued it again (epoch s).
     requeued_at: float | None = None
+    #: Its order's name (``#1001``), else its id; None if the event names none.
+    order: str | None = None
 
     @property
     def name(self) -> str:
@@ -113,6 +115,7 @@ class StoredEvent:
             "return_id": self.return_id,
             "received_at": self.received_at,
             "requeued_at": self.requeued_at,
+            "order": self.order,
             "store": self.store,
             "outcome": self.outcome,
             "runs": [run.to_dict() for run in self.runs],
@@ -174,6 +177,7 @@ def record(key: str, stored: dict[Any, Any], *, with_body: bool = False) -> Stor
         "runs": runlog.runs(stored),
         "pending": int(text(fields.get("pending", b"0"))),
         "requeued_at": float(text(fields["requeued_at"])) if "requeued_at" in fields else None,
+        "order": text(fields["order"]) if "order" in fields else None,
     }
     if with_body:
         body = unpack_body(fields["body"]) if "body" in fields else b""

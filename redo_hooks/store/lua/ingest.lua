@@ -281,6 +281,10 @@ for i = 1, tonumber(ARGV[5]) do
     if store ~= '' then
       fields[#fields + 1], fields[#fields + 2] = 'store', store
     end
+    if order_name .. order_id ~= '' then  -- what the event lists show of its order
+      local shown = order_name ~= '' and order_name or order_id
+      fields[#fields + 1], fields[#fields + 2] = 'order', shown
+    end
     if tp ~= '' then  -- the W3C trace context of the request, when traced
       fields[#fields + 1], fields[#fields + 2] = 'tp', tp
     end
