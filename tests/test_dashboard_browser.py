@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's ``chromium``, driven by Playwright),
 served by a real ``redo-hooks dashboard`` process, with a real worker process behind it.
 
-Screenshots of every page go to ``test-artifacts/screenshots/``.
+Every test runs at a desktop's width (1366 px) and a phone's (390 px);
+screenshots of every page, at both, go to ``test-artifacts/screenshots/``.
 """
 
 from __future__ import annotations
@@ -95,15 +96,20 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+@pytest.fixture(params=[1366, 390], ids=["1366px", "390px"])
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A page of a desktop's width, and of a phone's: every test runs at both."""
+    width: int = request.param
+    context = browser.new_context(viewport={"width": width, "height": 900 if width > 500 else 844})
     yield context.new_page()
     context.close()
 
 
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    width = page.viewport_size["width"]
+    if not name.endswith(f"-{width}"):  # each width its own file
+        name = f"{name}-{width}"
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
