@@ -314,3 +314,14 @@ def test_the_login_throttle_forgets_old_failures_and_old_clients() -> None:
     assert throttle.wait("a", now=62) == 0
     throttle.succeeded("b")
     assert throttle.wait("b", now=62) == 0
+
+
+def test_a_link_to_a_return_survives_the_login(make_hooks: MakeHooks) -> None:
+    app = make_hooks().dashboard(tokens=TOKENS)
+    with TestClient(app, follow_redirects=False) as client:
+        sent = client.get("/returns/ret-42")
+        assert sent.headers["location"] == "/login?next=%2Freturns%2Fret-42"
+        form = client.get(sent.headers["location"]).text
+        assert 'name="next" value="/returns/ret-42"' in form
+        back = client.post("/login", data={"token": ADMIN, "next": "/returns/ret-42"})
+        assert back.status_code == 303 and back.headers["location"] == "/returns/ret-42"
