@@ -10,12 +10,14 @@ redo-hooks' logging setup has).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from typing_extensions import TypeVar
 
-from ..errors import deprecated
+from ..errors import ConfigurationError, deprecated
+from .once import OnceRecords
 
 #: What ``@hooks.on_worker`` yields: ``HandlerContext[ShopState]`` types ``ctx.state``.
 State = TypeVar("State", default=Any)
@@ -56,6 +58,36 @@ class HandlerContext(Generic[State]):
     log: Any
     #: What the ``@hooks.on_worker`` function yielded; None without one.
     state: State = None  # type: ignore[assignment]
+    #: Where :meth:`once` records done side effects (set by the worker).
+    records: OnceRecords | None = field(default=None, repr=False, compare=False)
+
+    def idempotency_key(self, name: str) -> str:
+        """A key for side effect ``name`` that is the same on every run of this event by
+        this handler: pass it to an API that takes one (``Idempotency-Key``)."""
+        return f"{self.event_key}:{self.handler}:{name}"
+
+    def once(self, name: str, *, ttl: int | None = None) -> AbstractAsyncContextManager[bool]:
+        """``async with ctx.once("refund") as first:``: whether side effect ``name`` is still
+        to do for this event; recorded in Redis when the block ends without an exception.
+
+        At least once, and once only after a recorded success: a crash between
+        the effect and its record does it again (``dispatch/once.py``,
+        docs/handlers.md). ``ttl``: seconds the record is kept (``retention``).
+        """
+        records = self._records()
+        return records.once(records.key(self.handler, self.event_key, name), ttl)
+
+    def once_sync(self, name: str, *, ttl: int | None = None) -> AbstractContextManager[bool]:
+        """:meth:`once` for a sync handler: ``with ctx.once_sync("refund") as first:``."""
+        records = self._records()
+        return records.once_sync(records.key(self.handler, self.event_key, name), ttl)
+
+    def _records(self) -> OnceRecords:
+        if self.records is None:
+            raise ConfigurationError(
+                "ctx.once needs the worker's Redis: this context was made by hand"
+            )
+        return self.records
 
     @property
     def subject(self) -> str:

@@ -186,6 +186,7 @@ class Lane(LaneFailures):
                 handler=self.handler.name, return_id=self.subject, event_key=key, attempt=attempt
             ),
             state=self.rt.state,
+            records=self.rt.records,
         )
         holder = f"{self.job.job_id}:{self.subject}"
         wait = await self.rt.take_permit(self.handler, holder)

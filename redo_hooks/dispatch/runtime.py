@@ -31,6 +31,7 @@ from .calls import AttemptExecutor, HandlerCalls
 from .context import HandlerContext
 from .counters import WorkerMetrics
 from .handlers import Handler, Registry
+from .once import OnceRecords
 from .threads import DaemonThreadPool
 
 T = TypeVar("T")
@@ -152,6 +153,8 @@ class Runtime:
     loop: asyncio.AbstractEventLoop = field(init=False)
     #: The asyncio client, used on ``loop`` only.
     aio: AsyncRedis = field(init=False)
+    #: Where handlers' ``ctx.once`` records done side effects.
+    records: OnceRecords = field(init=False)
     #: The loop's Redis calls, sent in shared round trips over ``aio``.
     batch: Batched = field(init=False)
     #: Handler calls: async slots, each sync handler's threads, timeouts.
@@ -195,6 +198,7 @@ class Runtime:
             default_timeout=settings.job_timeout,
             stopping=lambda: self.stopping,
         )
+        self.records = OnceRecords(self.aio, self.connection, self.keys.base, settings.retention)
         self.io = DaemonThreadPool(16, name="redo-hooks-io")
         self.threads = DaemonThreadPool(settings.sync_threads, name="redo-hooks-callback")
         self.failures = FailureNotifier(
