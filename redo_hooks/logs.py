@@ -14,7 +14,8 @@ calls it; an app that mounts the receiver may call it too, or not:
   applies.
 
 Context (return_id, event type, handler, job id) is bound by the code that
-knows it; secrets and payloads are never passed to a logger.
+knows it; a line written inside an OpenTelemetry span also carries its
+``trace_id`` and ``span_id``; secrets and payloads are never passed to a logger.
 """
 
 from __future__ import annotations
@@ -27,8 +28,26 @@ from typing import Any
 import orjson
 import structlog
 
+try:  # the optional extra: trace ids on the lines written inside a span
+    from opentelemetry import trace as _trace
+except ImportError:  # pragma: no cover - exercised by an environment without it
+    _trace = None  # type: ignore[assignment]
+
+
+def add_trace_ids(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+    """``trace_id`` and ``span_id`` on a line written inside a recording span (OpenTelemetry),
+    so a log line and its trace find each other."""
+    if _trace is not None:
+        context = _trace.get_current_span().get_span_context()
+        if context.is_valid:
+            event.setdefault("trace_id", format(context.trace_id, "032x"))
+            event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -295,6 +295,15 @@ class Settings(BaseSettings):
     ingest_batch: int = Field(
         default=256, gt=0, description="Most events the receiver writes in one Redis call."
     )
+    otel: Literal["", "console", "otlp"] = Field(
+        default="",
+        description=(
+            "Configure OpenTelemetry tracing in serve, worker, run and dev: console prints "
+            "spans, otlp sends them to OTEL_EXPORTER_OTLP_ENDPOINT (install "
+            "opentelemetry-sdk, and opentelemetry-exporter-otlp-proto-http for otlp); "
+            "empty: your app configures its own SDK, or none."
+        ),
+    )
     alert_no_events_after: int = Field(
         default=0,
         ge=0,
@@ -418,6 +427,7 @@ class SettingsOverrides(TypedDict, total=False):
     max_waiting_events: int
     openapi_path: str
     ingest_batch: int
+    otel: Literal["", "console", "otlp"]
     alert_no_events_after: int
 
 

@@ -17,6 +17,7 @@ tracing code is skipped after one check of the global provider.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -117,3 +118,80 @@ def failed(span: Any, error: BaseException | None, description: str) -> None:
     if error is not None:
         span.record_exception(error)
     span.set_status(Status(StatusCode.ERROR, description))
+
+
+#: ``REDO_HOOKS_OTEL``'s values: the exporter each means.
+EXPORTERS = ("console", "otlp")
+
+
+class TracingUnavailable(ImportError):
+    """``REDO_HOOKS_OTEL`` asks for an exporter whose package is not installed."""
+
+
+def check(mode: str) -> None:
+    """Raise :class:`TracingUnavailable`, saying what to install, unless ``mode`` can run."""
+    if not mode:
+        return
+    needed = [("opentelemetry.sdk.trace", "opentelemetry-sdk")]
+    if mode == "otlp":
+        needed.append(
+            ("opentelemetry.exporter.otlp.proto.http", "opentelemetry-exporter-otlp-proto-http")
+        )
+    for module, package in needed:
+        try:
+            __import__(module)
+        except ImportError:
+            raise TracingUnavailable(
+                f"REDO_HOOKS_OTEL={mode} needs {package}: pip install 'redo-hooks[otel]' {package}"
+            ) from None
+
+
+def setup(mode: str, service: str) -> bool:
+    """Configure an OpenTelemetry SDK for this process, as ``REDO_HOOKS_OTEL`` says.
+
+    ``console``: spans printed to stdout; ``otlp``: sent over OTLP/HTTP to
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the exporter's own variables apply:
+    headers, timeout). ``OTEL_SERVICE_NAME`` names the service, else
+    ``service``. Batched; flushed when the process exits. Returns whether
+    an SDK was configured (``mode`` empty: the app configures its own, or none).
+    """
+    if not mode:
+        return False
+    check(mode)
+    # (optional packages, imported only when asked for)
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import (  # noqa: PLC0415
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SpanExporter,
+    )
+
+    exporter: SpanExporter
+    if mode == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
+
+        exporter = OTLPSpanExporter()
+    else:
+        exporter = ConsoleSpanExporter()
+    name = os.environ.get("OTEL_SERVICE_NAME") or service
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return True
+
+
+def shutdown() -> None:
+    """Export the spans still batched and stop the exporter, if :func:`setup` set one.
+
+    A worker process may end without running ``atexit`` hooks (its parent
+    reaps it): the last handler runs' spans would be lost.
+    """
+    if trace is None:
+        return
+    provider = trace.get_tracer_provider()
+    ending = getattr(provider, "shutdown", None)
+    if callable(ending):
+        ending()

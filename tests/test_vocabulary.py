@@ -41,6 +41,8 @@ def test_the_settings_overrides_are_exactly_the_settings_with_their_types() -> N
     for name, info in Settings.model_fields.items():
         if info.annotation in (str, int, float, bool):
             assert hints[name] is info.annotation, name
+        elif typing.get_origin(info.annotation) is typing.Literal:  # a choice of values
+            assert hints[name] == info.annotation, name
         else:  # the secret lists: a comma-separated string or a sequence
             assert str in typing.get_args(hints[name]), name
 

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from .. import logs
 from ..errors import RedoHooksError
-from .common import REDIS_SOURCE, REDIS_URL, STATUS, event_name, fail, load_app
+from .common import REDIS_SOURCE, REDIS_URL, STATUS, event_name, fail, load_app, set_up_tracing
 
 APP_HELP = "Import string of your RedoHooks object, e.g. 'shop.hooks:hooks'."
 
@@ -143,6 +143,7 @@ def serve(
     except RedoHooksError as error:
         fail(error)
         return
+    set_up_tracing(hooks.settings, "redo-hooks-receiver", here=workers == 1)
     limits = ServerLimits(
         header_timeout=header_timeout,
         keep_alive=keep_alive,
@@ -202,6 +203,7 @@ def worker(
     except RedoHooksError as error:
         fail(error)
         return
+    set_up_tracing(hooks.settings, "redo-hooks-worker", here=False)  # each process, its own
     options = WorkerOptions(
         burst=burst, concurrency=concurrency, grace_period=grace_period, alive_file=alive_file
     )

@@ -139,3 +139,16 @@ STATUS = click.Choice([status.value for status in ReturnStatus])
 def fail(error: RedoHooksError) -> None:
     click.echo(f"redo-hooks: {error}", err=True)
     sys.exit(2)
+
+
+def set_up_tracing(settings: Settings, service: str, *, here: bool = True) -> None:
+    """``REDO_HOOKS_OTEL``: refuse to start without what it needs; configure it ``here``
+    (else the processes started later configure their own)."""
+    from .. import tracing
+
+    try:
+        tracing.check(settings.otel)
+    except tracing.TracingUnavailable as missing:
+        fail(ConfigurationError(str(missing)))
+    if here:
+        tracing.setup(settings.otel, service)

@@ -16,7 +16,7 @@ import os
 import threading
 from typing import Any
 
-from .. import logs
+from .. import logs, tracing
 from ..receiver.server import GuardedProtocol, ServerLimits
 from .common import load_app
 
@@ -55,7 +55,9 @@ def app_factory() -> Any:
     """In each spawned process: logging as configured, then the user's receiver app."""
     level, style = os.environ.get(_LOG, "INFO:auto").split(":")
     logs.configure(level, json=None if style == "auto" else style == "json")
-    asgi = load_app(os.environ[_APP]).asgi()
+    hooks = load_app(os.environ[_APP])
+    tracing.setup(hooks.settings.otel, "redo-hooks-receiver")  # (checked by serve)
+    asgi = hooks.asgi()
     gc.freeze()  # as in a single process: long-lived objects out of the collector's way
     return asgi
 

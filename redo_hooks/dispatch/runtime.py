@@ -7,6 +7,7 @@ Built once by the worker (``dispatch/worker.py``) and bound with
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
@@ -235,8 +236,17 @@ class Runtime:
         return self.process.run(coroutine)
 
     async def off_loop(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking ``func`` (sync Redis, RQ's API) on the I/O threads, so the loop goes on."""
-        return await asyncio.wrap_future(self.io.submit(func, *args, **kwargs))
+        """Run blocking ``func`` (sync Redis, RQ's API) on the I/O threads, so the loop goes on.
+
+        In a copy of the caller's context: what it logs there (a failure, a
+        dead letter) carries the same bound fields and the current span's ids.
+        """
+        context = contextvars.copy_context()
+
+        def run() -> T:
+            return context.run(func, *args, **kwargs)
+
+        return await asyncio.wrap_future(self.io.submit(run))
 
     async def call(self, handler: Handler, event: ReturnEvent, context: HandlerContext) -> None:
         """Call ``handler`` on ``event`` (``calls.HandlerCalls``: bounded, never overlapping).

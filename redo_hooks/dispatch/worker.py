@@ -28,6 +28,7 @@ from rq import Queue, Worker
 from rq.exceptions import StopRequested
 from rq.job import Job
 
+from .. import tracing
 from ..backoff import exponential
 from ..errors import RedoHooksError
 from ..logs import get_logger
@@ -270,6 +271,7 @@ def work(hooks: App, options: WorkerOptions, stop: StopSignal | None = None) -> 
         return _work(hooks, options, process, stop)
     finally:
         process.close()
+        tracing.shutdown()  # the spans still batched, exported before the process ends
 
 
 def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSignal) -> int:
@@ -280,6 +282,8 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
     worker starts after a pause, for as long as it takes Redis to come back:
     what the dead one held is rescued by maintenance, as after a crash.
     """
+    # Each worker process its own exporter (threads do not survive a fork).
+    tracing.setup(hooks.settings.otel, "redo-hooks-worker")
     pause, failures = 0.5, 0
     while True:
         stop.install()
