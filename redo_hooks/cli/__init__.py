@@ -360,6 +360,7 @@ def _register() -> None:
     from .events import events
     from .issues import issues
     from .operators import dead, replay_command, status
+    from .run import run_command
     from .subscriptions import rotate_secret, subscribe, subscriptions
 
     for command in (
@@ -376,6 +377,7 @@ def _register() -> None:
         events,
         issues,
         doctor,
+        run_command,
     ):
         main.add_command(command)
 
