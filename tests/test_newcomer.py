@@ -145,3 +145,13 @@ def test_a_newcomer_follows_install_md_outside_this_repository(tmp_path: Path) -
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert '"status":"accepted"' in ran.stdout, ran.stdout
         assert re.search(r"warehouse: return \w+ brings 1 item\(s\)", ran.stdout + ran.stderr)
+
+    # Every extra installs from the wheel and does what it is for.
+    wheel = re.search(r"([\w./-]+\.whl)", install_commands[3])[1]  # type: ignore[index]
+    extras = bash(f'.venv/bin/pip install -q "{wheel}[dashboard,spec]"', timeout=300)
+    assert extras.returncode == 0, extras.stdout + extras.stderr
+    used = bash(
+        ".venv/bin/python -c 'from redo_hooks.dashboard import create_dashboard; import yaml'"
+        " && .venv/bin/redo-hooks check-spec --help && .venv/bin/redo-hooks dashboard --help"
+    )
+    assert used.returncode == 0, used.stdout + used.stderr
