@@ -10,6 +10,7 @@ import importlib
 import inspect
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from rq.worker import WorkerStatus
 
 from redo_hooks import ReturnEvent
 from redo_hooks.dispatch.lanes import run_lane
-from redo_hooks.dispatch.rq_worker import MaintainedQueue, WorkerBase, forget_ended
+from redo_hooks.dispatch.rq_worker import MAIN_IDLE_WAIT, MaintainedQueue, WorkerBase, forget_ended
 from redo_hooks.store.rq_internals import (
     CRASH_RETRIES,
     JOB_KEY_PREFIX,
@@ -332,6 +333,21 @@ def test_9_a_job_slot_can_run_rq_s_worker_loop_outside_the_main_thread(redis: Re
     source = inspect.getsource(SimpleWorker.dequeue_job_and_maintain_ttl)
     assert "result = None" in source
     assert source.rstrip().endswith("self.heartbeat()\n        return result")
+
+
+def test_9_a_stop_whose_exception_was_swallowed_is_taken_up_at_the_next_beat(
+    redis: Redis,
+) -> None:
+    """RQ stops an idle worker by raising StopRequested from its signal handler, wherever
+    the main thread is: inside logging's emit (maintenance logs), logging swallows it.
+    Seen as a worker that did not stop within 30 s of SIGTERM (its wait lasted 405 s)."""
+    assert "raise StopRequested()" in inspect.getsource(SimpleWorker._shutdown)
+    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
+    assert worker.dequeue_timeout == MAIN_IDLE_WAIT  # not RQ's worker_ttl - 15
+    worker.heartbeat()  # no stop asked: an ordinary beat
+    worker.stop_asked_at = time.monotonic()  # what the signal handler records first
+    with pytest.raises(StopRequested):
+        worker.heartbeat()
 
     def after_a_wait(result: object) -> None:
         worker.heartbeat()

@@ -72,6 +72,10 @@ def forget_ended(connection: Redis, runs_key: str) -> int:
     return len(ended)
 
 
+#: Seconds the main thread's wait on the queue lasts (see ``WorkerBase.dequeue_timeout``).
+MAIN_IDLE_WAIT = 5
+
+
 class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     """RQ's ``SimpleWorker`` with its internals turned into plain hooks (4-6).
 
@@ -85,7 +89,7 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     jobs_run = 0
     #: False for a worker in a thread other than the main one (a job slot).
     signal_handlers = True
-    #: Seconds one wait on the queue lasts; None: RQ's (worker_ttl - 15).
+    #: Seconds one wait on the queue lasts; None: ``MAIN_IDLE_WAIT``.
     idle_wait: int | None = None
     #: The job (and its queue) this worker is running, if any.
     running: tuple[Job, Queue] | None = None
@@ -176,11 +180,23 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
 
     @property
     def dequeue_timeout(self) -> int:
-        """(9) Seconds one blocking wait on the queue lasts."""
-        return self.idle_wait or int(super().dequeue_timeout)
+        """(9) Seconds one blocking wait on the queue lasts.
+
+        Not RQ's (``worker_ttl - 15``, 405 s): RQ's SIGTERM handler stops an
+        idle worker by raising ``StopRequested`` wherever the main thread is,
+        and code that swallows exceptions (``logging``'s ``emit``, while
+        maintenance logs) loses it. The next heartbeat, before the next wait,
+        takes the stop up again (:meth:`heartbeat`): at most one short wait
+        later, not minutes.
+        """
+        return self.idle_wait or min(MAIN_IDLE_WAIT, int(super().dequeue_timeout))
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """(9) RQ's heartbeat; in a slot thread, also the way out of its idle loop.
+        """(9) RQ's heartbeat; also the way out of the idle loop once a stop was asked.
+
+        For a slot thread, the only way out (no signal reaches it). For the
+        main thread, the way out when the ``StopRequested`` RQ's signal
+        handler raised was swallowed (see :attr:`dequeue_timeout`).
 
         RQ beats before each wait on the queue and once more after a wait
         that took a job. Raising then would strand that job in RQ's
@@ -188,7 +204,8 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         taken only when the caller's ``result`` (the job taken) is None: a
         job taken as a stop was asked runs, and its lanes are handed on.
         """
-        stopping = not self.signal_handlers and self._stop_requested and pipeline is None
+        asked = self._stop_requested or self.stop_asked_at is not None
+        stopping = asked and pipeline is None
         if stopping and sys._getframe(1).f_locals.get("result") is None:
             raise StopRequested
         super().heartbeat(timeout, pipeline=pipeline)
