@@ -247,19 +247,11 @@ class Admin:
 
     def behind_each(self, letters: Sequence[DeadLetter]) -> dict[str, int]:
         """Per parked letter among ``letters`` (its id): the events waiting behind it."""
-        parked = [d for d in letters if d.parked]
-        with self.connection.pipeline(transaction=False) as pipe:
-            for letter in parked:
-                pipe.llen(self.keys.lane(letter.handler, letter.return_id))
-            lengths = pipe.execute()
-        return {d.id: max(0, int(n) - 1) for d, n in zip(parked, lengths, strict=True)}
+        return self._dead.waiting_behind(letters)
 
     def waiting_behind(self, letter: DeadLetter) -> int:
         """Events of its return waiting behind ``letter``, if its lane is parked on it."""
-        if not letter.parked:
-            return 0
-        lane = self.keys.lane(letter.handler, letter.return_id)
-        return max(0, int(self.connection.llen(lane)) - 1)
+        return self._dead.waiting_behind([letter]).get(letter.id, 0)
 
     def issues(self, *, handler: str | None = None, limit: int = 50) -> list[Issue]:
         """Open issues (dead letters grouped by handler and masked error), newest first.
@@ -318,7 +310,7 @@ class Admin:
             raise ConfigurationError("give dead-letter ids or a filter, not both")
         letters: Iterator[DeadLetter]
         if ids:
-            letters = (d for d in (self._dead.get(i) for i in ids) if d is not None)
+            letters = self._dead.get_many(list(ids))
         else:
             # Read every selected letter first: acting while paging would shift the pages.
             letters = iter(list(self._selected(where or DeadFilter())))
@@ -329,4 +321,4 @@ class Admin:
         if where.issue is None:
             return (d for d in self._dead.iter() if where.matches(d))
         ids = self._issues.letter_ids(where.issue)
-        return (d for d in (self._dead.get(i) for i in ids) if d is not None and where.matches(d))
+        return (d for d in self._dead.get_many(ids) if where.matches(d))

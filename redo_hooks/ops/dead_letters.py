@@ -12,7 +12,7 @@ same MULTI/EXEC. *Drop* forgets it, and lets the body expire after
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -176,6 +176,25 @@ class DeadLetters:
         """One dead letter by id."""
         raw = self.connection.hget(self.keys.dead, dead_id)
         return None if raw is None else DeadLetter.from_json(as_bytes(raw))
+
+    def get_many(self, ids: builtins.list[str]) -> Iterator[DeadLetter]:
+        """The letters of ``ids`` still there, in that order, ``PAGE`` per round trip."""
+        for start in range(0, len(ids), PAGE):
+            records = self.connection.hmget(self.keys.dead, ids[start : start + PAGE])
+            for raw in records:
+                if raw is not None:
+                    yield DeadLetter.from_json(as_bytes(raw))
+
+    def waiting_behind(self, letters: Iterable[DeadLetter]) -> dict[str, int]:
+        """Per parked letter among ``letters`` (its id): the events its lane holds behind it."""
+        parked = [d for d in letters if d.parked]
+        if not parked:
+            return {}
+        with self.connection.pipeline(transaction=False) as pipe:
+            for letter in parked:
+                pipe.llen(self.keys.lane(letter.handler, letter.return_id))
+            lengths = pipe.execute()
+        return {d.id: max(0, int(n) - 1) for d, n in zip(parked, lengths, strict=True)}
 
     def event(self, letter: DeadLetter) -> Incoming | None:
         """The event ``letter`` holds (its body as received); ``None`` once it expired."""

@@ -14,7 +14,7 @@ from typing import Any, cast
 from redis import Redis
 
 from ..store.keys import Keys
-from ..store.replies import as_bytes, text
+from ..store.replies import text
 from .dead_letters import DeadLetter, DeadLetters
 
 #: Parked letters of an issue whose lanes are counted for "events waiting behind".
@@ -139,11 +139,5 @@ class Issues:
         ids = self.connection.zrange(
             f"{self.keys.issue(issue.fingerprint)}:letters", 0, PARKED_LOOKED_AT - 1
         )
-        records = self.connection.hmget(self.keys.dead, [text(i) for i in ids]) if ids else []
-        letters = [DeadLetter.from_json(as_bytes(r)) for r in records if r is not None]
-        parked = [d for d in letters if d.parked]
-        with self.connection.pipeline(transaction=False) as pipe:
-            for letter in parked:
-                pipe.llen(self.keys.lane(letter.handler, letter.return_id))
-            lengths = pipe.execute()
-        return sum(max(0, int(n) - 1) for n in lengths)
+        letters = self.dead.get_many([text(i) for i in ids])
+        return sum(self.dead.waiting_behind(letters).values())
