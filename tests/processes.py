@@ -50,6 +50,12 @@ def start_server(
         stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"
+    wait_healthy(process, url, 20)
+    return process, url
+
+
+def wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    """Wait until the receiver ``process`` serves at ``url`` answers /healthz."""
 
     def healthy() -> bool:
         if process.poll() is not None:
@@ -59,8 +65,7 @@ def start_server(
         except httpx.TransportError:
             return False
 
-    wait_for(healthy, 20, "the receiver to answer /healthz")
-    return process, url
+    wait_for(healthy, timeout, "the receiver to answer /healthz")
 
 
 #: Every worker process started, so a test's leftovers (the RQ scheduler a

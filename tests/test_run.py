@@ -13,7 +13,7 @@ from redis import Redis
 from redo_hooks.testing import sample_body, wait_for
 
 from .conftest import SECRET
-from .processes import CLI, ROOT, STARTED, children, env, free_port
+from .processes import CLI, ROOT, STARTED, children, env, free_port, wait_healthy
 
 APP = "tests.e2e_app:hooks"
 
@@ -30,15 +30,7 @@ def start(redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
     )
     STARTED.append(process)
     url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, f"run exited with {process.returncode}"
-        try:
-            return httpx.get(url + "/healthz", timeout=0.5).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(healthy, 30, "the receiver of `run` to answer")
+    wait_healthy(process, url, 30)
     return process, url
 
 
