@@ -150,7 +150,7 @@ def sentry() -> Iterator[CapturingTransport]:
         transport=transport,
         default_integrations=False,
         auto_enabling_integrations=False,  # its RQ integration would patch RQ for good
-        include_local_variables=False,
+        data_collection={"stack_frame_variables": False},  # as the recipe says
     )
     yield transport
     sentry_sdk.get_client().close()
@@ -189,6 +189,8 @@ def test_the_sentry_recipe_reports_the_dead_letter_with_tags_and_no_secret(
     }
     [exception] = event["exception"]["values"]
     assert (exception["type"], exception["value"]) == ("Boom", "the books said no")
+    frames = exception["stacktrace"]["frames"]
+    assert frames and not any("vars" in frame for frame in frames)  # no customer data
     assert event["contexts"]["redo_hooks"]["event_type"] == "created"
     text = orjson.dumps(event).decode()
     for leak in (secret, redis_url):

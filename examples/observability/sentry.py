@@ -6,10 +6,13 @@ reported (they are in the logs and in ``redo_hooks_retries_total``). Call
 ``sentry_sdk.init`` where your worker starts, e.g. in the module that holds
 your ``RedoHooks`` object::
 
-    sentry_sdk.init(dsn=os.environ["SENTRY_DSN"], include_local_variables=False)
+    sentry_sdk.init(
+        dsn=os.environ["SENTRY_DSN"], data_collection={"stack_frame_variables": False}
+    )
 
-``include_local_variables=False``: a traceback's local variables hold the
-event, which carries your customers' names and addresses.
+No stack frame variables: a traceback's local variables hold the event,
+which carries your customers' names and addresses. (sentry-sdk 2.x spells it
+``include_local_variables=False``.)
 """
 
 from __future__ import annotations
