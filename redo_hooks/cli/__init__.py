@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from redis.exceptions import RedisError
 
 from .. import logs
 from ..errors import RedoHooksError
+from .alive import ALIVE_FILE, announce, local_url
 from .common import REDIS_SOURCE, REDIS_URL, STATUS, event_name, fail, load_app, set_up_tracing
 
 APP_HELP = "Import string of your RedoHooks object, e.g. 'shop.hooks:hooks'."
@@ -56,10 +56,18 @@ class _Commands(click.Group):
     show_default=True,
     help="auto: JSON unless stderr is a terminal.",
 )
+@click.option(
+    "--alive-file",
+    type=click.Path(dir_okay=False),
+    help="For a liveness probe (`redo-hooks alive FILE`): serve, run and dashboard write "
+    "their local health URL here, a worker touches it every few seconds.",
+)
 @click.version_option(package_name="redo-hooks")
-def main(log_level: str, log_format: str) -> None:
+@click.pass_context
+def main(ctx: click.Context, log_level: str, log_format: str, alive_file: str | None) -> None:
     """Receive Redo webhooks and run your handlers on them, in order per return."""
     logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
+    ctx.meta[ALIVE_FILE] = alive_file
 
 
 @main.command()
@@ -155,6 +163,7 @@ def serve(
 
         group = ctx.parent.params if ctx.parent else {}
         log = (group.get("log_level", "INFO"), group.get("log_format", "auto"))
+        announce(ctx, local_url(host, port, "/healthz"))
         run_processes(app, workers, host=host, port=port, limits=limits, log=log)
         return
     if metrics_port is not None:
@@ -163,6 +172,7 @@ def serve(
         serve_in_thread(hooks.metrics_asgi(), metrics_host or host, metrics_port)
     # Everything imported so far lives as long as the process: keep it out of
     # the garbage collector's generations so collections stay cheap.
+    announce(ctx, local_url(host, port, "/healthz"))
     gc.freeze()
     uvicorn.run(asgi, host=host, port=port, **limits.uvicorn_options())
 
@@ -189,10 +199,17 @@ def serve(
     "--alive-file",
     type=click.Path(dir_okay=False),
     help="A file touched every few seconds while the worker runs, for a liveness probe "
-    "(`redo-hooks alive FILE`).",
+    "(`redo-hooks alive FILE`). Default: the --alive-file given before the command.",
 )
+@click.pass_context
 def worker(
-    app: str, burst: bool, concurrency: int, grace_period: float | None, alive_file: str | None
+    ctx: click.Context,
+    app: str,
+    *,
+    burst: bool,
+    concurrency: int,
+    grace_period: float | None,
+    alive_file: str | None,
 ) -> None:
     """Run workers that dispatch events to handlers. APP: as for serve."""
     from ..dispatch.supervisor import run
@@ -205,33 +222,12 @@ def worker(
         return
     set_up_tracing(hooks.settings, "redo-hooks-worker", here=False)  # each process, its own
     options = WorkerOptions(
-        burst=burst, concurrency=concurrency, grace_period=grace_period, alive_file=alive_file
+        burst=burst,
+        concurrency=concurrency,
+        grace_period=grace_period,
+        alive_file=alive_file or ctx.meta.get(ALIVE_FILE),
     )
     sys.exit(run(hooks, options))
-
-
-@main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--within",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds since the last touch that still count as alive.",
-)
-def alive(file: Path, within: float) -> None:
-    """Exit 0 if `worker --alive-file FILE` touched FILE within --within seconds, else 1.
-
-    A liveness probe for workers, which have no HTTP port; it needs no Redis.
-    """
-    try:
-        age = time.time() - file.stat().st_mtime
-    except OSError:
-        click.echo(f"redo-hooks: {file} does not exist (no worker touched it yet)", err=True)
-        sys.exit(1)
-    if age > within:
-        click.echo(f"redo-hooks: {file} last touched {age:.0f} s ago", err=True)
-        sys.exit(1)
 
 
 @main.command()
@@ -354,6 +350,7 @@ def check_spec(path: Path, as_json: bool) -> None:
 
 
 def _register() -> None:
+    from .alive import alive
     from .dashboard import dashboard
     from .dev import dev, secret, trigger
     from .doctor import doctor
@@ -364,6 +361,7 @@ def _register() -> None:
     from .subscriptions import rotate_secret, subscribe, subscriptions
 
     for command in (
+        alive,
         dead,
         status,
         replay_command,

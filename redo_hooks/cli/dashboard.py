@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import RedoHooksError
+from .alive import announce, local_url
 from .common import fail, load_app
 
 
@@ -23,8 +24,15 @@ from .common import fail, load_app
     help="Behind a TLS proxy: the proxy's addresses (comma-separated, or '*'), whose "
     "X-Forwarded-Proto/For are trusted, so links stay https:// and the cookie Secure.",
 )
+@click.pass_context
 def dashboard(
-    app: str, host: str, port: int, no_token: bool, forwarded_allow_ips: str | None
+    ctx: click.Context,
+    app: str,
+    *,
+    host: str,
+    port: int,
+    no_token: bool,
+    forwarded_allow_ips: str | None,
 ) -> None:
     """Serve the dashboard of APP: events, runs, dead letters, replay.
 
@@ -48,6 +56,7 @@ def dashboard(
     if no_token and hooks.settings.dashboard_token:
         click.echo("redo-hooks: --no-token ignored: tokens are configured", err=True)
     click.echo(f"redo-hooks: dashboard on http://{host}:{port}/", err=True)
+    announce(ctx, local_url(host, port, "/login"))  # answers without a token
     uvicorn.run(
         asgi,
         host=host,

@@ -29,6 +29,7 @@ import click
 
 from .. import logs
 from ..errors import RedoHooksError
+from .alive import announce, local_url
 from .common import fail, load_app, set_up_tracing
 
 log = logs.get_logger("redo_hooks.cli.run")
@@ -131,6 +132,7 @@ def run_command(
     worker_args = ["--concurrency", str(concurrency)]
     if grace_period is not None:
         worker_args += ["--grace-period", str(grace_period)]
+    announce(ctx, local_url(host, port, "/healthz"))  # (the workers stop it if they die)
     gc.freeze()
     code = run_together(
         asgi,
