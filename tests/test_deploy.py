@@ -18,7 +18,9 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from redo_hooks import RedoHooks
 from redo_hooks.cli import main
+from redo_hooks.cli.common import import_from_string as import_app
 from redo_hooks.testing import drain, sample_body
 
 from .conftest import SECRET, MakeHooks
@@ -55,11 +57,14 @@ def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
     assert stages and all(image.endswith("-slim") for image in (s for s in stages))
     users = re.findall(r"^USER (\S+)", text, re.M)
     assert users and users[-1] not in ("root", "0")
-    assert "HEALTHCHECK" in text and "/healthz" in text
     entry = json.loads(re.search(r"^ENTRYPOINT (.+)$", text, re.M)[1])  # type: ignore[index]
     cmd = json.loads(re.search(r"^CMD (.+)$", text, re.M)[1])  # type: ignore[index]
     assert entry[0] == "redo-hooks"
     assert check_command(entry[1:] + cmd) == "serve"
+    # One probe for every command: the file the entrypoint names (test_image.py runs it).
+    probe = json.loads(re.search(r"^\s+CMD (\[.+\])$", text, re.M)[1])  # type: ignore[index]
+    assert probe[0] == "redo-hooks" and check_command(probe[1:]) == "alive"
+    assert probe[2] == entry[entry.index("--alive-file") + 1]
 
 
 def test_the_image_builds_the_users_app_and_runs_the_app_named_by_app(
@@ -69,7 +74,8 @@ def test_the_image_builds_the_users_app_and_runs_the_app_named_by_app(
     user's app and its requirements."""
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^ARG APP$", text, re.M) and re.search(r"APP=\$\{APP\}", text)
-    assert 'pip install -r "$REQUIREMENTS"' in text  # the app's own requirements
+    assert 'pip install -r "$REQUIREMENTS"' in text  # the app's own requirements, if any
+    assert "wheels/redo_hooks-" in text  # and redo-hooks by default (test_image.py)
     assert "COPY . ." in text  # the app's code, from the build context
     # The image's CMD names no app: every command reads APP.
     cmd = json.loads(re.search(r"^CMD (.+)$", text, re.M)[1])  # type: ignore[index]
@@ -100,10 +106,25 @@ def test_compose_runs_redis_with_aof_the_receiver_and_scalable_workers() -> None
     assert check_command(services["worker"]["command"]) == "worker"
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert "ports" not in services["worker"]
-    alive = services["worker"]["healthcheck"]["test"]
-    assert alive[0] == "CMD" and check_command(alive[1:][1:]) == "alive"
+    # The image's one healthcheck fits every service (test_image.py): none overrides it.
+    assert not any("healthcheck" in services[name] for name in ("receiver", "worker"))
     built = services["receiver"]["build"]["args"]
-    assert set(built) == {"APP", "REQUIREMENTS"}
+    assert set(built) == {"APP", "REDO_HOOKS", "REQUIREMENTS"}
+    # Before: APP and REQUIREMENTS defaulted to the example, so a user's build
+    # silently held the example shop and no redo-hooks.
+    assert built["APP"].startswith("${APP:?")
+    assert built["REQUIREMENTS"] == "${REQUIREMENTS:-requirements.txt}"
+
+
+def test_compose_builds_the_example_from_this_repository_with_its_env_file() -> None:
+    example = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "example.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert example["REDO_HOOKS"] == ".[dashboard]"  # this checkout, with the dashboard
+    assert isinstance(import_app(example["APP"]), RedoHooks)
+    assert "--env-file deploy/example.env" in (DEPLOY / "docker-compose.yml").read_text()
 
 
 def test_compose_serves_the_dashboard_on_loopback_only_with_a_token() -> None:
@@ -112,9 +133,7 @@ def test_compose_serves_the_dashboard_on_loopback_only_with_a_token() -> None:
     assert check_command(dashboard["command"]) == "dashboard"
     assert dashboard["ports"] == ["127.0.0.1:8001:8001"]  # never on a public interface
     assert "REDO_HOOKS_DASHBOARD_TOKEN:?" in dashboard["environment"]["REDO_HOOKS_DASHBOARD_TOKEN"]
-    assert "8001/login" in " ".join(dashboard["healthcheck"]["test"])
-    # The example image has what the dashboard extra adds.
-    assert "jinja2" in (DEPLOY / "requirements-example.txt").read_text()
+    assert "healthcheck" not in dashboard  # the image's: it probes the login page
 
 
 def test_kubernetes_dashboard_is_internal_with_probes_and_runs_as_non_root() -> None:
@@ -261,8 +280,9 @@ KUBERNETES = "1.33"
 
 
 def test_the_image_builds_where_a_docker_daemon_runs(tmp_path: Path) -> None:
-    """Builds deploy/Dockerfile for a user's app (a package, requirements.txt with
-    redo-hooks as a wheel) and runs `routes` in it; skipped without a Docker daemon."""
+    """Builds deploy/Dockerfile for a user's app (a package, the redo-hooks wheel in
+    wheels/) and runs `routes` in it; skipped without a Docker daemon (test_image.py
+    runs the same steps without one)."""
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("no docker command: the image build is not checked here")
@@ -283,7 +303,8 @@ def test_the_image_builds_where_a_docker_daemon_runs(tmp_path: Path) -> None:
         "from redo_hooks import RedoHooks\nhooks = RedoHooks()\n"
         "hooks.on('return.created', name='ship')(lambda event: None)\n"
     )
-    (tmp_path / "requirements.txt").write_text(f"./{built.name}\n")
+    (tmp_path / "wheels").mkdir()
+    built.rename(tmp_path / "wheels" / built.name)  # installed by default from there
     tag = "redo-hooks-test-app:ci"
     build = subprocess.run(
         [
