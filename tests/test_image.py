@@ -10,6 +10,7 @@ and the workers under a plain ``docker run``. Where a Docker daemon runs,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -165,11 +166,10 @@ class QuietFiles(SimpleHTTPRequestHandler):
 def started(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     processes: list[subprocess.Popen[bytes]] = []
     yield processes
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.kill()
-            process.wait(timeout=30)
+    for process in processes:  # each its own group: a worker's children included
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def healthy(box: Container) -> bool:
@@ -191,9 +191,9 @@ def test_one_healthcheck_fits_the_receiver_and_the_workers_under_plain_docker_ru
     workers = image.container(tmp_path / "worker-tmp")
     with (tmp_path / "receiver.log").open("wb") as log:
         command = ["serve", "--host", "0.0.0.0", "--port", str(port)]  # noqa: S104
-        started.append(receiver.start(command, env, stderr=log))
+        started.append(receiver.start(command, env, stderr=log, start_new_session=True))
     with (tmp_path / "worker.log").open("wb") as log:
-        started.append(workers.start(["worker"], env, stderr=log))
+        started.append(workers.start(["worker"], env, stderr=log, start_new_session=True))
     wait_for(lambda: healthy(receiver), 60, "the receiver's container to be healthy")
     wait_for(lambda: healthy(workers), 60, "the worker's container to be healthy")
 
