@@ -14,6 +14,7 @@ import pytest
 from redis import Redis
 
 from redo_hooks import RedoHooks
+from redo_hooks.ops.status import snapshot
 from redo_hooks.testing import deliver, sample_body, wait_for
 
 from . import poison_app
@@ -78,3 +79,27 @@ def test_a_poison_event_is_dead_lettered_alone_and_innocent_events_run_in_time(
     assert max(innocent_runs.values()) <= 2, sorted(innocent_runs.items(), key=lambda i: -i[1])[:5]
     late = {k: first[k] - acked[k] for k in acked if first[k] - acked[k] > 30}
     assert late == {}
+
+
+def test_status_counts_a_crashing_lane_as_quarantined_until_it_is_dead_lettered(
+    redis_url: str, redis: Redis
+) -> None:
+    hooks = RedoHooks(redis_url=redis_url, secrets=[SECRET])
+    hooks.add(poison_app.handle, "return", name="poison.h")
+    worker = start_workers("tests.poison_app:hooks", env(redis_url, SECRET))
+    seen: list[int] = []
+
+    def quarantined() -> bool:
+        seen.append(snapshot(redis, hooks.settings, hooks.registry).quarantined_lanes)
+        return seen[-1] >= 1
+
+    try:
+        assert deliver(hooks, sample_body(return_id="poison-q", seq=0))
+        wait_for(quarantined, 60, "status to show the crashing lane in quarantine")
+        wait_for(lambda: redis.hlen("rh:dead") == 1, 120, "the poisoned event dead-lettered")
+        # (The job that held it ends once the quarantine process finds its lane done.)
+        wait_for(lambda: not quarantined(), 60, "the quarantine to be empty")
+        status = snapshot(redis, hooks.settings, hooks.registry)
+    finally:
+        assert stop(worker, timeout=60) == 0
+    assert (status.quarantined_lanes, status.dead_letters, status.events_waiting) == (0, 1, 0)

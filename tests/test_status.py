@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from redis import Redis
 from rq import Queue
+from starlette.testclient import TestClient
 
 from redo_hooks import ReturnEvent
 from redo_hooks.ops.dead_letters import PAGE, DeadLetters
@@ -15,6 +18,7 @@ from redo_hooks.store.rq_internals import LANE_FUNC
 from redo_hooks.testing import deliver, drain, sample_body
 
 from .conftest import MakeHooks, snapshot
+from .test_metrics import scrape, value
 
 
 def test_status_changes_nothing_even_with_an_abandoned_job_in_the_registries(
@@ -93,3 +97,21 @@ def test_dead_letters_are_read_a_page_per_round_trip(make_hooks: MakeHooks, redi
     assert letters.list(before=every[600].dead_at) == [
         d for d in every if d.dead_at <= every[600].dead_at
     ]
+
+
+def test_quarantined_lanes_are_counted_apart_in_status_and_metrics(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """Before: status and /metrics read the main queue only, so lanes running alone
+    after a crash were in no count. (A job of the quarantine queue holds one lane.)"""
+    hooks = make_hooks()
+    quarantine = Queue(hooks.settings.quarantine_queue, connection=redis)
+    quarantine.enqueue(LANE_FUNC, "h")
+    quarantine.enqueue_in(timedelta(minutes=5), LANE_FUNC, "h")  # its next attempt, later
+    status = status_snapshot(redis, hooks.settings, hooks.registry)
+    assert status.quarantined_lanes == 2
+    assert (status.queued_jobs, status.running_jobs, status.scheduled_retries) == (0, 0, 0)
+    with TestClient(hooks.asgi()) as client:
+        samples = scrape(client)
+    assert value(samples, "redo_hooks_quarantined_lanes") == 2
+    assert value(samples, "redo_hooks_queued_jobs") == 0

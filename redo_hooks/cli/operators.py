@@ -340,6 +340,7 @@ STATUS_LABELS = (
     ("running_jobs", "running jobs"),
     ("scheduled_retries", "scheduled retries"),
     ("throttled_jobs", "throttled (waiting for a permit)"),
+    ("quarantined_lanes", "quarantined (alone after a crash)"),
     ("last_event_at", "last event stored"),
     ("failed_jobs", "failed jobs"),
     ("events_waiting", "events waiting"),

@@ -56,6 +56,10 @@ class Status:
     #: ``alert_no_events_after`` is set and no event came for longer: Redo
     #: stopped sending here (a subscription deleted or moved, a secret rotated).
     quiet: bool = False
+    #: Lanes a crashed process left, each in a job of its own on the quarantine
+    #: queue (queued, running or scheduled): they run one at a time until each
+    #: ran an event without a crash (``max_crashes``). Not in the job counts above.
+    quarantined_lanes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict (for ``--json``)."""
@@ -95,6 +99,9 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -
         last_event_at is None or time.time() - last_event_at > quiet_after
     )
     jobs = registry_counts(connection, queue)  # read-only: RQ's counts clean first
+    quarantine = registry_counts(
+        connection, Queue(settings.quarantine_queue, connection=connection)
+    )
     if not indexed:  # until a worker's maintenance indexed letters parked before the index
         parked = sum(1 for _ in parked_letters(connection, keys))
     skipped = {
@@ -119,6 +126,7 @@ def snapshot(connection: Redis, settings: Settings, registry: Registry | None) -
         throttled_jobs=min(throttled, jobs["scheduled"]),
         last_event_at=last_event_at,
         quiet=quiet,
+        quarantined_lanes=quarantine["queued"] + quarantine["running"] + quarantine["scheduled"],
     )
 
 

@@ -76,7 +76,9 @@ class Receiver:
         self.secret_resolver = secret_resolver
         self._authenticator: Authenticator | None = None
         self.keys = Keys(self.settings.key_prefix)
-        self.metrics = metrics or ReceiverMetrics(self.keys, self.settings.queue)
+        self.metrics = metrics or ReceiverMetrics(
+            self.keys, self.settings.queue, self.settings.quarantine_queue
+        )
         self.drift = DriftWatch(settings, self.keys)
         self._redis: AsyncRedis | None = None
         self._ingestor: Ingestor | None = None

@@ -37,7 +37,7 @@ from ..store.drift import split
 from ..store.ingest import RETENTION_YIELDED
 from ..store.keys import Keys
 from ..store.replies import text
-from ..store.rq_internals import queue_key
+from ..store.rq_registries import live_job_keys
 
 log = get_logger("redo_hooks.receiver.metrics")
 
@@ -50,9 +50,10 @@ INGEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 
 class ReceiverMetrics:
     """The receiver's metrics registry: its own counters, and the pipeline's from Redis."""
 
-    def __init__(self, keys: Keys, queue: str) -> None:
+    def __init__(self, keys: Keys, queue: str, quarantine: str) -> None:
         self.keys = keys
-        self.queue_key = queue_key(queue)
+        self.queue_key = live_job_keys(queue)[0]
+        self.quarantine_keys = live_job_keys(quarantine)
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = PromCounter(
             "redo_hooks_requests",
@@ -81,7 +82,9 @@ class ReceiverMetrics:
         snapshot: PipelineSnapshot | None
         try:
             async with asyncio.timeout(timeout):
-                snapshot = await PipelineSnapshot.read(redis, self.keys, self.queue_key)
+                snapshot = await PipelineSnapshot.read(
+                    redis, self.keys, self.queue_key, self.quarantine_keys
+                )
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("metrics_redis_unavailable", error=type(exc).__name__)
             snapshot = None
@@ -108,9 +111,13 @@ class PipelineSnapshot:
     drift_untracked: int
     #: When the newest stored event was received (Redis' clock); None: none stored.
     last_stored: float | None = None
+    #: Lanes in the quarantine queue's jobs (queued, running or scheduled).
+    quarantined_lanes: int = 0
 
     @classmethod
-    async def read(cls, redis: AsyncRedis, keys: Keys, queue_key: str) -> PipelineSnapshot:
+    async def read(
+        cls, redis: AsyncRedis, keys: Keys, queue_key: str, quarantine_keys: tuple[str, str, str]
+    ) -> PipelineSnapshot:
         """One pipelined read of every key the pipeline metrics need."""
         async with redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.metrics)
@@ -123,8 +130,12 @@ class PipelineSnapshot:
             pipe.hgetall(keys.drift("count"))  # at most drift_max_findings fields
             pipe.get(keys.drift("untracked"))
             pipe.zrevrange(keys.events, 0, 0, withscores=True)
+            listed, started, scheduled = quarantine_keys
+            pipe.llen(listed)
+            pipe.zcard(started)
+            pipe.zcard(scheduled)
             replies = await pipe.execute()
-        fields, events, lanes, oldest, queued, dead, now, drift, untracked, newest = replies
+        fields, events, lanes, oldest, queued, dead, now, drift, untracked, newest = replies[:10]
         return cls(
             {text(k): text(v) for k, v in fields.items()},
             max(0, int(text(events))) if events is not None else 0,
@@ -136,6 +147,7 @@ class PipelineSnapshot:
             {text(k): int(v) for k, v in drift.items()},
             int(untracked or 0),
             float(newest[0][1]) if newest else None,
+            sum(int(count) for count in replies[10:]),
         )
 
 
@@ -160,6 +172,11 @@ def _pipeline_metrics(snapshot: PipelineSnapshot | None) -> list[Metric]:
     oldest.add_metric([], max(0.0, age))
     queued = GaugeMetricFamily("redo_hooks_queued_jobs", "Lane jobs queued in RQ, not started.")
     queued.add_metric([], snapshot.queued_jobs)
+    quarantined = GaugeMetricFamily(
+        "redo_hooks_quarantined_lanes",
+        "Lanes a crashed process left, each running alone until it runs an event without a crash.",
+    )
+    quarantined.add_metric([], snapshot.quarantined_lanes)
     dead_now = GaugeMetricFamily("redo_hooks_dead_letters", "Dead letters waiting for an operator.")
     dead_now.add_metric([], snapshot.dead_letters)
     last = GaugeMetricFamily(
@@ -174,6 +191,7 @@ def _pipeline_metrics(snapshot: PipelineSnapshot | None) -> list[Metric]:
         lanes,
         oldest,
         queued,
+        quarantined,
         dead_now,
         last,
         *_drift_metrics(snapshot),

@@ -25,7 +25,7 @@ from .metrics import CONTENT_TYPE, ReceiverMetrics
 
 def new_metrics(settings: Settings) -> ReceiverMetrics:
     """The request counters a receiver adds to (one set per ``RedoHooks``)."""
-    return ReceiverMetrics(Keys(settings.key_prefix), settings.queue)
+    return ReceiverMetrics(Keys(settings.key_prefix), settings.queue, settings.quarantine_queue)
 
 
 def create_metrics_app(settings: Settings, metrics: ReceiverMetrics) -> Starlette:

@@ -18,7 +18,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 
 from . import lua
 from .replies import text
-from .rq_internals import JOB_KEY_PREFIX, QUEUES_KEY, rq_timestamp
+from .rq_internals import JOB_KEY_PREFIX, QUEUES_KEY, queue_key, rq_timestamp
 
 
 def scheduled_key(queue: Queue) -> str:
@@ -80,6 +80,18 @@ def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
         "scheduled": int(scheduled),
         "failed": int(failed),
     }
+
+
+def live_job_keys(queue: str) -> tuple[str, str, str]:
+    """(7) Where ``queue``'s unfinished jobs are: its list, started and scheduled registries.
+
+    For counts read with ``LLEN``/``ZCARD`` (never the registries' ``count``).
+    """
+    return (
+        queue_key(queue),
+        started_key(queue),
+        str(ScheduledJobRegistry.key_template.format(queue)),
+    )
 
 
 def started_key(queue: str) -> str:
