@@ -24,10 +24,58 @@ from redis.exceptions import RedisError
 from redo_hooks.testing import RedisServer, env_without_redo_hooks, wait_for
 
 from .processes import ROOT, free_port
+from .test_docs import pytest_snippet
 
 pytestmark = pytest.mark.slow
 
 INSTALL = ROOT / "docs" / "install.md"
+
+#: A newcomer's app for the documented pytest pattern: worker resources, and a
+#: handler whose first attempt fails, with a backoff of its own.
+REFUNDS_APP = """\
+import time
+from collections.abc import AsyncIterator
+
+from redo_hooks import Failure, HandlerContext, RedoHooks, ReturnEvent
+
+hooks = RedoHooks()
+TIMES: dict[str, float] = {}
+
+
+@hooks.on_worker
+async def payments() -> AsyncIterator[dict[str, list[str]]]:
+    yield {"refunded": []}
+
+
+@hooks.on("return.created", retries=3, backoff=5)
+def refund(event: ReturnEvent, ctx: HandlerContext[dict[str, list[str]]]) -> None:
+    if ctx.attempt == 1:
+        raise ConnectionError("payments offline")
+    ctx.state["refunded"].append(event.return_id)
+    TIMES["succeeded"] = time.time()
+
+
+@hooks.on_failure
+def scheduled(failure: Failure) -> None:
+    assert failure.retry_in is not None
+    TIMES["due"] = time.time() + failure.retry_in
+"""
+
+#: Its test, below testing.md's fixtures (given the overrides).
+REFUNDS_TEST = """
+
+from shop.refunds import TIMES
+
+
+def test_a_failed_refund_is_retried_at_once_with_the_workers_state(tester: HookTester) -> None:
+    tester.post(sample_event("return.created", return_id="ret-1"))
+    ran = tester.run(raise_on_error=False)
+    assert [(r.handler, r.outcome) for r in ran] == [
+        ("shop.refunds.refund", "error"),
+        ("shop.refunds.refund", "ok"),
+    ]
+    assert TIMES["succeeded"] < TIMES["due"]  # the backoff of 5 s was not waited for
+"""
 
 
 def blocks(kind: str) -> list[str]:
@@ -145,6 +193,20 @@ def test_a_newcomer_follows_install_md_outside_this_repository(tmp_path: Path) -
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert '"status":"accepted"' in ran.stdout, ran.stdout
         assert re.search(r"warehouse: return \w+ brings 1 item\(s\)", ran.stdout + ran.stderr)
+
+    # testing.md's pytest pattern, from the wheel: an app with @hooks.on_worker and a
+    # handler with backoff=5 passes without waiting for the backoff.
+    fixtures = pytest_snippet().split("\n\ndef test_a_completed_return_is_booked")[0]
+    fixtures = fixtures.replace("examples.shop.hooks import", "shop.refunds import")
+    (shop / "shop" / "refunds.py").write_text(REFUNDS_APP)
+    (shop / "test_refunds.py").write_text(fixtures + REFUNDS_TEST)
+    tested = bash(
+        ".venv/bin/pip install -q pytest && .venv/bin/python -m pytest -q -p no:cacheprovider"
+        " -W error test_refunds.py",
+        timeout=300,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "1 passed" in tested.stdout
 
     # Every extra installs from the wheel and does what it is for.
     wheel = re.search(r"([\w./-]+\.whl)", install_commands[3])[1]  # type: ignore[index]
