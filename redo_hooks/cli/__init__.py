@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from .. import logs
 from ..errors import RedoHooksError
-from .alive import ALIVE_FILE, announce, local_url
+from .alive import ALIVE_FILE, announce, given_alive_file, local_url
 from .common import REDIS_SOURCE, REDIS_URL, STATUS, event_name, fail, load_app, set_up_tracing
 
 APP_HELP = "Import string of your RedoHooks object, e.g. 'shop.hooks:hooks'."
@@ -158,12 +158,12 @@ def serve(
         limit_concurrency=limit_concurrency,
         graceful_shutdown=graceful_shutdown,
     )
+    announce(ctx, local_url(host, port, "/healthz"))
     if workers > 1:
         from .serving import run_processes
 
         group = ctx.parent.params if ctx.parent else {}
         log = (group.get("log_level", "INFO"), group.get("log_format", "auto"))
-        announce(ctx, local_url(host, port, "/healthz"))
         run_processes(app, workers, host=host, port=port, limits=limits, log=log)
         return
     if metrics_port is not None:
@@ -172,7 +172,6 @@ def serve(
         serve_in_thread(hooks.metrics_asgi(), metrics_host or host, metrics_port)
     # Everything imported so far lives as long as the process: keep it out of
     # the garbage collector's generations so collections stay cheap.
-    announce(ctx, local_url(host, port, "/healthz"))
     gc.freeze()
     uvicorn.run(asgi, host=host, port=port, **limits.uvicorn_options())
 
@@ -225,7 +224,7 @@ def worker(
         burst=burst,
         concurrency=concurrency,
         grace_period=grace_period,
-        alive_file=alive_file or ctx.meta.get(ALIVE_FILE),
+        alive_file=alive_file or given_alive_file(ctx),
     )
     sys.exit(run(hooks, options))
 

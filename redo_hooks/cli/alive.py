@@ -35,7 +35,7 @@ log = logs.get_logger("redo_hooks.cli.alive")
 ALIVE_FILE = "redo_hooks.alive_file"
 
 
-def alive_file(ctx: click.Context) -> str | None:
+def given_alive_file(ctx: click.Context) -> str | None:
     """The ``--alive-file`` given before the command (``redo-hooks --alive-file F …``)."""
     value = ctx.meta.get(ALIVE_FILE)
     return str(value) if value else None
@@ -58,7 +58,7 @@ def local_url(host: str, port: int, path: str) -> str:
 
 def announce(ctx: click.Context, url: str) -> None:
     """Write ``url`` into the ``--alive-file``, if one was given, for ``redo-hooks alive``."""
-    path = alive_file(ctx)
+    path = given_alive_file(ctx)
     if path is None:
         return
     try:
