@@ -69,10 +69,11 @@ def promote_due(connection: Redis, queue: Queue, now: float, limit: int = 1000) 
 
 def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
     """Queued, running, scheduled and failed jobs of ``queue``, without side effects (7)."""
+    listed, started, scheduled_in = live_job_keys(queue.name)
     with connection.pipeline(transaction=False) as pipe:
-        pipe.llen(queue.key)
-        for registry in (StartedJobRegistry, ScheduledJobRegistry, FailedJobRegistry):
-            pipe.zcard(registry(queue=queue).key)
+        pipe.llen(listed)
+        for key in (started, scheduled_in, FailedJobRegistry(queue=queue).key):
+            pipe.zcard(key)
         queued, running, scheduled, failed = pipe.execute()
     return {
         "queued": int(queued),
