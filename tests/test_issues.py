@@ -67,13 +67,19 @@ def consistent(redis: Redis) -> None:
     assert left <= set(grouped)
 
 
+def fail_returns(app: RedoHooks, redis: Redis, count: int, *down: str) -> None:
+    """``count`` returns' created events, drained, with the ``down`` handlers failing for good."""
+    for handler in down:
+        redis.set(f"{handler}:down", 1)
+    for n in range(count):
+        assert deliver(app, sample_event("return.created", return_id=f"ret-{n}", seq=n))
+    drain(app, raise_on_dead=False)
+
+
 def test_twelve_returns_failing_alike_are_one_issue_with_its_counts(
     app: RedoHooks, admin: Admin, redis: Redis
 ) -> None:
-    redis.set("ship:down", 1)
-    for n in range(12):
-        assert deliver(app, sample_event("return.created", return_id=f"ret-{n}", seq=n))
-    drain(app, raise_on_dead=False)
+    fail_returns(app, redis, 12, "ship")
 
     (issue,) = admin.issues()
     assert issue.handler == "ship" and issue.count == 12 and issue.returns == 12
@@ -97,11 +103,7 @@ def test_twelve_returns_failing_alike_are_one_issue_with_its_counts(
 def test_issues_of_two_handlers_are_apart_and_parked_lanes_count_what_waits(
     app: RedoHooks, admin: Admin, redis: Redis
 ) -> None:
-    redis.set("ship:down", 1)
-    redis.set("refund:down", 1)
-    for n in range(3):
-        assert deliver(app, sample_event("return.created", return_id=f"ret-{n}", seq=n))
-    drain(app, raise_on_dead=False)
+    fail_returns(app, redis, 3, "ship", "refund")
     # Events behind the parked refund lanes wait; ship and audit run them.
     for n in range(3):
         assert deliver(app, sample_event("return.updated", return_id="ret-0", seq=10 + n))
@@ -154,10 +156,7 @@ def test_a_new_failure_of_a_closed_issue_opens_it_again(
 def test_letters_from_before_issues_are_grouped_once_by_maintenance(
     app: RedoHooks, admin: Admin, redis: Redis
 ) -> None:
-    redis.set("ship:down", 1)
-    for n in range(4):
-        assert deliver(app, sample_event("return.created", return_id=f"ret-{n}", seq=n))
-    drain(app, raise_on_dead=False)
+    fail_returns(app, redis, 4, "ship")
     # As 0.2 wrote them: records without a fingerprint, no issue keys.
     for dead_id, raw in redis.hgetall(KEYS.dead).items():
         record = orjson.loads(raw)
@@ -177,10 +176,7 @@ def test_letters_from_before_issues_are_grouped_once_by_maintenance(
 
 
 def test_cli_lists_shows_and_acts_on_an_issue(app: RedoHooks, admin: Admin, redis: Redis) -> None:
-    redis.set("ship:down", 1)
-    for n in range(2):
-        assert deliver(app, sample_event("return.created", return_id=f"ret-{n}", seq=n))
-    drain(app, raise_on_dead=False)
+    fail_returns(app, redis, 2, "ship")
     (issue,) = admin.issues()
     target = APP
 
