@@ -27,6 +27,56 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in path.read_text().split()} if path.exists() else set()
 
 
+def serving_pid(redis: Any, queue: str) -> int:
+    """The pid of the one worker process whose RQ workers take jobs from ``queue``.
+
+    Waits for it to register (a service's processes register one by one).
+    """
+
+    def pids() -> set[int]:  # (RQ lists its workers' keys there)
+        return {int(redis.hget(key, "pid")) for key in redis.smembers(f"rq:workers:{queue}")}
+
+    wait_for(lambda: len(pids()) == 1, 30, f"a worker process to take jobs from {queue}")
+    (pid,) = pids()
+    return pid
+
+
+def freeze(pid: int) -> None:
+    """SIGSTOP ``pid`` and wait until every thread of it is stopped (Linux)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped() -> bool:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        # The state follows the command, which is in parentheses and may hold spaces.
+        return all((t / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T" for t in tasks)
+
+    wait_for(stopped, 10, f"process {pid} to stop")
+
+
+def blocked_waits(redis: Any, pid: int) -> int:
+    """How many connections of process ``pid`` Redis holds blocked (in a wait on a queue).
+
+    Redis names each client by its address; the process's sockets give
+    their local ports (``/proc``, Linux).
+    """
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # (closed meanwhile)
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                sockets.add(link.removeprefix("socket:[").removesuffix("]"))
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in sockets:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sum(
+        "b" in client["flags"] and int(client["addr"].rsplit(":", 1)[1]) in ports
+        for client in redis.client_list()
+    )
+
+
 def env(redis_url: str, secret: str, **extra: str) -> dict[str, str]:
     out = env_without_redo_hooks()
     out.update(

@@ -11,7 +11,6 @@ import redis
 import redis.asyncio
 
 from redo_hooks import RedoHooks, ReturnEvent
-from redo_hooks.testing import deliver, sample_event
 
 hooks = RedoHooks()
 
@@ -43,9 +42,7 @@ awaiting_only.add(awaits, "return", name="slow.awaiting")
 def holds_the_gil(event: ReturnEvent) -> None:
     """Marks start and end; the first event holds the GIL in one C call meanwhile.
 
-    Later events sleep ``SLOW_SECONDS`` (0), releasing the GIL. With
-    ``GIL_DELIVER_FIRST`` set to a return id, the first event stores an
-    event of that return just before it freezes its process.
+    Later events sleep ``SLOW_SECONDS`` (0), releasing the GIL.
 
     ``PyDLL`` calls keep the GIL (``CDLL`` calls release it): for
     ``GIL_SECONDS`` no other thread of the process runs a line of Python,
@@ -55,10 +52,6 @@ def holds_the_gil(event: ReturnEvent) -> None:
     seq = int(event.raw["seq"])
     client.rpush(f"gil:{event.return_id}", f"start {seq}")
     if seq == 0:
-        if then := os.environ.get("GIL_DELIVER_FIRST"):
-            # Milliseconds before the freeze: an idle slot of this process is
-            # still blocked on the queue (its waits last a second), and takes it.
-            deliver(gil_holder, sample_event("return.updated", return_id=then, seq=1))
         ctypes.PyDLL(None).sleep(int(os.environ.get("GIL_SECONDS", "10")))
     else:
         time.sleep(float(os.environ.get("SLOW_SECONDS", "0")))

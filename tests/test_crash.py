@@ -8,7 +8,11 @@ the new run, fencing out the dead one, resumes each lane at its head event.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,15 @@ from redo_hooks.testing import deliver, sample_event, wait_for
 
 from .conftest import SECRET, MakeHooks, as_bytes
 from .crash_app import record
-from .processes import env, start_workers, stop, wait_registered
+from .processes import (
+    blocked_waits,
+    env,
+    freeze,
+    serving_pid,
+    start_workers,
+    stop,
+    wait_registered,
+)
 from .slow_app import holds_the_gil
 from .slow_app import record as slow_record
 
@@ -170,38 +182,68 @@ def test_a_handler_holding_the_gil_is_not_taken_for_dead(
     assert redis.zcard("rq:failed:redo-hooks") == 0
 
 
+def held_for(log: Path) -> float:
+    """Seconds between the first and the last rescue a worker held, by its log."""
+    held = [
+        json.loads(line)
+        for line in log.read_text().splitlines()
+        if "stranded_job_rescue_held" in line and line.endswith("}")  # (whole lines only)
+    ]
+    times = [datetime.fromisoformat(line["timestamp"]).timestamp() for line in held]
+    return max(times) - min(times) if times else 0.0
+
+
 def test_a_job_a_frozen_process_took_is_not_run_elsewhere_meanwhile(
-    make_hooks: MakeHooks, redis_url: str, redis: Redis
+    make_hooks: MakeHooks, redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
     """An idle slot's wait on the queue is served while its process is frozen.
 
     Redis hands the job to the frozen process; it starts it when it wakes.
     Rescued meanwhile as "stranded", it would run twice at once: once
     elsewhere (slow here), once in the woken process, fencing the first.
+
+    In production a GIL-holding handler freezes the process (the test above);
+    here SIGSTOP does, as only a freeze from outside can be timed against the
+    slots' waits: the process is stopped while Redis holds two of them.
     """
     hooks = make_hooks()
-    hooks.add(holds_the_gil, "return", name="slow.gil")
-    environ = fast_env(
-        redis_url,
-        GIL_SECONDS="8",
-        SLOW_SECONDS="6",
-        GIL_DELIVER_FIRST="ret-o",
-    )
-    frozen = start_workers(GIL_APP, environ)
+    hooks.add(slow_record, "return", name="slow.recorder")
+    environ = fast_env(redis_url, SLOW_SECONDS="6")
+    frozen = start_workers(SLOW_APP, environ)
     watcher = None
+    pid: int | None = None
+    log = tmp_path / "watcher.log"
     try:
         wait_registered(redis, [frozen])
-        assert deliver(hooks, sample_event("return.updated", return_id="ret-f", seq=0))
-        wait_for(lambda: redis.llen("gil:ret-f") == 1, 30, "the GIL-holding handler to start")
-        # The handler stored ret-o's event just before it froze its process.
+        pid = serving_pid(redis, "redo-hooks")
+        while True:
+            wait_for(lambda: blocked_waits(redis, pid) >= 2, 30, "two slots to wait on the queue")
+            freeze(pid)
+            if blocked_waits(redis, pid) >= 2:
+                break
+            os.kill(pid, signal.SIGCONT)  # a wait ended as the process stopped: again
+        assert deliver(hooks, sample_event("return.updated", return_id="ret-o", seq=1))
         wait_for(
             lambda: redis.llen("rq:queue:redo-hooks:intermediate") == 1,
             5,
             "a slot of the frozen process to take the job",
         )
-        watcher = start_workers(GIL_APP, environ)
-        wait_for(lambda: redis.llen("gil:ret-o") >= 2, 60, "the other return's event to finish")
-        wait_for(lambda: redis.llen("gil:ret-f") == 2, 30, "the frozen process to finish")
+        with log.open("wb") as stderr:
+            watcher = start_workers(SLOW_APP, environ, stderr=stderr)
+        # Unheld, a pass notes the job and one heartbeat_ttl (2 s) later rescues it.
+        wait_for(
+            lambda: held_for(log) > 3,
+            60,
+            "the watcher's maintenance to pass the job by for over 3 s",
+        )
+        assert redis.llen("started:ret-o") == 0
+        assert redis.llen("rq:queue:redo-hooks:intermediate") == 1
+        os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: redis.llen("done:ret-o") >= 1, 60, "the woken process to run it")
     finally:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         assert [stop(w) for w in (frozen, watcher) if w is not None] == [0] * (1 + bool(watcher))
-    assert [text(x) for x in redis.lrange("gil:ret-o", 0, -1)] == ["start 1", "end 1"]
+    assert [int(x) for x in redis.lrange("started:ret-o", 0, -1)] == [1]  # once, not twice
+    assert [int(x) for x in redis.lrange("done:ret-o", 0, -1)] == [1]
