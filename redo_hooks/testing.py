@@ -157,12 +157,12 @@ def drain(
             deadline=time.monotonic() + timeout,
             retry_at_once=retry_at_once,
         )
+        dead_after = runtime.connection.zcard(keys.dead_ids)
+        records = runtime.connection.hvals(keys.dead) if dead_after > dead_before else []
     finally:
-        runtime.close()
+        runtime.close()  # (its client's connections too: read what is needed first)
         bind(None)
-    dead_after = runtime.connection.zcard(keys.dead_ids)
     if raise_on_dead and dead_after > dead_before:
-        records = runtime.connection.hvals(keys.dead)
         errors = [orjson.loads(r)["error"] for r in records][-5:]
         raise DeadLettered(f"{dead_after - dead_before} event(s) dead-lettered: {errors}")
     return int(worker.jobs_run)
