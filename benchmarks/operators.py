@@ -103,7 +103,7 @@ def main() -> None:
         letters = DeadLetters(redis, hooks.settings, hooks.registry)
 
         def maintenance() -> None:
-            worker.clean_registries()  # RQ's steps, then ours, under the lock
+            worker.run_maintenance()  # RQ's steps, then ours, under the lock
 
         current = snapshot(redis, hooks.settings, hooks.registry)
         assert current.events_waiting == args.returns * len(HANDLERS), current

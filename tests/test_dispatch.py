@@ -378,7 +378,7 @@ def test_a_taken_job_is_rescued_only_while_every_listed_process_beats_itself(
 
     def held() -> bool:
         """One maintenance pass; whether the job is still where its taker left it."""
-        worker.clean_registries()
+        worker.run_maintenance()
         return intermediate.get_job_ids() == [taken]
 
     try:
@@ -622,7 +622,7 @@ def test_a_worker_without_the_handler_passes_its_lanes_on_instead_of_failing(
     old.add(lambda event: None, "return", name="other")
     worker, runtime = build(old)
     try:
-        worker.work(burst=True, logging_level="WARNING")
+        worker.run(burst=True)
     finally:
         runtime.close()
     assert ran == [] and redis.zcard("rq:failed:redo-hooks") == 0

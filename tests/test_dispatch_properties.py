@@ -85,7 +85,7 @@ def test_order_once_isolation_and_nothing_left_behind(
         for step in steps:
             deliver(hooks, bodies[step.index])
             if step.jobs:
-                worker.work(burst=True, max_jobs=step.jobs, logging_level="WARNING")
+                worker.run(burst=True, max_jobs=step.jobs)
     finally:
         runtime.close()
         bind(None)

@@ -8,27 +8,23 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import signal
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
-from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus, Retry
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.suspension import resume, suspend
 from rq.timeouts import TimerDeathPenalty
-from rq.worker import WorkerStatus
 
 from redo_hooks import ReturnEvent
 from redo_hooks.dispatch.lanes import run_lane
-from redo_hooks.dispatch.rq_worker import MAIN_IDLE_WAIT, MaintainedQueue, WorkerBase, forget_ended
+from redo_hooks.dispatch.rq_worker import IDLE_WAIT, WorkerBase, forget_ended
 from redo_hooks.store.rq_internals import (
     CRASH_RETRIES,
     JOB_KEY_PREFIX,
@@ -192,38 +188,106 @@ def test_4_the_worker_hooks_we_override_keep_their_names_and_signatures(redis: R
     assert _parameters(SimpleWorker.get_heartbeat_ttl)[2:] == (
         [] if RQ_MAJOR < 3 else ["working_time"]
     )
-    assert _parameters(SimpleWorker.execute_job) == ["self", "job", "queue"]
     # rq 3 passes the time worked, by keyword; ours ignores it.
     ours = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
     job = lane_job(redis, "redo-hooks", "h", job_id="beating")
     assert ours.get_heartbeat_ttl(job) == ours.get_heartbeat_ttl(job, working_time=3.0) == 20
-    # rq 3 hands the execution in; rq 2 reads self.execution.
-    assert _parameters(SimpleWorker.maintain_heartbeats) == (
-        ["self", "job"] if RQ_MAJOR < 3 else ["self", "job", "execution"]
-    )
-    assert _parameters(SimpleWorker.handle_warm_shutdown_request) == ["self"]
-    assert _parameters(SimpleWorker.teardown) == ["self"]
-    assert _parameters(SimpleWorker.clean_registries) == ["self"]
-    assert "exc_string" in _parameters(SimpleWorker.handle_job_failure)
-    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
-    assert worker._stop_requested is False
-    assert worker.stop_requested is False
-    # request_force_stop ignores a second signal within 1 s of the first.
-    assert "timedelta(seconds=1)" in inspect.getsource(SimpleWorker.request_force_stop)
     # SimpleWorker asks get_heartbeat_ttl for the running job's heartbeat.
     assert "get_heartbeat_ttl" in inspect.getsource(SimpleWorker.maintain_heartbeats)
 
 
-def test_5_a_stop_asked_while_idle_raises_from_the_signal_handler(redis: Redis) -> None:
-    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
-    worker.set_state(WorkerStatus.IDLE)
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with pytest.raises(StopRequested):
-            worker.request_stop(signal.SIGTERM, None)  # type: ignore[no-untyped-call]
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+def test_4_the_public_methods_our_loop_calls_keep_their_signatures() -> None:
+    """The loop (``WorkerBase.run``) calls these where ``Worker.work()`` would."""
+    assert _parameters(SimpleWorker.execute_job) == ["self", "job", "queue"]
+    # rq 3 hands the execution in; rq 2 reads self.execution.
+    assert _parameters(SimpleWorker.maintain_heartbeats) == (
+        ["self", "job"] if RQ_MAJOR < 3 else ["self", "job", "execution"]
+    )
+    assert _parameters(SimpleWorker.heartbeat) == ["self", "timeout", "pipeline"]
+    assert _parameters(SimpleWorker.register_birth) == ["self"]
+    assert _parameters(SimpleWorker.register_death) == ["self"]
+    assert _parameters(SimpleWorker.set_state)[:2] == ["self", "state"]
+    assert "exc_string" in _parameters(SimpleWorker.handle_job_failure)
+    assert _parameters(Queue.dequeue_any) == [
+        "queues",
+        "timeout",
+        "connection",
+        "job_class",
+        "serializer",
+        "death_penalty_class",
+    ]
+    assert isinstance(
+        inspect.getattr_static(SimpleWorker, "should_run_maintenance_tasks"), property
+    )
+    # What work() does besides: the loop does the same (or, for the pubsub
+    # command channel and the scheduler, leaves it out on purpose).
+    work = inspect.getsource(SimpleWorker.work) + inspect.getsource(SimpleWorker.bootstrap)
+    for step in (
+        "self.register_birth()",
+        "self.set_state(WorkerStatus.STARTED)",
+        "self.check_for_suspension(burst)",
+        "self.run_maintenance_tasks()",
+        "self.dequeue_job_and_maintain_ttl(",
+        "self.execute_job(job, queue)",
+        "self.heartbeat()",
+        "self.teardown()",
+    ):
+        assert step in work, step
+
+
+def noop() -> None:
+    """A plain RQ job's function."""
+
+
+def _run_in_thread(worker: WorkerBase, **options: Any) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, kwargs=options, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_5_the_loop_runs_a_job_and_stops_at_the_flag_within_one_wait(redis: Redis) -> None:
+    """No exception is raised into a thread to stop it (RQ's signal handler did that,
+    wherever the thread was): a flag, seen between jobs and between 1 s waits."""
+    queue = Queue("redo-hooks", connection=redis)
+    queue.enqueue(noop, job_id="plain")
+    worker = WorkerBase([queue], connection=redis)
+    worker.in_thread()  # a job slot: not the main thread, no signal handler
+    assert worker.death_penalty_class is TimerDeathPenalty
+    thread = _run_in_thread(worker)
+    wait_for(lambda: worker.jobs_run == 1, 10, "the job to run")
+    assert redis.sismember("rq:workers:redo-hooks", worker.key)  # registered with RQ
+    assert worker.pubsub_thread is None  # no command channel: a stop is a signal or the flag
+    worker.stop_soon()
+    thread.join(timeout=IDLE_WAIT + 10)  # a bound on a hang, not a speed
+    assert not thread.is_alive()
+    assert not redis.sismember("rq:workers:redo-hooks", worker.key)  # its death registered
+
+
+def test_5_a_burst_run_ends_when_the_queue_is_empty_and_counts_its_jobs(redis: Redis) -> None:
+    queue = Queue("redo-hooks", connection=redis)
+    for n in range(3):
+        queue.enqueue(noop, job_id=f"plain-{n}")
+    worker = WorkerBase([queue], connection=redis)
+    assert worker.run(burst=True, max_jobs=2) is True
+    assert worker.jobs_run == 2 and queue.count == 1
+    assert worker.run(burst=True) is True
+    assert worker.jobs_run == 3 and queue.count == 0
+    assert worker.run(burst=True) is False
+
+
+def test_5_rq_suspend_pauses_the_loop_between_jobs(redis: Redis) -> None:
+    queue = Queue("redo-hooks", connection=redis)
+    queue.enqueue(noop, job_id="paused")
+    suspend(redis)
+    worker = WorkerBase([queue], connection=redis)
+    assert worker.run(burst=True) is False  # a burst run leaves, as RQ's does
+    assert queue.count == 1
+    thread = _run_in_thread(worker)  # suspended: it waits, then takes up the job
+    resume(redis)
+    wait_for(lambda: worker.jobs_run == 1, 10, "the job to run once resumed")
+    worker.stop_soon()
+    thread.join(timeout=IDLE_WAIT + 10)
+    assert not thread.is_alive() and queue.count == 0
 
 
 def test_6_the_maintenance_lock_and_the_intermediate_queue_are_as_we_use_them(
@@ -232,30 +296,34 @@ def test_6_the_maintenance_lock_and_the_intermediate_queue_are_as_we_use_them(
     queue = Queue("redo-hooks", connection=redis)
     assert queue.acquire_maintenance_lock()
     assert 890 < redis.ttl(queue.registry_cleaning_key) <= 899
+    # Ours takes the same key: the two exclude each other.
+    worker = WorkerBase([queue], connection=redis)
+    assert not worker.take_maintenance_lock(queue)
+    queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+    worker.lock_ttl = 12
+    assert worker.take_maintenance_lock(queue)
+    assert 0 < redis.ttl(queue.registry_cleaning_key) <= 12  # a dead holder's lock: 12 s
     assert not queue.acquire_maintenance_lock()
     queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
     intermediate = queue.intermediate_queue
     for name in ("get_job_ids", "get_first_seen", "set_first_seen", "remove"):
         assert callable(getattr(intermediate, name))
-    # RQ's maintenance takes the lock through the queue object it is given.
-    rqs = inspect.getsource(SimpleWorker.clean_registries)
-    assert "queue.acquire_maintenance_lock()" in rqs
     # Ours repeats RQ's steps (to hold the intermediate list's back): the same
     # ones, but for the exception handlers RQ passes: a lane worker has none.
+    rqs = inspect.getsource(SimpleWorker.clean_registries)
     assert "clean_registries(queue, self._exc_handlers)" in rqs
-    assert "clean_registries(queue)" in inspect.getsource(WorkerBase.clean_registries)
-    assert WorkerBase([queue], connection=redis)._exc_handlers == []
+    assert "clean_registries(queue)" in inspect.getsource(WorkerBase.run_maintenance)
+    assert worker._exc_handlers == []
     for step in (
         "clean_worker_registry(queue)",
         "queue.intermediate_queue.cleanup(self, queue)",
         "self.last_cleaned_at = now()",
     ):
         assert step in rqs, step
-        assert step in inspect.getsource(WorkerBase.clean_registries), step
-    ours = MaintainedQueue("redo-hooks", connection=redis)
-    ours.lock_ttl = 12
-    assert ours.acquire_maintenance_lock()
-    assert 0 < redis.ttl(ours.registry_cleaning_key) <= 12  # a dead holder's lock: 12 s
+        assert step in inspect.getsource(WorkerBase.run_maintenance), step
+    # RQ's other periodic step is the scheduler's (we run none) and groups' (we make none).
+    periodic = inspect.getsource(SimpleWorker.run_maintenance_tasks)
+    assert "self.clean_registries()" in periodic and "self.scheduler" in periodic
 
 
 def test_7_registry_counts_read_without_the_cleanup_that_count_does(redis: Redis) -> None:
@@ -270,91 +338,6 @@ def test_7_registry_counts_read_without_the_cleanup_that_count_does(redis: Redis
     started.count  # noqa: B018  rq's count cleans the registry as a side effect...
     assert redis.zrange(started.key, 0, -1) != before  # ...which is why we don't use it
     assert job.id == "abandoned"
-
-
-def test_5_teardown_after_a_stop_that_cut_a_pipeline_short_is_clean(redis_url: str) -> None:
-    """StopRequested raised between two replies leaves them unread on a pooled connection."""
-    connection = Redis.from_url(redis_url)
-    worker = WorkerBase([Queue("redo-hooks", connection=connection)], connection=connection)
-    worker.register_birth()  # type: ignore[no-untyped-call]
-    dirty = connection.connection_pool.get_connection()
-    dirty.send_command("PING")  # type: ignore[no-untyped-call]  # a reply nobody reads
-    connection.connection_pool.release(dirty)  # ...back in the pool, as Pipeline.reset does
-    worker.teardown()  # RQ's register_death pipeline must not read that PONG
-    assert not connection.exists(worker.key) or connection.hget(worker.key, "death")
-    connection.close()
-
-
-def test_12_a_worker_leaves_its_command_channel_at_once(redis_url: str) -> None:
-    """redis-py 8.2's PubSubWorkerThread.stop() joins the thread RQ starts with
-    sleep_time=60: RQ's own unsubscribe then waited up to a minute."""
-    assert "sleep_time=60" in inspect.getsource(SimpleWorker.subscribe)
-    connection = Redis.from_url(redis_url)
-    worker = WorkerBase([Queue("redo-hooks", connection=connection)], connection=connection)
-    worker.subscribe()  # type: ignore[no-untyped-call]
-    thread: Any = worker.pubsub_thread
-    pubsub: Any = worker.pubsub
-    assert isinstance(thread._running, threading.Event)
-    wait_for(lambda: pubsub.subscribed, 5, "the subscription")
-    # Whether the thread is still to loop when the UNSUBSCRIBE goes out: if it
-    # is, its next wait (for a subscription, 60 s) is what stop() joins.
-    running_at_unsubscribe = []
-    unsubscribe = pubsub.unsubscribe
-
-    def watched(*args: str) -> None:
-        running_at_unsubscribe.append(thread._running.is_set())
-        unsubscribe(*args)
-
-    pubsub.unsubscribe = watched
-    leaving = threading.Thread(target=worker.unsubscribe)
-    leaving.start()
-    leaving.join(timeout=20)  # a bound on a hang (RQ's own waits out the 60 s), not a speed
-    assert not leaving.is_alive() and not thread.is_alive()
-    assert running_at_unsubscribe == [False]
-    connection.close()
-
-
-def test_9_a_job_slot_can_run_rq_s_worker_loop_outside_the_main_thread(redis: Redis) -> None:
-    assert _parameters(SimpleWorker._install_signal_handlers) == ["self"]
-    assert _parameters(SimpleWorker.heartbeat) == ["self", "timeout", "pipeline"]
-    assert _parameters(SimpleWorker.request_force_stop) == ["self", "signum", "frame"]
-    assert isinstance(inspect.getattr_static(SimpleWorker, "dequeue_timeout"), property)
-    # The idle loop heartbeats before each wait: a slot leaves it by raising there.
-    idle_loop = inspect.getsource(SimpleWorker.dequeue_job_and_maintain_ttl)
-    assert idle_loop.index("self.heartbeat()") < idle_loop.index("dequeue_any")
-    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
-    worker.for_thread()
-    assert worker.dequeue_timeout == 1 and worker.death_penalty_class is TimerDeathPenalty
-    worker.stop_soon()
-    with pytest.raises(StopRequested):
-        worker.heartbeat()
-    # RQ beats again after a wait that took a job, its local ``result`` set:
-    # that beat must not raise, or the job stays in the intermediate list.
-    source = inspect.getsource(SimpleWorker.dequeue_job_and_maintain_ttl)
-    assert "result = None" in source
-    assert source.rstrip().endswith("self.heartbeat()\n        return result")
-
-
-def test_9_a_stop_whose_exception_was_swallowed_is_taken_up_at_the_next_beat(
-    redis: Redis,
-) -> None:
-    """RQ stops an idle worker by raising StopRequested from its signal handler, wherever
-    the main thread is: inside logging's emit (maintenance logs), logging swallows it.
-    Seen as a worker that did not stop within 30 s of SIGTERM (its wait lasted 405 s)."""
-    assert "raise StopRequested()" in inspect.getsource(SimpleWorker._shutdown)
-    worker = WorkerBase([Queue("redo-hooks", connection=redis)], connection=redis)
-    assert worker.dequeue_timeout == MAIN_IDLE_WAIT  # not RQ's worker_ttl - 15
-    worker.heartbeat()  # no stop asked: an ordinary beat
-    worker.stop_asked_at = time.monotonic()  # what the signal handler records first
-    with pytest.raises(StopRequested):
-        worker.heartbeat()
-
-    def after_a_wait(result: object) -> None:
-        worker.heartbeat()
-
-    after_a_wait(result=("a job", "its queue"))  # no StopRequested
-    with pytest.raises(StopRequested):
-        after_a_wait(result=None)
 
 
 def test_10_success_handling_reads_every_listed_execution(redis: Redis) -> None:
@@ -419,9 +402,10 @@ def test_11_an_execution_left_listed_by_a_lost_connection_is_unlisted(redis: Red
 
 
 def test_6_a_lock_its_holder_died_with_is_released_by_the_holder_s_parent(redis: Redis) -> None:
-    queue = MaintainedQueue("redo-hooks", connection=redis)
-    queue.holder = "rh:runs:dead"
-    assert queue.acquire_maintenance_lock()
+    queue = Queue("redo-hooks", connection=redis)
+    worker = WorkerBase([queue], connection=redis)
+    worker.lock_holder = "rh:runs:dead"
+    assert worker.take_maintenance_lock(queue)
     assert redis.get(queue.registry_cleaning_key) == b"rh:runs:dead"
     abandon(redis, "rh:runs:other", QUEUES)  # not the holder: kept
     assert redis.exists(queue.registry_cleaning_key)

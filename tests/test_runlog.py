@@ -26,7 +26,7 @@ def one_pass(hooks: object) -> None:
     """Run what is queued now, once: scheduled retries stay scheduled."""
     worker, runtime = build(hooks)  # type: ignore[arg-type]
     try:
-        worker.work(burst=True, logging_level="WARNING")
+        worker.run(burst=True)
     finally:
         runtime.close()
         bind(None)

@@ -3,8 +3,9 @@
 ``SimpleWorker`` runs jobs in the worker process itself: RQ's default
 ``Worker`` forks per job and opens a fresh Redis connection per job, which
 costs more than most handlers (``benchmarks/README.md`` has the figures). A
-process runs ``jobs_per_process`` of them at once: RQ's loop in the main
-thread and one more RQ worker per job slot thread, all sharing the process's
+process runs ``jobs_per_process`` of them at once: one in the main thread
+and one more per job slot thread, each in our loop over RQ's worker
+(``rq_worker.WorkerBase.run``), all sharing the process's
 event loop and thread pool (``runtime.py``). ``--concurrency N`` starts N
 such processes (``supervisor.py``); each handles SIGTERM as RQ does (finish
 the jobs in hand, then exit).
@@ -25,7 +26,6 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue, Worker
-from rq.exceptions import StopRequested
 from rq.job import Job
 
 from .. import tracing
@@ -42,7 +42,7 @@ from ..store.rq_registries import scheduled_job_ids
 from .lanes import bind
 from .promoter import promote_scheduled, start_promoter
 from .rescue import rescue_orphaned_lanes
-from .rq_worker import MaintainedQueue, WorkerBase
+from .rq_worker import WorkerBase
 from .runtime import App, Runtime, WorkerLoop
 
 log = get_logger("redo_hooks.dispatch.worker")
@@ -72,9 +72,9 @@ class WorkerOptions:
 # Crash detection: a running job's heartbeat (Settings.heartbeat_ttl) is
 # renewed four times per TTL while a handler runs and lapses that long after
 # the worker died; any live worker's maintenance (Settings.maintenance_interval)
-# then re-queues the job. RQ's idle worker blocks on the queue for
-# worker_ttl - 15 s and only checks for maintenance in between, so worker_ttl
-# is the maintenance interval + 15.
+# then re-queues the job. An idle worker waits on the queue a second at a
+# time (rq_worker.IDLE_WAIT) and runs maintenance when it is due between two
+# waits. RQ keeps a worker's key worker_ttl + 60 s past its last heartbeat.
 
 
 class LaneWorker(WorkerBase):
@@ -87,7 +87,7 @@ class LaneWorker(WorkerBase):
     On SIGTERM/SIGINT RQ lets the current job finish; the lane job then hands
     its remaining lanes to a new job after the event in hand, instead of
     running up to its whole time slice. With a ``grace_period``, a handler
-    still running when it ends is interrupted (RQ's cold shutdown): its event
+    still running when it ends is interrupted (a cold stop): its event
     runs again later, as after a crash.
     """
 
@@ -112,14 +112,14 @@ class LaneWorker(WorkerBase):
         worker.heartbeat_ttl = settings.heartbeat_ttl
         worker.runtime = runtime
         worker.runs_key = runtime.runs_key
+        # A pass takes seconds; a dead holder's lock must not outlast a few passes.
+        worker.lock_ttl = max(10, 2 * settings.maintenance_interval)
+        if runtime.runs_key is not None:  # its parent releases the lock if this process dies
+            worker.lock_holder = runtime.runs_key
         return worker
-
-    #: Set by SIGTERM/SIGINT: whatever error follows, the process is stopping.
-    stop_asked = False
 
     def on_stop_requested(self) -> None:
         """Ask the running lane jobs to hand their lanes on (see class docs)."""
-        self.stop_asked = True
         if self.runtime is not None:
             self.runtime.stopping = True
         for slot in self.siblings:
@@ -191,22 +191,16 @@ def build(
     jobs from (``Runtime.serve``).
     """
     settings = hooks.settings
-    # Reads never hang on a lost primary: RQ's longest blocking call (its
-    # dequeue, worker_ttl - 15 s = maintenance_interval) plus a margin.
+    # Reads never hang on a lost primary: a bound well past the longest
+    # blocking call (a wait on the queue, IDLE_WAIT).
     connection = redis_client(
         settings.redis_url,
         socket_timeout=settings.maintenance_interval + 10,
         socket_connect_timeout=5,
     )
     queue, quarantine = (
-        MaintainedQueue(name, connection=connection)
-        for name in (settings.queue, settings.quarantine_queue)
+        Queue(name, connection=connection) for name in (settings.queue, settings.quarantine_queue)
     )
-    for each in (queue, quarantine):
-        # A pass takes seconds; a dead holder's lock must not outlast a few passes.
-        each.lock_ttl = max(10, 2 * settings.maintenance_interval)
-        if runs_key is not None:  # its parent releases the lock if this process dies
-            each.holder = runs_key
     owns_process = process is None
     if process is None:
         process = WorkerLoop(hooks.on_worker_lifespan)
@@ -227,27 +221,35 @@ def build(
 
 
 class StopSignal:
-    """SIGTERM/SIGINT while RQ's own handlers are not installed: a clean stop, never a kill.
+    """The process's SIGTERM/SIGINT: a warm stop, then (a second one) a cold stop.
 
-    RQ registers a worker (so it looks started) a moment before it installs
-    its signal handlers, and they stay bound to that worker after its loop
-    ends. Until then, and between two workers after a lost connection, a
-    signal lands here: it stops the worker at its next check instead of
-    killing the process.
+    The first signal asks the worker to stop after the jobs in hand
+    (``stop_soon``); one that comes before the worker is built, or between
+    two workers after a lost connection, stops the next one before it
+    starts. A second signal more than a second later (a duplicate, from a
+    process manager and a terminal at once, comes within one) stops the
+    process cold: the running jobs fail, so RQ retries them at once.
     """
 
     def __init__(self) -> None:
         self.asked = threading.Event()
         self.worker: LaneWorker | None = None
+        self.first_at: float | None = None
 
     def install(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
-        self.asked.set()
-        if self.worker is not None:
-            self.worker.stop_soon()
+        worker = self.worker
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+            self.asked.set()
+            if worker is not None:
+                worker.stop_soon()
+        elif time.monotonic() - self.first_at > 1 and worker is not None:
+            log.warning("worker_cold_stop", worker=worker.name)
+            worker.stop_cold()
 
 
 def work(hooks: App, options: WorkerOptions, stop: StopSignal | None = None) -> int:
@@ -275,9 +277,9 @@ def work(hooks: App, options: WorkerOptions, stop: StopSignal | None = None) -> 
 
 
 def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSignal) -> int:
-    """Workers one after another: RQ's loop, and a fresh one if Redis was lost.
+    """Workers one after another: the loop, and a fresh one if Redis was lost.
 
-    RQ's loop retries a lost connection only while it waits for a job; any
+    The loop retries a lost connection only while it waits for a job; any
     other Redis error (a failover under way, say) ends it. Then a fresh
     worker starts after a pause, for as long as it takes Redis to come back:
     what the dead one held is rescued by maintenance, as after a crash.
@@ -314,7 +316,7 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
                 return 0
             serve(hooks, worker, runtime, options.rq_log_level)
         except (RedisError, OSError) as exc:
-            if stop.asked.is_set() or (worker is not None and worker.stop_asked):
+            if stop.asked.is_set() or (worker is not None and worker.stop_requested):
                 # Stopping, and RQ's teardown could not reach Redis: the
                 # worker's key expires by itself.
                 log.warning("worker_stopped_without_teardown", error=type(exc).__name__)
@@ -326,7 +328,7 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
                 "worker_lost_redis", error=type(exc).__name__, detail=str(exc)[:200], retry_in=pause
             )
         else:
-            if worker.stop_requested or worker.stop_asked or stop.asked.is_set():
+            if worker.stop_requested or stop.asked.is_set():
                 return 0
             log.error("worker_loop_ended", retry_in=pause)
         finally:
@@ -342,20 +344,17 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
 
 
 def serve(hooks: App, worker: LaneWorker, runtime: Runtime, log_level: str) -> None:
-    """RQ's loop in this thread, the other job slots and the promoter beside it."""
+    """The loop in this thread, the other job slots and the promoter beside it."""
     promoting = start_promoter(runtime.connection, runtime.served)
     slots = start_slots(worker, runtime, log_level)
     try:
-        worker.work(logging_level=log_level)
+        worker.run(log_level=log_level)
     except (RedisError, OSError):
         stop_slots(worker, slots, timeout=30)
         raise
     finally:  # a cold stop (SystemExit) does not wait: slots are daemons
         promoting.set()
-    try:
-        stop_slots(worker, slots)
-    except StopRequested:  # the second signal, while the slots finish their jobs
-        worker.on_cold_stop()
+    stop_slots(worker, slots)  # (a second signal meanwhile stops the process cold)
 
 
 def start_slots(
@@ -370,12 +369,12 @@ def start_slots(
     threads = []
     for n in range(1, runtime.slots):
         slot = LaneWorker.for_runtime(runtime)
-        slot.for_thread()
+        slot.in_thread()
         main.siblings.append(slot)
 
         def serve(worker: LaneWorker = slot) -> None:
             try:
-                worker.work(burst=burst, logging_level=log_level)
+                worker.run(burst=burst, log_level=log_level)
             except Exception:  # its jobs are rescued as after a crash
                 log.exception("job_slot_failed", worker=worker.name)
 
@@ -415,7 +414,7 @@ def drain_burst(
     while True:
         slots = start_slots(worker, runtime, log_level, burst=True)
         try:
-            worker.work(burst=True, logging_level=log_level)
+            worker.run(burst=True, log_level=log_level)
         finally:
             for thread in slots:
                 thread.join()

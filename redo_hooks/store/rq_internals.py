@@ -4,7 +4,7 @@ RQ is the job runtime (``rq info`` and RQ's registries see every lane job),
 but the atomic ingest, the in-process worker and the promoter need a few of
 its internals. Each is listed here with what it relies on and why. The job
 layout is in this module; the registry reads and writes (items 3, 7, 8, 11)
-in ``store/rq_registries.py``; the worker's overrides (items 4-6, 9-12) in
+in ``store/rq_registries.py``; the worker's (items 4, 6, 9-11) in
 ``dispatch/rq_worker.py``. ``tests/test_rq_internals.py`` checks every
 assumption against the installed rq (3.x), and ``scripts/check-rq-upgrade``
 against the newest rq 2.x, so an upgrade fails loudly, not subtly. Why RQ,
@@ -23,28 +23,30 @@ and what we replace of it: ``docs/decisions/0001-rq.md``.
    ``ScheduledJobRegistry.schedule`` ignores the pipeline it is given, so the
    ZADD is repeated inside ours to commit the schedule with the lanes (and
    with the fraction of a second RQ truncates); rq 3 honours the pipeline.
-4. **The in-process worker** (``WorkerBase``): ``SimpleWorker`` sets a running
-   job's heartbeat to its whole timeout + 60 s (``get_heartbeat_ttl``; rq 3
-   passes the time worked too) and never renews it; we renew a short one
-   from a thread with ``maintain_heartbeats`` (rq 3 takes the execution as
-   an argument). A warm stop is signalled through
-   ``handle_warm_shutdown_request`` and set or seen in ``_stop_requested``;
-   a second SIGTERM within 1 s is ignored by ``request_force_stop``.
-5. **Stopping while idle** (``WorkerBase.teardown``): RQ raises
-   ``StopRequested`` from its signal handler, wherever the main thread is —
-   possibly between two replies of a pipeline, leaving replies unread on a
-   pooled connection, so teardown's own pipeline read them ("Wrong number of
-   response items from pipeline execution") and the worker exited 1. Teardown
-   first drops every pooled connection.
-6. **Maintenance** (``WorkerBase.clean_registries``): RQ's ``clean_registries``
+4. **The in-process worker** (``WorkerBase``): our own loop (``run``) drives
+   a ``SimpleWorker`` through its public methods where ``Worker.work()``
+   would (``register_birth``, ``heartbeat``, ``Queue.dequeue_any``,
+   ``execute_job``, ``register_death``), so that a stop is a flag seen
+   between jobs, never RQ's ``StopRequested`` raised into a thread wherever
+   it is (inside ``logging``'s ``emit`` it was swallowed; between two
+   replies of a pipeline it left them unread on a pooled connection), and
+   so that job slots run in threads (item 9). It leaves out RQ's pubsub
+   command channel (a worker is stopped by its signals) and RQ's scheduler
+   (item 8). ``SimpleWorker`` sets a running job's heartbeat to its whole
+   timeout + 60 s (``get_heartbeat_ttl``, overridden; rq 3 passes the time
+   worked too) and never renews it; we renew a short one from a thread with
+   ``maintain_heartbeats`` (rq 3 takes the execution as an argument).
+5. *(gone in 0.3: stopping an idle worker needed RQ's teardown patched)*
+6. **Maintenance** (``WorkerBase.run_maintenance``): RQ's ``clean_registries``
    (the steps of ``BaseWorker.clean_registries``, repeated so the
-   intermediate list's can be held back while a live worker is frozen) runs under
-   ``Queue.acquire_maintenance_lock``, a ``SET NX`` on ``registry_cleaning_key``
+   intermediate list's can be held back while a live worker is frozen)
+   runs under RQ's maintenance lock, the ``SET NX`` on
+   ``registry_cleaning_key`` that ``Queue.acquire_maintenance_lock`` takes
    for 899 s: a worker killed inside a pass switched crash recovery off for
-   15 minutes. ``MaintainedQueue`` takes the same lock for ``lock_ttl``
-   seconds instead, valued with its holder so a dead holder's parent releases
-   it at once. Ours runs after RQ's, and queues again the jobs a dead
-   worker took but never started, left in ``queue.intermediate_queue``
+   15 minutes. Ours takes the same key for ``lock_ttl`` seconds, valued
+   with its holder so a dead holder's parent releases it at once. Our steps
+   run after RQ's, and queue again the jobs a dead worker took but never
+   started, left in ``queue.intermediate_queue``
    (``get_first_seen``/``set_first_seen``), with ``Queue.enqueue_job``.
 7. **Read-only counts** (``registry_counts``): a registry's ``count``
    *cleans* it first (re-queueing abandoned jobs as a side effect), so
@@ -54,18 +56,12 @@ and what we replace of it: ``docs/decisions/0001-rq.md``.
    Sentinel failover, and promotes in two steps), workers move due ids from
    the scheduled registry, a sorted set of job ids scored by due time, onto
    the queue in one script call (``jobs_promote.lua``).
-9. **Job slots** (``WorkerBase.for_thread``): a worker process runs several
-   RQ workers, one per thread. RQ installs signal handlers in ``work()``
-   (``_install_signal_handlers``), which only the main thread may do, and
-   times jobs out with SIGALRM (``UnixSignalDeathPenalty``); a slot thread
-   skips the first and uses ``TimerDeathPenalty`` (lane jobs have no RQ
-   timeout, ``NO_TIMEOUT``: it is never armed). RQ's idle loop
-   (``dequeue_job_and_maintain_ttl``) only leaves on a job or on an exception
-   from the signal handler, so a slot waits on the queue 1 s at a time
-   (``dequeue_timeout``) and its ``heartbeat``, called before each wait,
-   raises ``StopRequested`` once a stop was asked — but not from the beat
-   after a wait that took a job (the caller's local ``result`` holds it),
-   which would strand the job in the intermediate list.
+9. **Job slots** (``WorkerBase.in_thread``): a worker process runs several
+   RQ workers, one per thread, each in our loop (item 4), which installs no
+   signal handler (the process's own, in its main thread, sets the flags).
+   RQ times jobs out with SIGALRM (``UnixSignalDeathPenalty``), which only
+   the main thread gets; a slot uses ``TimerDeathPenalty`` (lane jobs have
+   no RQ timeout, ``NO_TIMEOUT``: it is never armed).
 10. **A rescued job's dead execution** (``WorkerBase.handle_job_success``):
    the job's execution registry (``job.execution_registry``, a zset of
    execution ids scored 60 s past their last heartbeat) still lists the dead
@@ -81,12 +77,7 @@ and what we replace of it: ``docs/decisions/0001-rq.md``.
    ``maintain_heartbeats`` renews for them: the started registry's score,
    the ``rq:execution:`` hash's TTL and the job's ``ExecutionRegistry``
    score (``ttl + 60`` s, as RQ's ``add``).
-12. **Unsubscribing** (``WorkerBase.unsubscribe``): RQ's teardown unsubscribes,
-   then stops redis-py's ``PubSubWorkerThread`` (``sleep_time=60``), whose
-   ``stop()`` joins it since redis-py 8.2: a thread already waiting again
-   held every worker exit up to a minute. Its run flag (``_running``, an
-   ``Event`` in every redis-py we support) is cleared first, so the
-   UNSUBSCRIBE's reply ends its last wait, and the join is bounded.
+12. *(gone in 0.3: our loop does not subscribe to RQ's command channel)*
 """
 
 from __future__ import annotations
