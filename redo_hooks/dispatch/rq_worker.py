@@ -37,6 +37,7 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 from rq.worker_registration import clean_worker_registry
 
+from ..backoff import exponential
 from ..store.replies import text
 from ..store.rq_internals import RQ_MAJOR
 
@@ -59,7 +60,7 @@ def forget_ended(connection: Redis, runs_key: str) -> int:
 
 #: Seconds one wait on the queue lasts: a stop is seen at most this late when idle.
 IDLE_WAIT = 1
-#: Seconds between two tries to reach Redis while waiting for a job.
+#: Seconds between two tries to reach Redis while waiting for a job: base, cap.
 RECONNECT_WAIT = (1.0, 30.0)
 
 
@@ -88,8 +89,8 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
     #: (6) The lock's value: the process's ``Keys.runs``, so that the parent
     #: of a process that died holding it releases it (``rq_registries.abandon``).
     lock_holder = "1"
-    #: Seconds the last retry to reach Redis waited (doubled at each failure).
-    reconnect_wait = RECONNECT_WAIT[0] / 2
+    #: Waits on the queue in a row that could not reach Redis.
+    lost_waits = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -229,11 +230,12 @@ class WorkerBase(SimpleWorker):  # rq is untyped: SimpleWorker is Any to mypy
         except DequeueTimeout:
             pass
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            self.reconnect_wait = min(self.reconnect_wait * 2, RECONNECT_WAIT[1])
-            self.log.error("Redis unreachable (%s): retrying in %.0f s", exc, self.reconnect_wait)
-            self.stopping.wait(self.reconnect_wait)
+            self.lost_waits += 1
+            pause = exponential(self.lost_waits, *RECONNECT_WAIT, jitter=False)
+            self.log.error("Redis unreachable (%s): retrying in %.0f s", exc, pause)
+            self.stopping.wait(pause)
             return None
-        self.reconnect_wait = RECONNECT_WAIT[0] / 2
+        self.lost_waits = 0
         return taken
 
     def run_job(self, job: Job, queue: Queue) -> None:

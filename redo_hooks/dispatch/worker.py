@@ -288,7 +288,6 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
     tracing.setup(hooks.settings.otel, "redo-hooks-worker")
     pause, failures = 0.5, 0
     while True:
-        stop.install()
         worker: LaneWorker | None = None
         runtime: Runtime | None = None
         stop.worker = None
@@ -317,8 +316,8 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
             serve(hooks, worker, runtime, options.rq_log_level)
         except (RedisError, OSError) as exc:
             if stop.asked.is_set() or (worker is not None and worker.stop_requested):
-                # Stopping, and RQ's teardown could not reach Redis: the
-                # worker's key expires by itself.
+                # Stopping, and the worker's death could not be registered:
+                # its key expires by itself.
                 log.warning("worker_stopped_without_teardown", error=type(exc).__name__)
                 return 0
             if options.burst:
@@ -337,7 +336,6 @@ def _work(hooks: App, options: WorkerOptions, process: WorkerLoop, stop: StopSig
                     worker_handlers.unpublish(runtime.connection, runtime.keys)
                 runtime.close()
         failures += 1
-        stop.install()  # RQ's handlers are bound to the worker that ended
         if stop.asked.wait(pause):
             return 0
         pause = exponential(failures + 1, 0.5, 10.0, jitter=False)
