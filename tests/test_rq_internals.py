@@ -39,6 +39,7 @@ from redo_hooks.store.rq_internals import (
 )
 from redo_hooks.store.rq_registries import (
     abandon,
+    live_job_keys,
     registry_counts,
     schedule,
     scheduled_key,
@@ -338,6 +339,8 @@ def test_7_registry_counts_read_without_the_cleanup_that_count_does(redis: Redis
     started.count  # noqa: B018  rq's count cleans the registry as a side effect...
     assert redis.zrange(started.key, 0, -1) != before  # ...which is why we don't use it
     assert job.id == "abandoned"
+    # A job a worker took, not started yet, is counted from RQ's intermediate list.
+    assert live_job_keys("redo-hooks")[1] == queue.intermediate_queue.key
 
 
 def test_10_success_handling_reads_every_listed_execution(redis: Redis) -> None:

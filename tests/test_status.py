@@ -115,3 +115,27 @@ def test_quarantined_lanes_are_counted_apart_in_status_and_metrics(
         samples = scrape(client)
     assert value(samples, "redo_hooks_quarantined_lanes") == 2
     assert value(samples, "redo_hooks_queued_jobs") == 0
+
+
+def test_a_job_taken_but_not_started_is_still_counted_as_queued(
+    make_hooks: MakeHooks, redis: Redis
+) -> None:
+    """A worker's wait on the queue moves a job to RQ's intermediate list, where it
+    stays until the worker starts it: milliseconds, or while its process is frozen.
+    Before, such a job was in no count (a quarantined lane read 0 meanwhile)."""
+    hooks = make_hooks()
+    queues = [
+        Queue(name, connection=redis)
+        for name in (hooks.settings.queue, hooks.settings.quarantine_queue)
+    ]
+    for queue in queues:
+        queue.enqueue(LANE_FUNC, "h")
+        # What a worker's blocking dequeue does before it starts the job.
+        redis.lmove(queue.key, queue.intermediate_queue.key, "LEFT", "RIGHT")
+        assert redis.llen(queue.key) == 0 and redis.llen(queue.intermediate_queue.key) == 1
+    status = status_snapshot(redis, hooks.settings, hooks.registry)
+    assert (status.queued_jobs, status.running_jobs, status.quarantined_lanes) == (1, 0, 1)
+    with TestClient(hooks.asgi()) as client:
+        samples = scrape(client)
+    assert value(samples, "redo_hooks_queued_jobs") == 1
+    assert value(samples, "redo_hooks_quarantined_lanes") == 1

@@ -52,7 +52,8 @@ class ReceiverMetrics:
 
     def __init__(self, keys: Keys, queue: str, quarantine: str) -> None:
         self.keys = keys
-        self.queue_key = live_job_keys(queue)[0]
+        listed, taken, *_ = live_job_keys(queue)
+        self.queue_keys = (listed, taken)  # queued: listed, or taken and not yet started
         self.quarantine_keys = live_job_keys(quarantine)
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = PromCounter(
@@ -83,7 +84,7 @@ class ReceiverMetrics:
         try:
             async with asyncio.timeout(timeout):
                 snapshot = await PipelineSnapshot.read(
-                    redis, self.keys, self.queue_key, self.quarantine_keys
+                    redis, self.keys, self.queue_keys, self.quarantine_keys
                 )
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("metrics_redis_unavailable", error=type(exc).__name__)
@@ -111,12 +112,16 @@ class PipelineSnapshot:
     drift_untracked: int
     #: When the newest stored event was received (Redis' clock); None: none stored.
     last_stored: float | None = None
-    #: Lanes in the quarantine queue's jobs (queued, running or scheduled).
+    #: Lanes in the quarantine queue's jobs (queued, taken, running or scheduled).
     quarantined_lanes: int = 0
 
     @classmethod
     async def read(
-        cls, redis: AsyncRedis, keys: Keys, queue_key: str, quarantine_keys: tuple[str, str, str]
+        cls,
+        redis: AsyncRedis,
+        keys: Keys,
+        queue_keys: tuple[str, str],
+        quarantine_keys: tuple[str, str, str, str],
     ) -> PipelineSnapshot:
         """One pipelined read of every key the pipeline metrics need."""
         async with redis.pipeline(transaction=False) as pipe:
@@ -124,30 +129,33 @@ class PipelineSnapshot:
             pipe.get(keys.waiting_events)
             pipe.zcard(keys.waiting)
             pipe.zrange(keys.waiting, 0, 0, withscores=True)
-            pipe.llen(queue_key)
+            pipe.llen(queue_keys[0])
             pipe.zcard(keys.dead_ids)
             pipe.time()
             pipe.hgetall(keys.drift("count"))  # at most drift_max_findings fields
             pipe.get(keys.drift("untracked"))
             pipe.zrevrange(keys.events, 0, 0, withscores=True)
-            listed, started, scheduled = quarantine_keys
+            pipe.llen(queue_keys[1])
+            listed, taken, started, scheduled = quarantine_keys
             pipe.llen(listed)
+            pipe.llen(taken)
             pipe.zcard(started)
             pipe.zcard(scheduled)
             replies = await pipe.execute()
         fields, events, lanes, oldest, queued, dead, now, drift, untracked, newest = replies[:10]
+        taken, *quarantined = replies[10:]
         return cls(
             {text(k): text(v) for k, v in fields.items()},
             max(0, int(text(events))) if events is not None else 0,
             int(lanes),
             float(oldest[0][1]) if oldest else None,
-            int(queued),
+            int(queued) + int(taken),
             int(dead),
             int(now[0]) + int(now[1]) / 1e6,
             {text(k): int(v) for k, v in drift.items()},
             int(untracked or 0),
             float(newest[0][1]) if newest else None,
-            sum(int(count) for count in replies[10:]),
+            sum(int(count) for count in quarantined),
         )
 
 

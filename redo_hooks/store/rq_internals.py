@@ -50,7 +50,10 @@ and what we replace of it: ``docs/decisions/0001-rq.md``.
    (``get_first_seen``/``set_first_seen``), with ``Queue.enqueue_job``.
 7. **Read-only counts** (``registry_counts``): a registry's ``count``
    *cleans* it first (re-queueing abandoned jobs as a side effect), so
-   operator reads take ``ZCARD`` of the registries' keys instead.
+   operator reads take ``ZCARD`` of the registries' keys instead, and
+   ``LLEN`` of the queue's list and of its intermediate list
+   (``IntermediateQueue.get_intermediate_queue_key``), where a job a worker
+   took waits until it starts.
 8. **Promoting scheduled jobs** (``promote_due``): in place of RQ's scheduler
    process (which rebuilds its own connection and so cannot follow a
    Sentinel failover, and promotes in two steps), workers move due ids from

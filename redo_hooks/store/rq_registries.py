@@ -13,6 +13,7 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import Queue
 from rq.executions import ExecutionRegistry
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
@@ -68,28 +69,36 @@ def promote_due(connection: Redis, queue: Queue, now: float, limit: int = 1000) 
 
 
 def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
-    """Queued, running, scheduled and failed jobs of ``queue``, without side effects (7)."""
-    listed, started, scheduled_in = live_job_keys(queue.name)
+    """Queued, running, scheduled and failed jobs of ``queue``, without side effects (7).
+
+    Queued: on the queue, or taken from it by a worker that has not started
+    it yet (RQ's intermediate list: for milliseconds, or while that worker's
+    process is frozen).
+    """
+    listed, taken, started, scheduled_in = live_job_keys(queue.name)
     with connection.pipeline(transaction=False) as pipe:
         pipe.llen(listed)
+        pipe.llen(taken)
         for key in (started, scheduled_in, FailedJobRegistry(queue=queue).key):
             pipe.zcard(key)
-        queued, running, scheduled, failed = pipe.execute()
+        queued, not_started, running, scheduled, failed = pipe.execute()
     return {
-        "queued": int(queued),
+        "queued": int(queued) + int(not_started),
         "running": int(running),
         "scheduled": int(scheduled),
         "failed": int(failed),
     }
 
 
-def live_job_keys(queue: str) -> tuple[str, str, str]:
-    """(7) Where ``queue``'s unfinished jobs are: its list, started and scheduled registries.
+def live_job_keys(queue: str) -> tuple[str, str, str, str]:
+    """(7) Where ``queue``'s unfinished jobs are: its list, the list of jobs taken
+    from it but not started, its started and its scheduled registries.
 
     For counts read with ``LLEN``/``ZCARD`` (never the registries' ``count``).
     """
     return (
         queue_key(queue),
+        str(IntermediateQueue.get_intermediate_queue_key(queue_key(queue))),
         started_key(queue),
         str(ScheduledJobRegistry.key_template.format(queue)),
     )
