@@ -123,8 +123,12 @@ class PipelineSnapshot:
         queue_keys: tuple[str, str],
         quarantine_keys: tuple[str, str, str, str],
     ) -> PipelineSnapshot:
-        """One pipelined read of every key the pipeline metrics need."""
-        async with redis.pipeline(transaction=False) as pipe:
+        """One read of every key the pipeline metrics need, in one MULTI.
+
+        A job moves between the queue's keys (listed, taken, started,
+        scheduled) as it runs: read at once, it is counted once.
+        """
+        async with redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(keys.metrics)
             pipe.get(keys.waiting_events)
             pipe.zcard(keys.waiting)

@@ -76,7 +76,8 @@ def registry_counts(connection: Redis, queue: Queue) -> dict[str, int]:
     process is frozen).
     """
     listed, taken, started, scheduled_in = live_job_keys(queue.name)
-    with connection.pipeline(transaction=False) as pipe:
+    # One MULTI: a job moving between these keys meanwhile is counted once.
+    with connection.pipeline(transaction=True) as pipe:
         pipe.llen(listed)
         pipe.llen(taken)
         for key in (started, scheduled_in, FailedJobRegistry(queue=queue).key):
